@@ -1,0 +1,53 @@
+"""Departments (a tree), users and their level: who may see what."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class Level(models.TextChoices):
+    """A person's place in the organisation, which decides how far they can see."""
+
+    EXECUTIVE = "executive", "Executive"
+    MANAGER = "manager", "Manager"
+    ANALYST = "analyst", "Analyst"
+    AGENT = "agent", "Agent"
+
+
+class Department(models.Model):
+    """A unit of the company (Sales, Customer Service, a sub-team...). Departments form a tree;
+    records, scorecards and KPIs belong to one, and people see the departments they belong to."""
+
+    name = models.CharField(max_length=120, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        seen: set[int | None] = {self.pk}
+        node = self.parent
+        while node is not None:
+            if node.pk in seen:
+                raise ValidationError({"parent": "A department cannot be inside itself."})
+            seen.add(node.pk)
+            node = node.parent
+
+
+class User(AbstractUser):
+    """A person who signs in: a CRM manager, a department head, an analyst or an agent.
+    Their level and departments decide which customers, scorecards and KPIs they see."""
+
+    level = models.CharField(max_length=16, choices=Level.choices, default=Level.AGENT)
+    departments = models.ManyToManyField(Department, blank=True, related_name="members")
+
+    @property
+    def is_executive(self) -> bool:
+        return self.level == Level.EXECUTIVE

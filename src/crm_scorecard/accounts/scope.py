@@ -1,0 +1,57 @@
+"""The access scope: which departments a person may see. Every selector starts from here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import QuerySet
+
+from .models import Department, Level, User
+
+
+def descendant_ids(*, roots: Iterable[int]) -> set[int]:
+    """The given departments and every department below them in the tree."""
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for pk, parent_id in Department.objects.values_list("pk", "parent_id"):
+        children[parent_id].append(pk)
+    result: set[int] = set()
+    stack = list(roots)
+    while stack:
+        pk = stack.pop()
+        if pk in result:
+            continue
+        result.add(pk)
+        stack.extend(children[pk])
+    return result
+
+
+def visible_department_ids(*, user: User) -> set[int] | None:
+    """Department ids the user may see, or None for "all of them" (executives).
+
+    Agents see their own departments; managers and analysts see theirs and every
+    sub-department. Anonymous or inactive users see nothing."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    if user.level == Level.EXECUTIVE or user.is_superuser:
+        return None
+    own = set(user.departments.values_list("pk", flat=True))
+    if user.level == Level.AGENT:
+        return own
+    return descendant_ids(roots=own)
+
+
+def departments_for(*, user: User) -> QuerySet[Department]:
+    """The departments the user may see."""
+    ids = visible_department_ids(user=user)
+    qs = Department.objects.all()
+    return qs if ids is None else qs.filter(pk__in=ids)
+
+
+def restrict(qs: QuerySet[Any], *, user: User, field: str = "department") -> QuerySet[Any]:
+    """Narrow any queryset of department-owned records to what the user may see."""
+    ids = visible_department_ids(user=user)
+    if ids is None:
+        return qs
+    return qs.filter(**{f"{field}__in": ids})

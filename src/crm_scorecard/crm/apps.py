@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    name = "crm_scorecard.crm"
+    label = "crm"
+    verbose_name = "Central customer database"

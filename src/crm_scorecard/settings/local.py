@@ -1,0 +1,3 @@
+"""Settings for a developer's machine and `crm-scorecard demo`."""
+
+from .base import *  # noqa: F403

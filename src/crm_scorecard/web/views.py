@@ -1,0 +1,28 @@
+"""Pages. Thin: parse the request, call a selector, render."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from crm_scorecard.accounts.scope import departments_for
+from crm_scorecard.crm import selectors
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    departments = departments_for(user=request.user).select_related("parent")
+    return render(request, "web/home.html", {"departments": departments})
+
+
+def customer_search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    results = selectors.customer_search(user=request.user, query=query)
+    context = {"query": query, "results": results, "min_chars": selectors.SEARCH_MIN_CHARS}
+    if request.headers.get("HX-Request"):
+        return render(request, "web/_customer_results.html", context)
+    return render(request, "web/customer_search.html", context)
+
+
+def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
+    context = selectors.customer_360(user=request.user, external_id=external_id)
+    return render(request, "web/customer_detail.html", context)
