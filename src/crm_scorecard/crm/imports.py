@@ -1,0 +1,628 @@
+"""Import records from the systems a company already has (CSV or Excel files).
+
+Rules: every bad row is reported with its row number, column and reason and kept out;
+good rows go in; a row is in or out, never half-written; re-importing the same file
+updates rather than duplicates (upsert by the record's id); a dry run validates only.
+Row numbers are the spreadsheet's: the header is row 1, the first record row 2."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, models, transaction
+from django.utils import timezone
+
+from crm_scorecard.accounts.models import Department
+
+from . import models as m
+
+BATCH_SIZE = 2000
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (unreadable, wrong entity, missing columns)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or would do on a dry run."""
+
+    entity: str
+    imported: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    rejected_rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejected_rows)
+
+    def summary(self) -> str:
+        return f"imported {self.imported}, updated {self.updated}, rejected {self.rejected}"
+
+
+# ---- parsing one value ----------------------------------------------------------------------
+
+class ChoiceValue(forms.ChoiceField):
+    """A choice given by its value or its label, in any letter case."""
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value).strip().lower()
+        for key, label in self.choices:
+            if text in (str(key).lower(), str(label).lower()):
+                return str(key)
+        return text
+
+
+class YesNo(forms.Field):
+    """true/false, yes/no, 1/0 or empty; anything else is an error, never a silent null."""
+
+    TRUE = {"true", "yes", "y", "1"}
+    FALSE = {"false", "no", "n", "0"}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError("Enter yes or no (true/false, 1/0).")
+
+
+def text(max_length: int, required: bool = False) -> forms.Field:
+    return forms.CharField(max_length=max_length, required=required)
+
+
+def when(required: bool = False) -> forms.Field:
+    return forms.DateTimeField(required=required)
+
+
+def day(required: bool = False) -> forms.Field:
+    return forms.DateField(required=required)
+
+
+def choice(choices: type[models.TextChoices], required: bool = False) -> forms.Field:
+    return ChoiceValue(choices=choices.choices, required=required)
+
+
+def money(required: bool = False) -> forms.Field:
+    return forms.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=required)
+
+
+def whole(low: int | None = None, high: int | None = None, required: bool = False) -> forms.Field:
+    return forms.IntegerField(min_value=low, max_value=high, required=required)
+
+
+# ---- what each entity looks like ---------------------------------------------------------------
+
+Ref = tuple[type[models.Model], str, str]  # (model, lookup field, model field to set)
+
+
+@dataclass
+class EntitySpec:
+    """How rows of one kind of record map onto the database."""
+
+    key: str
+    model: type[models.Model]
+    id_column: str
+    columns: dict[str, forms.Field]
+    required: tuple[str, ...]
+    # column -> model field for plain values (id column excluded)
+    targets: dict[str, str]
+    # column -> (model, lookup field, model field to set) for references by id or name
+    refs: dict[str, Ref] = field(default_factory=dict)
+    checks: Sequence[Callable[[dict[str, Any]], RowError | None]] = ()
+    derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def lookup_field(self) -> str:
+        return "sku" if self.model is m.Product else "external_id"
+
+
+def after(later: str, earlier: str) -> Callable[[dict[str, Any]], RowError | None]:
+    def check(row: dict[str, Any]) -> RowError | None:
+        a, b = row.get(later), row.get(earlier)
+        if a is not None and b is not None and a < b:
+            return RowError(0, later, f"is before {earlier}")
+        return None
+
+    return check
+
+
+def not_both(first: str, second: str) -> Callable[[dict[str, Any]], RowError | None]:
+    def check(row: dict[str, Any]) -> RowError | None:
+        if row.get(first) is not None and row.get(second) is not None:
+            return RowError(0, second, f"a lead cannot have both {first} and {second}")
+        return None
+
+    return check
+
+
+DEPARTMENT: Ref = (Department, "name", "department")
+CUSTOMER: Ref = (m.Customer, "external_id", "customer")
+
+
+def _topics(row: dict[str, Any]) -> dict[str, Any]:
+    topics = [t.strip() for t in (row.get("topics") or "").split(";") if t.strip()]
+    return {"topics": ";".join(topics), "topic_count": len(topics)}
+
+
+SPECS: dict[str, EntitySpec] = {
+    spec.key: spec
+    for spec in [
+        EntitySpec(
+            key="customers", model=m.Customer, id_column="customer_id",
+            columns={
+                "customer_id": text(64, True), "full_name": text(200, True),
+                "email": forms.EmailField(max_length=254, required=False), "phone": text(40),
+                "street": text(200), "city": text(100), "region": text(100), "country": text(100),
+                "postal_code": text(20), "birth_date": day(), "segment": text(60),
+                "acquisition_channel": text(60), "acquired_at": when(),
+                "status": choice(m.CustomerStatus), "owner": text(64), "department": text(120, True),
+            },
+            required=("customer_id", "full_name", "department"),
+            targets={c: c for c in ["full_name", "email", "phone", "street", "city", "region", "country",
+                                    "postal_code", "birth_date", "segment", "acquisition_channel",
+                                    "acquired_at", "status"]},
+            refs={"owner": (m.Employee, "external_id", "owner"), "department": DEPARTMENT},
+        ),
+        EntitySpec(
+            key="products", model=m.Product, id_column="sku",
+            columns={"sku": text(64, True), "name": text(200, True), "category": text(80, True),
+                     "tier": choice(m.ProductTier), "list_price": money()},
+            required=("sku", "name", "category"),
+            targets={"name": "name", "category": "category", "tier": "tier", "list_price": "list_price"},
+        ),
+        EntitySpec(
+            key="orders", model=m.OrderLine, id_column="order_id",
+            columns={
+                "order_id": text(64, True), "customer_id": text(64, True), "ordered_at": when(True),
+                "product_sku": text(64), "quantity": forms.DecimalField(max_digits=12, decimal_places=3, min_value=0.001, required=False),
+                "unit_price": money(), "amount": money(True), "salesperson": text(64),
+                "channel": choice(m.SalesChannel),
+            },
+            required=("order_id", "customer_id", "ordered_at", "amount"),
+            targets={"quantity": "quantity", "unit_price": "unit_price", "amount": "amount"},
+            refs={"customer_id": CUSTOMER, "product_sku": (m.Product, "sku", "product"),
+                  "salesperson": (m.Employee, "external_id", "salesperson")},
+        ),
+        EntitySpec(
+            key="leads", model=m.Lead, id_column="lead_id",
+            columns={
+                "lead_id": text(64, True), "source": text(60), "created_at": when(True),
+                "stage": choice(m.LeadStage), "converted_at": when(), "lost_at": when(),
+                "owner": text(64), "customer_id": text(64), "department": text(120, True),
+            },
+            required=("lead_id", "created_at", "department"),
+            targets={c: c for c in ["source", "created_at", "stage", "converted_at", "lost_at"]},
+            refs={"owner": (m.Employee, "external_id", "owner"), "customer_id": CUSTOMER, "department": DEPARTMENT},
+            checks=[after("converted_at", "created_at"), not_both("converted_at", "lost_at")],
+        ),
+        EntitySpec(
+            key="interactions", model=m.Interaction, id_column="interaction_id",
+            columns={
+                "interaction_id": text(64, True), "customer_id": text(64, True), "agent": text(64),
+                "department": text(120, True), "channel": choice(m.InteractionChannel, True),
+                "direction": choice(m.Direction), "started_at": when(True),
+                "wait_seconds": whole(0), "hold_seconds": whole(0), "handle_seconds": whole(0),
+                "topics": text(400), "resolved_first_contact": YesNo(required=False), "note": forms.CharField(required=False),
+            },
+            required=("interaction_id", "customer_id", "department", "channel", "started_at"),
+            targets={c: c for c in ["channel", "direction", "started_at", "wait_seconds", "hold_seconds",
+                                    "handle_seconds", "resolved_first_contact", "note"]},
+            refs={"customer_id": CUSTOMER, "agent": (m.Employee, "external_id", "agent"), "department": DEPARTMENT},
+            derived=_topics,
+        ),
+        EntitySpec(
+            key="feedback", model=m.Feedback, id_column="feedback_id",
+            columns={
+                "feedback_id": text(64, True), "customer_id": text(64, True), "submitted_at": when(True),
+                "rating": whole(1, 5), "recommend": whole(0, 10), "comment": forms.CharField(required=False),
+                "source": choice(m.FeedbackSource),
+            },
+            required=("feedback_id", "customer_id", "submitted_at"),
+            targets={c: c for c in ["submitted_at", "rating", "recommend", "comment", "source"]},
+            refs={"customer_id": CUSTOMER},
+        ),
+        EntitySpec(
+            key="complaints", model=m.Complaint, id_column="complaint_id",
+            columns={
+                "complaint_id": text(64, True), "customer_id": text(64, True),
+                "category": choice(m.ComplaintCategory, True), "description": forms.CharField(required=False),
+                "opened_at": when(True), "resolved_at": when(), "status": choice(m.ComplaintStatus),
+                "severity": choice(m.Severity), "department": text(120, True),
+            },
+            required=("complaint_id", "customer_id", "category", "opened_at", "department"),
+            targets={c: c for c in ["category", "description", "opened_at", "resolved_at", "status", "severity"]},
+            refs={"customer_id": CUSTOMER, "department": DEPARTMENT},
+            checks=[after("resolved_at", "opened_at")],
+        ),
+        EntitySpec(
+            key="employees", model=m.Employee, id_column="employee_id",
+            columns={"employee_id": text(64, True), "full_name": text(200, True), "department": text(120, True),
+                     "role": text(80), "hired_at": day(True), "left_at": day()},
+            required=("employee_id", "full_name", "department", "hired_at"),
+            targets={"full_name": "full_name", "role": "role", "hired_at": "hired_at", "left_at": "left_at"},
+            refs={"department": DEPARTMENT},
+            checks=[after("left_at", "hired_at")],
+        ),
+    ]
+}
+
+# Defaults for optional columns that are absent or empty, so an update never blanks a
+# choice field into an invalid value.
+DEFAULTS: dict[str, Any] = {
+    "status": None, "tier": m.ProductTier.STANDARD, "stage": m.LeadStage.NEW,
+    "direction": m.Direction.INBOUND, "source": None, "severity": m.Severity.MEDIUM,
+    "quantity": 1,
+}
+
+
+# ---- reading files ------------------------------------------------------------------------------
+
+def normalise_header(name: Any) -> str:
+    return str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: Iterator[tuple[int, list[Any]]]
+    total: int | None
+
+
+def read_table(path: Path) -> Table:
+    """Open a CSV or .xlsx file and return its header and numbered rows."""
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _read_csv(path)
+    raise ImportFileError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
+
+
+def _read_csv(path: Path) -> Table:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            sample = handle.read(64 * 1024)
+            handle.seek(0)
+            total = max(0, sum(1 for _ in handle) - 1)
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
+    if not sample.strip():
+        raise ImportFileError(f"{path}: the file is empty")
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, dialect)
+            next(reader, None)
+            for record in reader:
+                if any(cell.strip() for cell in record):
+                    yield reader.line_num, record
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, dialect), [])
+    return Table([normalise_header(h) for h in header], rows(), total)
+
+
+def _read_xlsx(path: Path) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ImportFileError(f"{path}: not a readable Excel workbook ({exc})") from None
+    sheet = book.worksheets[0]
+    values = sheet.iter_rows(values_only=True)
+    header_row = next(values, None)
+    if header_row is None:
+        raise ImportFileError(f"{path}: the first sheet is empty")
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for number, record in enumerate(values, start=2):
+            cells = ["" if v is None else v for v in record]
+            if any(str(c).strip() for c in cells):
+                yield number, cells
+        book.close()
+
+    total = (sheet.max_row - 1) if sheet.max_row else None
+    return Table([normalise_header(h) for h in header_row], rows(), total)
+
+
+# ---- the import ---------------------------------------------------------------------------------
+
+def records_import(
+    *,
+    entity: str,
+    path: Path,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int | None], None] | None = None,
+) -> ImportReport:
+    """Import one file of `entity` records. Raises ImportFileError when the file is unusable."""
+    spec = SPECS.get(entity)
+    if spec is None:
+        raise ImportFileError(f"unknown entity {entity!r}; choose one of {', '.join(SPECS)}")
+    table = read_table(path)
+    missing = [c for c in spec.required if c not in table.header]
+    if missing:
+        raise ImportFileError(
+            f"{path.name}: missing required column(s) {', '.join(missing)} for {entity} "
+            f"(found: {', '.join(h for h in table.header if h) or 'no header'}). Is this really a file of {entity}?"
+        )
+    duplicates = sorted({h for h in table.header if h and table.header.count(h) > 1})
+    if duplicates:
+        raise ImportFileError(f"{path.name}: column(s) named twice: {', '.join(duplicates)}")
+    report = ImportReport(entity=entity, dry_run=dry_run, header=table.header,
+                          ignored_columns=[h for h in table.header if h and h not in spec.columns])
+    if on_total:
+        on_total(table.total)
+    importer = _Importer(spec, table.header, report, dry_run)
+    batch: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    for number, cells in table.rows:
+        raw = dict(zip(table.header, cells, strict=False))
+        parsed = importer.parse(number, cells, raw)
+        if parsed is not None:
+            batch.append((number, raw, parsed))
+        if len(batch) >= BATCH_SIZE:
+            importer.write(batch)
+            if progress:
+                progress(len(batch))
+            batch = []
+        elif parsed is None and progress:
+            progress(1)
+    if batch:
+        importer.write(batch)
+        if progress:
+            progress(len(batch))
+    report.rejected_rows.sort(key=lambda item: item[0])
+    report.errors.sort(key=lambda e: e.row)
+    return report
+
+
+class _Importer:
+    def __init__(self, spec: EntitySpec, header: list[str], report: ImportReport, dry_run: bool) -> None:
+        self.spec = spec
+        self.header = header
+        self.report = report
+        self.dry_run = dry_run
+        self.seen: dict[Any, int] = {}
+        self.departments = {d.name.lower(): d.pk for d in Department.objects.all()}
+        # orders: per order id, its line count and header seen so far
+        self.order_lines: dict[str, int] = {}
+        self.order_heads: dict[str, tuple[int, tuple[Any, ...]]] = {}
+
+    def reject(self, number: int, raw: dict[str, Any], errors: list[RowError]) -> None:
+        self.report.errors.extend(errors)
+        self.report.rejected_rows.append((number, raw))
+
+    def parse(self, number: int, cells: list[Any], raw: dict[str, Any]) -> dict[str, Any] | None:
+        errors: list[RowError] = []
+        if len(cells) > len(self.header) and any(str(c).strip() for c in cells[len(self.header):]):
+            errors.append(RowError(number, "", f"has {len(cells)} values but the header has {len(self.header)}"))
+        values: dict[str, Any] = {}
+        for column, form_field in self.spec.columns.items():
+            value = raw.get(column, "")
+            if isinstance(value, str):
+                value = value.strip()
+            elif isinstance(value, datetime | date) and not isinstance(form_field, forms.DateTimeField | forms.DateField):
+                value = value.isoformat()
+            elif isinstance(value, float) and isinstance(form_field, forms.CharField) and value.is_integer():
+                value = str(int(value))
+            try:
+                values[column] = form_field.clean(value)
+            except ValidationError as exc:
+                errors.append(RowError(number, column, " ".join(exc.messages)))
+        for check in self.spec.checks:
+            problem = check(values)
+            if problem:
+                errors.append(RowError(number, problem.column, problem.reason))
+        if not errors:
+            key = values[self.spec.id_column]
+            if self.spec.key == "orders":
+                errors.extend(self._order_line(number, values))
+            elif key in self.seen:
+                errors.append(RowError(number, self.spec.id_column, f"{key} appears again (first on row {self.seen[key]})"))
+            else:
+                self.seen[key] = number
+        if errors:
+            self.reject(number, raw, errors)
+            return None
+        return values
+
+    def _order_line(self, number: int, values: dict[str, Any]) -> list[RowError]:
+        order_id = values["order_id"]
+        head = (values["customer_id"], values["ordered_at"], values.get("salesperson"), values.get("channel"))
+        first = self.order_heads.get(order_id)
+        if first and first[1] != head:
+            return [RowError(number, "customer_id", f"order {order_id} has a different customer, date, "
+                                                    f"salesperson or channel on row {first[0]}")]
+        if not first:
+            self.order_heads[order_id] = (number, head)
+        line_no = self.order_lines.get(order_id, 0) + 1
+        self.order_lines[order_id] = line_no
+        values["line_no"] = line_no
+        return []
+
+    # -- resolving references and writing ---------------------------------------------------------
+    def resolve(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+        """Turn ids and names into database keys; reject rows whose references do not exist."""
+        lookups: dict[str, dict[str, int]] = {}
+        for column, (model, lookup, _) in self.spec.refs.items():
+            if model is Department:
+                continue
+            wanted = {values[column] for _, _, values in batch if values.get(column)}
+            lookups[column] = dict(
+                model._default_manager.filter(**{f"{lookup}__in": wanted}).values_list(lookup, "pk")
+            )
+        good = []
+        for number, raw, values in batch:
+            errors = []
+            for column, (model, lookup, _) in self.spec.refs.items():
+                given = values.get(column)
+                if not given:
+                    values[column] = None
+                    continue
+                pk = (self.departments.get(given.lower()) if model is Department
+                      else lookups[column].get(given))
+                if pk is None:
+                    label = model._meta.verbose_name
+                    errors.append(RowError(number, column, f"no {label} with {lookup.replace('external_', '')} {given!r}"))
+                values[column] = pk
+            if errors:
+                self.reject(number, raw, errors)
+            else:
+                good.append((number, raw, values))
+        return good
+
+    def row_fields(self, values: dict[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for column, target in self.spec.targets.items():
+            value = values.get(column)
+            if value in (None, "") and column in DEFAULTS:
+                value = DEFAULTS[column]
+                if value is None:
+                    continue
+            fields[target] = "" if value is None and self._is_text(target) else value
+        for column, (_, _, target) in self.spec.refs.items():
+            if self.spec.key == "orders" and column != "product_sku":
+                continue
+            fields[f"{target}_id"] = values.get(column)
+        if self.spec.derived:
+            fields.update(self.spec.derived(values))
+        return fields
+
+    def _is_text(self, name: str) -> bool:
+        model_field = self.spec.model._meta.get_field(name)
+        return isinstance(model_field, models.CharField | models.TextField)
+
+    def write(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> None:
+        batch = self.resolve(batch)
+        if not batch:
+            return
+        if self.spec.key == "orders":
+            self._write_orders(batch)
+            return
+        model, lookup = self.spec.model, self.spec.lookup_field
+        keys = [values[self.spec.id_column] for _, _, values in batch]
+        existing = set(model._default_manager.filter(**{f"{lookup}__in": keys}).values_list(lookup, flat=True))
+        rows = [(number, raw, model(**{lookup: values[self.spec.id_column], **self.row_fields(values)}))
+                for number, raw, values in batch]
+        written = self._upsert(model, rows, [lookup])
+        for number, _, obj in rows:
+            if number in written:
+                if getattr(obj, lookup) in existing:
+                    self.report.updated += 1
+                else:
+                    self.report.imported += 1
+
+    def _write_orders(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> None:
+        heads: dict[str, m.Order] = {}
+        for _, _, values in batch:
+            heads.setdefault(values["order_id"], m.Order(
+                external_id=values["order_id"], customer_id=values["customer_id"],
+                ordered_at=values["ordered_at"], salesperson_id=values.get("salesperson"),
+                channel=values.get("channel") or ""))
+        with transaction.atomic():
+            if not self.dry_run:
+                m.Order.objects.bulk_create(
+                    list(heads.values()), update_conflicts=True, unique_fields=["external_id"],
+                    update_fields=["customer", "ordered_at", "salesperson", "channel"])
+            order_pks = dict(m.Order.objects.filter(external_id__in=heads).values_list("external_id", "pk"))
+            existing = set(m.OrderLine.objects.filter(order_id__in=order_pks.values())
+                           .values_list("order_id", "line_no"))
+            rows = []
+            for number, raw, values in batch:
+                # On a dry run a new order has no key yet; a stand-in keeps validation going.
+                order_pk = order_pks.get(values["order_id"], -number)
+                rows.append((number, raw, m.OrderLine(order_id=order_pk, line_no=values["line_no"],
+                                                      **self.row_fields(values))))
+            written = self._upsert(m.OrderLine, rows, ["order", "line_no"])
+        for number, _, line in rows:
+            if number in written:
+                if (line.order_id, line.line_no) in existing:
+                    self.report.updated += 1
+                else:
+                    self.report.imported += 1
+
+    def _upsert(self, model: type[models.Model], rows: list[tuple[int, dict[str, Any], models.Model]],
+                unique: list[str]) -> set[int]:
+        """Write the rows; if the database refuses the batch, find and reject the guilty rows
+        one by one so the others still go in. Returns the row numbers written."""
+        if self.dry_run:
+            return {number for number, _, _ in rows}
+        update = [f.name for f in model._meta.concrete_fields
+                  if not f.primary_key and f.name not in unique]
+        objects = [obj for _, _, obj in rows]
+        try:
+            with transaction.atomic():
+                model._default_manager.bulk_create(objects, update_conflicts=True,
+                                                   unique_fields=unique, update_fields=update)
+            return {number for number, _, _ in rows}
+        except (IntegrityError, DatabaseError):
+            pass
+        written = set()
+        for number, raw, obj in rows:
+            try:
+                with transaction.atomic():
+                    model._default_manager.bulk_create([obj], update_conflicts=True,
+                                                       unique_fields=unique, update_fields=update)
+                written.add(number)
+            except (IntegrityError, DatabaseError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.reject(number, raw, [RowError(number, "", f"refused by the database: {reason}")])
+        return written
+
+
+def rejects_write(*, report: ImportReport, header: Sequence[str], path: Path) -> None:
+    """Write the rejected rows, as given, with their row number and reasons, to a CSV file."""
+    reasons: dict[int, list[RowError]] = {}
+    for error in report.errors:
+        reasons.setdefault(error.row, []).append(error)
+    columns = [h for h in header if h]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", *columns, "error_columns", "errors"])
+        for number, raw in report.rejected_rows:
+            errors = reasons.get(number, [])
+            writer.writerow([number, *[_cell(raw.get(c, "")) for c in columns],
+                             "; ".join(e.column for e in errors if e.column),
+                             "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in errors)])
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
+    return value
