@@ -16,7 +16,7 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "level", "is_staff", "is_active"]
     list_filter = ["level", "departments", "is_staff", "is_active"]
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         ("Access", {"fields": ("level", "departments")}),
     )
     filter_horizontal = ["departments", "groups", "user_permissions"]

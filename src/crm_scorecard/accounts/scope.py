@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from .models import Department, Level, User
@@ -27,12 +29,16 @@ def descendant_ids(*, roots: Iterable[int]) -> set[int]:
     return result
 
 
-def visible_department_ids(*, user: User) -> set[int] | None:
+Actor = User | AnonymousUser | AbstractBaseUser
+"""Whoever is asking: request.user, which may be anonymous."""
+
+
+def visible_department_ids(*, user: Actor) -> set[int] | None:
     """Department ids the user may see, or None for "all of them" (executives).
 
     Agents see their own departments; managers and analysts see theirs and every
     sub-department. Anonymous or inactive users see nothing."""
-    if not user.is_authenticated or not user.is_active:
+    if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
         return set()
     if user.level == Level.EXECUTIVE or user.is_superuser:
         return None
@@ -42,14 +48,14 @@ def visible_department_ids(*, user: User) -> set[int] | None:
     return descendant_ids(roots=own)
 
 
-def departments_for(*, user: User) -> QuerySet[Department]:
+def departments_for(*, user: Actor) -> QuerySet[Department]:
     """The departments the user may see."""
     ids = visible_department_ids(user=user)
     qs = Department.objects.all()
     return qs if ids is None else qs.filter(pk__in=ids)
 
 
-def restrict(qs: QuerySet[Any], *, user: User, field: str = "department") -> QuerySet[Any]:
+def restrict(qs: QuerySet[Any], *, user: Actor, field: str = "department") -> QuerySet[Any]:
     """Narrow any queryset of department-owned records to what the user may see."""
     ids = visible_department_ids(user=user)
     if ids is None:

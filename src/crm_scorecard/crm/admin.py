@@ -21,7 +21,16 @@ class EngagementAnswerAdmin(admin.ModelAdmin):
 
 @admin.register(models.Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "full_name", "email", "city", "country", "segment", "status", "department"]
+    list_display = [
+        "external_id",
+        "full_name",
+        "email",
+        "city",
+        "country",
+        "segment",
+        "status",
+        "department",
+    ]
     list_filter = ["status", "segment", "department", "region", "country", "acquisition_channel"]
     search_fields = ["external_id", "full_name", "email", "phone"]
     raw_id_fields = ["owner"]
@@ -53,7 +62,15 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(models.Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "source", "stage", "created_at", "converted_at", "owner", "department"]
+    list_display = [
+        "external_id",
+        "source",
+        "stage",
+        "created_at",
+        "converted_at",
+        "owner",
+        "department",
+    ]
     list_filter = ["stage", "source", "department"]
     search_fields = ["external_id", "customer__full_name"]
     raw_id_fields = ["customer", "owner"]
@@ -61,7 +78,15 @@ class LeadAdmin(admin.ModelAdmin):
 
 @admin.register(models.Interaction)
 class InteractionAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "customer", "channel", "direction", "started_at", "agent", "handle_seconds"]
+    list_display = [
+        "external_id",
+        "customer",
+        "channel",
+        "direction",
+        "started_at",
+        "agent",
+        "handle_seconds",
+    ]
     list_filter = ["channel", "direction", "resolved_first_contact", "department"]
     search_fields = ["external_id", "customer__full_name", "topics"]
     raw_id_fields = ["customer", "agent"]
@@ -78,7 +103,16 @@ class FeedbackAdmin(admin.ModelAdmin):
 
 @admin.register(models.Complaint)
 class ComplaintAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "customer", "category", "severity", "status", "opened_at", "resolved_at", "department"]
+    list_display = [
+        "external_id",
+        "customer",
+        "category",
+        "severity",
+        "status",
+        "opened_at",
+        "resolved_at",
+        "department",
+    ]
     list_filter = ["category", "severity", "status", "department"]
     search_fields = ["external_id", "customer__full_name", "description"]
     raw_id_fields = ["customer"]

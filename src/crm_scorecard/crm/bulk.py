@@ -6,15 +6,18 @@ psycopg's identifier quoting; no user input ever reaches it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.color import no_style
 from django.db import connection, models
+from django.db.models import Field
 
 BATCH = 2000
 
 
-def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def insert_rows(
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
     """Insert rows (tuples in `fields` order, primary key included) and return how many."""
     if connection.vendor == "postgresql":
         return _copy_rows(model, fields, rows)
@@ -32,13 +35,17 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     return count
 
 
-def _copy_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def _copy_rows(
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
     from psycopg import sql
 
     meta = model._meta
-    columns = [meta.get_field(name).column for name in fields]
+    columns: list[sql.Composable] = [
+        sql.Identifier(str(cast(Field, meta.get_field(name)).column)) for name in fields
+    ]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(meta.db_table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        sql.Identifier(meta.db_table), sql.SQL(", ").join(columns)
     )
     count = 0
     with connection.cursor() as cursor:

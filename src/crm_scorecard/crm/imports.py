@@ -65,15 +65,23 @@ class ImportReport:
 
 # ---- parsing one value ----------------------------------------------------------------------
 
-class ChoiceValue(forms.ChoiceField):
+
+class ChoiceValue(forms.Field):
     """A choice given by its value or its label, in any letter case."""
 
-    def to_python(self, value: Any) -> str:
-        text = super().to_python(value).strip().lower()
-        for key, label in self.choices:
-            if text in (str(key).lower(), str(label).lower()):
-                return str(key)
-        return text
+    def __init__(self, choices: type[models.TextChoices], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lookup = {str(v).lower(): str(v) for v in choices.values}
+        self.lookup.update({str(label).lower(): str(v) for v, label in choices.choices})
+        self.allowed = ", ".join(str(v) for v in choices.values)
+
+    def to_python(self, value: Any) -> str | None:
+        if value in (None, ""):
+            return None
+        found = self.lookup.get(str(value).strip().lower())
+        if found is None:
+            raise ValidationError(f"{value!r} is not one of: {self.allowed}.")
+        return found
 
 
 class YesNo(forms.Field):
@@ -108,7 +116,7 @@ def day(required: bool = False) -> forms.Field:
 
 
 def choice(choices: type[models.TextChoices], required: bool = False) -> forms.Field:
-    return ChoiceValue(choices=choices.choices, required=required)
+    return ChoiceValue(choices, required=required)
 
 
 def money(required: bool = False) -> forms.Field:
@@ -177,73 +185,167 @@ SPECS: dict[str, EntitySpec] = {
     spec.key: spec
     for spec in [
         EntitySpec(
-            key="customers", model=m.Customer, id_column="customer_id",
+            key="customers",
+            model=m.Customer,
+            id_column="customer_id",
             columns={
-                "customer_id": text(64, True), "full_name": text(200, True),
-                "email": forms.EmailField(max_length=254, required=False), "phone": text(40),
-                "street": text(200), "city": text(100), "region": text(100), "country": text(100),
-                "postal_code": text(20), "birth_date": day(), "segment": text(60),
-                "acquisition_channel": text(60), "acquired_at": when(),
-                "status": choice(m.CustomerStatus), "owner": text(64), "department": text(120, True),
+                "customer_id": text(64, True),
+                "full_name": text(200, True),
+                "email": forms.EmailField(max_length=254, required=False),
+                "phone": text(40),
+                "street": text(200),
+                "city": text(100),
+                "region": text(100),
+                "country": text(100),
+                "postal_code": text(20),
+                "birth_date": day(),
+                "segment": text(60),
+                "acquisition_channel": text(60),
+                "acquired_at": when(),
+                "status": choice(m.CustomerStatus),
+                "owner": text(64),
+                "department": text(120, True),
             },
             required=("customer_id", "full_name", "department"),
-            targets={c: c for c in ["full_name", "email", "phone", "street", "city", "region", "country",
-                                    "postal_code", "birth_date", "segment", "acquisition_channel",
-                                    "acquired_at", "status"]},
+            targets={
+                c: c
+                for c in [
+                    "full_name",
+                    "email",
+                    "phone",
+                    "street",
+                    "city",
+                    "region",
+                    "country",
+                    "postal_code",
+                    "birth_date",
+                    "segment",
+                    "acquisition_channel",
+                    "acquired_at",
+                    "status",
+                ]
+            },
             refs={"owner": (m.Employee, "external_id", "owner"), "department": DEPARTMENT},
         ),
         EntitySpec(
-            key="products", model=m.Product, id_column="sku",
-            columns={"sku": text(64, True), "name": text(200, True), "category": text(80, True),
-                     "tier": choice(m.ProductTier), "list_price": money()},
+            key="products",
+            model=m.Product,
+            id_column="sku",
+            columns={
+                "sku": text(64, True),
+                "name": text(200, True),
+                "category": text(80, True),
+                "tier": choice(m.ProductTier),
+                "list_price": money(),
+            },
             required=("sku", "name", "category"),
-            targets={"name": "name", "category": "category", "tier": "tier", "list_price": "list_price"},
+            targets={
+                "name": "name",
+                "category": "category",
+                "tier": "tier",
+                "list_price": "list_price",
+            },
         ),
         EntitySpec(
-            key="orders", model=m.OrderLine, id_column="order_id",
+            key="orders",
+            model=m.OrderLine,
+            id_column="order_id",
             columns={
-                "order_id": text(64, True), "customer_id": text(64, True), "ordered_at": when(True),
-                "product_sku": text(64), "quantity": forms.DecimalField(max_digits=12, decimal_places=3, min_value=0.001, required=False),
-                "unit_price": money(), "amount": money(True), "salesperson": text(64),
+                "order_id": text(64, True),
+                "customer_id": text(64, True),
+                "ordered_at": when(True),
+                "product_sku": text(64),
+                "quantity": forms.DecimalField(
+                    max_digits=12, decimal_places=3, min_value=0.001, required=False
+                ),
+                "unit_price": money(),
+                "amount": money(True),
+                "salesperson": text(64),
                 "channel": choice(m.SalesChannel),
             },
             required=("order_id", "customer_id", "ordered_at", "amount"),
             targets={"quantity": "quantity", "unit_price": "unit_price", "amount": "amount"},
-            refs={"customer_id": CUSTOMER, "product_sku": (m.Product, "sku", "product"),
-                  "salesperson": (m.Employee, "external_id", "salesperson")},
+            refs={
+                "customer_id": CUSTOMER,
+                "product_sku": (m.Product, "sku", "product"),
+                "salesperson": (m.Employee, "external_id", "salesperson"),
+            },
         ),
         EntitySpec(
-            key="leads", model=m.Lead, id_column="lead_id",
+            key="leads",
+            model=m.Lead,
+            id_column="lead_id",
             columns={
-                "lead_id": text(64, True), "source": text(60), "created_at": when(True),
-                "stage": choice(m.LeadStage), "converted_at": when(), "lost_at": when(),
-                "owner": text(64), "customer_id": text(64), "department": text(120, True),
+                "lead_id": text(64, True),
+                "source": text(60),
+                "created_at": when(True),
+                "stage": choice(m.LeadStage),
+                "converted_at": when(),
+                "lost_at": when(),
+                "owner": text(64),
+                "customer_id": text(64),
+                "department": text(120, True),
             },
             required=("lead_id", "created_at", "department"),
             targets={c: c for c in ["source", "created_at", "stage", "converted_at", "lost_at"]},
-            refs={"owner": (m.Employee, "external_id", "owner"), "customer_id": CUSTOMER, "department": DEPARTMENT},
+            refs={
+                "owner": (m.Employee, "external_id", "owner"),
+                "customer_id": CUSTOMER,
+                "department": DEPARTMENT,
+            },
             checks=[after("converted_at", "created_at"), not_both("converted_at", "lost_at")],
         ),
         EntitySpec(
-            key="interactions", model=m.Interaction, id_column="interaction_id",
+            key="interactions",
+            model=m.Interaction,
+            id_column="interaction_id",
             columns={
-                "interaction_id": text(64, True), "customer_id": text(64, True), "agent": text(64),
-                "department": text(120, True), "channel": choice(m.InteractionChannel, True),
-                "direction": choice(m.Direction), "started_at": when(True),
-                "wait_seconds": whole(0), "hold_seconds": whole(0), "handle_seconds": whole(0),
-                "topics": text(400), "resolved_first_contact": YesNo(required=False), "note": forms.CharField(required=False),
+                "interaction_id": text(64, True),
+                "customer_id": text(64, True),
+                "agent": text(64),
+                "department": text(120, True),
+                "channel": choice(m.InteractionChannel, True),
+                "direction": choice(m.Direction),
+                "started_at": when(True),
+                "wait_seconds": whole(0),
+                "hold_seconds": whole(0),
+                "handle_seconds": whole(0),
+                "topics": text(400),
+                "resolved_first_contact": YesNo(required=False),
+                "note": forms.CharField(required=False),
             },
             required=("interaction_id", "customer_id", "department", "channel", "started_at"),
-            targets={c: c for c in ["channel", "direction", "started_at", "wait_seconds", "hold_seconds",
-                                    "handle_seconds", "resolved_first_contact", "note"]},
-            refs={"customer_id": CUSTOMER, "agent": (m.Employee, "external_id", "agent"), "department": DEPARTMENT},
+            targets={
+                c: c
+                for c in [
+                    "channel",
+                    "direction",
+                    "started_at",
+                    "wait_seconds",
+                    "hold_seconds",
+                    "handle_seconds",
+                    "resolved_first_contact",
+                    "note",
+                ]
+            },
+            refs={
+                "customer_id": CUSTOMER,
+                "agent": (m.Employee, "external_id", "agent"),
+                "department": DEPARTMENT,
+            },
             derived=_topics,
         ),
         EntitySpec(
-            key="feedback", model=m.Feedback, id_column="feedback_id",
+            key="feedback",
+            model=m.Feedback,
+            id_column="feedback_id",
             columns={
-                "feedback_id": text(64, True), "customer_id": text(64, True), "submitted_at": when(True),
-                "rating": whole(1, 5), "recommend": whole(0, 10), "comment": forms.CharField(required=False),
+                "feedback_id": text(64, True),
+                "customer_id": text(64, True),
+                "submitted_at": when(True),
+                "rating": whole(1, 5),
+                "recommend": whole(0, 10),
+                "comment": forms.CharField(required=False),
                 "source": choice(m.FeedbackSource),
             },
             required=("feedback_id", "customer_id", "submitted_at"),
@@ -251,24 +353,54 @@ SPECS: dict[str, EntitySpec] = {
             refs={"customer_id": CUSTOMER},
         ),
         EntitySpec(
-            key="complaints", model=m.Complaint, id_column="complaint_id",
+            key="complaints",
+            model=m.Complaint,
+            id_column="complaint_id",
             columns={
-                "complaint_id": text(64, True), "customer_id": text(64, True),
-                "category": choice(m.ComplaintCategory, True), "description": forms.CharField(required=False),
-                "opened_at": when(True), "resolved_at": when(), "status": choice(m.ComplaintStatus),
-                "severity": choice(m.Severity), "department": text(120, True),
+                "complaint_id": text(64, True),
+                "customer_id": text(64, True),
+                "category": choice(m.ComplaintCategory, True),
+                "description": forms.CharField(required=False),
+                "opened_at": when(True),
+                "resolved_at": when(),
+                "status": choice(m.ComplaintStatus),
+                "severity": choice(m.Severity),
+                "department": text(120, True),
             },
             required=("complaint_id", "customer_id", "category", "opened_at", "department"),
-            targets={c: c for c in ["category", "description", "opened_at", "resolved_at", "status", "severity"]},
+            targets={
+                c: c
+                for c in [
+                    "category",
+                    "description",
+                    "opened_at",
+                    "resolved_at",
+                    "status",
+                    "severity",
+                ]
+            },
             refs={"customer_id": CUSTOMER, "department": DEPARTMENT},
             checks=[after("resolved_at", "opened_at")],
         ),
         EntitySpec(
-            key="employees", model=m.Employee, id_column="employee_id",
-            columns={"employee_id": text(64, True), "full_name": text(200, True), "department": text(120, True),
-                     "role": text(80), "hired_at": day(True), "left_at": day()},
+            key="employees",
+            model=m.Employee,
+            id_column="employee_id",
+            columns={
+                "employee_id": text(64, True),
+                "full_name": text(200, True),
+                "department": text(120, True),
+                "role": text(80),
+                "hired_at": day(True),
+                "left_at": day(),
+            },
             required=("employee_id", "full_name", "department", "hired_at"),
-            targets={"full_name": "full_name", "role": "role", "hired_at": "hired_at", "left_at": "left_at"},
+            targets={
+                "full_name": "full_name",
+                "role": "role",
+                "hired_at": "hired_at",
+                "left_at": "left_at",
+            },
             refs={"department": DEPARTMENT},
             checks=[after("left_at", "hired_at")],
         ),
@@ -278,13 +410,18 @@ SPECS: dict[str, EntitySpec] = {
 # Defaults for optional columns that are absent or empty, so an update never blanks a
 # choice field into an invalid value.
 DEFAULTS: dict[str, Any] = {
-    "status": None, "tier": m.ProductTier.STANDARD, "stage": m.LeadStage.NEW,
-    "direction": m.Direction.INBOUND, "source": None, "severity": m.Severity.MEDIUM,
+    "status": None,
+    "tier": m.ProductTier.STANDARD,
+    "stage": m.LeadStage.NEW,
+    "direction": m.Direction.INBOUND,
+    "source": None,
+    "severity": m.Severity.MEDIUM,
     "quantity": 1,
 }
 
 
 # ---- reading files ------------------------------------------------------------------------------
+
 
 def normalise_header(name: Any) -> str:
     return str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
@@ -363,6 +500,7 @@ def _read_xlsx(path: Path) -> Table:
 
 # ---- the import ---------------------------------------------------------------------------------
 
+
 def records_import(
     *,
     entity: str,
@@ -385,8 +523,12 @@ def records_import(
     duplicates = sorted({h for h in table.header if h and table.header.count(h) > 1})
     if duplicates:
         raise ImportFileError(f"{path.name}: column(s) named twice: {', '.join(duplicates)}")
-    report = ImportReport(entity=entity, dry_run=dry_run, header=table.header,
-                          ignored_columns=[h for h in table.header if h and h not in spec.columns])
+    report = ImportReport(
+        entity=entity,
+        dry_run=dry_run,
+        header=table.header,
+        ignored_columns=[h for h in table.header if h and h not in spec.columns],
+    )
     if on_total:
         on_total(table.total)
     importer = _Importer(spec, table.header, report, dry_run)
@@ -413,7 +555,9 @@ def records_import(
 
 
 class _Importer:
-    def __init__(self, spec: EntitySpec, header: list[str], report: ImportReport, dry_run: bool) -> None:
+    def __init__(
+        self, spec: EntitySpec, header: list[str], report: ImportReport, dry_run: bool
+    ) -> None:
         self.spec = spec
         self.header = header
         self.report = report
@@ -430,16 +574,26 @@ class _Importer:
 
     def parse(self, number: int, cells: list[Any], raw: dict[str, Any]) -> dict[str, Any] | None:
         errors: list[RowError] = []
-        if len(cells) > len(self.header) and any(str(c).strip() for c in cells[len(self.header):]):
-            errors.append(RowError(number, "", f"has {len(cells)} values but the header has {len(self.header)}"))
+        if len(cells) > len(self.header) and any(str(c).strip() for c in cells[len(self.header) :]):
+            errors.append(
+                RowError(
+                    number, "", f"has {len(cells)} values but the header has {len(self.header)}"
+                )
+            )
         values: dict[str, Any] = {}
         for column, form_field in self.spec.columns.items():
             value = raw.get(column, "")
             if isinstance(value, str):
                 value = value.strip()
-            elif isinstance(value, datetime | date) and not isinstance(form_field, forms.DateTimeField | forms.DateField):
+            elif isinstance(value, datetime | date) and not isinstance(
+                form_field, forms.DateTimeField | forms.DateField
+            ):
                 value = value.isoformat()
-            elif isinstance(value, float) and isinstance(form_field, forms.CharField) and value.is_integer():
+            elif (
+                isinstance(value, float)
+                and isinstance(form_field, forms.CharField)
+                and value.is_integer()
+            ):
                 value = str(int(value))
             try:
                 values[column] = form_field.clean(value)
@@ -454,7 +608,13 @@ class _Importer:
             if self.spec.key == "orders":
                 errors.extend(self._order_line(number, values))
             elif key in self.seen:
-                errors.append(RowError(number, self.spec.id_column, f"{key} appears again (first on row {self.seen[key]})"))
+                errors.append(
+                    RowError(
+                        number,
+                        self.spec.id_column,
+                        f"{key} appears again (first on row {self.seen[key]})",
+                    )
+                )
             else:
                 self.seen[key] = number
         if errors:
@@ -464,11 +624,22 @@ class _Importer:
 
     def _order_line(self, number: int, values: dict[str, Any]) -> list[RowError]:
         order_id = values["order_id"]
-        head = (values["customer_id"], values["ordered_at"], values.get("salesperson"), values.get("channel"))
+        head = (
+            values["customer_id"],
+            values["ordered_at"],
+            values.get("salesperson"),
+            values.get("channel"),
+        )
         first = self.order_heads.get(order_id)
         if first and first[1] != head:
-            return [RowError(number, "customer_id", f"order {order_id} has a different customer, date, "
-                                                    f"salesperson or channel on row {first[0]}")]
+            return [
+                RowError(
+                    number,
+                    "customer_id",
+                    f"order {order_id} has a different customer, date, "
+                    f"salesperson or channel on row {first[0]}",
+                )
+            ]
         if not first:
             self.order_heads[order_id] = (number, head)
         line_no = self.order_lines.get(order_id, 0) + 1
@@ -477,7 +648,9 @@ class _Importer:
         return []
 
     # -- resolving references and writing ---------------------------------------------------------
-    def resolve(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    def resolve(
+        self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
         """Turn ids and names into database keys; reject rows whose references do not exist."""
         lookups: dict[str, dict[str, int]] = {}
         for column, (model, lookup, _) in self.spec.refs.items():
@@ -495,11 +668,20 @@ class _Importer:
                 if not given:
                     values[column] = None
                     continue
-                pk = (self.departments.get(given.lower()) if model is Department
-                      else lookups[column].get(given))
+                pk = (
+                    self.departments.get(given.lower())
+                    if model is Department
+                    else lookups[column].get(given)
+                )
                 if pk is None:
                     label = model._meta.verbose_name
-                    errors.append(RowError(number, column, f"no {label} with {lookup.replace('external_', '')} {given!r}"))
+                    errors.append(
+                        RowError(
+                            number,
+                            column,
+                            f"no {label} with {lookup.replace('external_', '')} {given!r}",
+                        )
+                    )
                 values[column] = pk
             if errors:
                 self.reject(number, raw, errors)
@@ -537,9 +719,13 @@ class _Importer:
             return
         model, lookup = self.spec.model, self.spec.lookup_field
         keys = [values[self.spec.id_column] for _, _, values in batch]
-        existing = set(model._default_manager.filter(**{f"{lookup}__in": keys}).values_list(lookup, flat=True))
-        rows = [(number, raw, model(**{lookup: values[self.spec.id_column], **self.row_fields(values)}))
-                for number, raw, values in batch]
+        existing = set(
+            model._default_manager.filter(**{f"{lookup}__in": keys}).values_list(lookup, flat=True)
+        )
+        rows = [
+            (number, raw, model(**{lookup: values[self.spec.id_column], **self.row_fields(values)}))
+            for number, raw, values in batch
+        ]
         written = self._upsert(model, rows, [lookup])
         for number, _, obj in rows:
             if number in written:
@@ -551,24 +737,45 @@ class _Importer:
     def _write_orders(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> None:
         heads: dict[str, m.Order] = {}
         for _, _, values in batch:
-            heads.setdefault(values["order_id"], m.Order(
-                external_id=values["order_id"], customer_id=values["customer_id"],
-                ordered_at=values["ordered_at"], salesperson_id=values.get("salesperson"),
-                channel=values.get("channel") or ""))
+            heads.setdefault(
+                values["order_id"],
+                m.Order(
+                    external_id=values["order_id"],
+                    customer_id=values["customer_id"],
+                    ordered_at=values["ordered_at"],
+                    salesperson_id=values.get("salesperson"),
+                    channel=values.get("channel") or "",
+                ),
+            )
         with transaction.atomic():
             if not self.dry_run:
                 m.Order.objects.bulk_create(
-                    list(heads.values()), update_conflicts=True, unique_fields=["external_id"],
-                    update_fields=["customer", "ordered_at", "salesperson", "channel"])
-            order_pks = dict(m.Order.objects.filter(external_id__in=heads).values_list("external_id", "pk"))
-            existing = set(m.OrderLine.objects.filter(order_id__in=order_pks.values())
-                           .values_list("order_id", "line_no"))
+                    list(heads.values()),
+                    update_conflicts=True,
+                    unique_fields=["external_id"],
+                    update_fields=["customer", "ordered_at", "salesperson", "channel"],
+                )
+            order_pks = dict(
+                m.Order.objects.filter(external_id__in=heads).values_list("external_id", "pk")
+            )
+            existing = set(
+                m.OrderLine.objects.filter(order_id__in=order_pks.values()).values_list(
+                    "order_id", "line_no"
+                )
+            )
             rows = []
             for number, raw, values in batch:
                 # On a dry run a new order has no key yet; a stand-in keeps validation going.
                 order_pk = order_pks.get(values["order_id"], -number)
-                rows.append((number, raw, m.OrderLine(order_id=order_pk, line_no=values["line_no"],
-                                                      **self.row_fields(values))))
+                rows.append(
+                    (
+                        number,
+                        raw,
+                        m.OrderLine(
+                            order_id=order_pk, line_no=values["line_no"], **self.row_fields(values)
+                        ),
+                    )
+                )
             written = self._upsert(m.OrderLine, rows, ["order", "line_no"])
         for number, _, line in rows:
             if number in written:
@@ -577,19 +784,27 @@ class _Importer:
                 else:
                     self.report.imported += 1
 
-    def _upsert(self, model: type[models.Model], rows: list[tuple[int, dict[str, Any], models.Model]],
-                unique: list[str]) -> set[int]:
+    def _upsert(
+        self,
+        model: type[models.Model],
+        rows: Sequence[tuple[int, dict[str, Any], models.Model]],
+        unique: list[str],
+    ) -> set[int]:
         """Write the rows; if the database refuses the batch, find and reject the guilty rows
         one by one so the others still go in. Returns the row numbers written."""
         if self.dry_run:
             return {number for number, _, _ in rows}
-        update = [f.name for f in model._meta.concrete_fields
-                  if not f.primary_key and f.name not in unique]
+        update = [
+            f.name
+            for f in model._meta.concrete_fields
+            if not f.primary_key and f.name not in unique
+        ]
         objects = [obj for _, _, obj in rows]
         try:
             with transaction.atomic():
-                model._default_manager.bulk_create(objects, update_conflicts=True,
-                                                   unique_fields=unique, update_fields=update)
+                model._default_manager.bulk_create(
+                    objects, update_conflicts=True, unique_fields=unique, update_fields=update
+                )
             return {number for number, _, _ in rows}
         except (IntegrityError, DatabaseError):
             pass
@@ -597,12 +812,15 @@ class _Importer:
         for number, raw, obj in rows:
             try:
                 with transaction.atomic():
-                    model._default_manager.bulk_create([obj], update_conflicts=True,
-                                                       unique_fields=unique, update_fields=update)
+                    model._default_manager.bulk_create(
+                        [obj], update_conflicts=True, unique_fields=unique, update_fields=update
+                    )
                 written.add(number)
             except (IntegrityError, DatabaseError) as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.reject(number, raw, [RowError(number, "", f"refused by the database: {reason}")])
+                self.reject(
+                    number, raw, [RowError(number, "", f"refused by the database: {reason}")]
+                )
         return written
 
 
@@ -617,12 +835,19 @@ def rejects_write(*, report: ImportReport, header: Sequence[str], path: Path) ->
         writer.writerow(["row", *columns, "error_columns", "errors"])
         for number, raw in report.rejected_rows:
             errors = reasons.get(number, [])
-            writer.writerow([number, *[_cell(raw.get(c, "")) for c in columns],
-                             "; ".join(e.column for e in errors if e.column),
-                             "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in errors)])
+            writer.writerow(
+                [
+                    number,
+                    *[_cell(raw.get(c, "")) for c in columns],
+                    "; ".join(e.column for e in errors if e.column),
+                    "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in errors),
+                ]
+            )
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, datetime):
-        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
+        return (
+            timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
+        )
     return value

@@ -120,6 +120,9 @@ class EngagementAnswer(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.employee} {self.answered_at:%Y-%m-%d}: {self.rating}/5"
+
 
 class Customer(models.Model):
     """A person or company we sell to, or hope to: the heart of the central database.
@@ -144,9 +147,7 @@ class Customer(models.Model):
     owner = models.ForeignKey(
         Employee, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
     )
-    department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, related_name="customers"
-    )
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="customers")
 
     class Meta:
         ordering = ["full_name"]
@@ -162,7 +163,9 @@ class Product(models.Model):
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=80)
-    tier = models.CharField(max_length=16, choices=ProductTier.choices, default=ProductTier.STANDARD)
+    tier = models.CharField(
+        max_length=16, choices=ProductTier.choices, default=ProductTier.STANDARD
+    )
     list_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
 
     class Meta:
@@ -213,8 +216,13 @@ class OrderLine(models.Model):
         ordering = ["order", "line_no"]
         constraints = [
             models.UniqueConstraint(fields=["order", "line_no"], name="order_line_unique"),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="order_line_quantity_positive"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} #{self.line_no}"
 
 
 class Lead(models.Model):
@@ -264,7 +272,9 @@ class Interaction(models.Model):
         Department, on_delete=models.PROTECT, related_name="interactions"
     )
     channel = models.CharField(max_length=16, choices=InteractionChannel.choices)
-    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.INBOUND)
+    direction = models.CharField(
+        max_length=16, choices=Direction.choices, default=Direction.INBOUND
+    )
     started_at = models.DateTimeField(db_index=True)
     wait_seconds = models.PositiveIntegerField(null=True, blank=True)
     hold_seconds = models.PositiveIntegerField(null=True, blank=True)
@@ -285,7 +295,7 @@ class Interaction(models.Model):
 
 
 class Feedback(models.Model):
-    """What a customer told us: a 1–5 satisfaction rating, a 0–10 likelihood to recommend
+    """What a customer told us: a 1 to 5 satisfaction rating, a 0 to 10 likelihood to recommend
     (for NPS) and a comment for the voice-of-the-customer affinity diagram."""
 
     external_id = models.CharField("feedback id", max_length=64, unique=True)
@@ -294,7 +304,9 @@ class Feedback(models.Model):
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     recommend = models.PositiveSmallIntegerField("likelihood to recommend", null=True, blank=True)
     comment = models.TextField(blank=True)
-    source = models.CharField(max_length=16, choices=FeedbackSource.choices, default=FeedbackSource.SURVEY)
+    source = models.CharField(
+        max_length=16, choices=FeedbackSource.choices, default=FeedbackSource.SURVEY
+    )
 
     class Meta:
         ordering = ["-submitted_at"]
@@ -310,6 +322,9 @@ class Feedback(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Feedback {self.external_id}"
+
 
 class Complaint(models.Model):
     """A grievance: what went wrong, how serious, which department must answer for it,
@@ -321,10 +336,14 @@ class Complaint(models.Model):
     description = models.TextField(blank=True)
     opened_at = models.DateTimeField(db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=ComplaintStatus.choices, default=ComplaintStatus.OPEN)
+    status = models.CharField(
+        max_length=16, choices=ComplaintStatus.choices, default=ComplaintStatus.OPEN
+    )
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.MEDIUM)
     department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, related_name="complaints",
+        Department,
+        on_delete=models.PROTECT,
+        related_name="complaints",
         help_text="The department responsible for resolving it.",
     )
 

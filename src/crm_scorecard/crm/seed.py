@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.services import department_ensure
@@ -52,57 +52,269 @@ GEOGRAPHY: dict[str, dict[str, list[str]]] = {
 }
 COUNTRY_WEIGHTS = [0.35, 0.25, 0.15, 0.25]
 
-FIRST_NAMES = (
-    "Olivia Liam Emma Noah Ava Oliver Sophia Elijah Isabella Lucas Mia Mason Amelia Ethan "
-    "Harper Logan Evelyn James Abigail Aiden Emily Jacob Ella Michael Elizabeth Daniel "
-    "Sofia Henry Avery Jackson Scarlett Sebastian Grace Jack Chloe Owen Lily Samuel Hannah "
-    "Leon Clara Paul Marie Felix Lena Jonas Léa Hugo Chloé Louis Manon"
-).split()
-LAST_NAMES = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Wilson "
-    "Anderson Taylor Thomas Moore Jackson Martin Lee Thompson White Harris Clark Lewis "
-    "Walker Hall Young King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell "
-    "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Dubois Durand Lefebvre "
-    "Moreau Laurent Simon Michel Bernard Petit"
-).split()
-STREETS = "High Street|Station Road|Church Lane|Park Avenue|Main Street|Mill Road|King Street|Oak Drive".split("|")
+FIRST_NAMES = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Oliver",
+    "Sophia",
+    "Elijah",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Mason",
+    "Amelia",
+    "Ethan",
+    "Harper",
+    "Logan",
+    "Evelyn",
+    "James",
+    "Abigail",
+    "Aiden",
+    "Emily",
+    "Jacob",
+    "Ella",
+    "Michael",
+    "Elizabeth",
+    "Daniel",
+    "Sofia",
+    "Henry",
+    "Avery",
+    "Jackson",
+    "Scarlett",
+    "Sebastian",
+    "Grace",
+    "Jack",
+    "Chloe",
+    "Owen",
+    "Lily",
+    "Samuel",
+    "Hannah",
+    "Leon",
+    "Clara",
+    "Paul",
+    "Marie",
+    "Felix",
+    "Lena",
+    "Jonas",
+    "Léa",
+    "Hugo",
+    "Chloé",
+    "Louis",
+    "Manon",
+]
+LAST_NAMES = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+    "Baker",
+    "Adams",
+    "Nelson",
+    "Hill",
+    "Campbell",
+    "Mitchell",
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Dubois",
+    "Durand",
+    "Lefebvre",
+    "Moreau",
+    "Laurent",
+    "Simon",
+    "Michel",
+    "Bernard",
+    "Petit",
+]
+STREETS = [
+    "High Street",
+    "Station Road",
+    "Church Lane",
+    "Park Avenue",
+    "Main Street",
+    "Mill Road",
+    "King Street",
+    "Oak Drive",
+]
 
 SEGMENTS = [("consumer", 0.6), ("small business", 0.3), ("enterprise", 0.1)]
-ACQUISITION = [("online", 0.35), ("referral", 0.2), ("campaign", 0.2), ("retail", 0.15), ("field", 0.1)]
+ACQUISITION = [
+    ("online", 0.35),
+    ("referral", 0.2),
+    ("campaign", 0.2),
+    ("retail", 0.15),
+    ("field", 0.1),
+]
 
 # category -> standard and premium products (name, list price)
 CATALOGUE: dict[str, list[tuple[str, str, float]]] = {
-    "Devices": [("standard", "Tablet S", 299), ("standard", "Phone S", 399), ("premium", "Tablet Pro", 899), ("premium", "Phone Pro", 1099)],
-    "Accessories": [("standard", "Case", 29), ("standard", "Charger", 39), ("premium", "Wireless Dock", 149)],
-    "Software": [("standard", "Office Basic", 99), ("standard", "Security Basic", 49), ("premium", "Office Suite", 299), ("premium", "Security Plus", 149)],
+    "Devices": [
+        ("standard", "Tablet S", 299),
+        ("standard", "Phone S", 399),
+        ("premium", "Tablet Pro", 899),
+        ("premium", "Phone Pro", 1099),
+    ],
+    "Accessories": [
+        ("standard", "Case", 29),
+        ("standard", "Charger", 39),
+        ("premium", "Wireless Dock", 149),
+    ],
+    "Software": [
+        ("standard", "Office Basic", 99),
+        ("standard", "Security Basic", 49),
+        ("premium", "Office Suite", 299),
+        ("premium", "Security Plus", 149),
+    ],
     "Services": [("standard", "Setup", 79), ("premium", "On-site Installation", 249)],
     "Support Plans": [("standard", "Support 12m", 119), ("premium", "Support Premier 36m", 449)],
     "Training": [("standard", "Online Course", 59), ("premium", "Workshop Day", 690)],
 }
 
 TOPICS = [
-    "billing", "delivery", "setup", "password reset", "warranty", "upgrade", "cancellation",
-    "technical fault", "returns", "account change", "pricing", "invoice copy",
+    "billing",
+    "delivery",
+    "setup",
+    "password reset",
+    "warranty",
+    "upgrade",
+    "cancellation",
+    "technical fault",
+    "returns",
+    "account change",
+    "pricing",
+    "invoice copy",
 ]
 
 # The dozen recurring themes of customer comments, each with a few ways people say it.
 THEMES: dict[str, tuple[int, list[str]]] = {
-    "slow delivery": (-1, ["Delivery took far too long.", "My order arrived two weeks late.", "Shipping was slow again."]),
-    "friendly staff": (1, ["The agent was very friendly.", "Staff were polite and helpful.", "Lovely people on the phone."]),
-    "long waiting time": (-1, ["I waited 20 minutes on hold.", "Too long in the queue before anyone answered.", "Waiting time on the hotline is awful."]),
-    "billing errors": (-1, ["I was charged twice.", "The invoice amount was wrong.", "Billing mistake on my last bill."]),
-    "product quality": (1, ["Great build quality.", "The product works perfectly.", "Very solid and reliable device."]),
-    "product defects": (-1, ["It stopped working after a week.", "The screen was broken on arrival.", "Defective unit, needed a replacement."]),
-    "price too high": (-1, ["Too expensive for what it is.", "Prices went up again.", "Competitors are cheaper."]),
-    "easy ordering": (1, ["Ordering online was quick and easy.", "The website checkout is simple.", "Easy to order, no fuss."]),
-    "unresolved issue": (-1, ["My problem is still not solved.", "I had to call three times about the same issue.", "Nobody followed up on my request."]),
-    "knowledgeable support": (1, ["The technician knew exactly what to do.", "Support solved it on the first call.", "Expert advice from the help desk."]),
-    "warranty hassle": (-1, ["The warranty claim was a nightmare.", "Warranty repair took months.", "They refused my warranty claim."]),
-    "good value": (1, ["Good value for money.", "Fair price for the quality.", "Worth every penny."]),
+    "slow delivery": (
+        -1,
+        [
+            "Delivery took far too long.",
+            "My order arrived two weeks late.",
+            "Shipping was slow again.",
+        ],
+    ),
+    "friendly staff": (
+        1,
+        [
+            "The agent was very friendly.",
+            "Staff were polite and helpful.",
+            "Lovely people on the phone.",
+        ],
+    ),
+    "long waiting time": (
+        -1,
+        [
+            "I waited 20 minutes on hold.",
+            "Too long in the queue before anyone answered.",
+            "Waiting time on the hotline is awful.",
+        ],
+    ),
+    "billing errors": (
+        -1,
+        [
+            "I was charged twice.",
+            "The invoice amount was wrong.",
+            "Billing mistake on my last bill.",
+        ],
+    ),
+    "product quality": (
+        1,
+        ["Great build quality.", "The product works perfectly.", "Very solid and reliable device."],
+    ),
+    "product defects": (
+        -1,
+        [
+            "It stopped working after a week.",
+            "The screen was broken on arrival.",
+            "Defective unit, needed a replacement.",
+        ],
+    ),
+    "price too high": (
+        -1,
+        ["Too expensive for what it is.", "Prices went up again.", "Competitors are cheaper."],
+    ),
+    "easy ordering": (
+        1,
+        [
+            "Ordering online was quick and easy.",
+            "The website checkout is simple.",
+            "Easy to order, no fuss.",
+        ],
+    ),
+    "unresolved issue": (
+        -1,
+        [
+            "My problem is still not solved.",
+            "I had to call three times about the same issue.",
+            "Nobody followed up on my request.",
+        ],
+    ),
+    "knowledgeable support": (
+        1,
+        [
+            "The technician knew exactly what to do.",
+            "Support solved it on the first call.",
+            "Expert advice from the help desk.",
+        ],
+    ),
+    "warranty hassle": (
+        -1,
+        [
+            "The warranty claim was a nightmare.",
+            "Warranty repair took months.",
+            "They refused my warranty claim.",
+        ],
+    ),
+    "good value": (
+        1,
+        ["Good value for money.", "Fair price for the quality.", "Worth every penny."],
+    ),
 }
 COMPLAINT_CATEGORIES = [c.value for c in m.ComplaintCategory]
 COMPLAINT_WEIGHTS = [0.15, 0.25, 0.2, 0.1, 0.2, 0.1]
-LEAD_SOURCES = [("website", 0.35), ("trade show", 0.1), ("referral", 0.2), ("campaign", 0.25), ("cold call", 0.1)]
+LEAD_SOURCES = [
+    ("website", 0.35),
+    ("trade show", 0.1),
+    ("referral", 0.2),
+    ("campaign", 0.25),
+    ("cold call", 0.1),
+]
 
 
 def month_start(year: int, month: int) -> datetime:
@@ -153,8 +365,18 @@ def crm_has_data() -> bool:
 def crm_data_clear() -> None:
     """Delete every CRM record (not departments or users). Used by `seed --replace`."""
     with transaction.atomic():
-        for model in (m.OrderLine, m.Order, m.Lead, m.Interaction, m.Feedback, m.Complaint,
-                      m.EngagementAnswer, m.Customer, m.Product, m.Employee):
+        for model in (
+            m.OrderLine,
+            m.Order,
+            m.Lead,
+            m.Interaction,
+            m.Feedback,
+            m.Complaint,
+            m.EngagementAnswer,
+            m.Customer,
+            m.Product,
+            m.Employee,
+        ):
             model._default_manager.all()._raw_delete(model._default_manager.db)
 
 
@@ -196,19 +418,33 @@ def crm_seed(
     depts = departments_ensure()
     rows: dict[str, int] = {}
     ids = _Ids()
-    tables = [m.Employee, m.EngagementAnswer, m.Product, m.Customer, m.Order, m.OrderLine,
-              m.Lead, m.Interaction, m.Feedback, m.Complaint]
+    tables = [
+        m.Employee,
+        m.EngagementAnswer,
+        m.Product,
+        m.Customer,
+        m.Order,
+        m.OrderLine,
+        m.Lead,
+        m.Interaction,
+        m.Feedback,
+        m.Complaint,
+    ]
     with transaction.atomic():
         for model in tables:
             ids.start(model)
         generator.bind(depts, ids)
         for model, fields, batch in generator.reference_rows():
-            rows[model._meta.model_name] = rows.get(model._meta.model_name, 0) + insert_rows(model, fields, batch)
+            rows[str(model._meta.model_name)] = rows.get(
+                str(model._meta.model_name), 0
+            ) + insert_rows(model, fields, batch)
         done = 0
         while done < plan.customers:
             size = min(chunk, plan.customers - done)
             for model, fields, batch in generator.customer_rows(first=done, count=size):
-                rows[model._meta.model_name] = rows.get(model._meta.model_name, 0) + insert_rows(model, fields, batch)
+                rows[str(model._meta.model_name)] = rows.get(
+                    str(model._meta.model_name), 0
+                ) + insert_rows(model, fields, batch)
             done += size
             if progress:
                 progress(size)
@@ -216,7 +452,7 @@ def crm_seed(
     return SeedResult(rows=rows)
 
 
-TableRows = tuple[type, tuple[str, ...], list[tuple[Any, ...]]]
+TableRows = tuple[type[models.Model], tuple[str, ...], list[tuple[Any, ...]]]
 
 
 class _Generator:
@@ -238,13 +474,22 @@ class _Generator:
         self.agents: list[tuple[int, int, float, float]] = []  # (id, dept id, handle mean, fcr)
         self.employees: list[tuple[Any, ...]] = []
         sizes = {
-            "Field Sales": max(6, n // 500), "Inside Sales": max(8, n // 400),
-            "Call Centre": max(15, n // 250), "Service Desk": max(6, n // 700),
-            "Digital Marketing": max(4, n // 2000), "Marketing": 2, "HR": max(3, n // 3000),
-            "Sales": 2, "Customer Service": 2,
+            "Field Sales": max(6, n // 500),
+            "Inside Sales": max(8, n // 400),
+            "Call Centre": max(15, n // 250),
+            "Service Desk": max(6, n // 700),
+            "Digital Marketing": max(4, n // 2000),
+            "Marketing": 2,
+            "HR": max(3, n // 3000),
+            "Sales": 2,
+            "Customer Service": 2,
         }
-        roles = {"Field Sales": "salesperson", "Inside Sales": "salesperson", "Call Centre": "agent",
-                 "Service Desk": "agent"}
+        roles = {
+            "Field Sales": "salesperson",
+            "Inside Sales": "salesperson",
+            "Call Centre": "agent",
+            "Service Desk": "agent",
+        }
         number = 0
         for dept_name, size in sizes.items():
             dept = depts[dept_name]
@@ -256,12 +501,20 @@ class _Generator:
                 if self.rng.random() < 0.12:
                     left = (self.start + timedelta(seconds=self.rng.random() * self.span)).date()
                 role = roles.get(dept_name, "manager" if size <= 2 else "specialist")
-                self.employees.append((pk, f"E{number:06d}", self._name(), dept.pk, role, hired, left))
+                self.employees.append(
+                    (pk, f"E{number:06d}", self._name(), dept.pk, role, hired, left)
+                )
                 if role == "salesperson":
                     self.salespeople.append((pk, dept.pk, self.rng.uniform(0.25, 0.7)))
                 elif role == "agent":
-                    self.agents.append((pk, dept.pk, self.rng.lognormvariate(math.log(360), 0.3),
-                                        self.rng.uniform(0.55, 0.9)))
+                    self.agents.append(
+                        (
+                            pk,
+                            dept.pk,
+                            self.rng.lognormvariate(math.log(360), 0.3),
+                            self.rng.uniform(0.55, 0.9),
+                        )
+                    )
         self.products: list[tuple[int, str, str, float]] = []  # (id, category, tier, price)
         self.product_rows: list[tuple[Any, ...]] = []
         for category, items in CATALOGUE.items():
@@ -273,8 +526,11 @@ class _Generator:
         self.categories = list(CATALOGUE)
 
     def reference_rows(self) -> Iterator[TableRows]:
-        yield (m.Employee, ("id", "external_id", "full_name", "department_id", "role", "hired_at", "left_at"),
-               self.employees)
+        yield (
+            m.Employee,
+            ("id", "external_id", "full_name", "department_id", "role", "hired_at", "left_at"),
+            self.employees,
+        )
         answers = []
         for emp in self.employees:
             mood = self.rng.uniform(2.2, 4.8)
@@ -283,11 +539,26 @@ class _Generator:
                 if emp[6] and when.date() > emp[6]:
                     break
                 rating = min(5, max(1, round(self.rng.gauss(mood, 0.8))))
-                comment = "" if self.rng.random() < 0.7 else self.rng.choice(
-                    ["Great team.", "Too much overtime.", "Want more training.", "Good manager.", "Tools are slow."])
+                comment = (
+                    ""
+                    if self.rng.random() < 0.7
+                    else self.rng.choice(
+                        [
+                            "Great team.",
+                            "Too much overtime.",
+                            "Want more training.",
+                            "Good manager.",
+                            "Tools are slow.",
+                        ]
+                    )
+                )
                 answers.append((self.ids.take(m.EngagementAnswer), emp[0], when, rating, comment))
         yield m.EngagementAnswer, ("id", "employee_id", "answered_at", "rating", "comment"), answers
-        yield (m.Product, ("id", "sku", "name", "category", "tier", "list_price"), self.product_rows)
+        yield (
+            m.Product,
+            ("id", "sku", "name", "category", "tier", "list_price"),
+            self.product_rows,
+        )
 
     # ---- customers and their history -------------------------------------------------------
     def _name(self) -> str:
@@ -303,12 +574,29 @@ class _Generator:
     def customer_rows(self, *, first: int, count: int) -> Iterator[TableRows]:
         rng = self.rng
         ids = self.ids
-        customers, orders, lines, leads, interactions, feedback, complaints = [], [], [], [], [], [], []
-        account_depts = [(self.depts["Call Centre"].pk, 0.5), (self.depts["Inside Sales"].pk, 0.3),
-                         (self.depts["Field Sales"].pk, 0.2)]
-        complaint_depts = {"warranty": "Service Desk", "product": "Service Desk", "service": "Call Centre",
-                           "assistance": "Call Centre", "billing": "Inside Sales", "other": "Customer Service"}
-        call_centre = [a for a in self.agents if a[1] == self.depts["Call Centre"].pk] or self.agents
+        customers: list[tuple[Any, ...]] = []
+        orders: list[tuple[Any, ...]] = []
+        lines: list[tuple[Any, ...]] = []
+        leads: list[tuple[Any, ...]] = []
+        interactions: list[tuple[Any, ...]] = []
+        feedback: list[tuple[Any, ...]] = []
+        complaints: list[tuple[Any, ...]] = []
+        account_depts = [
+            (self.depts["Call Centre"].pk, 0.5),
+            (self.depts["Inside Sales"].pk, 0.3),
+            (self.depts["Field Sales"].pk, 0.2),
+        ]
+        complaint_depts = {
+            "warranty": "Service Desk",
+            "product": "Service Desk",
+            "service": "Call Centre",
+            "assistance": "Call Centre",
+            "billing": "Inside Sales",
+            "other": "Customer Service",
+        }
+        call_centre = [
+            a for a in self.agents if a[1] == self.depts["Call Centre"].pk
+        ] or self.agents
         months = self.plan.months
         for number in range(first + 1, first + count + 1):
             cid = ids.take(m.Customer)
@@ -325,7 +613,9 @@ class _Generator:
                 acquired = self._moment(self.start - timedelta(days=1500), self.start)
             else:
                 acquired = self._moment(self.start, self.stop - timedelta(days=1))
-            dept = rng.choices([d[0] for d in account_depts], weights=[d[1] for d in account_depts])[0]
+            dept = rng.choices(
+                [d[0] for d in account_depts], weights=[d[1] for d in account_depts]
+            )[0]
             propensity = rng.betavariate(2, 5)  # chance of buying in a given month
             premium_taste = rng.random()
             satisfaction = rng.gauss(3.8, 0.8)
@@ -334,12 +624,26 @@ class _Generator:
             active = True
             ever_ordered = False
             last_order: datetime | None = None
-            acquired_month = max(0, (acquired.year * 12 + acquired.month) - (self.start.year * 12 + self.start.month))
+            acquired_month = max(
+                0, (acquired.year * 12 + acquired.month) - (self.start.year * 12 + self.start.month)
+            )
             if acquired >= self.start:
                 # The lead that became this customer.
                 lead_created = acquired - timedelta(days=rng.randint(1, 45))
-                leads.append((ids.take(m.Lead), f"L{number:07d}", self._weighted(LEAD_SOURCES), lead_created,
-                              "won", acquired, None, seller[0], cid, seller[1]))
+                leads.append(
+                    (
+                        ids.take(m.Lead),
+                        f"L{number:07d}",
+                        self._weighted(LEAD_SOURCES),
+                        lead_created,
+                        "won",
+                        acquired,
+                        None,
+                        seller[0],
+                        cid,
+                        seller[1],
+                    )
+                )
             for month in range(acquired_month, months):
                 begin = add_months(self.start, month)
                 if active and ever_ordered and rng.random() < 0.035 + (4 - satisfaction) * 0.01:
@@ -348,8 +652,12 @@ class _Generator:
                     active = True  # won back
                 if not active:
                     continue
-                season = 1.6 if begin.month in (11, 12) else (0.8 if begin.month in (1, 2, 8) else 1.0)
-                if rng.random() < propensity * season or (month == acquired_month and acquired >= self.start):
+                season = (
+                    1.6 if begin.month in (11, 12) else (0.8 if begin.month in (1, 2, 8) else 1.0)
+                )
+                if rng.random() < propensity * season or (
+                    month == acquired_month and acquired >= self.start
+                ):
                     end = add_months(begin, 1)
                     when = self._moment(max(begin, acquired), end)
                     oid = ids.take(m.Order)
@@ -357,35 +665,75 @@ class _Generator:
                     orders.append((oid, f"O{oid:08d}", cid, seller[0], when, channel))
                     upsell = min(0.9, premium_taste * 0.4 + month / months * 0.3)
                     for line_no in range(1, rng.choice([1, 1, 1, 2, 2, 3]) + 1):
-                        category = rng.choice(favourite) if rng.random() < 0.7 else rng.choice(self.categories)
+                        category = (
+                            rng.choice(favourite)
+                            if rng.random() < 0.7
+                            else rng.choice(self.categories)
+                        )
                         tier = "premium" if rng.random() < upsell else "standard"
-                        options = [p for p in self.products if p[1] == category and p[2] == tier] or \
-                                  [p for p in self.products if p[1] == category]
+                        options = [
+                            p for p in self.products if p[1] == category and p[2] == tier
+                        ] or [p for p in self.products if p[1] == category]
                         product = rng.choice(options)
                         qty = rng.choice([1, 1, 1, 2, 3]) * (5 if segment == "enterprise" else 1)
                         price = Decimal(str(round(product[3] * rng.uniform(0.85, 1.0), 2)))
-                        lines.append((ids.take(m.OrderLine), oid, line_no, product[0], Decimal(qty), price,
-                                      (price * qty).quantize(Decimal("0.01"))))
+                        lines.append(
+                            (
+                                ids.take(m.OrderLine),
+                                oid,
+                                line_no,
+                                product[0],
+                                Decimal(qty),
+                                price,
+                                (price * qty).quantize(Decimal("0.01")),
+                            )
+                        )
                     ever_ordered = True
                     last_order = when
                 # Contacts: about 0.45 a month while a customer is active.
                 for _ in range(self._poisson(0.42 + (3.8 - satisfaction) * 0.08)):
                     end = add_months(begin, 1)
                     when = self._moment(max(begin, acquired), end)
-                    channel = rng.choices(["call", "email", "chat", "visit"], weights=[0.55, 0.2, 0.15, 0.1])[0]
+                    channel = rng.choices(
+                        ["call", "email", "chat", "visit"], weights=[0.55, 0.2, 0.15, 0.1]
+                    )[0]
                     if channel == "visit":
-                        agent = seller[:2] + (0.0, 0.7)
+                        agent = (*seller[:2], 0.0, 0.7)
                     else:
                         agent = rng.choice(call_centre)
-                    handle = int(rng.lognormvariate(math.log(agent[2] or 900), 0.35)) if channel != "email" else int(rng.uniform(60, 400))
+                    handle = (
+                        int(rng.lognormvariate(math.log(agent[2] or 900), 0.35))
+                        if channel != "email"
+                        else int(rng.uniform(60, 400))
+                    )
                     wait = int(rng.expovariate(1 / 75)) if channel in ("call", "chat") else 0
-                    hold = int(rng.expovariate(1 / 40)) if channel == "call" and rng.random() < 0.45 else 0
+                    hold = (
+                        int(rng.expovariate(1 / 40))
+                        if channel == "call" and rng.random() < 0.45
+                        else 0
+                    )
                     topics = rng.sample(TOPICS, rng.choice([1, 1, 1, 2, 2, 3]))
                     fcr = rng.random() < agent[3]
                     iid = ids.take(m.Interaction)
-                    interactions.append((iid, f"I{iid:09d}", cid, agent[0], agent[1], channel,
-                                         "inbound" if rng.random() < 0.8 else "outbound", when,
-                                         wait, hold, handle, ";".join(topics), len(topics), fcr, ""))
+                    interactions.append(
+                        (
+                            iid,
+                            f"I{iid:09d}",
+                            cid,
+                            agent[0],
+                            agent[1],
+                            channel,
+                            "inbound" if rng.random() < 0.8 else "outbound",
+                            when,
+                            wait,
+                            hold,
+                            handle,
+                            ";".join(topics),
+                            len(topics),
+                            fcr,
+                            "",
+                        )
+                    )
                 # Feedback now and then, more often after a contact.
                 if rng.random() < 0.07:
                     when = self._moment(begin, add_months(begin, 1))
@@ -395,7 +743,9 @@ class _Generator:
                     comment = rng.choice(THEMES[theme][1]) if rng.random() < 0.6 else ""
                     source = rng.choice(["rating_sheet", "survey", "survey", "call"])
                     fid = ids.take(m.Feedback)
-                    feedback.append((fid, f"F{fid:08d}", cid, when, rating, recommend, comment, source))
+                    feedback.append(
+                        (fid, f"F{fid:08d}", cid, when, rating, recommend, comment, source)
+                    )
                 # Complaints, more for unhappy customers.
                 if rng.random() < max(0.002, 0.012 + (3.5 - satisfaction) * 0.01):
                     opened = self._moment(begin, add_months(begin, 1))
@@ -403,22 +753,57 @@ class _Generator:
                     hours = rng.lognormvariate(math.log(40), 0.9)
                     resolved: datetime | None = opened + timedelta(hours=hours)
                     status = "resolved"
-                    if resolved is not None and resolved >= self.stop or rng.random() < 0.03:
+                    if (resolved is not None and resolved >= self.stop) or rng.random() < 0.03:
                         resolved, status = None, rng.choice(["open", "in_progress"])
-                    severity = rng.choices(["low", "medium", "high", "critical"], weights=[0.3, 0.45, 0.2, 0.05])[0]
+                    severity = rng.choices(
+                        ["low", "medium", "high", "critical"], weights=[0.3, 0.45, 0.2, 0.05]
+                    )[0]
                     theme = self._theme(1)
                     cid_row = ids.take(m.Complaint)
-                    complaints.append((cid_row, f"K{cid_row:08d}", cid, category, rng.choice(THEMES[theme][1]),
-                                       opened, resolved, status, severity,
-                                       self.depts[complaint_depts[category]].pk))
+                    complaints.append(
+                        (
+                            cid_row,
+                            f"K{cid_row:08d}",
+                            cid,
+                            category,
+                            rng.choice(THEMES[theme][1]),
+                            opened,
+                            resolved,
+                            status,
+                            severity,
+                            self.depts[complaint_depts[category]].pk,
+                        )
+                    )
             churned = last_order is not None and (self.stop - last_order).days > 240
-            status = "former" if churned else ("customer" if ever_ordered or acquired < self.start else "lead")
+            status = (
+                "former"
+                if churned
+                else ("customer" if ever_ordered or acquired < self.start else "lead")
+            )
             street = f"{rng.randint(1, 240)} {rng.choice(STREETS)}"
             email = f"{name.lower().replace(' ', '.').replace('ü', 'u').replace('é', 'e')}{number}@example.com"
             phone = f"+{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}"
-            customers.append((cid, f"C{number:07d}", name, email, phone, street, city, region, country,
-                              f"{rng.randint(10000, 99999)}", birth, segment, self._weighted(ACQUISITION),
-                              acquired, status, seller[0], dept))
+            customers.append(
+                (
+                    cid,
+                    f"C{number:07d}",
+                    name,
+                    email,
+                    phone,
+                    street,
+                    city,
+                    region,
+                    country,
+                    f"{rng.randint(10000, 99999)}",
+                    birth,
+                    segment,
+                    self._weighted(ACQUISITION),
+                    acquired,
+                    status,
+                    seller[0],
+                    dept,
+                )
+            )
         # Leads that never became customers; salespeople convert at their own rate.
         for _ in range(int(count * 0.8)):
             seller = rng.choice(self.salespeople)
@@ -427,23 +812,127 @@ class _Generator:
             if rng.random() < seller[2] * 0.5:
                 stage, lost = rng.choice(["new", "qualified", "proposal"]), None
             else:
-                stage, lost = "lost", min(self.stop - timedelta(seconds=1), created + timedelta(days=rng.randint(3, 90)))
-            leads.append((lid, f"LX{lid:08d}", self._weighted(LEAD_SOURCES), created, stage, None, lost,
-                          seller[0], None, seller[1]))
-        yield (m.Customer, ("id", "external_id", "full_name", "email", "phone", "street", "city", "region",
-                            "country", "postal_code", "birth_date", "segment", "acquisition_channel",
-                            "acquired_at", "status", "owner_id", "department_id"), customers)
-        yield m.Order, ("id", "external_id", "customer_id", "salesperson_id", "ordered_at", "channel"), orders
-        yield (m.OrderLine, ("id", "order_id", "line_no", "product_id", "quantity", "unit_price", "amount"), lines)
-        yield (m.Lead, ("id", "external_id", "source", "created_at", "stage", "converted_at", "lost_at",
-                        "owner_id", "customer_id", "department_id"), leads)
-        yield (m.Interaction, ("id", "external_id", "customer_id", "agent_id", "department_id", "channel",
-                               "direction", "started_at", "wait_seconds", "hold_seconds", "handle_seconds",
-                               "topics", "topic_count", "resolved_first_contact", "note"), interactions)
-        yield (m.Feedback, ("id", "external_id", "customer_id", "submitted_at", "rating", "recommend",
-                            "comment", "source"), feedback)
-        yield (m.Complaint, ("id", "external_id", "customer_id", "category", "description", "opened_at",
-                             "resolved_at", "status", "severity", "department_id"), complaints)
+                stage, lost = (
+                    "lost",
+                    min(
+                        self.stop - timedelta(seconds=1),
+                        created + timedelta(days=rng.randint(3, 90)),
+                    ),
+                )
+            leads.append(
+                (
+                    lid,
+                    f"LX{lid:08d}",
+                    self._weighted(LEAD_SOURCES),
+                    created,
+                    stage,
+                    None,
+                    lost,
+                    seller[0],
+                    None,
+                    seller[1],
+                )
+            )
+        yield (
+            m.Customer,
+            (
+                "id",
+                "external_id",
+                "full_name",
+                "email",
+                "phone",
+                "street",
+                "city",
+                "region",
+                "country",
+                "postal_code",
+                "birth_date",
+                "segment",
+                "acquisition_channel",
+                "acquired_at",
+                "status",
+                "owner_id",
+                "department_id",
+            ),
+            customers,
+        )
+        yield (
+            m.Order,
+            ("id", "external_id", "customer_id", "salesperson_id", "ordered_at", "channel"),
+            orders,
+        )
+        yield (
+            m.OrderLine,
+            ("id", "order_id", "line_no", "product_id", "quantity", "unit_price", "amount"),
+            lines,
+        )
+        yield (
+            m.Lead,
+            (
+                "id",
+                "external_id",
+                "source",
+                "created_at",
+                "stage",
+                "converted_at",
+                "lost_at",
+                "owner_id",
+                "customer_id",
+                "department_id",
+            ),
+            leads,
+        )
+        yield (
+            m.Interaction,
+            (
+                "id",
+                "external_id",
+                "customer_id",
+                "agent_id",
+                "department_id",
+                "channel",
+                "direction",
+                "started_at",
+                "wait_seconds",
+                "hold_seconds",
+                "handle_seconds",
+                "topics",
+                "topic_count",
+                "resolved_first_contact",
+                "note",
+            ),
+            interactions,
+        )
+        yield (
+            m.Feedback,
+            (
+                "id",
+                "external_id",
+                "customer_id",
+                "submitted_at",
+                "rating",
+                "recommend",
+                "comment",
+                "source",
+            ),
+            feedback,
+        )
+        yield (
+            m.Complaint,
+            (
+                "id",
+                "external_id",
+                "customer_id",
+                "category",
+                "description",
+                "opened_at",
+                "resolved_at",
+                "status",
+                "severity",
+                "department_id",
+            ),
+            complaints,
+        )
 
     def _poisson(self, lam: float) -> int:
         lam = max(0.01, lam)

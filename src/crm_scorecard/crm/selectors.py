@@ -5,20 +5,19 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
-from crm_scorecard.accounts.models import User
-from crm_scorecard.accounts.scope import restrict
+from crm_scorecard.accounts.scope import Actor, restrict
 
 from .models import Customer
 
 SEARCH_MIN_CHARS = 2
 
 
-def customers_visible(*, user: User) -> QuerySet[Customer]:
+def customers_visible(*, user: Actor) -> QuerySet[Customer]:
     """Every customer of the departments the user may see."""
     return restrict(Customer.objects.all(), user=user)
 
 
-def customer_search(*, user: User, query: str, limit: int = 20) -> list[Customer]:
+def customer_search(*, user: Actor, query: str, limit: int = 20) -> list[Customer]:
     """Customers whose name, email or phone contains the text, or whose id starts with it.
 
     On PostgreSQL a trigram index serves the `contains` matches, so this stays fast on a
@@ -36,12 +35,14 @@ def customer_search(*, user: User, query: str, limit: int = 20) -> list[Customer
     return list(qs.order_by("full_name", "pk")[:limit])
 
 
-def customer_360(*, user: User, external_id: str, recent: int = 50) -> dict[str, object]:
+def customer_360(*, user: Actor, external_id: str, recent: int = 50) -> dict[str, object]:
     """One customer's whole story for a front-line agent: profile, purchases, contacts,
     feedback and complaints. Out of scope answers exactly like not found."""
     try:
-        customer = customers_visible(user=user).select_related("department", "owner").get(
-            external_id=external_id
+        customer = (
+            customers_visible(user=user)
+            .select_related("department", "owner")
+            .get(external_id=external_id)
         )
     except Customer.DoesNotExist:
         raise Http404("No such customer.") from None

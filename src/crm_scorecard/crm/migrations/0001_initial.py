@@ -6,229 +6,626 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Employee',
+            name="Employee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='employee id')),
-                ('full_name', models.CharField(max_length=200)),
-                ('role', models.CharField(blank=True, max_length=80)),
-                ('hired_at', models.DateField()),
-                ('left_at', models.DateField(blank=True, null=True)),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='employees', to='accounts.department')),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="employee id"),
+                ),
+                ("full_name", models.CharField(max_length=200)),
+                ("role", models.CharField(blank=True, max_length=80)),
+                ("hired_at", models.DateField()),
+                ("left_at", models.DateField(blank=True, null=True)),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="employees",
+                        to="accounts.department",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['full_name'],
+                "ordering": ["full_name"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='customer id')),
-                ('full_name', models.CharField(max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('street', models.CharField(blank=True, max_length=200)),
-                ('city', models.CharField(blank=True, max_length=100)),
-                ('region', models.CharField(blank=True, max_length=100)),
-                ('country', models.CharField(blank=True, max_length=100)),
-                ('postal_code', models.CharField(blank=True, max_length=20)),
-                ('birth_date', models.DateField(blank=True, null=True)),
-                ('segment', models.CharField(blank=True, max_length=60)),
-                ('acquisition_channel', models.CharField(blank=True, max_length=60)),
-                ('acquired_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('lead', 'Lead'), ('customer', 'Customer'), ('former', 'Former customer')], default='customer', max_length=16)),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='customers', to='accounts.department')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='customers', to='crm.employee')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="customer id"),
+                ),
+                ("full_name", models.CharField(max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("street", models.CharField(blank=True, max_length=200)),
+                ("city", models.CharField(blank=True, max_length=100)),
+                ("region", models.CharField(blank=True, max_length=100)),
+                ("country", models.CharField(blank=True, max_length=100)),
+                ("postal_code", models.CharField(blank=True, max_length=20)),
+                ("birth_date", models.DateField(blank=True, null=True)),
+                ("segment", models.CharField(blank=True, max_length=60)),
+                ("acquisition_channel", models.CharField(blank=True, max_length=60)),
+                ("acquired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("lead", "Lead"),
+                            ("customer", "Customer"),
+                            ("former", "Former customer"),
+                        ],
+                        default="customer",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="customers",
+                        to="accounts.department",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="customers",
+                        to="crm.employee",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['full_name'],
+                "ordering": ["full_name"],
             },
         ),
         migrations.CreateModel(
-            name='EngagementAnswer',
+            name="EngagementAnswer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('answered_at', models.DateTimeField()),
-                ('rating', models.PositiveSmallIntegerField()),
-                ('comment', models.TextField(blank=True)),
-                ('employee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='engagement', to='crm.employee')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("answered_at", models.DateTimeField()),
+                ("rating", models.PositiveSmallIntegerField()),
+                ("comment", models.TextField(blank=True)),
+                (
+                    "employee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="engagement",
+                        to="crm.employee",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='feedback id')),
-                ('submitted_at', models.DateTimeField(db_index=True)),
-                ('rating', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('recommend', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='likelihood to recommend')),
-                ('comment', models.TextField(blank=True)),
-                ('source', models.CharField(choices=[('rating_sheet', 'Rating sheet'), ('survey', 'Survey'), ('call', 'Call')], default='survey', max_length=16)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='crm.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="feedback id"),
+                ),
+                ("submitted_at", models.DateTimeField(db_index=True)),
+                ("rating", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "recommend",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="likelihood to recommend"
+                    ),
+                ),
+                ("comment", models.TextField(blank=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("rating_sheet", "Rating sheet"),
+                            ("survey", "Survey"),
+                            ("call", "Call"),
+                        ],
+                        default="survey",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to="crm.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'feedback',
-                'ordering': ['-submitted_at'],
+                "verbose_name_plural": "feedback",
+                "ordering": ["-submitted_at"],
             },
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='interaction id')),
-                ('channel', models.CharField(choices=[('call', 'Call'), ('email', 'Email'), ('chat', 'Chat'), ('visit', 'Visit')], max_length=16)),
-                ('direction', models.CharField(choices=[('inbound', 'Inbound'), ('outbound', 'Outbound')], default='inbound', max_length=16)),
-                ('started_at', models.DateTimeField(db_index=True)),
-                ('wait_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('hold_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('handle_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('topics', models.CharField(blank=True, help_text="Topics discussed, separated by ';'.", max_length=400)),
-                ('topic_count', models.PositiveSmallIntegerField(default=0)),
-                ('resolved_first_contact', models.BooleanField(blank=True, null=True)),
-                ('note', models.TextField(blank=True)),
-                ('agent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='interactions', to='crm.employee')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='crm.customer')),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='interactions', to='accounts.department')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="interaction id"),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("call", "Call"),
+                            ("email", "Email"),
+                            ("chat", "Chat"),
+                            ("visit", "Visit"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("inbound", "Inbound"), ("outbound", "Outbound")],
+                        default="inbound",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(db_index=True)),
+                ("wait_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("hold_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("handle_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "topics",
+                    models.CharField(
+                        blank=True, help_text="Topics discussed, separated by ';'.", max_length=400
+                    ),
+                ),
+                ("topic_count", models.PositiveSmallIntegerField(default=0)),
+                ("resolved_first_contact", models.BooleanField(blank=True, null=True)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="interactions",
+                        to="crm.employee",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="crm.customer",
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="interactions",
+                        to="accounts.department",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='Lead',
+            name="Lead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='lead id')),
-                ('source', models.CharField(blank=True, max_length=60)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('stage', models.CharField(choices=[('new', 'New'), ('qualified', 'Qualified'), ('proposal', 'Proposal'), ('won', 'Won'), ('lost', 'Lost')], default='new', max_length=16)),
-                ('converted_at', models.DateTimeField(blank=True, null=True)),
-                ('lost_at', models.DateTimeField(blank=True, null=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='crm.customer')),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='leads', to='accounts.department')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='crm.employee')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="lead id"),
+                ),
+                ("source", models.CharField(blank=True, max_length=60)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("qualified", "Qualified"),
+                            ("proposal", "Proposal"),
+                            ("won", "Won"),
+                            ("lost", "Lost"),
+                        ],
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
+                ("converted_at", models.DateTimeField(blank=True, null=True)),
+                ("lost_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="leads",
+                        to="crm.customer",
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="leads",
+                        to="accounts.department",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="leads",
+                        to="crm.employee",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='order id')),
-                ('ordered_at', models.DateTimeField(db_index=True)),
-                ('channel', models.CharField(blank=True, choices=[('online', 'Online'), ('retail', 'Retail'), ('phone', 'Phone'), ('field', 'Field sales')], max_length=16)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='crm.customer')),
-                ('salesperson', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='orders', to='crm.employee')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="order id"),
+                ),
+                ("ordered_at", models.DateTimeField(db_index=True)),
+                (
+                    "channel",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("online", "Online"),
+                            ("retail", "Retail"),
+                            ("phone", "Phone"),
+                            ("field", "Field sales"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="crm.customer",
+                    ),
+                ),
+                (
+                    "salesperson",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="orders",
+                        to="crm.employee",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-ordered_at'],
+                "ordering": ["-ordered_at"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku', models.CharField(max_length=64, unique=True, verbose_name='SKU')),
-                ('name', models.CharField(max_length=200)),
-                ('category', models.CharField(max_length=80)),
-                ('tier', models.CharField(choices=[('standard', 'Standard'), ('premium', 'Premium')], default='standard', max_length=16)),
-                ('list_price', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sku", models.CharField(max_length=64, unique=True, verbose_name="SKU")),
+                ("name", models.CharField(max_length=200)),
+                ("category", models.CharField(max_length=80)),
+                (
+                    "tier",
+                    models.CharField(
+                        choices=[("standard", "Standard"), ("premium", "Premium")],
+                        default="standard",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "list_price",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
+                ),
             ],
             options={
-                'ordering': ['sku'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('list_price__isnull', True), ('list_price__gte', 0), _connector='OR'), name='product_price_not_negative')],
+                "ordering": ["sku"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("list_price__isnull", True), ("list_price__gte", 0), _connector="OR"
+                        ),
+                        name="product_price_not_negative",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OrderLine',
+            name="OrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line_no', models.PositiveIntegerField()),
-                ('quantity', models.DecimalField(decimal_places=3, default=1, max_digits=12)),
-                ('unit_price', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='crm.order')),
-                ('product', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='order_lines', to='crm.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line_no", models.PositiveIntegerField()),
+                ("quantity", models.DecimalField(decimal_places=3, default=1, max_digits=12)),
+                (
+                    "unit_price",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="crm.order",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="order_lines",
+                        to="crm.product",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'line_no'],
+                "ordering": ["order", "line_no"],
             },
         ),
         migrations.CreateModel(
-            name='Complaint',
+            name="Complaint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='complaint id')),
-                ('category', models.CharField(choices=[('warranty', 'Warranty'), ('product', 'Product'), ('service', 'Service'), ('assistance', 'Assistance'), ('billing', 'Billing'), ('other', 'Other')], max_length=16)),
-                ('description', models.TextField(blank=True)),
-                ('opened_at', models.DateTimeField(db_index=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('in_progress', 'In progress'), ('resolved', 'Resolved'), ('closed', 'Closed')], default='open', max_length=16)),
-                ('severity', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High'), ('critical', 'Critical')], default='medium', max_length=16)),
-                ('department', models.ForeignKey(help_text='The department responsible for resolving it.', on_delete=django.db.models.deletion.PROTECT, related_name='complaints', to='accounts.department')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='complaints', to='crm.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="complaint id"),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("warranty", "Warranty"),
+                            ("product", "Product"),
+                            ("service", "Service"),
+                            ("assistance", "Assistance"),
+                            ("billing", "Billing"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("opened_at", models.DateTimeField(db_index=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("in_progress", "In progress"),
+                            ("resolved", "Resolved"),
+                            ("closed", "Closed"),
+                        ],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("medium", "Medium"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        default="medium",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        help_text="The department responsible for resolving it.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="complaints",
+                        to="accounts.department",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="complaints",
+                        to="crm.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-opened_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('resolved_at__isnull', True), ('resolved_at__gte', models.F('opened_at')), _connector='OR'), name='complaint_resolved_after_opened')],
+                "ordering": ["-opened_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("resolved_at__isnull", True),
+                            ("resolved_at__gte", models.F("opened_at")),
+                            _connector="OR",
+                        ),
+                        name="complaint_resolved_after_opened",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='employee',
-            constraint=models.CheckConstraint(condition=models.Q(('left_at__isnull', True), ('left_at__gte', models.F('hired_at')), _connector='OR'), name='employee_left_after_hired'),
+            model_name="employee",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("left_at__isnull", True),
+                    ("left_at__gte", models.F("hired_at")),
+                    _connector="OR",
+                ),
+                name="employee_left_after_hired",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['department', 'full_name'], name='crm_custome_departm_924eed_idx'),
+            model_name="customer",
+            index=models.Index(
+                fields=["department", "full_name"], name="crm_custome_departm_924eed_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='engagementanswer',
-            constraint=models.CheckConstraint(condition=models.Q(('rating__gte', 1), ('rating__lte', 5)), name='engagement_rating_1_5'),
+            model_name="engagementanswer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rating__gte", 1), ("rating__lte", 5)),
+                name="engagement_rating_1_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(('rating__isnull', True), models.Q(('rating__gte', 1), ('rating__lte', 5)), _connector='OR'), name='feedback_rating_1_5'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("rating__isnull", True),
+                    models.Q(("rating__gte", 1), ("rating__lte", 5)),
+                    _connector="OR",
+                ),
+                name="feedback_rating_1_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(('recommend__isnull', True), models.Q(('recommend__gte', 0), ('recommend__lte', 10)), _connector='OR'), name='feedback_recommend_0_10'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("recommend__isnull", True),
+                    models.Q(("recommend__gte", 0), ("recommend__lte", 10)),
+                    _connector="OR",
+                ),
+                name="feedback_recommend_0_10",
+            ),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['customer', 'started_at'], name='crm_interac_custome_3ce3b8_idx'),
+            model_name="interaction",
+            index=models.Index(
+                fields=["customer", "started_at"], name="crm_interac_custome_3ce3b8_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.CheckConstraint(condition=models.Q(('converted_at__isnull', True), ('converted_at__gte', models.F('created_at')), _connector='OR'), name='lead_converted_after_created'),
+            model_name="lead",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("converted_at__isnull", True),
+                    ("converted_at__gte", models.F("created_at")),
+                    _connector="OR",
+                ),
+                name="lead_converted_after_created",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.CheckConstraint(condition=models.Q(('converted_at__isnull', True), ('lost_at__isnull', True), _connector='OR'), name='lead_not_both_converted_and_lost'),
+            model_name="lead",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("converted_at__isnull", True), ("lost_at__isnull", True), _connector="OR"
+                ),
+                name="lead_not_both_converted_and_lost",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['customer', 'ordered_at'], name='crm_order_custome_cfe57a_idx'),
+            model_name="order",
+            index=models.Index(
+                fields=["customer", "ordered_at"], name="crm_order_custome_cfe57a_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.UniqueConstraint(fields=('order', 'line_no'), name='order_line_unique'),
+            model_name="orderline",
+            constraint=models.UniqueConstraint(
+                fields=("order", "line_no"), name="order_line_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='order_line_quantity_positive'),
+            model_name="orderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="order_line_quantity_positive"
+            ),
         ),
     ]

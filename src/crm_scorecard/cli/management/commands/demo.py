@@ -32,7 +32,9 @@ class Command(BaseCommand):
     help = "Create (or reuse) a database with a demo company and demo users, then serve the app."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--no-serve", action="store_true", help="prepare everything but do not serve")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare everything but do not serve"
+        )
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--months", type=int, default=24)
         parser.add_argument("--seed", type=int, default=42)
@@ -45,11 +47,17 @@ class Command(BaseCommand):
         if crm_has_data():
             self.stdout.write("Reusing the demo company already in the database.")
         else:
-            plan = SeedPlan(customers=options["customers"], months=options["months"], seed=options["seed"])
-            with progress_bar("demo company", plan.customers, enabled=options["verbosity"] > 0) as advance:
+            plan = SeedPlan(
+                customers=options["customers"], months=options["months"], seed=options["seed"]
+            )
+            with progress_bar(
+                "demo company", plan.customers, enabled=options["verbosity"] > 0
+            ) as advance:
                 result = crm_seed(plan=plan, progress=advance)
-            self.stdout.write(f"Created a demo company: {result.rows.get('customer', 0):,} customers, "
-                              f"{result.total:,} rows over {plan.months} months.")
+            self.stdout.write(
+                f"Created a demo company: {result.rows.get('customer', 0):,} customers, "
+                f"{result.total:,} rows over {plan.months} months."
+            )
         self.ensure_users()
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
@@ -64,7 +72,12 @@ class Command(BaseCommand):
         departments.update({d.name: d for d in Department.objects.all()})
         for username, level, dept_name in DEMO_USERS:
             user, created = User.objects.get_or_create(
-                username=username, defaults={"level": level, "is_staff": level == Level.EXECUTIVE}
+                username=username,
+                defaults={
+                    "level": level,
+                    "is_staff": level == Level.EXECUTIVE,
+                    "is_superuser": level == Level.EXECUTIVE,
+                },
             )
             if created:
                 user.set_password(DEMO_PASSWORD)

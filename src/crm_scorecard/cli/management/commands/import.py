@@ -13,13 +13,17 @@ SHOWN_ERRORS = 50
 
 
 class Command(ProductCommand):
-    help = ("Import records from a CSV or .xlsx file. Exit status: 0 all rows imported, "
-            "1 some rows rejected, 2 the file is unusable.")
+    help = (
+        "Import records from a CSV or .xlsx file. Exit status: 0 all rows imported, "
+        "1 some rows rejected, 2 the file is unusable."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("entity", choices=list(SPECS))
         parser.add_argument("file", type=Path)
-        parser.add_argument("--rejects", type=Path, help="where to write rejected rows (default: beside the input)")
+        parser.add_argument(
+            "--rejects", type=Path, help="where to write rejected rows (default: beside the input)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -27,15 +31,29 @@ class Command(ProductCommand):
         path: Path = options["file"]
         show_progress = not options["no_progress"] and sys.stderr.isatty()
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=Console(stderr=True), disable=not show_progress)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not show_progress,
+        )
         task = progress.add_task(f"{options['entity']} from {path.name}", total=None)
         try:
             with progress:
                 report = records_import(
-                    entity=options["entity"], path=path, dry_run=options["dry_run"],
+                    entity=options["entity"],
+                    path=path,
+                    dry_run=options["dry_run"],
                     progress=lambda n: progress.advance(task, n),
                     on_total=lambda total: progress.update(task, total=total),
                 )
@@ -44,7 +62,9 @@ class Command(ProductCommand):
             self.stdout.write("imported 0, updated 0, rejected 0")
             sys.exit(2)
         if report.ignored_columns:
-            self.stderr.write(f"note: ignored unknown column(s): {', '.join(report.ignored_columns)}")
+            self.stderr.write(
+                f"note: ignored unknown column(s): {', '.join(report.ignored_columns)}"
+            )
         for error in report.errors[:SHOWN_ERRORS]:
             self.stderr.write(f"rejected {error}")
         if len(report.errors) > SHOWN_ERRORS:

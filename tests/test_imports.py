@@ -1,0 +1,331 @@
+"""Importing from the systems a company already has."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from crm_scorecard.crm import models as m
+from crm_scorecard.crm.imports import ImportFileError, records_import
+
+from .factories import CustomerFactory, DepartmentFactory, EmployeeFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text.lstrip(), encoding="utf-8")
+    return path
+
+
+def run(entity: str, path: Path, *extra: str) -> tuple[int, str, str]:
+    """Run the import command; return (exit status, stdout, stderr)."""
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("import", entity, str(path), "--no-progress", *extra, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+CUSTOMERS = """
+customer_id,full_name,email,department,birth_date,status,acquired_at
+C1,Ann Able,ann@example.com,Sales,1980-02-03,customer,2025-06-01T10:00:00
+C2,Bob Baker,not-an-email,Sales,,,
+C3,Cy Cole,cy@example.com,Nowhere,,,
+C1,Ann Again,,Sales,,,
+C4,Dee Dunn,,Sales,1990-13-01,bogus,
+C5,Eve Esk,eve@example.com,sales,,former,2025-01-01
+"""
+
+
+def test_bad_rows_are_reported_with_row_column_and_reason_and_good_rows_imported(tmp_path):
+    # Given a Sales department and a file with three good-looking and four bad rows
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "customers.csv", CUSTOMERS)
+    # When it is imported
+    code, out, err = run("customers", path)
+    # Then good rows are in, bad rows are out, each reason names row and column
+    assert code == 1
+    assert out.strip().splitlines()[-1] == "imported 2, updated 0, rejected 4"
+    assert sorted(m.Customer.objects.values_list("external_id", flat=True)) == ["C1", "C5"]
+    assert "row 3, column email: Enter a valid email address." in err
+    assert "row 4, column department: no department with name 'Nowhere'" in err
+    assert "row 5, column customer_id: C1 appears again (first on row 2)" in err
+    assert "row 6, column birth_date: Enter a valid date." in err
+    assert "row 6, column status:" in err
+    # And the first C1 row won, with its timestamp aware in UTC
+    ann = m.Customer.objects.get(external_id="C1")
+    assert ann.full_name == "Ann Able"
+    assert ann.acquired_at == datetime(2025, 6, 1, 10, tzinfo=UTC)
+
+
+def test_rejects_file_holds_the_bad_rows_as_given(tmp_path):
+    # Given a Sales department and the file
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "customers.csv", CUSTOMERS)
+    rejects = tmp_path / "out" / "bad.csv"
+    rejects.parent.mkdir()
+    # When it is imported with --rejects
+    run("customers", path, "--rejects", str(rejects))
+    # Then the rejects file has each bad row, its number and reasons
+    rows = list(csv.DictReader(rejects.open(encoding="utf-8")))
+    assert [r["row"] for r in rows] == ["3", "4", "5", "6"]
+    assert rows[0]["email"] == "not-an-email"
+    assert rows[0]["errors"] == "email: Enter a valid email address."
+    assert rows[3]["error_columns"] == "birth_date; status"
+
+
+def test_rejects_file_defaults_to_beside_the_input(tmp_path):
+    # Given the file
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "customers.csv", CUSTOMERS)
+    # When imported without --rejects, then rejects land beside it
+    run("customers", path)
+    assert (tmp_path / "customers.rejects.csv").exists()
+
+
+def test_reimport_updates_instead_of_duplicating(tmp_path):
+    # Given a file imported once
+    DepartmentFactory(name="Sales")
+    path = write(
+        tmp_path, "c.csv", "customer_id,full_name,department\nC1,Ann,Sales\nC2,Bob,Sales\n"
+    )
+    assert run("customers", path)[0] == 0
+    # When a changed version is imported again
+    path.write_text(
+        "customer_id,full_name,department\nC1,Ann Able,Sales\nC2,Bob,Sales\nC3,Cy,Sales\n"
+    )
+    code, out, _ = run("customers", path)
+    # Then nothing is duplicated and the change is applied
+    assert code == 0
+    assert out.strip().splitlines()[-1] == "imported 1, updated 2, rejected 0"
+    assert m.Customer.objects.count() == 3
+    assert m.Customer.objects.get(external_id="C1").full_name == "Ann Able"
+
+
+def test_dry_run_validates_without_writing(tmp_path):
+    # Given the file
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "customers.csv", CUSTOMERS)
+    # When imported with --dry-run
+    code, out, _ = run("customers", path, "--dry-run")
+    # Then the counts are reported but nothing is written
+    assert code == 1
+    assert "dry run: nothing was written" in out
+    assert out.strip().splitlines()[-1] == "imported 2, updated 0, rejected 4"
+    assert m.Customer.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "c.csv",
+            "name,mail\nAnn,a@x\n",
+            "missing required column(s) customer_id, full_name, department",
+        ),
+        ("c.csv", "", "the file is empty"),
+        ("c.xlsx", "this is not a zip file", "not a readable Excel workbook"),
+        ("c.json", "{}", "unsupported file type .json"),
+        (
+            "c.csv",
+            "customer_id,customer_id,full_name,department\n",
+            "column(s) named twice: customer_id",
+        ),
+    ],
+)
+def test_unusable_file_exits_2_and_writes_nothing(tmp_path, name, content, message):
+    # Given an unusable file
+    DepartmentFactory(name="Sales")
+    path = tmp_path / name
+    path.write_text(content)
+    # When imported
+    code, out, err = run("customers", path)
+    # Then exit 2, a clear message, and nothing written
+    assert code == 2
+    assert message in err
+    assert out.strip().splitlines()[-1] == "imported 0, updated 0, rejected 0"
+    assert m.Customer.objects.count() == 0
+
+
+def test_non_utf8_file_is_refused(tmp_path):
+    # Given a Latin-1 encoded file
+    path = tmp_path / "c.csv"
+    path.write_bytes("customer_id,full_name,department\nC1,Zoë Öst,Sales\n".encode("latin-1"))
+    # When imported, then it is refused as a whole with the fix named
+    with pytest.raises(ImportFileError, match="not UTF-8"):
+        records_import(entity="customers", path=path)
+
+
+def test_missing_file_is_refused(tmp_path):
+    # Given no file, when imported, then exit 2
+    assert run("customers", tmp_path / "nope.csv")[0] == 2
+
+
+def test_wrong_entity_is_refused(tmp_path):
+    # Given a customers file imported as orders
+    path = write(tmp_path, "c.csv", "customer_id,full_name,department\nC1,Ann,Sales\n")
+    # When imported as orders, then exit 2 naming what is missing
+    code, _, err = run("orders", path)
+    assert code == 2
+    assert "missing required column(s) order_id, ordered_at, amount for orders" in err
+
+
+ORDERS = """
+order_id,customer_id,ordered_at,product_sku,quantity,unit_price,amount,salesperson,channel
+O1,C1,2026-01-05 10:00,SKU1,2,10.00,20.00,E1,online
+O1,C1,2026-01-05 10:00,SKU2,1,5.50,5.50,E1,online
+O2,C1,2026-02-01,,,,99.90,,
+O3,C9,2026-02-01,,,,10,,
+O4,C1,2026-02-01,NOPE,,,10,,
+O5,C1,2026-02-01,,,,-3,,
+O1,C2,2026-01-05 10:00,SKU1,1,10,10,E1,online
+"""
+
+
+def test_orders_one_row_per_line(tmp_path):
+    # Given customers, products and a salesperson
+    dept = DepartmentFactory(name="Sales")
+    CustomerFactory(external_id="C1", department=dept)
+    CustomerFactory(external_id="C2", department=dept)
+    ProductFactory(sku="SKU1")
+    ProductFactory(sku="SKU2")
+    EmployeeFactory(external_id="E1", department=dept)
+    path = write(tmp_path, "orders.csv", ORDERS)
+    # When imported
+    code, out, err = run("orders", path)
+    # Then orders and lines are in; bad lines are out with reasons
+    assert code == 1
+    assert out.strip().splitlines()[-1] == "imported 3, updated 0, rejected 4"
+    assert "row 5, column customer_id: no customer with id 'C9'" in err
+    assert "row 6, column product_sku: no product with sku 'NOPE'" in err
+    assert "row 7, column amount: Ensure this value is greater than or equal to 0." in err
+    assert "row 8, column customer_id: order O1 has a different customer" in err
+    o1 = m.Order.objects.get(external_id="O1")
+    assert o1.salesperson.external_id == "E1"
+    assert o1.channel == "online"
+    assert [
+        (line.line_no, line.product.sku, line.amount) for line in o1.lines.order_by("line_no")
+    ] == [(1, "SKU1", Decimal("20.00")), (2, "SKU2", Decimal("5.50"))]
+    o2_line = m.OrderLine.objects.get(order__external_id="O2")
+    assert o2_line.product is None and o2_line.quantity == 1 and o2_line.amount == Decimal("99.90")
+    # And re-importing creates no duplicate lines
+    code, out, _ = run("orders", path)
+    assert out.strip().splitlines()[-1] == "imported 0, updated 3, rejected 4"
+    assert m.OrderLine.objects.count() == 3
+    assert m.Order.objects.count() == 2
+
+
+def test_interactions_topics_and_yes_no(tmp_path):
+    # Given a customer
+    dept = DepartmentFactory(name="Call Centre")
+    CustomerFactory(external_id="C1", department=dept)
+    path = write(
+        tmp_path,
+        "i.csv",
+        """
+interaction_id,customer_id,department,channel,started_at,handle_seconds,topics,resolved_first_contact
+I1,C1,Call Centre,Call,2026-01-05 10:00,300,billing; delivery ;,yes
+I2,C1,Call Centre,chat,2026-01-06 10:00,-5,,maybe
+""",
+    )
+    # When imported
+    code, _, err = run("interactions", path)
+    # Then the good one is in with its topics counted; the bad one says why
+    assert code == 1
+    i1 = m.Interaction.objects.get(external_id="I1")
+    assert (i1.channel, i1.topics, i1.topic_count, i1.resolved_first_contact) == (
+        "call",
+        "billing;delivery",
+        2,
+        True,
+    )
+    assert "row 3, column handle_seconds:" in err
+    assert "row 3, column resolved_first_contact: Enter yes or no" in err
+
+
+def test_cross_field_rules(tmp_path):
+    # Given a customer
+    dept = DepartmentFactory(name="Service")
+    CustomerFactory(external_id="C1", department=dept)
+    path = write(
+        tmp_path,
+        "k.csv",
+        """
+complaint_id,customer_id,category,opened_at,resolved_at,department
+K1,C1,billing,2026-01-05,2026-01-04,Service
+K2,C1,Billing,2026-01-05,2026-01-07,Service
+""",
+    )
+    # When imported
+    code, _, err = run("complaints", path)
+    # Then the complaint resolved before it opened is refused
+    assert code == 1
+    assert "row 2, column resolved_at: is before opened_at" in err
+    assert list(m.Complaint.objects.values_list("external_id", "category")) == [("K2", "billing")]
+
+
+def test_every_entity_imports(tmp_path):
+    # Given one valid file per entity
+    DepartmentFactory(name="Sales")
+    files = {
+        "employees": "employee_id,full_name,department,hired_at,left_at\nE1,Sam Seller,Sales,2020-01-01,\n",
+        "products": "sku,name,category,tier,list_price\nP1,Phone,Devices,Premium,999.00\n",
+        "customers": "customer_id,full_name,department,owner\nC1,Ann,Sales,E1\n",
+        "leads": "lead_id,created_at,department,stage,converted_at,customer_id,owner\nL1,2026-01-01,Sales,won,2026-01-10,C1,E1\n",
+        "orders": "order_id,customer_id,ordered_at,amount,product_sku\nO1,C1,2026-01-11,999,P1\n",
+        "interactions": "interaction_id,customer_id,department,channel,started_at\nI1,C1,Sales,visit,2026-01-12\n",
+        "feedback": "feedback_id,customer_id,submitted_at,rating,recommend,source\nF1,C1,2026-01-13,5,10,Rating sheet\n",
+        "complaints": "complaint_id,customer_id,category,opened_at,department\nK1,C1,warranty,2026-01-14,Sales\n",
+    }
+    for entity, content in files.items():
+        # When each is imported, then each succeeds
+        code, out, err = run(entity, write(tmp_path, f"{entity}.csv", content))
+        assert (code, out.strip().splitlines()[-1]) == (0, "imported 1, updated 0, rejected 0"), (
+            entity,
+            err,
+        )
+    assert m.Customer.objects.get().owner.external_id == "E1"
+    assert m.Product.objects.get().tier == "premium"
+    assert m.Feedback.objects.get().source == "rating_sheet"
+    assert m.Lead.objects.get().customer.external_id == "C1"
+
+
+def test_xlsx_import(tmp_path):
+    # Given an Excel workbook with a real date cell and a numeric id
+    from openpyxl import Workbook
+
+    DepartmentFactory(name="Sales")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Customer ID", "Full Name", "Department", "Birth Date", "Phone"])
+    sheet.append([1001, "Ann Able", "Sales", datetime(1980, 2, 3), "+44 1"])
+    sheet.append(["1002", "Bob", "Sales", "not a date", None])
+    path = tmp_path / "customers.xlsx"
+    book.save(path)
+    # When imported
+    code, _out, err = run("customers", path)
+    # Then header names are normalised, the good row is in and the bad one reported
+    assert code == 1
+    ann = m.Customer.objects.get(external_id="1001")
+    assert ann.birth_date.isoformat() == "1980-02-03"
+    assert "row 3, column birth_date: Enter a valid date." in err
+
+
+def test_semicolon_csv_is_understood(tmp_path):
+    # Given a semicolon-separated file, as Excel writes in many countries
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "c.csv", "customer_id;full_name;department\nC1;Ann;Sales\n")
+    # When imported, then it goes in
+    assert run("customers", path)[0] == 0
+    assert m.Customer.objects.get().full_name == "Ann"

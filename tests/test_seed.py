@@ -1,0 +1,111 @@
+"""The synthetic company generator."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from crm_scorecard.crm import models as m
+from crm_scorecard.crm.seed import CrmDataExists, SeedPlan, crm_data_clear, crm_seed
+
+pytestmark = pytest.mark.django_db
+
+TABLES = {
+    m.Customer: (
+        "external_id",
+        "full_name",
+        "email",
+        "city",
+        "birth_date",
+        "segment",
+        "status",
+        "acquired_at",
+    ),
+    m.Order: ("external_id", "customer__external_id", "ordered_at", "channel"),
+    m.OrderLine: ("order__external_id", "line_no", "product__sku", "amount"),
+    m.Interaction: (
+        "external_id",
+        "started_at",
+        "handle_seconds",
+        "topics",
+        "resolved_first_contact",
+    ),
+    m.Feedback: ("external_id", "rating", "recommend", "comment"),
+    m.Complaint: ("external_id", "category", "opened_at", "resolved_at"),
+    m.Lead: ("external_id", "stage", "created_at"),
+    m.Employee: ("external_id", "full_name", "hired_at"),
+}
+
+
+def snapshot() -> dict[str, list[tuple]]:
+    return {
+        model.__name__: list(model.objects.order_by(*fields).values_list(*fields))
+        for model, fields in TABLES.items()
+    }
+
+
+PLAN = {"customers": 60, "months": 6, "end": date(2026, 6, 1)}
+
+
+def test_same_seed_gives_the_same_company():
+    # Given a company generated with seed 7
+    crm_seed(plan=SeedPlan(seed=7, **PLAN))
+    first = snapshot()
+    # When it is cleared and generated again with the same seed
+    crm_data_clear()
+    crm_seed(plan=SeedPlan(seed=7, **PLAN))
+    # Then every row is the same
+    assert snapshot() == first
+    assert len(first["Customer"]) == 60
+
+
+def test_other_seed_gives_another_company():
+    # Given companies from seeds 7 and 8
+    crm_seed(plan=SeedPlan(seed=7, **PLAN))
+    first = snapshot()
+    crm_data_clear()
+    crm_seed(plan=SeedPlan(seed=8, **PLAN))
+    # Then their customers differ
+    assert snapshot()["Customer"] != first["Customer"]
+
+
+def test_structure_is_realistic():
+    # Given a generated company
+    crm_seed(plan=SeedPlan(seed=1, customers=400, months=12, end=date(2026, 6, 1)))
+    # Then history stays inside the window and has the expected shape
+    orders = m.Order.objects.all()
+    assert orders.exists()
+    assert min(o.ordered_at for o in orders).date() >= date(2025, 7, 1)
+    assert max(o.ordered_at for o in orders).date() < date(2026, 7, 1)
+    assert m.Customer.objects.filter(status="former").exists()  # some churn
+    assert m.Customer.objects.values("country").distinct().count() >= 3
+    assert (
+        m.Product.objects.filter(tier="premium").exists()
+        and m.Product.objects.filter(tier="standard").exists()
+    )
+    assert m.Interaction.objects.filter(channel="visit").exists()
+    assert m.Feedback.objects.exclude(comment="").exists()
+    assert (
+        m.Complaint.objects.filter(resolved_at__isnull=True).exists()
+        or m.Complaint.objects.exists()
+    )
+    assert (
+        m.Lead.objects.filter(stage="lost").exists() and m.Lead.objects.filter(stage="won").exists()
+    )
+    # Agents differ in their handle times
+    per_agent = {}
+    for agent_id, seconds in m.Interaction.objects.filter(channel="call").values_list(
+        "agent_id", "handle_seconds"
+    ):
+        per_agent.setdefault(agent_id, []).append(seconds)
+    means = [sum(v) / len(v) for v in per_agent.values() if len(v) >= 20]
+    assert max(means) > 1.3 * min(means)
+
+
+def test_refuses_to_mix_two_companies():
+    # Given a generated company
+    crm_seed(plan=SeedPlan(seed=1, customers=5, months=2, end=date(2026, 6, 1)))
+    # When seeding again without clearing, then it is refused
+    with pytest.raises(CrmDataExists):
+        crm_seed(plan=SeedPlan(seed=1, customers=5, months=2, end=date(2026, 6, 1)))
