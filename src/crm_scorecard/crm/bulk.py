@@ -70,3 +70,14 @@ def reset_sequences(*models_: type[models.Model]) -> None:
         with connection.cursor() as cursor:
             for statement in statements:
                 cursor.execute(statement)
+
+
+def analyze(*models_: type[models.Model]) -> None:
+    """Refresh PostgreSQL's planner statistics after a bulk load, so searches use indexes."""
+    if connection.vendor != "postgresql":
+        return
+    from psycopg import sql
+
+    with connection.cursor() as cursor:
+        for model in models_:
+            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table)).as_string())

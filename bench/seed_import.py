@@ -1,0 +1,144 @@
+"""Benchmark: seed rows/s, import rows/s, and customer search latency.
+
+Usage: .venv/bin/python bench/seed_import.py [--customers 100000] [--database-url URL]
+
+Defaults to a PostgreSQL database `crm_scorecard_bench` on the local server (created if
+missing, and overwritten). Baselines in the same run: seeding through Django's
+bulk_create instead of COPY (on a sample), and search without the trigram indexes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/crm_scorecard_bench")
+    parser.add_argument("--searches", type=int, default=200)
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_scorecard.settings.local")
+    _ensure_database(args.database_url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from crm_scorecard.accounts.models import Level, User
+    from crm_scorecard.crm import bulk, models as m
+    from crm_scorecard.crm.imports import records_import
+    from crm_scorecard.crm.selectors import customer_search
+    from crm_scorecard.crm.seed import SeedPlan, crm_data_clear, crm_seed
+
+    call_command("migrate", verbosity=0)
+    crm_data_clear()
+    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}; {args.customers:,} customers, {args.months} months")
+
+    # Seed (COPY on PostgreSQL).
+    plan = SeedPlan(customers=args.customers, months=args.months, seed=1, end=date(2026, 10, 1))
+    began = time.perf_counter()
+    result = crm_seed(plan=plan, chunk=2000)
+    seconds = time.perf_counter() - began
+    print(f"seed:   {result.total:>12,} rows in {seconds:7.1f} s = {result.total / seconds:>10,.0f} rows/s "
+          f"({result.rows.get('interaction', 0):,} interactions)")
+
+    # Baseline for seeding: the same generator through bulk_create, on a sample.
+    sample = max(1000, args.customers // 50)
+    crm_data_clear()
+    original = connection.vendor
+    connection.vendor = "baseline"  # insert_rows takes the bulk_create path
+    try:
+        began = time.perf_counter()
+        base = crm_seed(plan=SeedPlan(customers=sample, months=args.months, seed=1, end=date(2026, 10, 1)))
+        base_seconds = time.perf_counter() - began
+    finally:
+        connection.vendor = original
+    print(f"  baseline bulk_create: {base.total:,} rows in {base_seconds:.1f} s = {base.total / base_seconds:,.0f} rows/s; "
+          f"COPY is {(result.total / seconds) / (base.total / base_seconds):.1f}x")
+    crm_data_clear()
+    result = crm_seed(plan=plan, chunk=2000)
+
+    # Import: write the customers out as CSV and import them into a fresh table.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "customers.csv"
+        fields = ["external_id", "full_name", "email", "phone", "street", "city", "region", "country",
+                  "postal_code", "birth_date", "segment", "acquisition_channel", "acquired_at", "status",
+                  "department__name"]
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["customer_id", *fields[1:-1], "department"])
+            for row in m.Customer.objects.order_by("pk").values_list(*fields).iterator(chunk_size=5000):
+                writer.writerow(["" if v is None else v for v in row])
+        for label in ("new", "update"):
+            if label == "new":
+                m.Customer.objects.update(external_id=m.models.functions.Concat(m.models.Value("old-"), "external_id"))
+            began = time.perf_counter()
+            report = records_import(entity="customers", path=path)
+            seconds = time.perf_counter() - began
+            rows = report.imported + report.updated
+            print(f"import ({label:>6}): {rows:>10,} customers in {seconds:6.1f} s = {rows / seconds:>8,.0f} rows/s "
+                  f"(rejected {report.rejected})")
+
+    # Search latency as an agent types.
+    user, _ = User.objects.get_or_create(username="bench-exec", defaults={"level": Level.EXECUTIVE})
+    rng = random.Random(3)
+    names = list(m.Customer.objects.values_list("full_name", "email", "phone")[:5000])
+    queries = []
+    for _ in range(args.searches):
+        name, email, phone = rng.choice(names)
+        kind = rng.random()
+        text = name.split()[1][:4] if kind < 0.5 else (email[2:8] if kind < 0.8 else phone[-5:])
+        queries.append(text)
+
+    def measure(label: str) -> None:
+        timings = []
+        for text in queries:
+            began = time.perf_counter()
+            customer_search(user=user, query=text)
+            timings.append((time.perf_counter() - began) * 1000)
+        timings.sort()
+        p50 = statistics.median(timings)
+        p95 = timings[int(len(timings) * 0.95) - 1]
+        print(f"search {label}: p50 {p50:7.1f} ms, p95 {p95:7.1f} ms over {len(timings)} queries")
+
+    measure("with indexes   ")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            for name in ("crm_customer_name_trgm", "crm_customer_email_trgm", "crm_customer_phone_trgm"):
+                cursor.execute(f"DROP INDEX {name}")
+            measure("baseline no idx")
+            cursor.execute("ROLLBACK")
+    del bulk
+
+
+def _ensure_database(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import dj_database_url
+    import psycopg
+
+    cfg = dj_database_url.parse(url)
+    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"],
+                         password=cfg["PASSWORD"], dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+
+
+if __name__ == "__main__":
+    sys.exit(main())
