@@ -25,7 +25,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/crm_scorecard_bench")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/crm_scorecard_bench"
+    )
     parser.add_argument("--searches", type=int, default=200)
     args = parser.parse_args()
 
@@ -46,15 +48,19 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     crm_data_clear()
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}; {args.customers:,} customers, {args.months} months")
+    print(
+        f"database: {connection.vendor} {connection.settings_dict['NAME']}; {args.customers:,} customers, {args.months} months"
+    )
 
     # Seed (COPY on PostgreSQL).
     plan = SeedPlan(customers=args.customers, months=args.months, seed=1, end=date(2026, 10, 1))
     began = time.perf_counter()
     result = crm_seed(plan=plan, chunk=2000)
     seconds = time.perf_counter() - began
-    print(f"seed:   {result.total:>12,} rows in {seconds:7.1f} s = {result.total / seconds:>10,.0f} rows/s "
-          f"({result.rows.get('interaction', 0):,} interactions)")
+    print(
+        f"seed:   {result.total:>12,} rows in {seconds:7.1f} s = {result.total / seconds:>10,.0f} rows/s "
+        f"({result.rows.get('interaction', 0):,} interactions)"
+    )
 
     # Baseline for seeding: the same generator through bulk_create, on a sample.
     sample = max(1000, args.customers // 50)
@@ -63,35 +69,59 @@ def main() -> None:
     connection.vendor = "baseline"  # insert_rows takes the bulk_create path
     try:
         began = time.perf_counter()
-        base = crm_seed(plan=SeedPlan(customers=sample, months=args.months, seed=1, end=date(2026, 10, 1)))
+        base = crm_seed(
+            plan=SeedPlan(customers=sample, months=args.months, seed=1, end=date(2026, 10, 1))
+        )
         base_seconds = time.perf_counter() - began
     finally:
         connection.vendor = original
-    print(f"  baseline bulk_create: {base.total:,} rows in {base_seconds:.1f} s = {base.total / base_seconds:,.0f} rows/s; "
-          f"COPY is {(result.total / seconds) / (base.total / base_seconds):.1f}x")
+    print(
+        f"  baseline bulk_create: {base.total:,} rows in {base_seconds:.1f} s = {base.total / base_seconds:,.0f} rows/s; "
+        f"COPY is {(result.total / seconds) / (base.total / base_seconds):.1f}x"
+    )
     crm_data_clear()
     result = crm_seed(plan=plan, chunk=2000)
 
     # Import: write the customers out as CSV and import them into a fresh table.
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "customers.csv"
-        fields = ["external_id", "full_name", "email", "phone", "street", "city", "region", "country",
-                  "postal_code", "birth_date", "segment", "acquisition_channel", "acquired_at", "status",
-                  "department__name"]
+        fields = [
+            "external_id",
+            "full_name",
+            "email",
+            "phone",
+            "street",
+            "city",
+            "region",
+            "country",
+            "postal_code",
+            "birth_date",
+            "segment",
+            "acquisition_channel",
+            "acquired_at",
+            "status",
+            "department__name",
+        ]
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["customer_id", *fields[1:-1], "department"])
-            for row in m.Customer.objects.order_by("pk").values_list(*fields).iterator(chunk_size=5000):
+            for row in (
+                m.Customer.objects.order_by("pk").values_list(*fields).iterator(chunk_size=5000)
+            ):
                 writer.writerow(["" if v is None else v for v in row])
         for label in ("new", "update"):
             if label == "new":
-                m.Customer.objects.update(external_id=m.models.functions.Concat(m.models.Value("old-"), "external_id"))
+                m.Customer.objects.update(
+                    external_id=m.models.functions.Concat(m.models.Value("old-"), "external_id")
+                )
             began = time.perf_counter()
             report = records_import(entity="customers", path=path)
             seconds = time.perf_counter() - began
             rows = report.imported + report.updated
-            print(f"import ({label:>6}): {rows:>10,} customers in {seconds:6.1f} s = {rows / seconds:>8,.0f} rows/s "
-                  f"(rejected {report.rejected})")
+            print(
+                f"import ({label:>6}): {rows:>10,} customers in {seconds:6.1f} s = {rows / seconds:>8,.0f} rows/s "
+                f"(rejected {report.rejected})"
+            )
 
     # Search latency as an agent types.
     user, _ = User.objects.get_or_create(username="bench-exec", defaults={"level": Level.EXECUTIVE})
@@ -119,7 +149,11 @@ def main() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("BEGIN")
-            for name in ("crm_customer_name_trgm", "crm_customer_email_trgm", "crm_customer_phone_trgm"):
+            for name in (
+                "crm_customer_name_trgm",
+                "crm_customer_email_trgm",
+                "crm_customer_phone_trgm",
+            ):
                 cursor.execute(f"DROP INDEX {name}")
             measure("baseline no idx")
             cursor.execute("ROLLBACK")
@@ -133,9 +167,17 @@ def _ensure_database(url: str) -> None:
     import psycopg
 
     cfg = dj_database_url.parse(url)
-    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"],
-                         password=cfg["PASSWORD"], dbname="postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone()
+    with psycopg.connect(
+        host=cfg["HOST"],
+        port=cfg["PORT"] or 5432,
+        user=cfg["USER"],
+        password=cfg["PASSWORD"],
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
 

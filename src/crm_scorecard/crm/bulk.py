@@ -80,4 +80,6 @@ def analyze(*models_: type[models.Model]) -> None:
 
     with connection.cursor() as cursor:
         for model in models_:
-            cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table)).as_string())
+            cursor.execute(
+                sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table)).as_string()
+            )
