@@ -41,10 +41,11 @@ def main() -> None:
     from django.db import connection
 
     from crm_scorecard.accounts.models import Level, User
-    from crm_scorecard.crm import bulk, models as m
+    from crm_scorecard.crm import bulk
+    from crm_scorecard.crm import models as m
     from crm_scorecard.crm.imports import records_import
-    from crm_scorecard.crm.selectors import customer_search
     from crm_scorecard.crm.seed import SeedPlan, crm_data_clear, crm_seed
+    from crm_scorecard.crm.selectors import customer_search
 
     call_command("migrate", verbosity=0)
     crm_data_clear()

@@ -264,7 +264,7 @@ def test_target_series_changes_the_target_by_period():
 )
 def test_invalid_indicator_definitions_are_refused_with_the_reason(indicator, message):
     # Given an invalid indicator, when the scorecard is evaluated, then the reason names it
-    with pytest.raises(DefinitionError, match=r"Card › P › G › X") as info:
+    with pytest.raises(DefinitionError, match=r"Card > P > G > X") as info:
         evaluate(card_of(indicator))
     assert message in str(info.value)
 
@@ -311,11 +311,8 @@ def indicators(draw):
     optimization = draw(st.sampled_from(list(Optimization)))
     baseline, target = draw(finite), draw(finite)
     assume(abs(baseline - target) > 1e-6)
-    if (
-        optimization == MIN
-        and target > baseline
-        or optimization in (MAX, BAND)
-        and target < baseline
+    if (optimization == MIN and target > baseline) or (
+        optimization in (MAX, BAND) and target < baseline
     ):
         baseline, target = target, baseline
     low, high = sorted((baseline, target))

@@ -119,7 +119,7 @@ class Indicator:
         return self.target if found is None else float(found[1])  # type: ignore[arg-type]
 
     def check(self, where: str) -> None:
-        here = f"{where} › {self.name}"
+        here = f"{where} > {self.name}"
         if self.weight < 0:
             raise DefinitionError(f"{here}: weight must not be negative (got {self.weight})")
         if self.thresholds:
@@ -231,7 +231,7 @@ class Scorecard:
         _check_weights(self.name, "perspectives", [p.weight for p in self.perspectives])
         goal_names: set[str] = set()
         for perspective in self.perspectives:
-            where = f"{self.name} › {perspective.name}"
+            where = f"{self.name} > {perspective.name}"
             _check_weights(where, "goals", [g.weight for g in perspective.goals])
             for goal in perspective.goals:
                 for path, g in _walk_goals(where, goal):
@@ -249,7 +249,7 @@ class Scorecard:
 
 
 def _walk_goals(where: str, goal: Goal) -> Iterator[tuple[str, Goal]]:
-    path = f"{where} › {goal.name}"
+    path = f"{where} > {goal.name}"
     yield path, goal
     for sub in goal.goals:
         yield from _walk_goals(path, sub)
