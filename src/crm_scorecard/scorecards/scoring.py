@@ -34,6 +34,7 @@ class Status(StrEnum):
     GREY = "grey"
 
 
+EPSILON = 1e-9
 INTERVAL_MONTHS: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 
 
@@ -58,9 +59,11 @@ class Thresholds:
     def status(self, score: float | None) -> Status:
         if score is None:
             return Status.GREY
-        if score >= self.green:
+        # A score on a threshold takes the better colour, also when floating-point
+        # arithmetic lands it a hair below (0.93 - 0.85) / 0.1 = 0.79999...
+        if score >= self.green - EPSILON:
             return Status.GREEN
-        if score >= self.yellow:
+        if score >= self.yellow - EPSILON:
             return Status.YELLOW
         return Status.RED
 

@@ -22,6 +22,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "crm_scorecard.accounts",
     "crm_scorecard.crm",
+    "crm_scorecard.metrics",
+    "crm_scorecard.scorecards",
     "crm_scorecard.web",
     "crm_scorecard.cli",
 ]

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.tree import Tree
+
+from crm_scorecard.accounts.models import Department
+from crm_scorecard.cli.base import require_current_schema
+from crm_scorecard.scorecards import analysis, files, scoring
+from crm_scorecard.scorecards.models import Scorecard
+from crm_scorecard.scorecards.services import (
+    ScorecardExists,
+    kpi_history,
+    scorecard_export,
+    scorecard_import,
+    scorecard_scoring,
+)
+
+COLOURS = {"green": "green", "yellow": "yellow", "red": "red", "grey": "bright_black"}
+
+
+def _period(text: str) -> str:
+    try:
+        return files._period(text)
+    except ValueError as exc:
+        raise CommandError(f"--period: {exc}") from None
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "no data" if x is None else f"{x:.{digits}f}"
+
+
+def render(result: scoring.Result, console: Console) -> None:
+    """A readable, coloured tree."""
+
+    def label(node: scoring.Result) -> str:
+        dot = f"[{COLOURS[node.status.value]}]●[/]"
+        text = f"{dot} [bold]{node.name}[/bold]  score {fmt(node.score)}  weight {node.weight:g} (abs {node.absolute_weight:.3f})"
+        if node.kind == "indicator":
+            text += f"  value {fmt(node.value, 4)} target {fmt(node.target, 4)} progress {fmt(node.progress)}"
+            if node.stale:
+                text += f"  [bright_black]stale: latest value {node.value_period}[/]"
+        elif node.no_data:
+            text += f"  [bright_black]no data: {', '.join(node.no_data)}[/]"
+        return text
+
+    def add(tree: Tree, node: scoring.Result) -> None:
+        for child in node.children:
+            add(tree.add(label(child)), child)
+
+    root = Tree(label(result))
+    add(root, result)
+    console.print(root)
+    priorities = analysis.fix_first(result, limit=5)
+    if priorities:
+        console.print("\n[bold]What to fix first[/bold] (absolute weight × (1 − score))")
+        for p in priorities:
+            console.print(
+                f"  {p.impact:.3f}  {p.name}  (score {p.score:.3f}, weight {p.absolute_weight:.3f})"
+            )
+
+
+class Command(BaseCommand):
+    help = "Balanced scorecards as files: evaluate, import, export, list."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        ev = sub.add_parser("evaluate", help="score a scorecard file")
+        ev.add_argument("file", type=Path)
+        ev.add_argument("--period", type=_period, help="YYYY-MM (default: latest values)")
+        ev.add_argument("--json", action="store_true")
+        im = sub.add_parser("import", help="store a scorecard file for a department")
+        im.add_argument("file", type=Path)
+        im.add_argument("--department", required=True)
+        im.add_argument(
+            "--replace", action="store_true", help="replace the department's scorecard of that name"
+        )
+        ex = sub.add_parser("export", help="print a stored scorecard as YAML")
+        ex.add_argument("name")
+        ex.add_argument("--department")
+        ex.add_argument("--output", "-o", type=Path)
+        sub.add_parser("list", help="list stored scorecards")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"do_{options['action']}")(options)
+        except (files.FileError, scoring.DefinitionError, ScorecardExists) as exc:
+            raise CommandError(str(exc)) from None
+
+    def do_evaluate(self, options: dict[str, Any]) -> None:
+        card = files.load(options["file"])
+        uses_metrics = any(
+            i.metric for p in card.perspectives for g in _goals(p.goals) for i in g.indicators
+        )
+        if uses_metrics:
+            require_current_schema()
+        result = scoring.evaluate(
+            files.to_scoring(card, values_for=kpi_history if uses_metrics else None),
+            period=options["period"],
+        )
+        if options["json"]:
+            data = result.to_dict()
+            data["fix_first"] = [p.__dict__ for p in analysis.fix_first(result)]
+            self.stdout.write(json.dumps(data, indent=2))
+        else:
+            render(result, Console(file=cast(Any, self.stdout), highlight=False))
+
+    def do_import(self, options: dict[str, Any]) -> None:
+        require_current_schema()
+        card = files.load(options["file"])
+        department = Department.objects.filter(name__iexact=options["department"]).first()
+        if department is None:
+            known = ", ".join(Department.objects.values_list("name", flat=True)) or "none yet"
+            raise CommandError(f"No department named {options['department']!r}. Known: {known}.")
+        scorecard = scorecard_import(card=card, department=department, replace=options["replace"])
+        self.stdout.write(f"imported scorecard {scorecard.name!r} for {department.name}")
+
+    def do_export(self, options: dict[str, Any]) -> None:
+        require_current_schema()
+        matches = Scorecard.objects.filter(name__iexact=options["name"])
+        if options["department"]:
+            matches = matches.filter(department__name__iexact=options["department"])
+        found = list(matches.select_related("department"))
+        if not found:
+            raise CommandError(
+                f"No scorecard named {options['name']!r}; see `crm-scorecard scorecard list`."
+            )
+        if len(found) > 1:
+            names = ", ".join(s.department.name for s in found)
+            raise CommandError(
+                f"{len(found)} departments have a scorecard named {options['name']!r} ({names}); add --department."
+            )
+        text = files.dump(scorecard_export(found[0]))
+        if options["output"]:
+            options["output"].write_text(text, encoding="utf-8")
+            self.stdout.write(f"written to {options['output']}")
+        else:
+            self.stdout.write(text)
+
+    def do_list(self, options: dict[str, Any]) -> None:
+        require_current_schema()
+        rows = list(Scorecard.objects.select_related("department"))
+        if not rows:
+            self.stdout.write(
+                "no scorecards yet: `crm-scorecard templates install NAME --department D` adds one"
+            )
+        for sc in rows:
+            result = scoring.evaluate(scorecard_scoring(sc))
+            self.stdout.write(
+                f"{sc.department.name:<20} {sc.name:<40} {fmt(result.score):>8}  {result.status.value}"
+            )
+
+
+def _goals(goals: list[files.GoalIn]) -> list[files.GoalIn]:
+    out: list[files.GoalIn] = []
+    for g in goals:
+        out.append(g)
+        out.extend(_goals(g.goals))
+    return out

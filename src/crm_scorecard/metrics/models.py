@@ -1,0 +1,57 @@
+"""Stored KPI values: computed once per (metric, grain, period, dimension), read by pages."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Grain(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week"
+    MONTH = "month", "Month"
+    QUARTER = "quarter", "Quarter"
+    YEAR = "year", "Year"
+
+
+class KpiValue(models.Model):
+    """One KPI number: a metric for one period at one grain, overall (dimension empty) or for
+    one value of a dimension (e.g. region = North). A null value means "no data", never 0.
+    `department` is empty for the company-wide figure, or the department the figure is for."""
+
+    metric = models.CharField(max_length=80)
+    grain = models.CharField(max_length=10, choices=Grain.choices)
+    period_start = models.DateField()
+    dimension = models.CharField(max_length=40, blank=True, default="")
+    dimension_value = models.CharField(max_length=200, blank=True, default="")
+    value = models.FloatField(null=True, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["metric", "grain", "period_start", "dimension", "dimension_value"],
+                name="kpi_value_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["metric", "grain", "dimension", "period_start"])]
+
+    def __str__(self) -> str:
+        where = f" {self.dimension}={self.dimension_value}" if self.dimension else ""
+        return f"{self.metric} {self.grain} {self.period_start}{where}: {self.value}"
+
+
+class FillRun(models.Model):
+    """A record of one computation: what was computed, for which range, when, how long."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    grain = models.CharField(max_length=10, choices=Grain.choices)
+    since = models.DateField(null=True, blank=True)
+    until = models.DateField(null=True, blank=True)
+    metrics = models.JSONField(default=list)
+    rows_written = models.PositiveIntegerField(default=0)
+    engine = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"fill {self.started_at:%Y-%m-%d %H:%M} {self.grain} ({self.rows_written} values)"

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ScorecardsConfig(AppConfig):
+    name = "crm_scorecard.scorecards"
+    label = "scorecards"
+    verbose_name = "Balanced scorecards"

@@ -1,0 +1,208 @@
+"""Balanced scorecards: a department's mission broken into perspectives, goals and
+weighted indicators with targets, cause-and-effect links, and the initiatives that act on them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from crm_scorecard.accounts.models import Department
+
+from .scoring import Optimization
+
+
+class Scorecard(models.Model):
+    """One department's balanced scorecard: its mission and how it measures it."""
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="scorecards")
+    name = models.CharField(max_length=200)
+    mission = models.TextField(blank=True)
+    green = models.FloatField(default=0.8, help_text="Score at or above this is green.")
+    yellow = models.FloatField(default=0.5, help_text="Score at or above this is yellow.")
+    template = models.CharField(max_length=60, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["department__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "name"], name="scorecard_name_per_department"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Perspective(models.Model):
+    """A point of view on the mission: Financial, Customer, Internal process, Learning & growth."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="perspectives")
+    name = models.CharField(max_length=200)
+    weight = models.FloatField(default=1.0)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scorecard", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Goal(models.Model):
+    """An objective within a perspective (e.g. "Keep customers"), possibly with sub-goals, or
+    cascaded (linked) from a parent department's scorecard so its data is shared."""
+
+    perspective = models.ForeignKey(Perspective, on_delete=models.CASCADE, related_name="goals")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="subgoals"
+    )
+    name = models.CharField(max_length=200)
+    weight = models.FloatField(default=1.0)
+    position = models.PositiveIntegerField(default=0)
+    cascaded_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="cascades"
+    )
+
+    class Meta:
+        ordering = ["perspective", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Indicator(models.Model):
+    """A weighted measure of a goal with a target: bound to a metric (optionally filtered to
+    one dimension value) or to values entered by people."""
+
+    class Kind(models.TextChoices):
+        LEADING = "leading", "Leading"
+        LAGGING = "lagging", "Lagging"
+
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        QUARTER = "quarter", "Quarterly"
+        YEAR = "year", "Yearly"
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="indicators")
+    name = models.CharField(max_length=200)
+    metric = models.CharField(
+        max_length=80, blank=True, help_text="Metric key; empty for manual values."
+    )
+    filter_dimension = models.CharField(max_length=40, blank=True)
+    filter_value = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=40, blank=True)
+    owner = models.CharField(max_length=120, blank=True)
+    optimization = models.CharField(
+        max_length=10,
+        choices=[(o.value, o.value.title()) for o in Optimization],
+        default=Optimization.MAXIMIZE,
+    )
+    baseline = models.FloatField()
+    target = models.FloatField()
+    min = models.FloatField(null=True, blank=True)
+    max = models.FloatField(null=True, blank=True)
+    tolerance = models.FloatField(default=0.0)
+    weight = models.FloatField(default=1.0)
+    green = models.FloatField(null=True, blank=True)
+    yellow = models.FloatField(null=True, blank=True)
+    update_interval = models.CharField(
+        max_length=10, choices=Interval.choices, default=Interval.MONTH
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LAGGING)
+    position = models.PositiveIntegerField(default=0)
+    cascaded_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="cascades"
+    )
+
+    class Meta:
+        ordering = ["goal", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TargetPoint(models.Model):
+    """A change of target from a period on (targets may rise over the year)."""
+
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="target_points")
+    period_start = models.DateField()
+    target = models.FloatField()
+
+    class Meta:
+        ordering = ["indicator", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["indicator", "period_start"], name="target_point_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator} from {self.period_start}: {self.target}"
+
+
+class ManualValue(models.Model):
+    """A value entered by a person (or pushed by another system) for a manual indicator."""
+
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="manual_values")
+    period_start = models.DateField()
+    value = models.FloatField()
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    entered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["indicator", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["indicator", "period_start"], name="manual_value_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator} {self.period_start}: {self.value}"
+
+
+class GoalLink(models.Model):
+    """Cause and effect on the strategy map: reaching `cause` drives `effect`."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="links")
+    cause = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="effects")
+    effect = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="causes")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cause", "effect"], name="goal_link_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(cause=models.F("effect")), name="goal_link_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cause} → {self.effect}"
+
+
+class Initiative(models.Model):
+    """An action plan attached to a goal: who, from when, by when, with what budget."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        ACTIVE = "active", "In progress"
+        DONE = "done", "Done"
+        ON_HOLD = "on_hold", "On hold"
+        CANCELLED = "cancelled", "Cancelled"
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="initiatives")
+    name = models.CharField(max_length=200)
+    owner = models.CharField(max_length=120, blank=True)
+    start = models.DateField(null=True, blank=True)
+    due = models.DateField(null=True, blank=True)
+    budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED)
+
+    class Meta:
+        ordering = ["goal", "due", "pk"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,289 @@
+"""Writes to scorecards, and turning stored scorecards into scores."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, cast
+
+from django.db import transaction
+from django.db.models import Prefetch
+
+from crm_scorecard.accounts.models import Department
+from crm_scorecard.metrics.models import Grain, KpiValue
+
+from . import files, scoring
+from .models import Goal, GoalLink, Indicator, ManualValue, Perspective, Scorecard, TargetPoint
+
+
+class ScorecardExists(ValueError):
+    """A scorecard of that name is already in the department."""
+
+
+def period_start(period: str) -> date:
+    year, month = period.split("-")[:2]
+    return date(int(year), int(month), 1)
+
+
+def period_label(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def kpi_history(metric: str, filter_: dict[str, str] | None = None) -> dict[str, float | None]:
+    """Monthly values of a metric from the KPI store, overall or for one dimension value."""
+    dimension, value = next(iter((filter_ or {}).items()), ("", ""))
+    rows = KpiValue.objects.filter(
+        metric=metric, grain=Grain.MONTH, dimension=dimension, dimension_value=value
+    ).values_list("period_start", "value")
+    return {period_label(day): v for day, v in rows}
+
+
+@transaction.atomic
+def scorecard_import(
+    *, card: files.ScorecardFile, department: Department, replace: bool = False, template: str = ""
+) -> Scorecard:
+    """Create a department's scorecard from a checked file; with `replace`, swap out the one
+    of the same name. The definition is scored once first, so an invalid one is refused
+    before anything is written."""
+    scoring.evaluate(files.to_scoring(card))
+    existing = Scorecard.objects.filter(department=department, name=card.name).first()
+    if existing and not replace:
+        raise ScorecardExists(f"{department.name} already has a scorecard named {card.name!r}")
+    if existing:
+        existing.delete()
+    thresholds = card.thresholds or files.ThresholdsIn()
+    scorecard = Scorecard(
+        department=department,
+        name=card.name,
+        mission=card.mission,
+        green=thresholds.green,
+        yellow=thresholds.yellow,
+        template=template,
+    )
+    scorecard.full_clean()
+    scorecard.save()
+    goals_by_name: dict[str, Goal] = {}
+    targets: list[TargetPoint] = []
+    values: list[ManualValue] = []
+
+    def add_goal(
+        g: files.GoalIn, perspective: Perspective, parent: Goal | None, position: int
+    ) -> None:
+        goal = Goal.objects.create(
+            perspective=perspective, parent=parent, name=g.name, weight=g.weight, position=position
+        )
+        goals_by_name[g.name] = goal
+        for i_pos, i in enumerate(g.indicators):
+            (dimension, dim_value) = next(iter((i.filter or {}).items()), ("", ""))
+            thresholds = i.thresholds
+            indicator = Indicator.objects.create(
+                goal=goal,
+                name=i.name,
+                metric=i.metric or "",
+                filter_dimension=dimension,
+                filter_value=dim_value,
+                unit=i.unit,
+                owner=i.owner,
+                optimization=i.optimization,
+                baseline=i.baseline,
+                target=i.target,
+                min=i.min,
+                max=i.max,
+                tolerance=i.tolerance,
+                weight=i.weight,
+                green=thresholds.green if thresholds else None,
+                yellow=thresholds.yellow if thresholds else None,
+                update_interval=i.update_interval,
+                kind=i.kind,
+                position=i_pos,
+            )
+            targets.extend(
+                TargetPoint(indicator=indicator, period_start=period_start(p), target=t)
+                for p, t in i.targets.items()
+            )
+            series = dict(i.values or {})
+            if i.value is not None:
+                series[period_label(date.today())] = i.value
+            values.extend(
+                ManualValue(indicator=indicator, period_start=period_start(p), value=v)
+                for p, v in series.items()
+                if v is not None
+            )
+        for s_pos, sub in enumerate(g.goals):
+            add_goal(sub, perspective, goal, s_pos)
+
+    for p_pos, p in enumerate(card.perspectives):
+        perspective = Perspective.objects.create(
+            scorecard=scorecard, name=p.name, weight=p.weight, position=p_pos
+        )
+        for g_pos, g in enumerate(p.goals):
+            add_goal(g, perspective, None, g_pos)
+    TargetPoint.objects.bulk_create(targets)
+    ManualValue.objects.bulk_create(values)
+    GoalLink.objects.bulk_create(
+        [
+            GoalLink(
+                scorecard=scorecard,
+                cause=goals_by_name[link.cause],
+                effect=goals_by_name[link.effect],
+            )
+            for link in card.links
+        ]
+    )
+    return scorecard
+
+
+def scorecard_tree(scorecard: Scorecard) -> Scorecard:
+    """Load a scorecard with everything under it in a fixed number of queries."""
+    indicators = Indicator.objects.prefetch_related(
+        "target_points", "manual_values"
+    ).select_related("cascaded_from")
+    goals = Goal.objects.prefetch_related(
+        Prefetch("indicators", queryset=indicators), "initiatives"
+    )
+    return (
+        Scorecard.objects.select_related("department")
+        .prefetch_related(
+            Prefetch("perspectives__goals", queryset=goals), "links__cause", "links__effect"
+        )
+        .get(pk=scorecard.pk)
+    )
+
+
+def scorecard_export(scorecard: Scorecard) -> files.ScorecardFile:
+    """The scorecard as a file: the same shape `scorecard import` reads."""
+    card = scorecard_tree(scorecard)
+
+    def indicator(i: Indicator) -> files.IndicatorIn:
+        manual: dict[str, float | None] = {
+            period_label(v.period_start): v.value for v in i.manual_values.all()
+        }
+        thresholds = (
+            files.ThresholdsIn(green=i.green, yellow=i.yellow)
+            if i.green is not None and i.yellow is not None
+            else None
+        )
+        return files.IndicatorIn(
+            name=i.name,
+            metric=i.metric or None,
+            filter={i.filter_dimension: i.filter_value} if i.filter_dimension else None,
+            values=manual or None if not i.metric else None,
+            optimization=scoring.Optimization(i.optimization),
+            baseline=i.baseline,
+            target=i.target,
+            targets={period_label(t.period_start): t.target for t in i.target_points.all()},
+            min=i.min,
+            max=i.max,
+            tolerance=i.tolerance,
+            weight=i.weight,
+            thresholds=thresholds,
+            unit=i.unit,
+            owner=i.owner,
+            update_interval=cast(Any, i.update_interval),
+            kind=cast(Any, i.kind),
+        )
+
+    def goal(g: Goal, all_goals: list[Goal]) -> files.GoalIn:
+        return files.GoalIn(
+            name=g.name,
+            weight=g.weight,
+            indicators=[indicator(i) for i in g.indicators.all()],
+            goals=[goal(s, all_goals) for s in all_goals if s.parent_id == g.pk],
+        )
+
+    perspectives = []
+    for p in card.perspectives.all():
+        all_goals = list(p.goals.all())
+        perspectives.append(
+            files.PerspectiveIn(
+                name=p.name,
+                weight=p.weight,
+                goals=[goal(g, all_goals) for g in all_goals if g.parent_id is None],
+            )
+        )
+    return files.ScorecardFile(
+        name=card.name,
+        mission=card.mission,
+        thresholds=files.ThresholdsIn(green=card.green, yellow=card.yellow),
+        perspectives=perspectives,
+        links=[
+            files.LinkIn.model_validate({"from": link.cause.name, "to": link.effect.name})
+            for link in card.links.all()
+        ],
+    )
+
+
+def scorecard_scoring(scorecard: Scorecard) -> scoring.Scorecard:
+    """The stored scorecard as the scoring model, with its values (manual or from the KPI store)."""
+    card = scorecard_tree(scorecard)
+    history_cache: dict[tuple[str, str, str], dict[str, float | None]] = {}
+
+    def history(i: Indicator) -> dict[str, float | None]:
+        source = i.cascaded_from or i
+        if source.metric:
+            key = (source.metric, source.filter_dimension, source.filter_value)
+            if key not in history_cache:
+                flt = (
+                    {source.filter_dimension: source.filter_value}
+                    if source.filter_dimension
+                    else None
+                )
+                history_cache[key] = kpi_history(source.metric, flt)
+            return history_cache[key]
+        manual = (
+            source.manual_values.all()
+            if source is i
+            else ManualValue.objects.filter(indicator=source)
+        )
+        return {period_label(v.period_start): v.value for v in manual}
+
+    def indicator(i: Indicator) -> scoring.Indicator:
+        thresholds = (
+            scoring.Thresholds(i.green, i.yellow)
+            if i.green is not None and i.yellow is not None
+            else None
+        )
+        return scoring.Indicator(
+            name=i.name,
+            baseline=i.baseline,
+            target=i.target,
+            optimization=scoring.Optimization(i.optimization),
+            min=i.min,
+            max=i.max,
+            tolerance=i.tolerance,
+            weight=i.weight,
+            thresholds=thresholds,
+            values=history(i),
+            targets={period_label(t.period_start): t.target for t in i.target_points.all()},
+            metric=i.metric or None,
+            update_interval=i.update_interval,
+            unit=i.unit,
+            key=str(i.pk),
+        )
+
+    def goal(g: Goal, all_goals: list[Goal]) -> scoring.Goal:
+        return scoring.Goal(
+            name=g.name,
+            weight=g.weight,
+            key=str(g.pk),
+            indicators=[indicator(i) for i in g.indicators.all()],
+            goals=[goal(s, all_goals) for s in all_goals if s.parent_id == g.pk],
+        )
+
+    perspectives = []
+    for p in card.perspectives.all():
+        all_goals = list(p.goals.all())
+        perspectives.append(
+            scoring.Perspective(
+                name=p.name,
+                weight=p.weight,
+                key=str(p.pk),
+                goals=[goal(g, all_goals) for g in all_goals if g.parent_id is None],
+            )
+        )
+    return scoring.Scorecard(
+        name=card.name,
+        mission=card.mission,
+        thresholds=scoring.Thresholds(card.green, card.yellow),
+        perspectives=perspectives,
+        links=[(link.cause.name, link.effect.name) for link in card.links.all()],
+    )

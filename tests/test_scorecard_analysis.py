@@ -1,0 +1,87 @@
+"""Analysis: what to fix first, performers, trend, forecast, stale."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_scorecard.scorecards import analysis
+from crm_scorecard.scorecards.scoring import Goal, Indicator, Perspective, Scorecard, evaluate
+
+
+def card(*indicators: Indicator) -> Scorecard:
+    return Scorecard(
+        name="C",
+        perspectives=[Perspective(name="P", goals=[Goal(name="G", indicators=list(indicators))])],
+    )
+
+
+def test_forecast_extends_the_line_to_the_target():
+    # Given 0.86, 0.88, 0.90 in Jan-Mar towards 0.95: +0.02 a month reaches 0.95 at March + 2.5
+    ind = Indicator(
+        name="R",
+        baseline=0.85,
+        target=0.95,
+        values={"2026-01": 0.86, "2026-02": 0.88, "2026-03": 0.90},
+    )
+    # Then the first whole month at or after the crossing is June
+    assert analysis.forecast(ind, end="2026-03") == "2026-06"
+
+
+def test_forecast_none_when_heading_away_or_too_few_points():
+    # Given a falling maximize series, and one with two points
+    falling = Indicator(
+        name="R",
+        baseline=0.85,
+        target=0.95,
+        values={"2026-01": 0.90, "2026-02": 0.89, "2026-03": 0.88},
+    )
+    short = Indicator(
+        name="R", baseline=0.85, target=0.95, values={"2026-02": 0.88, "2026-03": 0.90}
+    )
+    # Then there is no forecast
+    assert analysis.forecast(falling, end="2026-03") is None
+    assert analysis.forecast(short, end="2026-03") is None
+
+
+def test_forecast_for_minimize_and_already_met():
+    # Given handle time falling 300, 280, 260 towards 200: -20 a month reaches 200 three months after March
+    aht = Indicator(
+        name="AHT",
+        baseline=320,
+        target=200,
+        optimization="minimize",
+        values={"2026-01": 300, "2026-02": 280, "2026-03": 260},
+    )
+    assert analysis.forecast(aht, end="2026-03") == "2026-06"
+    # And a target already met is forecast for the last month
+    met = Indicator(
+        name="R", baseline=0, target=1, values={"2026-01": 0.5, "2026-02": 0.9, "2026-03": 1.2}
+    )
+    assert analysis.forecast(met, end="2026-03") == "2026-03"
+
+
+def test_fix_first_performers_and_stale():
+    # Given three indicators scoring 1.0 (w1), 0.5 (w1), 0.2 (w2) and one without data
+    c = card(
+        Indicator(name="A", baseline=0, target=1, value=1.0),
+        Indicator(name="B", baseline=0, target=1, value=0.5),
+        Indicator(name="C", baseline=0, target=1, value=0.2, weight=2),
+        Indicator(name="D", baseline=0, target=1),
+    )
+    result = evaluate(c)
+    # Then fix first: C 0.4 * 0.8 = 0.32, B 0.2 * 0.5 = 0.1; A has nothing to gain
+    ranked = analysis.fix_first(result)
+    assert [(p.name, round(p.impact, 6)) for p in ranked] == [("C", 0.32), ("B", 0.1)]
+    best, worst = analysis.performers(result, count=1)
+    assert best[0].name == "A" and worst[0].name == "C"
+    assert [n.name for n in analysis.stale(result)] == ["D"]
+
+
+def test_trend_scores_each_month():
+    # Given monthly values, then the trend is the score of each month (None before data)
+    c = card(Indicator(name="A", baseline=0, target=10, values={"2026-02": 5, "2026-03": 8}))
+    assert analysis.trend(c, end="2026-03", periods=3) == [
+        ("2026-01", None),
+        ("2026-02", 0.5),
+        ("2026-03", pytest.approx(0.8)),
+    ]

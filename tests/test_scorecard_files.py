@@ -1,0 +1,268 @@
+"""Scorecards as YAML files: evaluate, import, export, list."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from crm_scorecard.scorecards import files
+from crm_scorecard.scorecards.models import GoalLink, Indicator, ManualValue, Scorecard
+
+from .factories import DepartmentFactory
+
+LOYALTY = """
+name: Customer loyalty
+mission: Keep the customers we win
+thresholds: {green: 0.8, yellow: 0.5}
+perspectives:
+  - name: Customer
+    weight: 3
+    goals:
+      - name: Keep customers
+        weight: 2
+        indicators:
+          - name: Retention rate
+            values: {"2026-01": 0.91, "2026-02": 0.93}
+            optimization: maximize
+            baseline: 0.85
+            target: 0.95
+            min: 0.80
+            max: 1.0
+            thresholds: {green: 0.9, yellow: 0.6}
+          - name: Complaints per 1000
+            value: 4
+            optimization: minimize
+            baseline: 10
+            target: 2
+            weight: 3
+        goals:
+          - name: Win back
+            indicators:
+              - name: Returning customers
+                values: {"2026-02": 30}
+                baseline: 0
+                target: 40
+  - name: Learning & growth
+    goals:
+      - name: Skilled agents
+        indicators:
+          - name: Training hours
+            baseline: 0
+            target: 20
+links:
+  - from: Skilled agents
+    to: Keep customers
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "card.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def evaluate_json(path: Path, *extra: str) -> dict:
+    out = io.StringIO()
+    call_command("scorecard", "evaluate", str(path), "--json", *extra, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_evaluate_json_tree_with_hand_computed_scores(tmp_path):
+    # Given the loyalty scorecard file
+    path = write(tmp_path, LOYALTY)
+    # When evaluated for February
+    tree = evaluate_json(path, "--period", "2026-02")
+    customer = tree["perspectives"][0]
+    keep = customer["goals"][0]
+    retention, complaints = keep["indicators"]
+    win_back = keep["goals"][0]
+    # Then retention = (0.93 - 0.80) / (1.0 - 0.80) = 0.65, progress (0.93 - 0.85) / 0.10 = 0.8, yellow (own green 0.9)
+    assert retention["value"] == 0.93
+    assert retention["performance"] == pytest.approx(0.65) and retention[
+        "progress"
+    ] == pytest.approx(0.8)
+    assert retention["status"] == "yellow"
+    # complaints (minimize 10 -> 2) at 4: (10 - 4) / (10 - 2) = 0.75
+    assert complaints["score"] == pytest.approx(0.75)
+    # win back = 30 / 40 = 0.75
+    assert win_back["score"] == pytest.approx(0.75)
+    # keep customers = (1 * 0.65 + 3 * 0.75 + 1 * 0.75) / 5 = 3.65 / 5 = 0.73
+    assert keep["score"] == pytest.approx(0.73) and keep["status"] == "yellow"
+    # absolute weights: Customer 3/4; retention = 3/4 * 1 * 1/5 = 0.15
+    assert customer["absolute_weight"] == pytest.approx(0.75)
+    assert retention["absolute_weight"] == pytest.approx(0.15)
+    # Learning & growth has no data: grey, left out; the scorecard equals Customer, 0.73
+    learning = tree["perspectives"][1]
+    assert (learning["score"], learning["status"]) == (None, "grey")
+    assert tree["no_data"] == ["Learning & growth"]
+    assert tree["score"] == pytest.approx(0.73)
+    # fix first: complaints 3/4 * 3/5 * 0.25 = 0.1125 before retention 0.15 * 0.35 = 0.0525
+    assert [p["name"] for p in tree["fix_first"]][:2] == ["Complaints per 1000", "Retention rate"]
+    assert tree["fix_first"][0]["impact"] == pytest.approx(0.1125)
+
+
+def test_evaluate_marks_stale_values_grey(tmp_path):
+    # Given the file, when evaluated for April (February's values are two months old)
+    tree = evaluate_json(write(tmp_path, LOYALTY), "--period", "2026-04")
+    retention = tree["perspectives"][0]["goals"][0]["indicators"][0]
+    # Then retention is grey and stale, showing its last value
+    assert (retention["status"], retention["stale"], retention["score"], retention["value"]) == (
+        "grey",
+        True,
+        None,
+        0.93,
+    )
+
+
+def test_evaluate_readable_tree(tmp_path):
+    # Given the file, when evaluated without --json
+    out = io.StringIO()
+    call_command(
+        "scorecard", "evaluate", str(write(tmp_path, LOYALTY)), "--period", "2026-02", stdout=out
+    )
+    text = out.getvalue()
+    # Then the tree, the scores and what to fix first are readable
+    assert "Customer loyalty" in text and "Retention rate" in text and "score 0.730" in text
+    assert "What to fix first" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("weight: 2", "wieght: 2"),
+            "perspectives[0].goals[0].wieght: Extra inputs are not permitted",
+        ),
+        (
+            ("baseline: 0.85", "baseline: high"),
+            "perspectives[0].goals[0].indicators[0].baseline: Input should be a valid number",
+        ),
+        (('"2026-01": 0.91', '"Jan": 0.91'), "period 'Jan' must look like 2026-01"),
+        (
+            ("optimization: maximize", "optimization: biggest"),
+            "Input should be 'maximize', 'minimize', 'band' or 'binary'",
+        ),
+        (("target: 0.95", "target: 0.85"), "baseline and target are both 0.85"),
+        (
+            ("weight: 3\n    goals", "weight: -3\n    goals"),
+            "weights of perspectives must not be negative",
+        ),
+        (("to: Keep customers", "to: Keep nobody"), "link names goal 'Keep nobody'"),
+        (
+            ('values: {"2026-02": 30}', 'values: {"2026-02": 30}\n                value: 3'),
+            "give one of metric, value or values",
+        ),
+    ],
+)
+def test_invalid_files_are_refused_with_where_and_why(tmp_path, change, message):
+    # Given a file with one mistake
+    path = write(tmp_path, LOYALTY.replace(*change, 1))
+    # When evaluated, then the error names the place and the reason
+    with pytest.raises(CommandError) as info:
+        call_command("scorecard", "evaluate", str(path), stdout=io.StringIO())
+    assert message in str(info.value)
+
+
+def test_not_yaml_is_refused(tmp_path):
+    # Given a file that is not YAML, then the error says so
+    with pytest.raises(CommandError, match="not valid YAML"):
+        call_command(
+            "scorecard", "evaluate", str(write(tmp_path, "name: [unclosed")), stdout=io.StringIO()
+        )
+
+
+def test_default_perspectives():
+    # Given a file with only a name, then it has the four classic perspectives
+    card = files.parse({"name": "Empty"})
+    assert [p.name for p in card.perspectives] == [
+        "Financial",
+        "Customer",
+        "Internal process",
+        "Learning & growth",
+    ]
+
+
+@pytest.mark.django_db
+def test_import_export_round_trip_and_list(tmp_path):
+    # Given a department and the file
+    DepartmentFactory(name="Customer Service")
+    path = write(tmp_path, LOYALTY)
+    # When imported
+    out = io.StringIO()
+    call_command("scorecard", "import", str(path), "--department", "customer service", stdout=out)
+    # Then it is stored with its goals, indicators, values and links
+    card = Scorecard.objects.get()
+    assert (
+        card.department.name == "Customer Service" and card.mission == "Keep the customers we win"
+    )
+    assert Indicator.objects.count() == 4
+    assert ManualValue.objects.filter(indicator__name="Retention rate").count() == 2
+    assert GoalLink.objects.get().cause.name == "Skilled agents"
+    # And exporting gives back an equivalent file
+    exported = io.StringIO()
+    call_command("scorecard", "export", "Customer loyalty", stdout=exported)
+    again = files.parse(__import__("yaml").safe_load(exported.getvalue()))
+    original = files.load(path)
+    assert (
+        again.perspectives[0].goals[0].indicators[0].values
+        == original.perspectives[0].goals[0].indicators[0].values
+    )
+    assert again.perspectives[0].goals[0].goals[0].name == "Win back"
+    assert [(link.cause, link.effect) for link in again.links] == [
+        ("Skilled agents", "Keep customers")
+    ]
+    # And the stored scorecard scores like the file (latest values: February)
+    listing = io.StringIO()
+    call_command("scorecard", "list", stdout=listing)
+    assert "Customer loyalty" in listing.getvalue() and "0.730" in listing.getvalue()
+    # And importing again is refused unless --replace
+    with pytest.raises(CommandError, match="already has a scorecard"):
+        call_command(
+            "scorecard",
+            "import",
+            str(path),
+            "--department",
+            "Customer Service",
+            stdout=io.StringIO(),
+        )
+    call_command(
+        "scorecard",
+        "import",
+        str(path),
+        "--department",
+        "Customer Service",
+        "--replace",
+        stdout=io.StringIO(),
+    )
+    assert Scorecard.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_invalid_file_writes_nothing(tmp_path):
+    # Given an invalid file
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, LOYALTY.replace("target: 0.95", "target: 0.85"))
+    # When imported, then it is refused and nothing is stored
+    with pytest.raises(CommandError):
+        call_command(
+            "scorecard", "import", str(path), "--department", "Sales", stdout=io.StringIO()
+        )
+    assert Scorecard.objects.count() == 0 and Indicator.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_import_to_unknown_department(tmp_path):
+    with pytest.raises(CommandError, match="No department named 'Nope'"):
+        call_command(
+            "scorecard",
+            "import",
+            str(write(tmp_path, LOYALTY)),
+            "--department",
+            "Nope",
+            stdout=io.StringIO(),
+        )
