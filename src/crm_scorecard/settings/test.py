@@ -4,3 +4,13 @@ from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-only"
+
+# The metrics engine reads the database over its own connection (Ibis, DuckDB), so the
+# SQLite test database must be a file, not Django's default in-memory one.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    import tempfile
+    from pathlib import Path
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.gettempdir()) / "crm_scorecard_test.sqlite3")
+    }

@@ -1,0 +1,73 @@
+"""Which engine computes the metrics, and how it reaches the CRM tables.
+
+`METRICS_ENGINE` (environment or settings):
+- `auto` (default): DuckDB reading the app database when that is SQLite (SQLite itself is
+  far slower on large event tables), the app database itself when it is PostgreSQL;
+- `app`: Ibis on the app database (SQLite or PostgreSQL);
+- `duckdb`: DuckDB attached to the app database (SQLite or PostgreSQL);
+- `parquet:DIR`: DuckDB over the Parquet files written by `crm-scorecard export-parquet DIR`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ibis
+from django.conf import settings
+from django.db import connection as django_connection
+
+from .sources import Connection
+
+
+def engine_setting() -> str:
+    return str(os.environ.get("METRICS_ENGINE") or getattr(settings, "METRICS_ENGINE", "auto"))
+
+
+def _extension(package: str) -> Path:
+    module = __import__(package)
+    return next(Path(str(module.__file__)).parent.rglob("*.duckdb_extension"))
+
+
+def connect(choice: str | None = None) -> Connection:
+    """An Ibis connection to where the CRM tables live, per METRICS_ENGINE."""
+    choice = choice or engine_setting()
+    db = django_connection.settings_dict
+    vendor = django_connection.vendor
+    if choice.startswith("parquet:"):
+        folder = Path(choice.split(":", 1)[1])
+        if not folder.is_dir():
+            raise ValueError(
+                f"METRICS_ENGINE={choice}: no folder {folder}; run `crm-scorecard export-parquet {folder}`"
+            )
+        return Connection(ibis.duckdb.connect(), parquet=folder)
+    if choice == "auto":
+        choice = "duckdb" if vendor == "sqlite" else "app"
+    if choice == "app":
+        if vendor == "sqlite":
+            return Connection(ibis.sqlite.connect(str(db["NAME"])))
+        return Connection(ibis.postgres.connect(**_pg_args(db)))
+    if choice == "duckdb":
+        backend = ibis.duckdb.connect()
+        if vendor == "sqlite":
+            backend.raw_sql(f"LOAD '{_extension('duckdb_extension_sqlite_scanner')}'")
+            backend.raw_sql(f"ATTACH '{db['NAME']}' AS app (TYPE sqlite, READ_ONLY)")
+        else:
+            backend.raw_sql(f"LOAD '{_extension('duckdb_extension_postgres_scanner')}'")
+            args = _pg_args(db)
+            args["dbname"] = args.pop("database")
+            dsn = " ".join(f"{k}={v}" for k, v in args.items() if v)
+            backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
+        backend.raw_sql("SET TimeZone = 'UTC'")
+        return Connection(backend, database="app")
+    raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb or parquet:DIR")
+
+
+def _pg_args(db: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "host": db.get("HOST") or "localhost",
+        "port": int(db.get("PORT") or 5432),
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "database": db["NAME"],
+    }

@@ -1,0 +1,720 @@
+"""The metrics engine: declared metrics, compiled to Ibis expressions, run where the data lives.
+
+A metric is a declared object in one registry, looked up by key. Each kind builds its own
+query; there is no dispatch on kind. Results are series keyed by (period index, dimension
+value); "no data" stays None all the way through and is never turned into 0, except for
+counts and sums inside the range the source covers, where nothing happening is a real 0."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, ClassVar
+
+from ibis.expr.types import Table
+
+from .sources import DIMENSIONS, Connection, Sources, UnknownColumn
+
+Key = tuple[int, str | None]
+Values = dict[Key, float | None]
+GRAINS = ("day", "week", "month", "quarter", "year")
+EPOCH = date(1970, 1, 1)
+# Sources that describe a state that goes on until today (people stay employed).
+OPEN_ENDED = {"employees"}
+UNKNOWN = "(unknown)"  # the dimension value of records that lack it (no birth date, no region...)
+
+
+class MetricError(ValueError):
+    """A metric that cannot be defined or computed, with the reason."""
+
+
+# ---- periods -------------------------------------------------------------------------------------
+
+
+def period_expr(ts: Any, grain: str) -> Any:
+    """An integer index of the calendar period (UTC) holding each timestamp; consecutive
+    periods have consecutive indexes on every engine."""
+    match grain:
+        case "month":
+            return ts.year() * 12 + ts.month() - 1
+        case "quarter":
+            return ts.year() * 4 + (ts.month() - 1) // 3
+        case "year":
+            return ts.year()
+        case "day":
+            return (ts.epoch_seconds() // 86400).cast("int64")
+        case "week":
+            return ((ts.epoch_seconds() // 86400 + 3) // 7).cast("int64")
+    raise MetricError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+
+
+def period_start(index: int, grain: str) -> date:
+    match grain:
+        case "month":
+            return date(index // 12, index % 12 + 1, 1)
+        case "quarter":
+            return date(index // 4, (index % 4) * 3 + 1, 1)
+        case "year":
+            return date(index, 1, 1)
+        case "day":
+            return EPOCH + timedelta(days=index)
+        case "week":
+            return EPOCH + timedelta(days=7 * index - 3)
+    raise MetricError(f"unknown grain {grain!r}")
+
+
+def period_index(day: date, grain: str) -> int:
+    match grain:
+        case "month":
+            return day.year * 12 + day.month - 1
+        case "quarter":
+            return day.year * 4 + (day.month - 1) // 3
+        case "year":
+            return day.year
+        case "day":
+            return (day - EPOCH).days
+        case "week":
+            return ((day - EPOCH).days + 3) // 7
+    raise MetricError(f"unknown grain {grain!r}")
+
+
+# ---- the request and the result -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to compute: a grain, an optional breakdown and equality filters on dimensions."""
+
+    grain: str = "month"
+    by: str | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAINS:
+            raise MetricError(f"unknown grain {self.grain!r}; use one of {', '.join(GRAINS)}")
+        for dim in [self.by, *(d for d, _ in self.filters)]:
+            if dim is not None and dim not in DIMENSIONS:
+                raise MetricError(
+                    f"unknown dimension {dim!r}; dimensions are {', '.join(DIMENSIONS)}"
+                )
+
+
+@dataclass
+class Series:
+    values: Values
+    coverage: tuple[int, int] | None  # first and last period index the source has data for
+
+
+# ---- declarations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    """A KPI: what it means to the business and how it is computed."""
+
+    key: str
+    name: str
+    meaning: str
+    unit: str = ""
+    direction: str = "higher"  # higher or lower is better
+    kind: ClassVar[str] = "metric"
+    counts: ClassVar[bool] = False  # a count or sum: 0 when nothing happened in a covered period
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def source_name(self, registry: Registry) -> str | None:
+        return None
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        raise NotImplementedError
+
+
+def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Values:
+    values: Values = {}
+    for row in frame.itertuples(index=False):
+        record = row._asdict()
+        raw = record[column]
+        dim = record.get(by) if by else None
+        if by:
+            dim = UNKNOWN if dim is None or dim != dim or dim == "" else str(dim)
+        key = (int(record["p"]), dim)
+        values[key] = (
+            None if raw is None or (isinstance(raw, float) and math.isnan(raw)) else float(raw)
+        )
+    return values
+
+
+def _group(t: Table, request: Request, ts: str = "ts") -> tuple[Table, list[Any]]:
+    t = t.mutate(p=period_expr(t[ts], request.grain))
+    keys: list[Any] = ["p"]
+    if request.by:
+        if request.by not in t.columns:
+            raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
+        keys.append(request.by)
+    return t, keys
+
+
+AGGREGATIONS: dict[str, Callable[[Table, str | None], Any]] = {
+    "count": lambda t, c: t.count() if c is None else t[c].count(),
+    "count_distinct": lambda t, c: t[c].nunique(),
+    "sum": lambda t, c: t[c].sum(),
+    "mean": lambda t, c: t[c].mean(),
+    "median": lambda t, c: t[c].median(),
+    "min": lambda t, c: t[c].min(),
+    "max": lambda t, c: t[c].max(),
+}
+Where = Callable[[Table], Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregate(Metric):
+    """count, count distinct, sum, mean, median, min or max of a column of one source."""
+
+    source: str
+    agg: str
+    column: str | None = None
+    where: Where | None = None
+    period_column: str = "ts"
+    kind: ClassVar[str] = "aggregate"
+
+    @property
+    def counts(self) -> bool:  # type: ignore[override]
+        return self.agg in ("count", "count_distinct", "sum")
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request)
+        if self.where is not None:
+            t = t.filter(self.where(t))
+        if self.column is not None and self.column not in t.columns:
+            raise UnknownColumn(f"{self.key}: source {self.source} has no column {self.column!r}")
+        t = t.filter(t[self.period_column].notnull())
+        t, keys = _group(t, request, self.period_column)
+        if self.agg == "median" and engine.conn.name == "sqlite":
+            return Series(
+                self._median_in_python(engine, t, keys, request),
+                engine.coverage(self.source, request),
+            )
+        expr = t.group_by(keys).aggregate(value=AGGREGATIONS[self.agg](t, self.column))
+        values = _frame_to_values(engine.execute(expr), request.by)
+        return Series(values, engine.coverage(self.source, request))
+
+    def _median_in_python(
+        self, engine: Engine, t: Table, keys: list[Any], request: Request
+    ) -> Values:
+        # SQLite has no median; gather the values and take the same continuous median.
+        assert self.column is not None
+        frame = engine.execute(t.filter(t[self.column].notnull()).select(*keys, v=t[self.column]))
+        groups: dict[Key, list[float]] = defaultdict(list)
+        for row in frame.itertuples(index=False):
+            record = row._asdict()
+            dim = record.get(request.by) if request.by else None
+            if request.by and (dim is None or dim != dim or dim == ""):
+                dim = UNKNOWN
+            groups[(int(record["p"]), dim)].append(float(record["v"]))
+        return {k: statistics.median(v) for k, v in groups.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ratio(Metric):
+    """One metric over another, times `scale`; null when the denominator is 0 or missing."""
+
+    numerator: str
+    denominator: str
+    scale: float = 1.0
+    kind: ClassVar[str] = "ratio"
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.numerator, self.denominator)
+
+    def source_name(self, registry: Registry) -> str | None:
+        return registry.get(self.numerator).source_name(registry)
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        num = engine.series(self.numerator, request)
+        den = engine.series(self.denominator, request)
+        numerator_counts = engine.registry.get(self.numerator).counts
+        coverage = _overlap(num.coverage, den.coverage)
+        values: Values = {}
+        for key, d in den.values.items():
+            if coverage is None or not coverage[0] <= key[0] <= coverage[1]:
+                continue
+            n = num.values.get(key, 0.0 if numerator_counts else None)
+            values[key] = None if n is None or not d else n / d * self.scale
+        return Series(values, coverage)
+
+
+_OPERATORS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Derived(Metric):
+    """Arithmetic (+ - * / and numbers) over other metrics, e.g. `1 - retention_rate`."""
+
+    expression: str
+    kind: ClassVar[str] = "derived"
+
+    def _tree(self) -> ast.expr:
+        try:
+            tree = ast.parse(self.expression, mode="eval").body
+        except SyntaxError as exc:
+            raise MetricError(
+                f"{self.key}: cannot read expression {self.expression!r}: {exc.msg}"
+            ) from None
+        for node in ast.walk(tree):
+            if not isinstance(
+                node,
+                ast.BinOp
+                | ast.UnaryOp
+                | ast.Name
+                | ast.Constant
+                | ast.operator
+                | ast.unaryop
+                | ast.Load,
+            ):
+                raise MetricError(
+                    f"{self.key}: only + - * / numbers and metric keys are allowed in {self.expression!r}"
+                )
+        return tree
+
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(sorted({n.id for n in ast.walk(self._tree()) if isinstance(n, ast.Name)}))
+
+    def source_name(self, registry: Registry) -> str | None:
+        names = self.inputs()
+        return registry.get(names[0]).source_name(registry) if names else None
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        tree = self._tree()
+        inputs = {name: engine.series(name, request) for name in self.inputs()}
+        keys = set().union(*(s.values for s in inputs.values())) if inputs else set()
+        coverages = [s.coverage for s in inputs.values()]
+        coverage = coverages[0] if coverages else None
+        for other in coverages[1:]:
+            coverage = _overlap(coverage, other)
+        return Series(
+            {k: _evaluate(tree, {n: s.values.get(k) for n, s in inputs.items()}) for k in keys},
+            coverage,
+        )
+
+
+def _overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The periods both sources cover: a ratio of two sources exists only where both have data."""
+    if a is None or b is None or max(a[0], b[0]) > min(a[1], b[1]):
+        return None
+    return (max(a[0], b[0]), min(a[1], b[1]))
+
+
+def _evaluate(node: ast.expr, env: Mapping[str, float | None]) -> float | None:
+    if isinstance(node, ast.Constant):
+        return float(node.value)  # type: ignore[arg-type]  # only numbers pass _tree()
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.UnaryOp):
+        inner = _evaluate(node.operand, env)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    assert isinstance(node, ast.BinOp)
+    left, right = _evaluate(node.left, env), _evaluate(node.right, env)
+    if left is None or right is None or (isinstance(node.op, ast.Div) and right == 0):
+        return None
+    return _OPERATORS[type(node.op)](left, right)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conversion(Metric):
+    """Share of entities that reach event B within `window_days` after event A, by A's period."""
+
+    source: str
+    start: str = "ts"
+    end: str = "converted_ts"
+    window_days: int = 30
+    kind: ClassVar[str] = "conversion"
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request)
+        for column in (self.start, self.end):
+            if column not in t.columns:
+                raise UnknownColumn(f"{self.key}: source {self.source} has no column {column!r}")
+        t, keys = _group(t, request, self.start)
+        gap = t[self.end].epoch_seconds() - t[self.start].epoch_seconds()
+        reached = (t[self.end].notnull() & (gap >= 0) & (gap <= self.window_days * 86400)).ifelse(
+            1, 0
+        )
+        expr = t.group_by(keys).aggregate(hits=reached.sum(), total=t.count())
+        frame = engine.execute(expr)
+        values = _frame_to_values(frame.assign(value=frame["hits"] / frame["total"]), request.by)
+        return Series(values, engine.coverage(self.source, request))
+
+
+def _activity(
+    engine: Engine, source: str, entity: str, request: Request, where: Where | None = None
+) -> Table:
+    """Distinct (entity, period[, dimension]) pairs: who was active when."""
+    t = engine.table(source, request)
+    if where is not None:
+        t = t.filter(where(t))
+    t, keys = _group(t, request)
+    return t.select(entity, *keys).distinct()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retention(Metric):
+    """Share of entities active in the previous period that are active again in this one."""
+
+    source: str
+    entity: str = "customer"
+    kind: ClassVar[str] = "retention"
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        active = _activity(engine, self.source, self.entity, request)
+        previous = active.select(
+            prev_entity=active[self.entity],
+            prev_p=active.p + 1,
+            **({"prev_dim": active[request.by]} if request.by else {}),
+        )
+        denominators = previous.group_by(
+            ["prev_p", *(["prev_dim"] if request.by else [])]
+        ).aggregate(total=previous.count())
+        predicates = [active[self.entity] == previous.prev_entity, active.p == previous.prev_p]
+        if request.by:
+            predicates.append(active[request.by] == previous.prev_dim)
+        kept = active.join(previous, predicates, how="inner")
+        hits = kept.group_by(["p", *([request.by] if request.by else [])]).aggregate(
+            hits=kept.count()
+        )
+        den = engine.execute(denominators)
+        hit_values = _frame_to_values(engine.execute(hits), request.by, "hits")
+        values: Values = {}
+        coverage = engine.coverage(self.source, request)
+        for row in den.itertuples(index=False):
+            record = row._asdict()
+            key = (int(record["prev_p"]), record.get("prev_dim") if request.by else None)
+            if coverage and key[0] > coverage[1]:
+                continue  # the period after the data ends is not covered
+            values[key] = (hit_values.get(key) or 0.0) / float(record["total"])
+        return Series(values, coverage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class History(Metric):
+    """Counts active entities by what their history says about the period: new (first ever
+    activity now), returning (active before), up-sold (first premium purchase now, after
+    standard ones), cross-sold (first purchase in some category now, after others)."""
+
+    source: str
+    mode: str  # new | returning | upsell | cross_sell
+    entity: str = "customer"
+    kind: ClassVar[str] = "history"
+    counts: ClassVar[bool] = True
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request)
+        t = t.mutate(p=period_expr(t.ts, request.grain))
+        base = engine.table(
+            self.source, Request(grain=request.grain)
+        )  # history is not narrowed by filters
+        base = base.mutate(p=period_expr(base.ts, request.grain))
+        firsts = base.group_by(first_entity=base[self.entity]).aggregate(first_p=base.p.min())
+        dims = [request.by] if request.by else []
+        if request.by and request.by not in t.columns:
+            raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
+        if self.mode in ("new", "returning"):
+            active = t.select(self.entity, "p", *dims).distinct()
+            joined = active.join(firsts, active[self.entity] == firsts.first_entity)
+            kept = joined.filter(
+                joined.p == joined.first_p if self.mode == "new" else joined.p > joined.first_p
+            )
+        elif self.mode == "upsell":
+            premium = base.filter(base.product_tier == "premium")
+            first_premium = premium.group_by(prem_entity=premium[self.entity]).aggregate(
+                prem_p=premium.p.min()
+            )
+            buyers = (
+                t.filter(t.product_tier == "premium").select(self.entity, "p", *dims).distinct()
+            )
+            joined = buyers.join(firsts, buyers[self.entity] == firsts.first_entity).join(
+                first_premium, buyers[self.entity] == first_premium.prem_entity
+            )
+            kept = joined.filter((joined.p == joined.prem_p) & (joined.first_p < joined.p))
+        elif self.mode == "cross_sell":
+            per_category = (
+                base.filter(base.product_category.notnull())
+                .group_by(cat_entity=base[self.entity], cat=base.product_category)
+                .aggregate(cat_p=base.p.min())
+            )
+            bought = (
+                t.filter(t.product_category.notnull())
+                .select(self.entity, "p", "product_category", *dims)
+                .distinct()
+            )
+            joined = bought.join(firsts, bought[self.entity] == firsts.first_entity).join(
+                per_category,
+                (bought[self.entity] == per_category.cat_entity)
+                & (bought.product_category == per_category.cat),
+            )
+            kept = joined.filter((joined.p == joined.cat_p) & (joined.first_p < joined.p))
+        else:
+            raise MetricError(f"{self.key}: unknown history mode {self.mode!r}")
+        counted = kept.select(self.entity, "p", *dims).distinct()
+        expr = counted.group_by(["p", *dims]).aggregate(value=counted.count())
+        return Series(
+            _frame_to_values(engine.execute(expr), request.by),
+            engine.coverage(self.source, request),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stock(Metric):
+    """How many are open at the end of each period: started on or before it and not ended by then."""
+
+    source: str
+    start: str = "ts"
+    end: str = "resolved_ts"
+    kind: ClassVar[str] = "stock"
+    counts: ClassVar[bool] = True
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request)
+        if request.by and request.by not in t.columns:
+            raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
+        dims = [request.by] if request.by else []
+        starts = t.filter(t[self.start].notnull())
+        starts = starts.mutate(p=period_expr(starts[self.start], request.grain))
+        ends = t.filter(t[self.end].notnull())
+        ends = ends.mutate(p=period_expr(ends[self.end], request.grain))
+        opened = _frame_to_values(
+            engine.execute(starts.group_by(["p", *dims]).aggregate(value=starts.count())),
+            request.by,
+        )
+        closed = _frame_to_values(
+            engine.execute(ends.group_by(["p", *dims]).aggregate(value=ends.count())), request.by
+        )
+        coverage = engine.coverage(self.source, request)
+        if coverage is None:
+            return Series({}, None)
+        values: Values = {}
+        for dim in {k[1] for k in opened} | {k[1] for k in closed}:
+            running = 0.0
+            first = (
+                min(k[0] for k in opened if k[1] == dim)
+                if any(k[1] == dim for k in opened)
+                else coverage[0]
+            )
+            for p in range(min(first, coverage[0]), coverage[1] + 1):
+                running += (opened.get((p, dim)) or 0.0) - (closed.get((p, dim)) or 0.0)
+                if p >= coverage[0]:
+                    values[(p, dim)] = running
+        return Series(values, coverage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Headcount(Metric):
+    """How many were on board at the start of each period (hired before it, not yet left)."""
+
+    source: str = "employees"
+    kind: ClassVar[str] = "headcount"
+    counts: ClassVar[bool] = True
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        stock = Stock(
+            key=self.key, name=self.name, meaning=self.meaning, source=self.source, end="left_ts"
+        )
+        at_end = stock.compute(engine, request)
+        # Headcount at the start of p is the headcount at the end of p - 1.
+        values = {(p + 1, dim): v for (p, dim), v in at_end.values.items()}
+        if at_end.coverage:
+            values = {k: v for k, v in values.items() if k[0] <= at_end.coverage[1]}
+        return Series(values, at_end.coverage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manual(Metric):
+    """Values entered by people or pushed by another system; nothing to compute."""
+
+    kind: ClassVar[str] = "manual"
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        return Series({}, None)
+
+
+# ---- the registry and the engine -------------------------------------------------------------------
+
+
+class Registry:
+    """Metrics by key; checks that every input exists and that derived metrics form no cycle."""
+
+    def __init__(self, metrics: Iterable[Metric] = ()) -> None:
+        self._metrics: dict[str, Metric] = {}
+        for metric in metrics:
+            self.add(metric)
+
+    def add(self, metric: Metric) -> None:
+        if metric.key in self._metrics:
+            raise MetricError(f"metric {metric.key!r} is declared twice")
+        self._metrics[metric.key] = metric
+
+    def get(self, key: str) -> Metric:
+        try:
+            return self._metrics[key]
+        except KeyError:
+            raise MetricError(f"unknown metric {key!r}; see `crm-scorecard metrics list`") from None
+
+    def __iter__(self) -> Any:
+        return iter(self._metrics.values())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._metrics
+
+    def check(self) -> None:
+        state: dict[str, int] = {}
+
+        def visit(key: str, path: list[str]) -> None:
+            if state.get(key) == 2:
+                return
+            if state.get(key) == 1:
+                raise MetricError(f"cycle between metrics: {' -> '.join([*path, key])}")
+            state[key] = 1
+            for name in self.get(key).inputs():
+                if name not in self._metrics:
+                    raise MetricError(f"metric {key!r} uses unknown metric {name!r}")
+                visit(name, [*path, key])
+            state[key] = 2
+
+        for key in self._metrics:
+            visit(key, [])
+
+
+@dataclass
+class Engine:
+    """Computes metrics on one connection, for one access scope (None: everything)."""
+
+    conn: Connection
+    registry: Registry
+    departments: set[int] | None = None
+    _sources: Sources = field(init=False)
+    _series: dict[tuple[str, Request], Series] = field(default_factory=dict, init=False)
+    _coverage: dict[tuple[str, str], tuple[int, int] | None] = field(
+        default_factory=dict, init=False
+    )
+
+    def __post_init__(self) -> None:
+        self._sources = Sources(self.conn, departments=self.departments)
+
+    def execute(self, expr: Any) -> Any:
+        return self.conn.backend.execute(expr)
+
+    def table(self, source: str, request: Request) -> Table:
+        t = self._sources.get(source)
+        for dim, value in request.filters:
+            if dim not in t.columns:
+                raise UnknownColumn(f"source {source} cannot be filtered by {dim}")
+            t = t.filter(t[dim] == value)
+        return t
+
+    def coverage(self, source: str, request: Request) -> tuple[int, int] | None:
+        """First and last period the source has any record in (within the access scope)."""
+        key = (source, request.grain)
+        if key not in self._coverage:
+            t = self._sources.get(source)
+            ends = [t.ts.max()]
+            for extra in ("resolved_ts", "left_ts", "converted_ts"):
+                if extra in t.columns:
+                    ends.append(t[extra].max())
+            expr = t.aggregate(first=t.ts.min(), **{f"last{i}": e for i, e in enumerate(ends)})
+            row = self.execute(expr).iloc[0]
+            first = row["first"]
+            lasts = [row[f"last{i}"] for i in range(len(ends))]
+            lasts = [x for x in lasts if x is not None and x == x]
+            if source in OPEN_ENDED:
+                lasts.append(date.today())
+            if first is None or first != first or not lasts:
+                self._coverage[key] = None
+            else:
+                self._coverage[key] = (
+                    period_index(_as_date(first), request.grain),
+                    period_index(max(_as_date(x) for x in lasts), request.grain),
+                )
+        return self._coverage[key]
+
+    def series(self, key: str, request: Request) -> Series:
+        cache_key = (key, request)
+        if cache_key not in self._series:
+            metric = self.registry.get(key)
+            result = metric.compute(self, request)
+            self._series[cache_key] = _fill(metric, result)
+        return self._series[cache_key]
+
+    def compute(
+        self,
+        key: str,
+        *,
+        grain: str = "month",
+        by: str | None = None,
+        filters: Mapping[str, str] | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> list[tuple[date, str | None, float | None]]:
+        """The metric as rows (period start, dimension value, value), in period order."""
+        request = Request(grain=grain, by=by, filters=tuple(sorted((filters or {}).items())))
+        result = self.series(key, request)
+        low = period_index(since, grain) if since else None
+        high = period_index(until, grain) if until else None
+        rows = [
+            (period_start(p, grain), dim, value)
+            for (p, dim), value in result.values.items()
+            if (low is None or p >= low) and (high is None or p <= high)
+        ]
+        rows.sort(key=lambda r: (r[0], r[1] or ""))
+        return rows
+
+
+def _as_date(value: Any) -> date:
+    if hasattr(value, "date") and callable(value.date):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _fill(metric: Metric, series: Series) -> Series:
+    """Inside the covered range, every period appears: counts and sums as 0, others as null."""
+    if series.coverage is None:
+        return series
+    first, last = series.coverage
+    values = {k: v for k, v in series.values.items() if first <= k[0] <= last}
+    dims = {k[1] for k in values} or {None}
+    if any(d is not None for d in dims):
+        dims.discard(None)
+    for dim in dims:
+        for p in range(first, last + 1):
+            values.setdefault((p, dim), 0.0 if metric.counts else None)
+    return Series(values, series.coverage)

@@ -1,0 +1,129 @@
+"""Computing KPIs and storing them: one row per (metric, grain, period, dimension value).
+
+Recomputing is idempotent: the rows of the recomputed range are replaced in one
+transaction, and a FillRun records what was computed, when, and how long it took."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm_scorecard.accounts.scope import Actor, visible_department_ids
+
+from .connect import connect
+from .definitions import registry as load_registry
+from .engine import Engine, MetricError
+from .models import FillRun, KpiValue
+from .sources import UnknownColumn
+
+
+@dataclass(frozen=True)
+class Point:
+    period_start: date
+    dimension: str | None
+    dimension_value: str | None
+    value: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "period_start": self.period_start.isoformat(),
+            "dimension": self.dimension,
+            "dimension_value": self.dimension_value,
+            "value": self.value,
+        }
+
+
+def engine_for(*, user: Actor | None = None, engine: str | None = None) -> Engine:
+    """An engine scoped to what `user` may see (None: the whole company, for operators)."""
+    departments = None if user is None else visible_department_ids(user=user)
+    return Engine(connect(engine), load_registry(), departments=departments)
+
+
+def metric_series(
+    *,
+    key: str,
+    user: Actor | None = None,
+    grain: str = "month",
+    by: str | None = None,
+    filters: dict[str, str] | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    engine: Engine | None = None,
+) -> list[Point]:
+    """A metric computed live, within the user's departments."""
+    engine = engine or engine_for(user=user)
+    rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
+    return [Point(p, by, d, v) for p, d, v in rows]
+
+
+def kpi_compute(
+    *,
+    grain: str = "month",
+    since: date | None = None,
+    until: date | None = None,
+    metrics: Iterable[str] | None = None,
+    by: Iterable[str | None] = (None, "department"),
+    engine: Engine | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FillRun:
+    """Compute metrics for the whole company (and per dimension in `by`) and store them."""
+    engine = engine or engine_for()
+    keys = list(metrics) if metrics else [m.key for m in engine.registry if m.kind != "manual"]
+    for key in keys:
+        engine.registry.get(key)
+    run = FillRun.objects.create(
+        grain=grain, since=since, until=until, metrics=keys, engine=engine.conn.name
+    )
+    written = 0
+    try:
+        for key in keys:
+            rows: list[KpiValue] = []
+            for dimension in by:
+                try:
+                    points = engine.compute(
+                        key, grain=grain, by=dimension, since=since, until=until
+                    )
+                except UnknownColumn:
+                    continue  # this metric has no such breakdown
+                rows.extend(
+                    KpiValue(
+                        metric=key,
+                        grain=grain,
+                        period_start=p,
+                        dimension=dimension or "",
+                        dimension_value=d or "",
+                        value=v,
+                    )
+                    for p, d, v in points
+                )
+            written += _replace(key, grain, since, until, rows)
+            if progress:
+                progress(key)
+    except (MetricError, UnknownColumn) as exc:
+        run.error = str(exc)
+        run.finished_at = timezone.now()
+        run.rows_written = written
+        run.save()
+        raise
+    run.rows_written = written
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+@transaction.atomic
+def _replace(
+    key: str, grain: str, since: date | None, until: date | None, rows: list[KpiValue]
+) -> int:
+    stale = KpiValue.objects.filter(metric=key, grain=grain)
+    if since:
+        stale = stale.filter(period_start__gte=since)
+    if until:
+        stale = stale.filter(period_start__lte=until)
+    stale.delete()
+    KpiValue.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)

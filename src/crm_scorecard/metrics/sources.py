@@ -1,0 +1,411 @@
+"""Where metrics read from: the CRM tables as Ibis expressions, on whichever engine holds them.
+
+Each source is one row per business event with a timestamp `ts`, the `customer`, the ids
+that scope it to a department (`department_id`), and every dimension it can be broken down
+by, under the dimension's own name. The same expressions run on SQLite, PostgreSQL and
+DuckDB (over the app database or over Parquet files)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ibis
+from ibis.expr.types import Table
+
+DIMENSIONS = (
+    "department",
+    "region",
+    "country",
+    "city",
+    "age_bracket",
+    "segment",
+    "product_category",
+    "product_tier",
+    "channel",
+    "salesperson",
+    "agent",
+    "complaint_category",
+)
+
+AGE_BRACKETS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
+
+TABLES = (
+    "accounts_department",
+    "crm_customer",
+    "crm_employee",
+    "crm_product",
+    "crm_order",
+    "crm_orderline",
+    "crm_lead",
+    "crm_interaction",
+    "crm_feedback",
+    "crm_complaint",
+    "crm_engagementanswer",
+)
+
+
+class UnknownColumn(ValueError):
+    """A metric names a column or dimension its source does not have."""
+
+
+@dataclass
+class Connection:
+    """An Ibis backend plus how to reach the CRM tables on it."""
+
+    backend: Any
+    database: str | None = None
+    parquet: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.backend.name)
+
+    def table(self, name: str) -> Table:
+        if self.parquet is not None:
+            return self.backend.read_parquet(self.parquet / f"{name}.parquet", table_name=name)
+        if self.database:
+            return self.backend.table(name, database=self.database)
+        return self.backend.table(name)
+
+
+def age_bracket(ts: Any, birth: Any) -> Any:
+    """Age at the time of the event, bucketed; null when the birth date is unknown."""
+    before_birthday = (ts.month() * 100 + ts.day()) < (birth.month() * 100 + birth.day())
+    age = ts.year() - birth.year() - before_birthday.ifelse(1, 0)
+    bracket = ibis.cases(*[(age < limit, label) for limit, label in AGE_BRACKETS], else_="65+")
+    return birth.isnull().ifelse(ibis.null("string"), bracket)
+
+
+class Sources:
+    """Builds the per-event tables the metrics aggregate, scoped to departments."""
+
+    def __init__(self, conn: Connection, *, departments: set[int] | None = None) -> None:
+        self.conn = conn
+        self.departments = departments
+        self._cache: dict[str, Table] = {}
+
+    def _scoped(self, t: Table) -> Table:
+        if self.departments is None:
+            return t
+        return t.filter(t.department_id.isin(sorted(self.departments)))
+
+    def get(self, name: str) -> Table:
+        if name not in self._cache:
+            builder = BUILDERS.get(name)
+            if builder is None:
+                raise UnknownColumn(f"unknown source {name!r}; sources are {', '.join(BUILDERS)}")
+            self._cache[name] = self._scoped(builder(self.conn))
+        return self._cache[name]
+
+
+def _flag(column: Any) -> Any:
+    """1 for true, 0 for false or unknown. Booleans arrive as booleans from PostgreSQL and
+    SQLite through Ibis, but as integers through DuckDB's SQLite scanner; and PostgreSQL
+    cannot cast a boolean to an integer, so each gets its own comparison."""
+    if column.type().is_boolean():
+        return column.fill_null(False).ifelse(1, 0)
+    return (column == 1).ifelse(1, 0)
+
+
+def _departments(conn: Connection) -> Table:
+    d = conn.table("accounts_department")
+    return d.select(dept_id=d.id, dept_name=d.name)
+
+
+def _employees(conn: Connection) -> Table:
+    e = conn.table("crm_employee")
+    return e.select(emp_id=e.id, emp_name=e.full_name)
+
+
+def _customers(conn: Connection) -> Table:
+    c = conn.table("crm_customer")
+    d = _departments(conn)
+    c = c.join(d, c.department_id == d.dept_id, how="left")
+    return c.select(
+        cust_id=c.id,
+        cust_department_id=c.department_id,
+        cust_department=c.dept_name,
+        region=c.region,
+        country=c.country,
+        city=c.city,
+        segment=c.segment,
+        birth_date=c.birth_date,
+    )
+
+
+def _with_customer(t: Table, conn: Connection, ts: str) -> Table:
+    c = _customers(conn)
+    joined = t.join(c, t.customer == c.cust_id, how="left")
+    return joined.mutate(age_bracket=age_bracket(joined[ts], joined.birth_date))
+
+
+def orders(conn: Connection) -> Table:
+    o = conn.table("crm_order")
+    e = _employees(conn)
+    o = o.join(e, o.salesperson_id == e.emp_id, how="left")
+    o = o.select(
+        order=o.id,
+        customer=o.customer_id,
+        ts=o.ordered_at,
+        channel=o.channel,
+        salesperson_id=o.salesperson_id,
+        salesperson=o.emp_name,
+    )
+    o = _with_customer(o, conn, "ts")
+    return o.select(
+        "order",
+        "customer",
+        "ts",
+        "channel",
+        "salesperson_id",
+        "salesperson",
+        "region",
+        "country",
+        "city",
+        "segment",
+        "age_bracket",
+        department_id=o.cust_department_id,
+        department=o.cust_department,
+    )
+
+
+def order_lines(conn: Connection) -> Table:
+    line = conn.table("crm_orderline")
+    p = conn.table("crm_product")
+    p = p.select(prod_id=p.id, product_category=p.category, product_tier=p.tier)
+    o = orders(conn)
+    t = line.join(o, line.order_id == o.order, how="inner").join(
+        p, line.product_id == p.prod_id, how="left"
+    )
+    return t.select(
+        *[c for c in o.columns],
+        "product_category",
+        "product_tier",
+        line=t.id,
+        amount=t.amount.cast("float64"),
+        quantity=t.quantity.cast("float64"),
+    )
+
+
+def interactions(conn: Connection) -> Table:
+    i = conn.table("crm_interaction")
+    d = _departments(conn)
+    e = _employees(conn)
+    i = i.join(d, i.department_id == d.dept_id, how="left").join(
+        e, i.agent_id == e.emp_id, how="left"
+    )
+    i = i.select(
+        interaction=i.id,
+        customer=i.customer_id,
+        ts=i.started_at,
+        channel=i.channel,
+        agent=i.emp_name,
+        department_id=i.department_id,
+        department=i.dept_name,
+        wait_seconds=i.wait_seconds.cast("float64"),
+        hold_seconds=i.hold_seconds.cast("float64"),
+        handle_seconds=i.handle_seconds.cast("float64"),
+        topic_count=i.topic_count.cast("float64"),
+        resolved=_flag(i.resolved_first_contact),
+    )
+    i = _with_customer(i, conn, "ts")
+    return i.drop("cust_id", "cust_department_id", "cust_department", "birth_date")
+
+
+def contacts(conn: Connection) -> Table:
+    """Interactions, each knowing whether the same customer came back within 7 days."""
+    i = interactions(conn)
+    following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=[i.ts, i.interaction]))
+    i = i.mutate(next_ts=following)
+    gap = i.next_ts.epoch_seconds() - i.ts.epoch_seconds()
+    return i.mutate(repeat=(i.next_ts.notnull() & (gap <= 7 * 86400)).ifelse(1, 0))
+
+
+def feedback(conn: Connection) -> Table:
+    f = conn.table("crm_feedback")
+    f = f.select(
+        feedback=f.id,
+        customer=f.customer_id,
+        ts=f.submitted_at,
+        rating=f.rating.cast("float64"),
+        recommend=f.recommend.cast("float64"),
+        channel=f.source,
+    )
+    f = _with_customer(f, conn, "ts")
+    return f.select(
+        "feedback",
+        "customer",
+        "ts",
+        "rating",
+        "recommend",
+        "channel",
+        "region",
+        "country",
+        "city",
+        "segment",
+        "age_bracket",
+        department_id=f.cust_department_id,
+        department=f.cust_department,
+    )
+
+
+def complaints(conn: Connection) -> Table:
+    k = conn.table("crm_complaint")
+    d = _departments(conn)
+    k = k.join(d, k.department_id == d.dept_id, how="left")
+    k = k.select(
+        complaint=k.id,
+        customer=k.customer_id,
+        ts=k.opened_at,
+        resolved_ts=k.resolved_at,
+        complaint_category=k.category,
+        department_id=k.department_id,
+        department=k.dept_name,
+        severity=k.severity,
+        resolution_hours=(k.resolved_at.epoch_seconds() - k.opened_at.epoch_seconds()).cast(
+            "float64"
+        )
+        / 3600,
+    )
+    k = _with_customer(k, conn, "ts")
+    return k.drop("cust_id", "cust_department_id", "cust_department", "birth_date")
+
+
+def leads(conn: Connection) -> Table:
+    lead = conn.table("crm_lead")
+    d = _departments(conn)
+    e = _employees(conn)
+    lead = lead.join(d, lead.department_id == d.dept_id, how="left").join(
+        e, lead.owner_id == e.emp_id, how="left"
+    )
+    return lead.select(
+        lead=lead.id,
+        customer=lead.customer_id,
+        ts=lead.created_at,
+        converted_ts=lead.converted_at,
+        lost_ts=lead.lost_at,
+        channel=lead.source,
+        department_id=lead.department_id,
+        department=lead.dept_name,
+        salesperson=lead.emp_name,
+    )
+
+
+def employees(conn: Connection) -> Table:
+    e = conn.table("crm_employee")
+    d = _departments(conn)
+    e = e.join(d, e.department_id == d.dept_id, how="left")
+    return e.select(
+        employee=e.id,
+        ts=e.hired_at.cast("timestamp"),
+        left_ts=e.left_at.cast("timestamp"),
+        department_id=e.department_id,
+        department=e.dept_name,
+    )
+
+
+def engagement(conn: Connection) -> Table:
+    a = conn.table("crm_engagementanswer")
+    e = conn.table("crm_employee")
+    d = _departments(conn)
+    t = a.join(e, a.employee_id == e.id, how="inner").join(
+        d, e.department_id == d.dept_id, how="left"
+    )
+    return t.select(
+        answer=t.id,
+        employee=t.employee_id,
+        ts=t.answered_at,
+        rating=t.rating.cast("float64"),
+        department_id=t.department_id,
+        department=t.dept_name,
+    )
+
+
+# The columns each source offers, for checking user-declared metrics without a database.
+_COMMON = (
+    "customer",
+    "ts",
+    "department_id",
+    "department",
+    "region",
+    "country",
+    "city",
+    "segment",
+    "age_bracket",
+)
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orders": (*_COMMON, "order", "channel", "salesperson_id", "salesperson"),
+    "order_lines": (
+        *_COMMON,
+        "order",
+        "channel",
+        "salesperson_id",
+        "salesperson",
+        "line",
+        "amount",
+        "quantity",
+        "product_category",
+        "product_tier",
+    ),
+    "interactions": (
+        *_COMMON,
+        "interaction",
+        "channel",
+        "agent",
+        "wait_seconds",
+        "hold_seconds",
+        "handle_seconds",
+        "topic_count",
+        "resolved",
+    ),
+    "contacts": (
+        *_COMMON,
+        "interaction",
+        "channel",
+        "agent",
+        "wait_seconds",
+        "hold_seconds",
+        "handle_seconds",
+        "topic_count",
+        "resolved",
+        "next_ts",
+        "repeat",
+    ),
+    "feedback": (*_COMMON, "feedback", "rating", "recommend", "channel"),
+    "complaints": (
+        *_COMMON,
+        "complaint",
+        "resolved_ts",
+        "complaint_category",
+        "severity",
+        "resolution_hours",
+    ),
+    "leads": (
+        "lead",
+        "customer",
+        "ts",
+        "converted_ts",
+        "lost_ts",
+        "channel",
+        "department_id",
+        "department",
+        "salesperson",
+    ),
+    "employees": ("employee", "ts", "left_ts", "department_id", "department"),
+    "engagement": ("answer", "employee", "ts", "rating", "department_id", "department"),
+}
+
+BUILDERS: dict[str, Callable[[Connection], Table]] = {
+    "orders": orders,
+    "order_lines": order_lines,
+    "interactions": interactions,
+    "contacts": contacts,
+    "feedback": feedback,
+    "complaints": complaints,
+    "leads": leads,
+    "employees": employees,
+    "engagement": engagement,
+}

@@ -1,0 +1,164 @@
+"""A tiny company whose every KPI is worked out by hand in tests/test_metrics.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from crm_scorecard.accounts.models import Department
+from crm_scorecard.crm import models as m
+
+
+def at(day: str, hour: int = 0) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+def build() -> dict[str, Department]:
+    sales = Department.objects.create(name="M-Sales")
+    service = Department.objects.create(name="M-Service")
+    c1 = m.Customer.objects.create(
+        external_id="MC1",
+        full_name="C One",
+        region="North",
+        segment="consumer",
+        birth_date=date(1990, 5, 1),
+        department=sales,
+    )
+    c2 = m.Customer.objects.create(
+        external_id="MC2",
+        full_name="C Two",
+        region="South",
+        segment="enterprise",
+        birth_date=date(1960, 1, 1),
+        department=sales,
+    )
+    c3 = m.Customer.objects.create(
+        external_id="MC3",
+        full_name="C Three",
+        region="North",
+        segment="consumer",
+        department=service,
+    )
+    std = m.Product.objects.create(sku="M-STD", name="Std", category="Devices", tier="standard")
+    prem = m.Product.objects.create(sku="M-PREM", name="Prem", category="Devices", tier="premium")
+    acc = m.Product.objects.create(sku="M-ACC", name="Acc", category="Accessories", tier="standard")
+    e1 = m.Employee.objects.create(
+        external_id="ME1", full_name="Seller One", department=sales, hired_at=date(2020, 1, 1)
+    )
+    e2 = m.Employee.objects.create(
+        external_id="ME2",
+        full_name="Seller Two",
+        department=sales,
+        hired_at=date(2025, 6, 1),
+        left_at=date(2026, 2, 10),
+    )
+    a1 = m.Employee.objects.create(
+        external_id="MA1", full_name="Agent One", department=service, hired_at=date(2026, 1, 15)
+    )
+    orders = [
+        ("MO1", c1, "2026-01-10", e1, [(std, "100")]),
+        ("MO2", c2, "2026-01-20", e2, [(std, "50"), (acc, "30")]),
+        ("MO3", c1, "2026-02-05", e1, [(prem, "300")]),
+        ("MO4", c3, "2026-02-15", e1, [(std, "70")]),
+        ("MO5", c1, "2026-03-03", e1, [(acc, "20")]),
+        ("MO6", c2, "2026-03-25", e2, [(std, "40")]),
+    ]
+    for oid, customer, day, seller, lines in orders:
+        order = m.Order.objects.create(
+            external_id=oid,
+            customer=customer,
+            ordered_at=at(day, 12),
+            salesperson=seller,
+            channel="online",
+        )
+        for n, (product, amount) in enumerate(lines, start=1):
+            m.OrderLine.objects.create(
+                order=order, line_no=n, product=product, amount=Decimal(amount)
+            )
+    for lid, created, converted, lost in [
+        ("ML1", "2026-01-05", "2026-01-20", None),
+        ("ML2", "2026-01-10", "2026-03-01", None),
+        ("ML3", "2026-01-15", None, "2026-01-30"),
+        ("ML4", "2026-02-01", "2026-02-28", None),
+    ]:
+        m.Lead.objects.create(
+            external_id=lid,
+            created_at=at(created),
+            converted_at=at(converted) if converted else None,
+            lost_at=at(lost) if lost else None,
+            department=sales,
+            owner=e1,
+        )
+    contacts = [
+        ("MI1", c1, "call", at("2026-01-02", 10), 60, 0, 300, 2, True),
+        ("MI2", c1, "call", at("2026-01-05", 10), 30, 20, 200, 1, False),
+        ("MI3", c3, "email", at("2026-01-20", 10), None, None, 100, 1, True),
+        ("MI4", c1, "visit", at("2026-02-10", 10), None, None, 1800, 3, True),
+        ("MI5", c1, "visit", at("2026-02-20", 10), None, None, None, 1, None),
+        ("MI6", c3, "call", at("2026-02-25", 10), 90, 40, 400, 2, True),
+    ]
+    for iid, customer, channel, when, wait, hold, handle, topics, resolved in contacts:
+        m.Interaction.objects.create(
+            external_id=iid,
+            customer=customer,
+            agent=a1,
+            department=service,
+            channel=channel,
+            started_at=when,
+            wait_seconds=wait,
+            hold_seconds=hold,
+            handle_seconds=handle,
+            topic_count=topics,
+            resolved_first_contact=resolved,
+        )
+    for fid, customer, day, rating, recommend in [
+        ("MF1", c1, "2026-01-15", 5, 10),
+        ("MF2", c2, "2026-01-20", 3, 6),
+        ("MF3", c3, "2026-01-25", None, 8),
+        ("MF4", c1, "2026-02-10", 4, 9),
+    ]:
+        m.Feedback.objects.create(
+            external_id=fid,
+            customer=customer,
+            submitted_at=at(day),
+            rating=rating,
+            recommend=recommend,
+        )
+    for kid, customer, category, opened, resolved in [
+        ("MK1", c1, "billing", at("2026-01-10"), at("2026-01-11")),
+        ("MK2", c2, "service", at("2026-01-20"), at("2026-02-05")),
+        ("MK3", c3, "product", at("2026-02-15"), None),
+        ("MK4", c1, "billing", at("2026-02-20"), at("2026-02-21", 12)),
+    ]:
+        m.Complaint.objects.create(
+            external_id=kid,
+            customer=customer,
+            category=category,
+            opened_at=opened,
+            resolved_at=resolved,
+            department=service,
+        )
+    for employee, day, rating in [
+        (e1, "2026-01-10", 4),
+        (a1, "2026-01-20", 5),
+        (e1, "2026-03-01", 2),
+    ]:
+        m.EngagementAnswer.objects.create(employee=employee, answered_at=at(day), rating=rating)
+    return {"sales": sales, "service": service}
+
+
+def clear() -> None:
+    for model in (
+        m.OrderLine,
+        m.Order,
+        m.Lead,
+        m.Interaction,
+        m.Feedback,
+        m.Complaint,
+        m.EngagementAnswer,
+        m.Customer,
+        m.Product,
+        m.Employee,
+    ):
+        model.objects.all().delete()
+    Department.objects.filter(name__startswith="M-").delete()

@@ -1,0 +1,280 @@
+"""Every KPI of the catalogue on a tiny company, each number worked out by hand
+(see tests/metrics_data.py for the records; January to March 2026)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from crm_scorecard.metrics import definitions
+from crm_scorecard.metrics.catalogue import builtin_registry
+from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.engine import Engine, MetricError
+from crm_scorecard.metrics.sources import SOURCE_COLUMNS, Sources, UnknownColumn
+
+from . import metrics_data
+
+pytestmark = pytest.mark.django_db
+
+JAN, MAR = date(2026, 1, 1), date(2026, 3, 1)
+ENGINES = ["app", "duckdb"]
+
+# metric -> values for January, February, March (None: no data; missing months: not covered)
+EXPECTED: dict[str, list[float | None]] = {
+    # orders: Jan MO1 c1 100, MO2 c2 50+30; Feb MO3 c1 300 (premium), MO4 c3 70; Mar MO5 c1 20 (accessory), MO6 c2 40
+    "revenue": [180, 370, 60],
+    "orders": [2, 2, 2],
+    "active_customers": [2, 2, 2],
+    "new_customers": [2, 1, 0],  # c1, c2 in Jan; c3 in Feb
+    "repeat_customers": [0, 1, 2],  # Feb c1; Mar c1, c2
+    "average_order_value": [90, 185, 30],
+    "revenue_per_customer": [90, 185, 30],
+    "purchase_frequency": [1, 1, 1],
+    "repeat_purchase_rate": [0, 0.5, 1],
+    "retention_rate": [
+        None,
+        0.5,
+        0.5,
+    ],  # Jan has no covered previous month; Feb {c1,c2}->{c1}; Mar {c1,c3}->{c1}
+    "churn_rate": [None, 0.5, 0.5],
+    "upsell_customers": [0, 1, 0],  # c1's first premium in Feb after a standard order in Jan
+    "upsell_rate": [None, 1.0, 0.0],  # over repeat customers: Jan 0 -> no data
+    "cross_sell_customers": [
+        0,
+        0,
+        1,
+    ],  # c1's first accessory in Mar; c2 bought both in its first month
+    "cross_sell_rate": [None, 0.0, 0.5],
+    "leads": [3, 1, 0],
+    "lead_conversion_rate": [
+        1 / 3,
+        1.0,
+        None,
+    ],  # ML1 in 15 days yes, ML2 in 50 days no, ML3 lost; ML4 in 27 days
+    "active_salespeople": [2, 1, 2],
+    "revenue_per_salesperson": [90, 370, 30],
+    "new_customers_per_salesperson": [1, 1, 0],
+    "repeat_customers_per_salesperson": [0, 1, 1],
+    # contacts: Jan MI1 call, MI2 call 3 days later, MI3 email; Feb MI4 visit, MI5 visit 10 days later, MI6 call
+    "interactions": [3, 3],
+    "calls": [2, 1],
+    "average_handle_time": [250, 400],  # (300 + 200) / 2; 400
+    "average_hold_time": [10, 40],
+    "average_wait_time": [45, 90],
+    "first_contact_resolution_rate": [2 / 3, 2 / 3],  # MI1, MI3 of 3; MI4, MI6 of 3 (MI5 unknown)
+    "repeat_contact_rate": [1 / 3, 0],  # MI1 followed by MI2 within 7 days
+    "topics_per_contact": [4 / 3, 2],
+    "visits": [0, 2],
+    "visiting_customers": [0, 1],
+    "visits_per_customer": [None, 2],
+    # feedback: Jan 5/10, 3/6, -/8; Feb 4/9
+    "rated_feedback": [2, 1],
+    "satisfied_feedback": [1, 1],
+    "csat": [0.5, 1.0],
+    "average_rating": [4.0, 4.0],
+    "nps_answers": [3, 1],
+    "promoters": [1, 1],
+    "detractors": [1, 0],
+    "nps": [0.0, 100.0],  # (1 - 1) / 3; (1 - 0) / 1
+    # complaints: MK1 Jan 24 h; MK2 Jan -> Feb 5 (384 h); MK3 Feb open; MK4 Feb 36 h
+    "complaints": [2, 2],
+    "complaints_per_1000_customers": [1000, 1000],
+    "complaint_resolution_hours": [24, 210],  # median of 384 and 36, by month resolved
+    "open_complaints": [1, 1],  # MK2 at the end of Jan; MK3 at the end of Feb
+    # employees: ME1 since 2020; ME2 2025-06 to 2026-02-10; MA1 from 2026-01-15
+    "employees_left": [0, 1, 0],
+    "headcount": [2, 3, 2],
+    "employee_turnover_rate": [0, 1 / 3, 0],
+    "employee_engagement": [4.5, None, 2.0],
+}
+
+
+@pytest.fixture(scope="module")
+def company(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        departments = metrics_data.build()
+    yield departments
+    with django_db_blocker.unblock():
+        metrics_data.clear()
+
+
+def series(engine: Engine, key: str, **kwargs) -> list[float | None]:
+    return [v for _, _, v in engine.compute(key, since=JAN, until=MAR, **kwargs)]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_catalogue_metric(company, choice, key):
+    # Given the tiny company, when the metric is computed monthly
+    got = series(Engine(connect(choice), builtin_registry()), key)
+    # Then it equals the hand-computed values
+    assert got == pytest.approx(EXPECTED[key], abs=1e-9)
+
+
+def test_every_builtin_metric_has_a_hand_computed_test():
+    assert {m.key for m in builtin_registry()} == set(EXPECTED)
+
+
+def test_engines_agree_on_the_whole_catalogue(company):
+    # Given the app database engine and DuckDB reading it
+    app, duck = (
+        Engine(connect("app"), builtin_registry()),
+        Engine(connect("duckdb"), builtin_registry()),
+    )
+    # When every metric is computed by region on both, then the numbers match within 1e-9
+    compared = 0
+    for metric in builtin_registry():
+        for by in (None, "region"):
+            try:
+                a = app.compute(metric.key, by=by, since=JAN, until=MAR)
+            except UnknownColumn:
+                with pytest.raises(UnknownColumn):
+                    duck.compute(metric.key, by=by, since=JAN, until=MAR)
+                continue
+            b = duck.compute(metric.key, by=by, since=JAN, until=MAR)
+            compared += 1
+            assert [(p, d) for p, d, _ in a] == [(p, d) for p, d, _ in b], metric.key
+            assert [v for *_, v in a] == pytest.approx([v for *_, v in b], abs=1e-9), metric.key
+    assert compared > 80
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_breakdowns_fill_zero_and_name_unknowns(company, choice):
+    engine = Engine(connect(choice), builtin_registry())
+    # Given revenue by product category: Feb had no accessory sale, which is a real 0
+    rows = engine.compute("revenue", by="product_category", since=JAN, until=MAR)
+    assert [(p.month, d, v) for p, d, v in rows] == [
+        (1, "Accessories", 30),
+        (1, "Devices", 150),
+        (2, "Accessories", 0),
+        (2, "Devices", 370),
+        (3, "Accessories", 20),
+        (3, "Devices", 40),
+    ]
+    # And by age bracket at the time of purchase: c1 born 1990-05-01 is 35, c2 born 1960 is 66,
+    # c3 has no birth date
+    rows = engine.compute(
+        "revenue", by="age_bracket", since=date(2026, 2, 1), until=date(2026, 2, 1)
+    )
+    assert [(d, v) for _, d, v in rows] == [("(unknown)", 70), ("35-44", 300), ("65+", 0)]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_filters_and_grains(company, choice):
+    engine = Engine(connect(choice), builtin_registry())
+    # Given a filter on region North: c1 and c3
+    assert series(engine, "revenue", filters={"region": "North"}) == [100, 370, 20]
+    # Quarter: 180 + 370 + 60
+    assert [v for _, _, v in engine.compute("revenue", grain="quarter")] == [610]
+    # Week of Monday 2026-01-05 holds MO1 (Saturday 10th)
+    weeks = {
+        p: v
+        for p, _, v in engine.compute(
+            "revenue", grain="week", since=date(2026, 1, 5), until=date(2026, 1, 19)
+        )
+    }
+    assert weeks == {date(2026, 1, 5): 100, date(2026, 1, 12): 0, date(2026, 1, 19): 50 + 30}
+    days = {
+        p: v
+        for p, _, v in engine.compute(
+            "orders", grain="day", since=date(2026, 1, 10), until=date(2026, 1, 11)
+        )
+    }
+    assert days == {date(2026, 1, 10): 1, date(2026, 1, 11): 0}
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_department_scope_is_applied_inside_the_engine(company, choice):
+    # Given an engine scoped to Sales (customers c1 and c2)
+    engine = Engine(connect(choice), builtin_registry(), departments={company["sales"].pk})
+    # Then revenue leaves out c3's February order, and Service's contacts are invisible
+    assert series(engine, "revenue") == [180, 300, 60]
+    assert series(engine, "interactions") == []
+    # And an empty scope sees nothing at all
+    assert series(Engine(connect(choice), builtin_registry(), departments=set()), "revenue") == []
+
+
+def test_unknown_dimension_and_breakdown_are_refused(company):
+    engine = Engine(connect("app"), builtin_registry())
+    with pytest.raises(MetricError, match="unknown dimension 'planet'"):
+        engine.compute("revenue", by="planet")
+    with pytest.raises(UnknownColumn, match="cannot be broken down by agent"):
+        engine.compute("revenue", by="agent")
+
+
+def test_declared_source_columns_match_the_sources(company):
+    # The static column lists that check metric files must match what the sources offer
+    sources = Sources(connect("duckdb"))
+    for name, columns in SOURCE_COLUMNS.items():
+        assert set(sources.get(name).columns) == set(columns), name
+
+
+METRICS_FILE = """
+metrics:
+  - key: premium_revenue
+    name: Premium revenue
+    kind: aggregate
+    source: order_lines
+    agg: sum
+    column: amount
+    filter: {product_tier: premium}
+  - key: premium_share
+    kind: ratio
+    numerator: premium_revenue
+    denominator: revenue
+  - key: premium_share_pct
+    kind: derived
+    expression: premium_share * 100
+"""
+
+
+def test_metric_file_adds_metrics(company, tmp_path):
+    # Given a metrics file
+    path = tmp_path / "metrics.yaml"
+    path.write_text(METRICS_FILE)
+    engine = Engine(connect("app"), definitions.registry(path))
+    # Then premium revenue is 0, 300, 0 and its share of revenue 0, 300/370, 0
+    assert series(engine, "premium_revenue") == [0, 300, 0]
+    assert series(engine, "premium_share_pct") == pytest.approx([0, 30000 / 370, 0])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "- {key: x, kind: aggregate, source: orders, agg: sum, column: price}",
+            "x: source orders has no column 'price'",
+        ),
+        (
+            "- {key: x, kind: ratio, numerator: revenue, denominator: nothing}",
+            "metric 'x' uses unknown metric 'nothing'",
+        ),
+        (
+            "- {key: a, kind: derived, expression: b + 1}\n  - {key: b, kind: derived, expression: a * 2}",
+            "cycle between metrics: a -> b -> a",
+        ),
+        ("- {key: x, kind: magic}", "x: unknown kind 'magic'"),
+        (
+            "- {key: x, kind: aggregate, source: orders, agg: count, filter: {planet: Mars}}",
+            "unknown dimension 'planet'",
+        ),
+        (
+            "- {key: x, kind: derived, expression: __import__('os')}",
+            "only + - * / numbers and metric keys",
+        ),
+        ("- {key: revenue, kind: manual}", "metric 'revenue' is declared twice"),
+    ],
+)
+def test_metric_file_errors_are_clear(tmp_path, text, message):
+    path = tmp_path / "metrics.yaml"
+    path.write_text("metrics:\n  " + text + "\n")
+    with pytest.raises(MetricError) as info:
+        definitions.registry(path)
+    assert message in str(info.value)
+
+
+def test_metric_file_must_exist(tmp_path):
+    with pytest.raises(MetricError, match="no such metrics file"):
+        definitions.registry(Path(tmp_path / "none.yaml"))
