@@ -278,3 +278,131 @@ def test_metric_file_errors_are_clear(tmp_path, text, message):
 def test_metric_file_must_exist(tmp_path):
     with pytest.raises(MetricError, match="no such metrics file"):
         definitions.registry(Path(tmp_path / "none.yaml"))
+
+
+def test_compute_stores_values_idempotently_and_records_the_fill(company):
+    import io
+
+    from django.core.management import call_command
+
+    from crm_scorecard.metrics.models import FillRun, KpiValue
+
+    # Given the tiny company, when revenue and csat are computed twice for Q1
+    for _ in range(2):
+        call_command(
+            "compute",
+            "--metric",
+            "revenue",
+            "--metric",
+            "csat",
+            "--since",
+            "2026-01",
+            "--until",
+            "2026-03",
+            "--no-progress",
+            stdout=io.StringIO(),
+        )
+    # Then each value is stored once: overall and per department
+    overall = dict(
+        KpiValue.objects.filter(metric="revenue", dimension="").values_list("period_start", "value")
+    )
+    assert overall == {JAN: 180, date(2026, 2, 1): 370, MAR: 60}
+    by_dept = dict(
+        KpiValue.objects.filter(
+            metric="revenue", dimension="department", period_start=date(2026, 2, 1)
+        ).values_list("dimension_value", "value")
+    )
+    assert by_dept == {"M-Sales": 300, "M-Service": 70}
+    assert (
+        KpiValue.objects.filter(metric="csat", dimension="").count() == 2
+    )  # feedback covers Jan-Feb only
+    assert KpiValue.objects.filter(metric="revenue").count() == 3 + 6
+    # And each fill is recorded
+    run = FillRun.objects.latest("started_at")
+    assert (
+        run.metrics == ["revenue", "csat"]
+        and run.rows_written == 9 + 4
+        and run.finished_at is not None
+    )
+
+
+def test_metrics_show_json_and_scope(company, tmp_path):
+    import io
+    import json
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.factories import UserFactory
+
+    # Given a Sales agent
+    UserFactory(username="m-agent", level="agent", departments=[company["sales"]])
+    # When revenue is shown as JSON, for everyone and as the agent
+    out = io.StringIO()
+    call_command(
+        "metrics",
+        "show",
+        "revenue",
+        "--since",
+        "2026-02",
+        "--until",
+        "2026-02",
+        "--json",
+        stdout=out,
+    )
+    assert json.loads(out.getvalue()) == [
+        {"period_start": "2026-02-01", "dimension": None, "dimension_value": None, "value": 370.0}
+    ]
+    out = io.StringIO()
+    call_command(
+        "metrics",
+        "show",
+        "revenue",
+        "--since",
+        "2026-02",
+        "--until",
+        "2026-02",
+        "--as",
+        "m-agent",
+        "--by",
+        "region",
+        "--json",
+        stdout=out,
+    )
+    assert [(r["dimension_value"], r["value"]) for r in json.loads(out.getvalue())] == [
+        ("North", 300.0),
+        ("South", 0.0),
+    ]
+    # And a bad request says what is wrong
+    with pytest.raises(CommandError, match="unknown metric 'revenu'"):
+        call_command("metrics", "show", "revenu", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="DIMENSION=VALUE"):
+        call_command("metrics", "show", "revenue", "--filter", "north", stdout=io.StringIO())
+
+
+def test_metrics_list(company):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("metrics", "list", "--json", stdout=out)
+    listed = {m["key"]: m for m in json.loads(out.getvalue())}
+    assert set(listed) == set(EXPECTED)
+    assert (
+        listed["churn_rate"]["direction"] == "lower" and listed["churn_rate"]["kind"] == "derived"
+    )
+
+
+def test_export_parquet_then_compute_on_it(company, tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    # Given the tables exported as Parquet
+    call_command("export-parquet", str(tmp_path), "--no-progress", stdout=io.StringIO())
+    # When DuckDB computes over the files, then the numbers are the same
+    engine = Engine(connect(f"parquet:{tmp_path}"), builtin_registry())
+    assert series(engine, "revenue") == [180, 370, 60]
+    assert series(engine, "retention_rate") == pytest.approx([None, 0.5, 0.5])

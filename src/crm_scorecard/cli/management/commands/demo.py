@@ -8,8 +8,19 @@ from django.core.management.base import BaseCommand, CommandParser
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.cli.base import database_label, progress_bar
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
+from crm_scorecard.metrics.models import KpiValue
+from crm_scorecard.metrics.services import engine_for, kpi_compute
+from crm_scorecard.scorecards.models import Scorecard
+from crm_scorecard.scorecards.templates import template_install, template_load
 
 DEMO_PASSWORD = "demo"
+# department -> the templates its demo scorecards come from
+DEMO_SCORECARDS = {
+    "Sales": ["direct_sales", "conversion"],
+    "Customer Service": ["call_centre", "loyalty"],
+    "Marketing": ["crm"],
+    "HR": ["erm"],
+}
 # (username, level, department)
 DEMO_USERS = [
     ("ceo", Level.EXECUTIVE, None),
@@ -59,6 +70,7 @@ class Command(BaseCommand):
                 f"{result.total:,} rows over {plan.months} months."
             )
         self.ensure_users()
+        self.ensure_scorecards(options["verbosity"] > 0)
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
             self.stdout.write(f"  {username:<18} {level.label:<10} {dept or 'all departments'}")
@@ -66,6 +78,22 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"\nOpen http://{options['host']}:{options['port']}/ and sign in.\n")
         call_command("serve", host=options["host"], port=options["port"])
+
+    def ensure_scorecards(self, show_progress: bool) -> None:
+        if not KpiValue.objects.exists():
+            keys = [m.key for m in engine_for().registry if m.kind != "manual"]
+            with progress_bar("KPIs", len(keys), enabled=show_progress) as advance:
+                run = kpi_compute(metrics=keys, progress=lambda _key: advance(1))
+            self.stdout.write(f"Computed {len(keys)} KPIs: {run.rows_written:,} monthly values.")
+        for dept_name, templates in DEMO_SCORECARDS.items():
+            department = Department.objects.get(name=dept_name)
+            for name in templates:
+                card = template_load(name)
+                if not Scorecard.objects.filter(department=department, name=card.name).exists():
+                    template_install(name=name, department=department)
+        self.stdout.write(
+            f"Scorecards: {Scorecard.objects.count()} across {len(DEMO_SCORECARDS)} departments."
+        )
 
     def ensure_users(self) -> None:
         departments = departments_ensure()
