@@ -40,9 +40,9 @@ class Command(BaseCommand):
         names = template_names() if options["name"] == "all" else [options["name"]]
         for name in names:
             try:
-                card = template_install(
+                scorecard = template_install(
                     name=name, department=department, replace=options["replace"]
                 )
             except (UnknownTemplate, ScorecardExists) as exc:
                 raise CommandError(str(exc)) from None
-            self.stdout.write(f"installed {card.name!r} for {department.name}")
+            self.stdout.write(f"installed {scorecard.name!r} for {department.name}")
