@@ -215,20 +215,23 @@ def scorecard_export(scorecard: Scorecard) -> files.ScorecardFile:
 def scorecard_scoring(scorecard: Scorecard) -> scoring.Scorecard:
     """The stored scorecard as the scoring model, with its values (manual or from the KPI store)."""
     card = scorecard_tree(scorecard)
+    all_indicators = [
+        i for p in card.perspectives.all() for g in p.goals.all() for i in g.indicators.all()
+    ]
+    metrics = {(i.cascaded_from or i).metric for i in all_indicators} - {""}
+    # One query for every metric-bound indicator's history, whatever their number.
     history_cache: dict[tuple[str, str, str], dict[str, float | None]] = {}
+    for metric, dimension, dim_value, day, value in KpiValue.objects.filter(
+        metric__in=metrics, grain=Grain.MONTH
+    ).values_list("metric", "dimension", "dimension_value", "period_start", "value"):
+        history_cache.setdefault((metric, dimension, dim_value), {})[period_label(day)] = value
 
     def history(i: Indicator) -> dict[str, float | None]:
         source = i.cascaded_from or i
         if source.metric:
-            key = (source.metric, source.filter_dimension, source.filter_value)
-            if key not in history_cache:
-                flt = (
-                    {source.filter_dimension: source.filter_value}
-                    if source.filter_dimension
-                    else None
-                )
-                history_cache[key] = kpi_history(source.metric, flt)
-            return history_cache[key]
+            return history_cache.get(
+                (source.metric, source.filter_dimension, source.filter_value), {}
+            )
         manual = (
             source.manual_values.all()
             if source is i
@@ -287,3 +290,70 @@ def scorecard_scoring(scorecard: Scorecard) -> scoring.Scorecard:
         perspectives=perspectives,
         links=[(link.cause.name, link.effect.name) for link in card.links.all()],
     )
+
+
+# ---- edits made in the browser or through the API ------------------------------------------------
+
+
+def _check_scorecard(scorecard: Scorecard) -> None:
+    """Score the whole scorecard once, so an edit that makes it invalid is refused."""
+    scoring.evaluate(scorecard_scoring(scorecard))
+
+
+@transaction.atomic
+def indicator_save(*, indicator: Indicator) -> Indicator:
+    """Save an indicator (new or changed) if the scorecard still scores; else nothing changes."""
+    indicator.full_clean()
+    indicator.save()
+    _check_scorecard(indicator.goal.perspective.scorecard)  # raising rolls the save back
+    return indicator
+
+
+@transaction.atomic
+def scorecard_save(*, scorecard: Scorecard) -> Scorecard:
+    scorecard.full_clean()
+    scorecard.save()
+    if scorecard.perspectives.count() == 0:
+        Perspective.objects.bulk_create(
+            [
+                Perspective(scorecard=scorecard, name=name, position=i)
+                for i, name in enumerate(files.DEFAULT_PERSPECTIVES)
+            ]
+        )
+    _check_scorecard(scorecard)
+    return scorecard
+
+
+@transaction.atomic
+def goal_save(*, goal: Goal) -> Goal:
+    goal.full_clean()
+    goal.save()
+    _check_scorecard(goal.perspective.scorecard)
+    return goal
+
+
+@transaction.atomic
+def link_create(*, scorecard: Scorecard, cause: Goal, effect: Goal) -> GoalLink:
+    if cause.pk == effect.pk:
+        raise scoring.DefinitionError("a goal cannot drive itself")
+    link = GoalLink(scorecard=scorecard, cause=cause, effect=effect)
+    link.full_clean()
+    link.save()
+    return link
+
+
+@transaction.atomic
+def manual_value_set(
+    *, indicator: Indicator, period: str, value: float, user: object | None = None
+) -> ManualValue:
+    """Enter (or correct) a person's value for a manual indicator and a month."""
+    if indicator.metric:
+        raise scoring.DefinitionError(
+            f"{indicator.name} takes its values from the metric {indicator.metric}"
+        )
+    entry, _ = ManualValue.objects.update_or_create(
+        indicator=indicator,
+        period_start=period_start(period),
+        defaults={"value": value, "entered_by": user if getattr(user, "pk", None) else None},
+    )
+    return entry

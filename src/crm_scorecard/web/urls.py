@@ -1,9 +1,26 @@
 from django.urls import path
 
+from . import scorecard_views as sc
 from . import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", sc.home, name="home"),
     path("customers/", views.customer_search, name="customer-search"),
     path("customers/<str:external_id>/", views.customer_detail, name="customer-detail"),
+    path("scorecards/new/", sc.scorecard_new, name="scorecard-new"),
+    path("scorecards/import/", sc.scorecard_import, name="scorecard-import"),
+    path("scorecards/templates/", sc.template_install_view, name="template-install"),
+    path("scorecards/<int:pk>/", sc.scorecard_detail, name="scorecard-detail"),
+    path("scorecards/<int:pk>/edit/", sc.scorecard_edit, name="scorecard-edit"),
+    path("scorecards/<int:pk>/export/", sc.scorecard_export, name="scorecard-export"),
+    path("scorecards/<int:pk>/diamond/", sc.diamond, name="diamond"),
+    path("scorecards/<int:pk>/map/", sc.strategy_map, name="strategy-map"),
+    path("scorecards/<int:pk>/links/new/", sc.link_new, name="link-new"),
+    path("scorecards/<int:pk>/goals/new/", sc.goal_new, name="goal-new"),
+    path("scorecards/<int:pk>/goals/<int:goal_pk>/", sc.goal_detail, name="goal-detail"),
+    path("scorecards/<int:pk>/goals/<int:goal_pk>/edit/", sc.goal_edit, name="goal-edit"),
+    path("scorecards/<int:pk>/goals/<int:goal_pk>/indicators/new/", sc.indicator_new, name="indicator-new"),
+    path("scorecards/<int:pk>/goals/<int:goal_pk>/initiatives/new/", sc.initiative_new, name="initiative-new"),
+    path("indicators/<int:pk>/", sc.indicator_detail, name="indicator-detail"),
+    path("indicators/<int:pk>/edit/", sc.indicator_edit, name="indicator-edit"),
 ]

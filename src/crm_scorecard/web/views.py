@@ -5,13 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.crm import selectors
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    departments = departments_for(user=request.user).select_related("parent")
-    return render(request, "web/home.html", {"departments": departments})
 
 
 def customer_search(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,112 @@
+"""Reads of scorecards, always within what the acting user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import Max, QuerySet
+from django.http import Http404
+
+from crm_scorecard.accounts.models import Level, User
+from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
+from crm_scorecard.metrics.models import Grain, KpiValue
+
+from . import analysis, scoring
+from .models import Goal, Indicator, Scorecard
+from .scoring import Period, period_index
+from .services import period_label, scorecard_scoring
+
+
+def scorecards_visible(*, user: Actor) -> QuerySet[Scorecard]:
+    return restrict(Scorecard.objects.select_related("department"), user=user)
+
+
+def scorecard_get(*, user: Actor, pk: int) -> Scorecard:
+    """A scorecard the user may see; any other answers 404, like one that does not exist."""
+    found = scorecards_visible(user=user).filter(pk=pk).first()
+    if found is None:
+        raise Http404("No such scorecard.")
+    return found
+
+
+def can_edit(*, user: Actor, scorecard: Scorecard) -> bool:
+    """Managers edit the scorecards of their departments and sub-departments."""
+    if not isinstance(user, User) or user.level != Level.MANAGER:
+        return False
+    ids = visible_department_ids(user=user)
+    return ids is None or scorecard.department_id in ids
+
+
+def goal_get(*, user: Actor, pk: int) -> Goal:
+    found = (
+        Goal.objects.select_related("perspective__scorecard__department")
+        .filter(pk=pk, perspective__scorecard__in=scorecards_visible(user=user))
+        .first()
+    )
+    if found is None:
+        raise Http404("No such goal.")
+    return found
+
+
+def indicator_get(*, user: Actor, pk: int) -> Indicator:
+    found = (
+        Indicator.objects.select_related("goal__perspective__scorecard__department")
+        .filter(pk=pk, goal__perspective__scorecard__in=scorecards_visible(user=user))
+        .first()
+    )
+    if found is None:
+        raise Http404("No such indicator.")
+    return found
+
+
+def latest_period() -> Period:
+    """The latest month with stored KPI values, else the current month."""
+    top = KpiValue.objects.filter(grain=Grain.MONTH).aggregate(top=Max("period_start"))["top"]
+    return period_label(top or date.today())
+
+
+def shift(period: Period, months: int) -> Period:
+    index = period_index(period) + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@dataclass
+class Evaluation:
+    """A scorecard scored for a period, with the previous period and each indicator's history."""
+
+    scorecard: Scorecard
+    card: scoring.Scorecard
+    period: Period
+    result: scoring.Result
+    previous: scoring.Result
+    history: dict[str, list[tuple[Period, float | None]]] = field(default_factory=dict)
+    previous_scores: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def change(self) -> float | None:
+        if self.result.score is None or self.previous.score is None:
+            return None
+        return self.result.score - self.previous.score
+
+
+def evaluation(
+    *, scorecard: Scorecard, period: Period | None = None, months: int = 12
+) -> Evaluation:
+    card = scorecard_scoring(scorecard)
+    period = period or latest_period()
+    result = scoring.evaluate(card, period=period)
+    previous = scoring.evaluate(card, period=shift(period, -1))
+    history: dict[str, list[tuple[Period, float | None]]] = {}
+    for node in result.walk():
+        if node.indicator is not None:
+            values = node.indicator.values
+            history[node.key] = [
+                (p, values.get(p)) for p in (shift(period, -i) for i in range(months - 1, -1, -1))
+            ]
+    previous_scores = {f"{n.kind}:{n.key}": n.score for n in previous.walk()}
+    return Evaluation(scorecard, card, period, result, previous, history, previous_scores)
+
+
+def fix_first(ev: Evaluation) -> list[analysis.Priority]:
+    return analysis.fix_first(ev.result)

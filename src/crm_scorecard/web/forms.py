@@ -1,0 +1,146 @@
+"""Forms for editing scorecards in the browser. Validation messages say what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from crm_scorecard.metrics.definitions import registry
+from crm_scorecard.metrics.sources import DIMENSIONS
+from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
+
+
+class ScorecardForm(forms.ModelForm):
+    class Meta:
+        model = Scorecard
+        fields = ["name", "mission", "green", "yellow"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        green, yellow = data.get("green"), data.get("yellow")
+        if green is not None and yellow is not None and not (0 <= yellow <= green <= 1):
+            raise forms.ValidationError("Thresholds must satisfy 0 ≤ yellow ≤ green ≤ 1.")
+        return data
+
+
+class GoalForm(forms.ModelForm):
+    class Meta:
+        model = Goal
+        fields = ["perspective", "parent", "name", "weight"]
+
+    def __init__(self, *args: Any, scorecard: Scorecard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["perspective"].queryset = scorecard.perspectives.all()  # type: ignore[attr-defined]
+        self.fields["parent"].queryset = Goal.objects.filter(perspective__scorecard=scorecard)  # type: ignore[attr-defined]
+        self.fields["parent"].required = False
+
+    def clean_weight(self) -> float:
+        weight = self.cleaned_data["weight"]
+        if weight < 0:
+            raise forms.ValidationError("A weight cannot be negative.")
+        return float(weight)
+
+
+def metric_choices() -> list[tuple[str, str]]:
+    return [("", "— manual values —")] + [(m.key, f"{m.name} ({m.key})") for m in registry()]
+
+
+class IndicatorForm(forms.ModelForm):
+    metric = forms.ChoiceField(required=False, choices=metric_choices)
+    filter_dimension = forms.ChoiceField(
+        required=False, choices=[("", "— none —")] + [(d, d) for d in DIMENSIONS]
+    )
+
+    class Meta:
+        model = Indicator
+        fields = [
+            "name",
+            "metric",
+            "filter_dimension",
+            "filter_value",
+            "unit",
+            "owner",
+            "optimization",
+            "baseline",
+            "target",
+            "min",
+            "max",
+            "tolerance",
+            "weight",
+            "green",
+            "yellow",
+            "update_interval",
+            "kind",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        green, yellow = data.get("green"), data.get("yellow")
+        if (green is None) != (yellow is None):
+            raise forms.ValidationError("Give both the green and the yellow threshold, or neither.")
+        if green is not None and yellow is not None and not (0 <= yellow <= green <= 1):
+            self.add_error("green", "Thresholds must satisfy 0 ≤ yellow ≤ green ≤ 1.")
+        if data.get("weight") is not None and data["weight"] < 0:
+            self.add_error("weight", "A weight cannot be negative.")
+        if data.get("filter_dimension") and not data.get("filter_value"):
+            self.add_error("filter_value", "Give the value to filter on.")
+        return data
+
+
+class ManualValueForm(forms.Form):
+    period = forms.RegexField(
+        regex=r"^\d{4}-(0[1-9]|1[0-2])$", error_messages={"invalid": "Use a month like 2026-03."}
+    )
+    value = forms.FloatField()
+
+
+class LinkForm(forms.Form):
+    cause = forms.ModelChoiceField(queryset=Goal.objects.none(), label="This goal (cause)")
+    effect = forms.ModelChoiceField(queryset=Goal.objects.none(), label="drives this goal (effect)")
+
+    def __init__(self, *args: Any, scorecard: Scorecard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        goals = Goal.objects.filter(perspective__scorecard=scorecard)
+        self.fields["cause"].queryset = goals  # type: ignore[attr-defined]
+        self.fields["effect"].queryset = goals  # type: ignore[attr-defined]
+
+
+class InitiativeForm(forms.ModelForm):
+    class Meta:
+        model = Initiative
+        fields = ["name", "owner", "start", "due", "budget", "status"]
+        widgets = {
+            "start": forms.DateInput(attrs={"type": "date"}),
+            "due": forms.DateInput(attrs={"type": "date"}),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start") and data.get("due") and data["due"] < data["start"]:
+            self.add_error("due", "The due date is before the start.")
+        return data
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="A scorecard YAML file (see the README).")
+    replace = forms.BooleanField(
+        required=False, help_text="Replace this department's scorecard of the same name."
+    )
+    department = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, departments: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = departments  # type: ignore[attr-defined]
+
+
+class TemplateForm(forms.Form):
+    template = forms.ChoiceField(choices=())
+    department = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+
+    def __init__(
+        self, *args: Any, departments: Any, templates: list[tuple[str, str]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = departments  # type: ignore[attr-defined]
+        self.fields["template"].choices = templates  # type: ignore[attr-defined]

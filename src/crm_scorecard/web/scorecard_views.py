@@ -1,0 +1,360 @@
+"""Scorecard pages: dashboard, diamond chart, strategy map, indicator, and editing.
+Thin: parse the request, call selectors and services, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from crm_scorecard.accounts.models import Level
+from crm_scorecard.accounts.scope import departments_for
+from crm_scorecard.metrics.engine import MetricError
+from crm_scorecard.metrics.services import metric_series
+from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
+from crm_scorecard.scorecards import analysis, files, scoring
+from crm_scorecard.scorecards import selectors as sel
+from crm_scorecard.scorecards import services as svc
+from crm_scorecard.scorecards.models import Goal, Indicator, Scorecard
+from crm_scorecard.scorecards.templates import template_install, template_load, template_names
+
+from . import forms
+
+
+def _period(request: HttpRequest) -> str | None:
+    raw = request.GET.get("period", "")
+    try:
+        return files._period(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _require_edit(request: HttpRequest, scorecard: Scorecard) -> None:
+    if not sel.can_edit(user=request.user, scorecard=scorecard):
+        raise PermissionDenied("Only a manager of this department may change its scorecard.")
+
+
+def _node_rows(ev: sel.Evaluation) -> list[dict[str, Any]]:
+    """The tree flattened for the table, with depth, trend and sparkline points."""
+    rows: list[dict[str, Any]] = []
+
+    def visit(node: scoring.Result, depth: int) -> None:
+        if node.kind != "scorecard":
+            before = ev.previous_scores.get(f"{node.kind}:{node.key}")
+            trend = None
+            if node.score is not None and before is not None:
+                trend = "up" if node.score > before + 1e-9 else "down" if node.score < before - 1e-9 else "flat"
+            history = ev.history.get(node.key, []) if node.kind == "indicator" else []
+            rows.append({"node": node, "depth": depth, "trend": trend, "previous": before,
+                         "spark": _sparkline([v for _, v in history]),
+                         "forecast": analysis.forecast(node.indicator, end=ev.period) if node.indicator else None})
+        for child in node.children:
+            visit(child, depth + 1)
+
+    visit(ev.result, 0)
+    return rows
+
+
+def _sparkline(values: list[float | None], width: int = 90, height: int = 22) -> str:
+    """SVG polyline points for a small trend line; gaps where there is no data."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return ""
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    step = width / max(1, len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - (v - low) / span * height:.1f}"
+                    for i, v in enumerate(values) if v is not None)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    cards = []
+    for scorecard in sel.scorecards_visible(user=request.user):
+        ev = sel.evaluation(scorecard=scorecard, months=1)
+        cards.append({"scorecard": scorecard, "result": ev.result, "change": ev.change, "period": ev.period})
+    return render(request, "web/home.html", {
+        "cards": cards, "departments": departments_for(user=request.user).select_related("parent"),
+        "is_manager": getattr(request.user, "level", None) == Level.MANAGER,
+    })
+
+
+def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    initiatives = {str(g.pk): list(g.initiatives.all())
+                   for g in Goal.objects.filter(perspective__scorecard=scorecard).prefetch_related("initiatives")}
+    latest = sel.latest_period()
+    periods = [sel.shift(latest, -i) for i in range(0, 24)]
+    rows = _node_rows(ev)
+    for row in rows:
+        if row["node"].kind == "goal":
+            row["initiatives"] = initiatives.get(row["node"].key, [])
+    return render(request, "web/scorecard.html", {
+        "scorecard": scorecard, "ev": ev, "rows": rows, "fix_first": sel.fix_first(ev),
+        "initiatives": initiatives, "periods": periods, "previous_period": sel.shift(ev.period, -1),
+        "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
+        "radar_nodes": [n for n in ev.result.walk() if n.kind in ("scorecard", "perspective", "goal") and len(n.children) >= 3],
+    })
+
+
+def _find(result: scoring.Result, node: str) -> scoring.Result | None:
+    kind, _, key = node.partition(":")
+    for n in result.walk():
+        if n.kind == kind and (n.key == key or kind == "scorecard"):
+            return n
+    return None
+
+
+def diamond(request: HttpRequest, pk: int) -> HttpResponse:
+    """Radar chart of current against target (1.0) and the previous period, for a node
+    with three or more children."""
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    node = _find(ev.result, request.GET.get("node", "scorecard:"))
+    if node is None:
+        raise Http404("No such part of this scorecard.")
+    chart = None
+    if len(node.children) >= 3:
+        chart = {
+            "indicators": [{"name": c.name, "max": 1} for c in node.children],
+            "current": [None if c.score is None else round(c.score, 4) for c in node.children],
+            "previous": [ev.previous_scores.get(f"{c.kind}:{c.key}") for c in node.children],
+            "target": [1 for _ in node.children],
+        }
+    return render(request, "web/diamond.html", {"scorecard": scorecard, "ev": ev, "node": node, "chart": chart,
+                                                "choices": [n for n in ev.result.walk() if n.kind != "indicator" and len(n.children) >= 3]})
+
+
+def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
+    """Perspectives as bands, goals as boxes coloured by stop-light, cause → effect arrows."""
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    colours = {"green": "#16a34a", "yellow": "#eab308", "red": "#dc2626", "grey": "#9ca3af"}
+    bands = [p for p in ev.result.children]
+    nodes, names = [], {}
+    for row, perspective in enumerate(bands):
+        goals = [g for g in perspective.walk() if g.kind == "goal"]
+        for col, goal in enumerate(goals):
+            names[goal.name] = goal.key
+            nodes.append({"name": goal.name, "id": goal.key, "x": (col + 1) * 1000 / (len(goals) + 1), "y": row * 140 + 60,
+                          "score": None if goal.score is None else round(goal.score, 3), "status": goal.status.value,
+                          "itemStyle": {"color": colours[goal.status.value]}, "url": f"/scorecards/{scorecard.pk}/goals/{goal.key}/"})
+    links = [{"source": a, "target": b} for a, b in ev.card.links if a in names and b in names]
+    chart = {"nodes": nodes, "links": links, "bands": [p.name for p in bands]}
+    return render(request, "web/strategy_map.html", {"scorecard": scorecard, "ev": ev, "chart": chart})
+
+
+def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
+    goal = sel.goal_get(user=request.user, pk=goal_pk)
+    if goal.perspective.scorecard_id != pk:
+        raise Http404("No such goal in this scorecard.")
+    ev = sel.evaluation(scorecard=goal.perspective.scorecard, period=_period(request))
+    node = _find(ev.result, f"goal:{goal.pk}")
+    return render(request, "web/goal.html", {
+        "scorecard": goal.perspective.scorecard, "goal": goal, "node": node, "ev": ev,
+        "initiatives": goal.initiatives.all(), "causes": goal.causes.select_related("cause"),
+        "effects": goal.effects.select_related("effect"),
+        "can_edit": sel.can_edit(user=request.user, scorecard=goal.perspective.scorecard),
+        "initiative_form": forms.InitiativeForm(),
+    })
+
+
+def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    indicator = sel.indicator_get(user=request.user, pk=pk)
+    scorecard = indicator.goal.perspective.scorecard
+    ev = sel.evaluation(scorecard=scorecard, period=_period(request), months=24)
+    node = _find(ev.result, f"indicator:{indicator.pk}")
+    assert node is not None and node.indicator is not None
+    history = ev.history.get(str(indicator.pk), [])
+    forecast = analysis.forecast(node.indicator, end=ev.period)
+    chart = {
+        "periods": [p for p, _ in history], "values": [v for _, v in history],
+        "target": [node.indicator.target_at(p) for p, _ in history], "baseline": node.indicator.baseline,
+        "forecast": forecast,
+    }
+    by = request.GET.get("by", "")
+    breakdown: list[Any] = []
+    breakdown_error = ""
+    if by and indicator.metric:
+        if by not in DIMENSIONS:
+            breakdown_error = f"Unknown dimension {by!r}."
+        else:
+            start = svc.period_start(ev.period)
+            try:
+                breakdown = metric_series(key=indicator.metric, user=request.user, by=by, since=start, until=start)
+            except (UnknownColumn, MetricError) as exc:
+                breakdown_error = str(exc)
+    can_edit = sel.can_edit(user=request.user, scorecard=scorecard)
+    form = forms.ManualValueForm(initial={"period": ev.period})
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Only a manager of this department may enter values.")
+        form = forms.ManualValueForm(request.POST)
+        if form.is_valid():
+            try:
+                svc.manual_value_set(indicator=indicator, period=form.cleaned_data["period"],
+                                     value=form.cleaned_data["value"], user=request.user)
+                messages.success(request, f"Saved {form.cleaned_data['value']} for {form.cleaned_data['period']}.")
+                return redirect("indicator-detail", pk=indicator.pk)
+            except scoring.DefinitionError as exc:
+                form.add_error(None, str(exc))
+    return render(request, "web/indicator.html", {
+        "scorecard": scorecard, "indicator": indicator, "node": node, "ev": ev, "chart": chart, "history": history,
+        "forecast": forecast, "by": by, "breakdown": breakdown, "breakdown_error": breakdown_error,
+        "dimensions": DIMENSIONS, "can_edit": can_edit, "form": form,
+    })
+
+
+# ---- editing ---------------------------------------------------------------------------------
+
+
+def _save(request: HttpRequest, form: Any, save: Any, done: Any, template: str, context: dict[str, Any]) -> HttpResponse:
+    """Validate, save through the service, and show what is wrong in the form if refused."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            save(form)
+            messages.success(request, "Saved.")
+            return done()
+        except scoring.DefinitionError as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            form.add_error(None, "; ".join(exc.messages))
+    return render(request, template, {**context, "form": form}, status=400 if request.method == "POST" else 200)
+
+
+def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    indicator = sel.indicator_get(user=request.user, pk=pk)
+    scorecard = indicator.goal.perspective.scorecard
+    _require_edit(request, scorecard)
+    form = forms.IndicatorForm(request.POST or None, instance=indicator)
+    return _save(request, form, lambda f: svc.indicator_save(indicator=f.save(commit=False)),
+                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
+                 {"scorecard": scorecard, "title": f"Edit indicator: {indicator.name}"})
+
+
+def indicator_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
+    goal = sel.goal_get(user=request.user, pk=goal_pk)
+    scorecard = goal.perspective.scorecard
+    if scorecard.pk != pk:
+        raise Http404("No such goal in this scorecard.")
+    _require_edit(request, scorecard)
+    form = forms.IndicatorForm(request.POST or None, instance=Indicator(goal=goal))
+    return _save(request, form, lambda f: svc.indicator_save(indicator=f.save(commit=False)),
+                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
+                 {"scorecard": scorecard, "title": f"New indicator for {goal.name}"})
+
+
+def goal_new(request: HttpRequest, pk: int) -> HttpResponse:
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    _require_edit(request, scorecard)
+    form = forms.GoalForm(request.POST or None, scorecard=scorecard)
+    return _save(request, form, lambda f: svc.goal_save(goal=f.save(commit=False)),
+                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
+                 {"scorecard": scorecard, "title": "New goal"})
+
+
+def goal_edit(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
+    goal = sel.goal_get(user=request.user, pk=goal_pk)
+    scorecard = goal.perspective.scorecard
+    if scorecard.pk != pk:
+        raise Http404("No such goal in this scorecard.")
+    _require_edit(request, scorecard)
+    form = forms.GoalForm(request.POST or None, instance=goal, scorecard=scorecard)
+    return _save(request, form, lambda f: svc.goal_save(goal=f.save(commit=False)),
+                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
+                 {"scorecard": scorecard, "title": f"Edit goal: {goal.name}"})
+
+
+def scorecard_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    _require_edit(request, scorecard)
+    form = forms.ScorecardForm(request.POST or None, instance=scorecard)
+    return _save(request, form, lambda f: svc.scorecard_save(scorecard=f.save(commit=False)),
+                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
+                 {"scorecard": scorecard, "title": f"Edit scorecard: {scorecard.name}"})
+
+
+def link_new(request: HttpRequest, pk: int) -> HttpResponse:
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    _require_edit(request, scorecard)
+    form = forms.LinkForm(request.POST or None, scorecard=scorecard)
+    return _save(request, form, lambda f: svc.link_create(scorecard=scorecard, cause=f.cleaned_data["cause"],
+                                                          effect=f.cleaned_data["effect"]),
+                 lambda: redirect("strategy-map", pk=scorecard.pk), "web/form.html",
+                 {"scorecard": scorecard, "title": "New cause → effect link"})
+
+
+def initiative_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
+    goal = sel.goal_get(user=request.user, pk=goal_pk)
+    scorecard = goal.perspective.scorecard
+    if scorecard.pk != pk:
+        raise Http404("No such goal in this scorecard.")
+    _require_edit(request, scorecard)
+    form = forms.InitiativeForm(request.POST or None)
+
+    def save(f: Any) -> None:
+        initiative = f.save(commit=False)
+        initiative.goal = goal
+        initiative.full_clean()
+        initiative.save()
+
+    return _save(request, form, save, lambda: redirect("goal-detail", pk=scorecard.pk, goal_pk=goal.pk),
+                 "web/form.html", {"scorecard": scorecard, "title": f"New initiative for {goal.name}"})
+
+
+def _manager_departments(request: HttpRequest) -> Any:
+    if getattr(request.user, "level", None) != Level.MANAGER:
+        raise PermissionDenied("Only managers create scorecards.")
+    return departments_for(user=request.user)
+
+
+def scorecard_new(request: HttpRequest) -> HttpResponse:
+    departments = _manager_departments(request)
+    form = forms.ImportForm(departments=departments)
+    template_form = forms.TemplateForm(departments=departments,
+                                       templates=[(n, template_load(n).name) for n in template_names()])
+    return render(request, "web/scorecard_new.html", {"form": form, "template_form": template_form})
+
+
+def scorecard_import(request: HttpRequest) -> HttpResponse:
+    departments = _manager_departments(request)
+    form = forms.ImportForm(request.POST or None, request.FILES or None, departments=departments)
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = yaml.safe_load(form.cleaned_data["file"].read().decode("utf-8"))
+            card = files.parse(data, source=form.cleaned_data["file"].name)
+            scorecard = svc.scorecard_import(card=card, department=form.cleaned_data["department"],
+                                             replace=form.cleaned_data["replace"])
+            messages.success(request, f"Imported {scorecard.name}.")
+            return redirect("scorecard-detail", pk=scorecard.pk)
+        except (files.FileError, scoring.DefinitionError, svc.ScorecardExists) as exc:
+            form.add_error("file", str(exc))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            form.add_error("file", f"Not a readable YAML file: {exc}")
+    return render(request, "web/form.html", {"form": form, "title": "Import a scorecard file", "multipart": True},
+                  status=400 if request.method == "POST" else 200)
+
+
+def template_install_view(request: HttpRequest) -> HttpResponse:
+    departments = _manager_departments(request)
+    form = forms.TemplateForm(request.POST or None, departments=departments,
+                              templates=[(n, template_load(n).name) for n in template_names()])
+    if request.method == "POST" and form.is_valid():
+        try:
+            scorecard = template_install(name=form.cleaned_data["template"], department=form.cleaned_data["department"])
+            return redirect("scorecard-detail", pk=scorecard.pk)
+        except svc.ScorecardExists as exc:
+            form.add_error(None, str(exc))
+    return render(request, "web/form.html", {"form": form, "title": "Install a template"},
+                  status=400 if request.method == "POST" else 200)
+
+
+def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    response = HttpResponse(files.dump(svc.scorecard_export(scorecard)), content_type="application/yaml")
+    response["Content-Disposition"] = f'attachment; filename="{scorecard.name.lower().replace(" ", "-")}.yaml"'
+    return response
