@@ -344,7 +344,7 @@ def link_create(*, scorecard: Scorecard, cause: Goal, effect: Goal) -> GoalLink:
 
 @transaction.atomic
 def manual_value_set(
-    *, indicator: Indicator, period: str, value: float, user: object | None = None
+    *, indicator: Indicator, period: str, value: float, user: Any = None
 ) -> ManualValue:
     """Enter (or correct) a person's value for a manual indicator and a month."""
     if indicator.metric:

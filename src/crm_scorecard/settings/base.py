@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "crm_scorecard.scorecards",
     "crm_scorecard.web",
     "crm_scorecard.cli",
+    "ninja",
 ]
 
 MIDDLEWARE = [
@@ -35,7 +36,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "crm_scorecard.web.middleware.PagesRequireLogin",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

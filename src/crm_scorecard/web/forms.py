@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from crm_scorecard.accounts.models import Department
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.sources import DIMENSIONS
 from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
@@ -17,7 +18,7 @@ class ScorecardForm(forms.ModelForm):
         fields = ["name", "mission", "green", "yellow"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         green, yellow = data.get("green"), data.get("yellow")
         if green is not None and yellow is not None and not (0 <= yellow <= green <= 1):
             raise forms.ValidationError("Thresholds must satisfy 0 ≤ yellow ≤ green ≤ 1.")
@@ -75,7 +76,7 @@ class IndicatorForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         green, yellow = data.get("green"), data.get("yellow")
         if (green is None) != (yellow is None):
             raise forms.ValidationError("Give both the green and the yellow threshold, or neither.")
@@ -116,7 +117,7 @@ class InitiativeForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("start") and data.get("due") and data["due"] < data["start"]:
             self.add_error("due", "The due date is before the start.")
         return data
@@ -127,7 +128,7 @@ class ImportForm(forms.Form):
     replace = forms.BooleanField(
         required=False, help_text="Replace this department's scorecard of the same name."
     )
-    department = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+    department: forms.ModelChoiceField = forms.ModelChoiceField(queryset=Department.objects.none())
 
     def __init__(self, *args: Any, departments: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -136,7 +137,7 @@ class ImportForm(forms.Form):
 
 class TemplateForm(forms.Form):
     template = forms.ChoiceField(choices=())
-    department = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
+    department: forms.ModelChoiceField = forms.ModelChoiceField(queryset=Department.objects.none())
 
     def __init__(
         self, *args: Any, departments: Any, templates: list[tuple[str, str]], **kwargs: Any

@@ -47,11 +47,26 @@ def _node_rows(ev: sel.Evaluation) -> list[dict[str, Any]]:
             before = ev.previous_scores.get(f"{node.kind}:{node.key}")
             trend = None
             if node.score is not None and before is not None:
-                trend = "up" if node.score > before + 1e-9 else "down" if node.score < before - 1e-9 else "flat"
+                trend = (
+                    "up"
+                    if node.score > before + 1e-9
+                    else "down"
+                    if node.score < before - 1e-9
+                    else "flat"
+                )
             history = ev.history.get(node.key, []) if node.kind == "indicator" else []
-            rows.append({"node": node, "depth": depth, "trend": trend, "previous": before,
-                         "spark": _sparkline([v for _, v in history]),
-                         "forecast": analysis.forecast(node.indicator, end=ev.period) if node.indicator else None})
+            rows.append(
+                {
+                    "node": node,
+                    "depth": depth,
+                    "trend": trend,
+                    "previous": before,
+                    "spark": _sparkline([v for _, v in history]),
+                    "forecast": analysis.forecast(node.indicator, end=ev.period)
+                    if node.indicator
+                    else None,
+                }
+            )
         for child in node.children:
             visit(child, depth + 1)
 
@@ -67,38 +82,65 @@ def _sparkline(values: list[float | None], width: int = 90, height: int = 22) ->
     low, high = min(known), max(known)
     span = (high - low) or 1.0
     step = width / max(1, len(values) - 1)
-    return " ".join(f"{i * step:.1f},{height - (v - low) / span * height:.1f}"
-                    for i, v in enumerate(values) if v is not None)
+    return " ".join(
+        f"{i * step:.1f},{height - (v - low) / span * height:.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
 
 
 def home(request: HttpRequest) -> HttpResponse:
     cards = []
     for scorecard in sel.scorecards_visible(user=request.user):
         ev = sel.evaluation(scorecard=scorecard, months=1)
-        cards.append({"scorecard": scorecard, "result": ev.result, "change": ev.change, "period": ev.period})
-    return render(request, "web/home.html", {
-        "cards": cards, "departments": departments_for(user=request.user).select_related("parent"),
-        "is_manager": getattr(request.user, "level", None) == Level.MANAGER,
-    })
+        cards.append(
+            {"scorecard": scorecard, "result": ev.result, "change": ev.change, "period": ev.period}
+        )
+    return render(
+        request,
+        "web/home.html",
+        {
+            "cards": cards,
+            "departments": departments_for(user=request.user).select_related("parent"),
+            "is_manager": getattr(request.user, "level", None) == Level.MANAGER,
+        },
+    )
 
 
 def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
     ev = sel.evaluation(scorecard=scorecard, period=_period(request))
-    initiatives = {str(g.pk): list(g.initiatives.all())
-                   for g in Goal.objects.filter(perspective__scorecard=scorecard).prefetch_related("initiatives")}
+    initiatives = {
+        str(g.pk): list(g.initiatives.all())
+        for g in Goal.objects.filter(perspective__scorecard=scorecard).prefetch_related(
+            "initiatives"
+        )
+    }
     latest = sel.latest_period()
     periods = [sel.shift(latest, -i) for i in range(0, 24)]
     rows = _node_rows(ev)
     for row in rows:
         if row["node"].kind == "goal":
             row["initiatives"] = initiatives.get(row["node"].key, [])
-    return render(request, "web/scorecard.html", {
-        "scorecard": scorecard, "ev": ev, "rows": rows, "fix_first": sel.fix_first(ev),
-        "initiatives": initiatives, "periods": periods, "previous_period": sel.shift(ev.period, -1),
-        "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
-        "radar_nodes": [n for n in ev.result.walk() if n.kind in ("scorecard", "perspective", "goal") and len(n.children) >= 3],
-    })
+    return render(
+        request,
+        "web/scorecard.html",
+        {
+            "scorecard": scorecard,
+            "ev": ev,
+            "rows": rows,
+            "fix_first": sel.fix_first(ev),
+            "initiatives": initiatives,
+            "periods": periods,
+            "previous_period": sel.shift(ev.period, -1),
+            "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
+            "radar_nodes": [
+                n
+                for n in ev.result.walk()
+                if n.kind in ("scorecard", "perspective", "goal") and len(n.children) >= 3
+            ],
+        },
+    )
 
 
 def _find(result: scoring.Result, node: str) -> scoring.Result | None:
@@ -125,8 +167,19 @@ def diamond(request: HttpRequest, pk: int) -> HttpResponse:
             "previous": [ev.previous_scores.get(f"{c.kind}:{c.key}") for c in node.children],
             "target": [1 for _ in node.children],
         }
-    return render(request, "web/diamond.html", {"scorecard": scorecard, "ev": ev, "node": node, "chart": chart,
-                                                "choices": [n for n in ev.result.walk() if n.kind != "indicator" and len(n.children) >= 3]})
+    return render(
+        request,
+        "web/diamond.html",
+        {
+            "scorecard": scorecard,
+            "ev": ev,
+            "node": node,
+            "chart": chart,
+            "choices": [
+                n for n in ev.result.walk() if n.kind != "indicator" and len(n.children) >= 3
+            ],
+        },
+    )
 
 
 def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
@@ -140,12 +193,23 @@ def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
         goals = [g for g in perspective.walk() if g.kind == "goal"]
         for col, goal in enumerate(goals):
             names[goal.name] = goal.key
-            nodes.append({"name": goal.name, "id": goal.key, "x": (col + 1) * 1000 / (len(goals) + 1), "y": row * 140 + 60,
-                          "score": None if goal.score is None else round(goal.score, 3), "status": goal.status.value,
-                          "itemStyle": {"color": colours[goal.status.value]}, "url": f"/scorecards/{scorecard.pk}/goals/{goal.key}/"})
+            nodes.append(
+                {
+                    "name": goal.name,
+                    "id": goal.key,
+                    "x": (col + 1) * 1000 / (len(goals) + 1),
+                    "y": row * 140 + 60,
+                    "score": None if goal.score is None else round(goal.score, 3),
+                    "status": goal.status.value,
+                    "itemStyle": {"color": colours[goal.status.value]},
+                    "url": f"/scorecards/{scorecard.pk}/goals/{goal.key}/",
+                }
+            )
     links = [{"source": a, "target": b} for a, b in ev.card.links if a in names and b in names]
     chart = {"nodes": nodes, "links": links, "bands": [p.name for p in bands]}
-    return render(request, "web/strategy_map.html", {"scorecard": scorecard, "ev": ev, "chart": chart})
+    return render(
+        request, "web/strategy_map.html", {"scorecard": scorecard, "ev": ev, "chart": chart}
+    )
 
 
 def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
@@ -154,13 +218,21 @@ def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
         raise Http404("No such goal in this scorecard.")
     ev = sel.evaluation(scorecard=goal.perspective.scorecard, period=_period(request))
     node = _find(ev.result, f"goal:{goal.pk}")
-    return render(request, "web/goal.html", {
-        "scorecard": goal.perspective.scorecard, "goal": goal, "node": node, "ev": ev,
-        "initiatives": goal.initiatives.all(), "causes": goal.causes.select_related("cause"),
-        "effects": goal.effects.select_related("effect"),
-        "can_edit": sel.can_edit(user=request.user, scorecard=goal.perspective.scorecard),
-        "initiative_form": forms.InitiativeForm(),
-    })
+    return render(
+        request,
+        "web/goal.html",
+        {
+            "scorecard": goal.perspective.scorecard,
+            "goal": goal,
+            "node": node,
+            "ev": ev,
+            "initiatives": goal.initiatives.all(),
+            "causes": goal.causes.select_related("cause"),
+            "effects": goal.effects.select_related("effect"),
+            "can_edit": sel.can_edit(user=request.user, scorecard=goal.perspective.scorecard),
+            "initiative_form": forms.InitiativeForm(),
+        },
+    )
 
 
 def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -172,8 +244,10 @@ def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     history = ev.history.get(str(indicator.pk), [])
     forecast = analysis.forecast(node.indicator, end=ev.period)
     chart = {
-        "periods": [p for p, _ in history], "values": [v for _, v in history],
-        "target": [node.indicator.target_at(p) for p, _ in history], "baseline": node.indicator.baseline,
+        "periods": [p for p, _ in history],
+        "values": [v for _, v in history],
+        "target": [node.indicator.target_at(p) for p, _ in history],
+        "baseline": node.indicator.baseline,
         "forecast": forecast,
     }
     by = request.GET.get("by", "")
@@ -185,7 +259,9 @@ def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             start = svc.period_start(ev.period)
             try:
-                breakdown = metric_series(key=indicator.metric, user=request.user, by=by, since=start, until=start)
+                breakdown = metric_series(
+                    key=indicator.metric, user=request.user, by=by, since=start, until=start
+                )
             except (UnknownColumn, MetricError) as exc:
                 breakdown_error = str(exc)
     can_edit = sel.can_edit(user=request.user, scorecard=scorecard)
@@ -196,23 +272,46 @@ def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
         form = forms.ManualValueForm(request.POST)
         if form.is_valid():
             try:
-                svc.manual_value_set(indicator=indicator, period=form.cleaned_data["period"],
-                                     value=form.cleaned_data["value"], user=request.user)
-                messages.success(request, f"Saved {form.cleaned_data['value']} for {form.cleaned_data['period']}.")
+                svc.manual_value_set(
+                    indicator=indicator,
+                    period=form.cleaned_data["period"],
+                    value=form.cleaned_data["value"],
+                    user=request.user,
+                )
+                messages.success(
+                    request,
+                    f"Saved {form.cleaned_data['value']} for {form.cleaned_data['period']}.",
+                )
                 return redirect("indicator-detail", pk=indicator.pk)
             except scoring.DefinitionError as exc:
                 form.add_error(None, str(exc))
-    return render(request, "web/indicator.html", {
-        "scorecard": scorecard, "indicator": indicator, "node": node, "ev": ev, "chart": chart, "history": history,
-        "forecast": forecast, "by": by, "breakdown": breakdown, "breakdown_error": breakdown_error,
-        "dimensions": DIMENSIONS, "can_edit": can_edit, "form": form,
-    })
+    return render(
+        request,
+        "web/indicator.html",
+        {
+            "scorecard": scorecard,
+            "indicator": indicator,
+            "node": node,
+            "ev": ev,
+            "chart": chart,
+            "history": history,
+            "forecast": forecast,
+            "by": by,
+            "breakdown": breakdown,
+            "breakdown_error": breakdown_error,
+            "dimensions": DIMENSIONS,
+            "can_edit": can_edit,
+            "form": form,
+        },
+    )
 
 
 # ---- editing ---------------------------------------------------------------------------------
 
 
-def _save(request: HttpRequest, form: Any, save: Any, done: Any, template: str, context: dict[str, Any]) -> HttpResponse:
+def _save(
+    request: HttpRequest, form: Any, save: Any, done: Any, template: str, context: dict[str, Any]
+) -> HttpResponse:
     """Validate, save through the service, and show what is wrong in the form if refused."""
     if request.method == "POST" and form.is_valid():
         try:
@@ -223,7 +322,12 @@ def _save(request: HttpRequest, form: Any, save: Any, done: Any, template: str, 
             form.add_error(None, str(exc))
         except ValidationError as exc:
             form.add_error(None, "; ".join(exc.messages))
-    return render(request, template, {**context, "form": form}, status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        template,
+        {**context, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -231,9 +335,14 @@ def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = indicator.goal.perspective.scorecard
     _require_edit(request, scorecard)
     form = forms.IndicatorForm(request.POST or None, instance=indicator)
-    return _save(request, form, lambda f: svc.indicator_save(indicator=f.save(commit=False)),
-                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
-                 {"scorecard": scorecard, "title": f"Edit indicator: {indicator.name}"})
+    return _save(
+        request,
+        form,
+        lambda f: svc.indicator_save(indicator=f.save(commit=False)),
+        lambda: redirect("scorecard-detail", pk=scorecard.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": f"Edit indicator: {indicator.name}"},
+    )
 
 
 def indicator_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
@@ -243,18 +352,28 @@ def indicator_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
         raise Http404("No such goal in this scorecard.")
     _require_edit(request, scorecard)
     form = forms.IndicatorForm(request.POST or None, instance=Indicator(goal=goal))
-    return _save(request, form, lambda f: svc.indicator_save(indicator=f.save(commit=False)),
-                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
-                 {"scorecard": scorecard, "title": f"New indicator for {goal.name}"})
+    return _save(
+        request,
+        form,
+        lambda f: svc.indicator_save(indicator=f.save(commit=False)),
+        lambda: redirect("scorecard-detail", pk=scorecard.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": f"New indicator for {goal.name}"},
+    )
 
 
 def goal_new(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
     _require_edit(request, scorecard)
     form = forms.GoalForm(request.POST or None, scorecard=scorecard)
-    return _save(request, form, lambda f: svc.goal_save(goal=f.save(commit=False)),
-                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
-                 {"scorecard": scorecard, "title": "New goal"})
+    return _save(
+        request,
+        form,
+        lambda f: svc.goal_save(goal=f.save(commit=False)),
+        lambda: redirect("scorecard-detail", pk=scorecard.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": "New goal"},
+    )
 
 
 def goal_edit(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
@@ -264,28 +383,44 @@ def goal_edit(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
         raise Http404("No such goal in this scorecard.")
     _require_edit(request, scorecard)
     form = forms.GoalForm(request.POST or None, instance=goal, scorecard=scorecard)
-    return _save(request, form, lambda f: svc.goal_save(goal=f.save(commit=False)),
-                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
-                 {"scorecard": scorecard, "title": f"Edit goal: {goal.name}"})
+    return _save(
+        request,
+        form,
+        lambda f: svc.goal_save(goal=f.save(commit=False)),
+        lambda: redirect("scorecard-detail", pk=scorecard.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": f"Edit goal: {goal.name}"},
+    )
 
 
 def scorecard_edit(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
     _require_edit(request, scorecard)
     form = forms.ScorecardForm(request.POST or None, instance=scorecard)
-    return _save(request, form, lambda f: svc.scorecard_save(scorecard=f.save(commit=False)),
-                 lambda: redirect("scorecard-detail", pk=scorecard.pk), "web/form.html",
-                 {"scorecard": scorecard, "title": f"Edit scorecard: {scorecard.name}"})
+    return _save(
+        request,
+        form,
+        lambda f: svc.scorecard_save(scorecard=f.save(commit=False)),
+        lambda: redirect("scorecard-detail", pk=scorecard.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": f"Edit scorecard: {scorecard.name}"},
+    )
 
 
 def link_new(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
     _require_edit(request, scorecard)
     form = forms.LinkForm(request.POST or None, scorecard=scorecard)
-    return _save(request, form, lambda f: svc.link_create(scorecard=scorecard, cause=f.cleaned_data["cause"],
-                                                          effect=f.cleaned_data["effect"]),
-                 lambda: redirect("strategy-map", pk=scorecard.pk), "web/form.html",
-                 {"scorecard": scorecard, "title": "New cause → effect link"})
+    return _save(
+        request,
+        form,
+        lambda f: svc.link_create(
+            scorecard=scorecard, cause=f.cleaned_data["cause"], effect=f.cleaned_data["effect"]
+        ),
+        lambda: redirect("strategy-map", pk=scorecard.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": "New cause → effect link"},
+    )
 
 
 def initiative_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
@@ -302,8 +437,14 @@ def initiative_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
         initiative.full_clean()
         initiative.save()
 
-    return _save(request, form, save, lambda: redirect("goal-detail", pk=scorecard.pk, goal_pk=goal.pk),
-                 "web/form.html", {"scorecard": scorecard, "title": f"New initiative for {goal.name}"})
+    return _save(
+        request,
+        form,
+        save,
+        lambda: redirect("goal-detail", pk=scorecard.pk, goal_pk=goal.pk),
+        "web/form.html",
+        {"scorecard": scorecard, "title": f"New initiative for {goal.name}"},
+    )
 
 
 def _manager_departments(request: HttpRequest) -> Any:
@@ -315,8 +456,9 @@ def _manager_departments(request: HttpRequest) -> Any:
 def scorecard_new(request: HttpRequest) -> HttpResponse:
     departments = _manager_departments(request)
     form = forms.ImportForm(departments=departments)
-    template_form = forms.TemplateForm(departments=departments,
-                                       templates=[(n, template_load(n).name) for n in template_names()])
+    template_form = forms.TemplateForm(
+        departments=departments, templates=[(n, template_load(n).name) for n in template_names()]
+    )
     return render(request, "web/scorecard_new.html", {"form": form, "template_form": template_form})
 
 
@@ -327,34 +469,54 @@ def scorecard_import(request: HttpRequest) -> HttpResponse:
         try:
             data = yaml.safe_load(form.cleaned_data["file"].read().decode("utf-8"))
             card = files.parse(data, source=form.cleaned_data["file"].name)
-            scorecard = svc.scorecard_import(card=card, department=form.cleaned_data["department"],
-                                             replace=form.cleaned_data["replace"])
+            scorecard = svc.scorecard_import(
+                card=card,
+                department=form.cleaned_data["department"],
+                replace=form.cleaned_data["replace"],
+            )
             messages.success(request, f"Imported {scorecard.name}.")
             return redirect("scorecard-detail", pk=scorecard.pk)
         except (files.FileError, scoring.DefinitionError, svc.ScorecardExists) as exc:
             form.add_error("file", str(exc))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             form.add_error("file", f"Not a readable YAML file: {exc}")
-    return render(request, "web/form.html", {"form": form, "title": "Import a scorecard file", "multipart": True},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "web/form.html",
+        {"form": form, "title": "Import a scorecard file", "multipart": True},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def template_install_view(request: HttpRequest) -> HttpResponse:
     departments = _manager_departments(request)
-    form = forms.TemplateForm(request.POST or None, departments=departments,
-                              templates=[(n, template_load(n).name) for n in template_names()])
+    form = forms.TemplateForm(
+        request.POST or None,
+        departments=departments,
+        templates=[(n, template_load(n).name) for n in template_names()],
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            scorecard = template_install(name=form.cleaned_data["template"], department=form.cleaned_data["department"])
+            scorecard = template_install(
+                name=form.cleaned_data["template"], department=form.cleaned_data["department"]
+            )
             return redirect("scorecard-detail", pk=scorecard.pk)
         except svc.ScorecardExists as exc:
             form.add_error(None, str(exc))
-    return render(request, "web/form.html", {"form": form, "title": "Install a template"},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "web/form.html",
+        {"form": form, "title": "Install a template"},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
-    response = HttpResponse(files.dump(svc.scorecard_export(scorecard)), content_type="application/yaml")
-    response["Content-Disposition"] = f'attachment; filename="{scorecard.name.lower().replace(" ", "-")}.yaml"'
+    response = HttpResponse(
+        files.dump(svc.scorecard_export(scorecard)), content_type="application/yaml"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="{scorecard.name.lower().replace(" ", "-")}.yaml"'
+    )
     return response

@@ -19,8 +19,16 @@ urlpatterns = [
     path("scorecards/<int:pk>/goals/new/", sc.goal_new, name="goal-new"),
     path("scorecards/<int:pk>/goals/<int:goal_pk>/", sc.goal_detail, name="goal-detail"),
     path("scorecards/<int:pk>/goals/<int:goal_pk>/edit/", sc.goal_edit, name="goal-edit"),
-    path("scorecards/<int:pk>/goals/<int:goal_pk>/indicators/new/", sc.indicator_new, name="indicator-new"),
-    path("scorecards/<int:pk>/goals/<int:goal_pk>/initiatives/new/", sc.initiative_new, name="initiative-new"),
+    path(
+        "scorecards/<int:pk>/goals/<int:goal_pk>/indicators/new/",
+        sc.indicator_new,
+        name="indicator-new",
+    ),
+    path(
+        "scorecards/<int:pk>/goals/<int:goal_pk>/initiatives/new/",
+        sc.initiative_new,
+        name="initiative-new",
+    ),
     path("indicators/<int:pk>/", sc.indicator_detail, name="indicator-detail"),
     path("indicators/<int:pk>/edit/", sc.indicator_edit, name="indicator-edit"),
 ]

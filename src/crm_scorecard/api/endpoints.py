@@ -1,0 +1,199 @@
+"""The JSON API (OpenAPI at /api/docs). Thin: parse, call selectors and services, return.
+Every endpoint requires a signed-in session and answers within the caller's departments."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import HttpError
+from ninja.security import django_auth
+
+from crm_scorecard.crm import selectors as crm
+from crm_scorecard.metrics.definitions import registry
+from crm_scorecard.metrics.engine import GRAINS, MetricError
+from crm_scorecard.metrics.services import metric_series
+from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
+from crm_scorecard.scorecards import files, scoring
+from crm_scorecard.scorecards import selectors as sel
+from crm_scorecard.scorecards import services as svc
+
+api = NinjaAPI(title="CRM Scorecard API", version="1", auth=django_auth, urls_namespace="api")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc) or "Not allowed."}, status=403)
+
+
+class ScorecardOut(Schema):
+    id: int
+    name: str
+    department: str
+    period: str
+    score: float | None
+    status: str
+    change: float | None
+
+
+class MetricOut(Schema):
+    key: str
+    name: str
+    kind: str
+    unit: str
+    direction: str
+    meaning: str
+
+
+class PointOut(Schema):
+    period_start: date
+    dimension: str | None
+    dimension_value: str | None
+    value: float | None
+
+
+class CustomerOut(Schema):
+    external_id: str
+    full_name: str
+    email: str
+    phone: str
+    city: str
+    country: str
+    status: str
+    department: str
+
+
+class ValueIn(Schema):
+    value: float
+
+
+def _period(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return files._period(text)
+    except ValueError as exc:
+        raise HttpError(422, str(exc)) from None
+
+
+@api.get("/scorecards", response=list[ScorecardOut], tags=["scorecards"])
+def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str, Any]]:
+    out = []
+    for card in sel.scorecards_visible(user=request.user):
+        ev = sel.evaluation(scorecard=card, period=_period(period), months=1)
+        out.append(
+            {
+                "id": card.pk,
+                "name": card.name,
+                "department": card.department.name,
+                "period": ev.period,
+                "score": ev.result.score,
+                "status": ev.result.status.value,
+                "change": ev.change,
+            }
+        )
+    return out
+
+
+@api.get("/scorecards/{pk}", tags=["scorecards"])
+def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[str, Any]:
+    """The scored tree, in the shape `crm-scorecard scorecard evaluate --json` prints."""
+    ev = sel.evaluation(
+        scorecard=sel.scorecard_get(user=request.user, pk=pk), period=_period(period), months=1
+    )
+    data = ev.result.to_dict()
+    data["period"] = ev.period
+    data["fix_first"] = [p.__dict__ for p in sel.fix_first(ev)]
+    return data
+
+
+@api.get("/scorecards/{pk}/export", tags=["scorecards"])
+def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
+    card = sel.scorecard_get(user=request.user, pk=pk)
+    return HttpResponse(files.dump(svc.scorecard_export(card)), content_type="application/yaml")
+
+
+@api.put("/indicators/{pk}/values/{period}", tags=["scorecards"])
+def indicator_value(request: HttpRequest, pk: int, period: str, body: ValueIn) -> dict[str, Any]:
+    """Enter a manual indicator's value for a month (managers of the department)."""
+    indicator = sel.indicator_get(user=request.user, pk=pk)
+    if not sel.can_edit(user=request.user, scorecard=indicator.goal.perspective.scorecard):
+        raise PermissionDenied("Only a manager of this department may enter values.")
+    month = _period(period)
+    assert month is not None
+    try:
+        svc.manual_value_set(indicator=indicator, period=month, value=body.value, user=request.user)
+    except scoring.DefinitionError as exc:
+        raise HttpError(422, str(exc)) from None
+    return {"indicator": indicator.pk, "period": month, "value": body.value}
+
+
+@api.get("/metrics", response=list[MetricOut], tags=["metrics"])
+def metrics(request: HttpRequest) -> list[Any]:
+    return list(registry())
+
+
+@api.get("/metrics/{key}", response=list[PointOut], tags=["metrics"])
+def metric(
+    request: HttpRequest,
+    key: str,
+    grain: str = "month",
+    by: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    filter: str | None = None,
+) -> list[Any]:
+    """A metric computed live within the caller's departments. `filter` is DIMENSION=VALUE."""
+    if grain not in GRAINS:
+        raise HttpError(422, f"grain must be one of {', '.join(GRAINS)}")
+    if by and by not in DIMENSIONS:
+        raise HttpError(422, f"unknown dimension {by!r}; dimensions are {', '.join(DIMENSIONS)}")
+    filters = {}
+    if filter:
+        if "=" not in filter:
+            raise HttpError(422, "filter takes DIMENSION=VALUE")
+        dim, value = filter.split("=", 1)
+        filters[dim] = value
+    try:
+        if key not in registry():
+            raise HttpError(404, f"unknown metric {key!r}")
+        return [
+            p.as_dict()
+            for p in metric_series(
+                key=key,
+                user=request.user,
+                grain=grain,
+                by=by,
+                filters=filters,
+                since=since,
+                until=until,
+            )
+        ]
+    except (MetricError, UnknownColumn) as exc:
+        raise HttpError(422, str(exc)) from None
+
+
+@api.get("/customers", response=list[CustomerOut], tags=["customers"])
+def customers(request: HttpRequest, q: str) -> list[dict[str, Any]]:
+    return [_customer(c) for c in crm.customer_search(user=request.user, query=q)]
+
+
+@api.get("/customers/{external_id}", response=CustomerOut, tags=["customers"])
+def customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    return _customer(crm.customer_360(user=request.user, external_id=external_id)["customer"])  # type: ignore[arg-type]
+
+
+def _customer(c: Any) -> dict[str, Any]:
+    return {
+        "external_id": c.external_id,
+        "full_name": c.full_name,
+        "email": c.email,
+        "phone": c.phone,
+        "city": c.city,
+        "country": c.country,
+        "status": c.status,
+        "department": c.department.name,
+    }

@@ -1,0 +1,363 @@
+"""Every page and API endpoint, walked as five callers: anonymous, an agent of the
+scorecard's department (no editing role), an analyst and a manager of another department,
+and a manager of the department. Refused writes change nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm_scorecard.accounts.models import Level
+from crm_scorecard.scorecards import files
+from crm_scorecard.scorecards.models import (
+    Goal,
+    GoalLink,
+    Indicator,
+    Initiative,
+    ManualValue,
+    Scorecard,
+)
+from crm_scorecard.scorecards.services import scorecard_import
+
+from .factories import CustomerFactory, DepartmentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CARD = {
+    "name": "Sales card",
+    "mission": "Sell",
+    "perspectives": [
+        {
+            "name": "Customer",
+            "goals": [
+                {
+                    "name": "Win",
+                    "indicators": [
+                        {"name": "Manual", "values": {"2026-01": 5}, "baseline": 0, "target": 10},
+                        {"name": "Revenue", "metric": "revenue", "baseline": 0, "target": 100},
+                    ],
+                },
+                {
+                    "name": "Keep",
+                    "indicators": [{"name": "Kept", "value": 3, "baseline": 0, "target": 4}],
+                },
+            ],
+        },
+    ],
+    "links": [{"from": "Win", "to": "Keep"}],
+}
+
+
+@pytest.fixture
+def world():
+    sales = DepartmentFactory(name="Sales")
+    other = DepartmentFactory(name="Service")
+    card = scorecard_import(card=files.parse(CARD), department=sales)
+    customer = CustomerFactory(external_id="C-S1", full_name="Sally Sales", department=sales)
+    return {
+        "card": card,
+        "goal": Goal.objects.get(name="Win"),
+        "keep": Goal.objects.get(name="Keep"),
+        "manual": Indicator.objects.get(name="Manual"),
+        "customer": customer,
+        "users": {
+            "anonymous": None,
+            "agent": UserFactory(username="agent", level=Level.AGENT, departments=[sales]),
+            "other_analyst": UserFactory(
+                username="o-analyst", level=Level.ANALYST, departments=[other]
+            ),
+            "other_manager": UserFactory(
+                username="o-manager", level=Level.MANAGER, departments=[other]
+            ),
+            "manager": UserFactory(username="manager", level=Level.MANAGER, departments=[sales]),
+        },
+    }
+
+
+CALLERS = ["anonymous", "agent", "other_analyst", "other_manager", "manager"]
+
+
+def urls(w):
+    card, goal, manual = w["card"].pk, w["goal"].pk, w["manual"].pk
+    return {
+        "home": "/",
+        "scorecard": f"/scorecards/{card}/",
+        "diamond": f"/scorecards/{card}/diamond/",
+        "map": f"/scorecards/{card}/map/",
+        "goal": f"/scorecards/{card}/goals/{goal}/",
+        "indicator": f"/indicators/{manual}/",
+        "export": f"/scorecards/{card}/export/",
+        "customers": "/customers/?q=sally",
+        "customer": "/customers/C-S1/",
+        "edit_card": f"/scorecards/{card}/edit/",
+        "new_goal": f"/scorecards/{card}/goals/new/",
+        "edit_goal": f"/scorecards/{card}/goals/{goal}/edit/",
+        "new_indicator": f"/scorecards/{card}/goals/{goal}/indicators/new/",
+        "edit_indicator": f"/indicators/{manual}/edit/",
+        "new_link": f"/scorecards/{card}/links/new/",
+        "new_initiative": f"/scorecards/{card}/goals/{goal}/initiatives/new/",
+        "new_card": "/scorecards/new/",
+        "import": "/scorecards/import/",
+        "template": "/scorecards/templates/",
+    }
+
+
+READ = {"anonymous": 302, "agent": 200, "other_analyst": 404, "other_manager": 404, "manager": 200}
+EDIT = {"anonymous": 302, "agent": 403, "other_analyst": 404, "other_manager": 404, "manager": 200}
+MANAGERS = {
+    "anonymous": 302,
+    "agent": 403,
+    "other_analyst": 403,
+    "other_manager": 200,
+    "manager": 200,
+}
+PAGES = {
+    "home": {**READ, "other_analyst": 200, "other_manager": 200},
+    "scorecard": READ,
+    "diamond": READ,
+    "map": READ,
+    "goal": READ,
+    "indicator": READ,
+    "export": READ,
+    "customers": {
+        **READ,
+        "other_analyst": 200,
+        "other_manager": 200,
+    },  # a search page; results are scoped
+    "customer": READ,
+    "edit_card": EDIT,
+    "new_goal": EDIT,
+    "edit_goal": EDIT,
+    "new_indicator": EDIT,
+    "edit_indicator": EDIT,
+    "new_link": EDIT,
+    "new_initiative": EDIT,
+    "new_card": MANAGERS,
+    "import": MANAGERS,
+    "template": MANAGERS,
+}
+
+
+def login(client, user):
+    if user is not None:
+        client.force_login(user)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_page(client, world, caller, page):
+    # Given a caller
+    login(client, world["users"][caller])
+    # When they open the page
+    response = client.get(urls(world)[page])
+    # Then the answer depends on who they are and where the page belongs
+    assert response.status_code == PAGES[page][caller]
+    if page in ("home", "customers") and caller.startswith("other"):
+        text = response.content.decode()
+        assert "Sales card" not in text and "Sally Sales" not in text
+
+
+def snapshot():
+    return (
+        list(Indicator.objects.order_by("pk").values_list("name", "target", "weight")),
+        list(Goal.objects.order_by("pk").values_list("name", "weight")),
+        list(ManualValue.objects.order_by("pk").values_list("period_start", "value")),
+        GoalLink.objects.count(),
+        Initiative.objects.count(),
+        Scorecard.objects.count(),
+        list(Scorecard.objects.values_list("name", "green", "yellow")),
+    )
+
+
+def writes(w):
+    manual, goal, keep = w["manual"], w["goal"], w["keep"]
+    indicator_form = {
+        "name": "Manual",
+        "metric": "",
+        "optimization": "maximize",
+        "baseline": 0,
+        "target": 20,
+        "tolerance": 0,
+        "weight": 2,
+        "update_interval": "month",
+        "kind": "lagging",
+    }
+    return {
+        "edit_indicator": ("post", f"/indicators/{manual.pk}/edit/", indicator_form),
+        "manual_value": ("post", f"/indicators/{manual.pk}/", {"period": "2026-02", "value": 7}),
+        "new_goal": (
+            "post",
+            f"/scorecards/{w['card'].pk}/goals/new/",
+            {"perspective": goal.perspective_id, "name": "Grow", "weight": 1},
+        ),
+        "new_link": (
+            "post",
+            f"/scorecards/{w['card'].pk}/links/new/",
+            {"cause": keep.pk, "effect": goal.pk},
+        ),
+        "new_initiative": (
+            "post",
+            f"/scorecards/{w['card'].pk}/goals/{goal.pk}/initiatives/new/",
+            {"name": "Call everyone", "status": "planned"},
+        ),
+        "edit_card": (
+            "post",
+            f"/scorecards/{w['card'].pk}/edit/",
+            {"name": "Renamed", "mission": "x", "green": 0.9, "yellow": 0.4},
+        ),
+        "api_value": ("put", f"/api/indicators/{manual.pk}/values/2026-02", {"value": 7}),
+    }
+
+
+WRITE = {
+    "anonymous": (302, 401),
+    "agent": (403, 403),
+    "other_analyst": (404, 404),
+    "other_manager": (404, 404),
+    "manager": (302, 200),
+}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(
+    "action",
+    [
+        "edit_indicator",
+        "manual_value",
+        "new_goal",
+        "new_link",
+        "new_initiative",
+        "edit_card",
+        "api_value",
+    ],
+)
+def test_every_write(client, world, caller, action):
+    # Given a caller and the state before
+    login(client, world["users"][caller])
+    before = snapshot()
+    method, url, data = writes(world)[action]
+    # When they try the write
+    if method == "put":
+        response = client.put(url, json.dumps(data), content_type="application/json")
+    else:
+        response = client.post(url, data)
+    # Then only the department's manager succeeds; everyone else changes nothing
+    page_status, api_status = WRITE[caller]
+    assert response.status_code == (api_status if url.startswith("/api/") else page_status), (
+        response.content[:300]
+    )
+    if caller == "manager":
+        assert snapshot() != before
+    else:
+        assert snapshot() == before
+
+
+API_READ = {
+    "anonymous": 401,
+    "agent": 200,
+    "other_analyst": 404,
+    "other_manager": 404,
+    "manager": 200,
+}
+API_OPEN = {
+    "anonymous": 401,
+    "agent": 200,
+    "other_analyst": 200,
+    "other_manager": 200,
+    "manager": 200,
+}
+
+
+def api_urls(w):
+    return {
+        "scorecards": ("/api/scorecards", API_OPEN),
+        "scorecard": (f"/api/scorecards/{w['card'].pk}", API_READ),
+        "export": (f"/api/scorecards/{w['card'].pk}/export", API_READ),
+        "metrics": ("/api/metrics", API_OPEN),
+        "customers": ("/api/customers?q=sally", API_OPEN),
+        "customer": ("/api/customers/C-S1", API_READ),
+    }
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(
+    "endpoint", ["scorecards", "scorecard", "export", "metrics", "customers", "customer"]
+)
+def test_every_api_read(client, world, caller, endpoint):
+    login(client, world["users"][caller])
+    url, expected = api_urls(world)[endpoint]
+    response = client.get(url)
+    assert response.status_code == expected[caller]
+    if response.status_code == 200 and endpoint in ("scorecards", "customers"):
+        names = [item.get("name") or item.get("full_name") for item in response.json()]
+        assert (names != []) is (caller in ("agent", "manager"))
+
+
+def test_api_scorecard_tree_matches_the_file_format(client, world):
+    # Given the manager, when reading the scorecard through the API for January
+    login(client, world["users"]["manager"])
+    data = client.get(f"/api/scorecards/{world['card'].pk}?period=2026-01").json()
+    # Then it is the evaluate --json tree: Manual 5/10 = 0.5; Revenue has no KPI values yet
+    win = data["perspectives"][0]["goals"][0]
+    assert win["indicators"][0]["score"] == 0.5 and win["indicators"][1]["score"] is None
+    # And Kept's single value was stored for the month of import, so January has none
+    assert data["perspectives"][0]["goals"][1]["indicators"][0]["value"] is None
+    latest = client.get(f"/api/scorecards/{world['card'].pk}").json()
+    assert latest["perspectives"][0]["goals"][1]["indicators"][0]["score"] == 0.75
+
+
+@pytest.mark.django_db(transaction=True)  # the metrics engine reads over its own connection
+def test_api_metric_is_scoped(client, world):
+    # Given the other department's manager, when asking for revenue, then there is none of Sales'
+    from datetime import UTC, datetime
+
+    from crm_scorecard.crm.models import Order, OrderLine
+
+    order = Order.objects.create(
+        external_id="O-S1", customer=world["customer"], ordered_at=datetime(2026, 1, 5, tzinfo=UTC)
+    )
+    OrderLine.objects.create(order=order, line_no=1, amount=40)
+    login(client, world["users"]["other_manager"])
+    assert client.get("/api/metrics/revenue").json() == []
+    client.logout()
+    login(client, world["users"]["manager"])
+    assert client.get("/api/metrics/revenue").json()[0]["value"] == 40
+    assert client.get("/api/metrics/revenue?by=planet").status_code == 422
+
+
+def test_scorecard_page_query_count_is_fixed(client, world, django_assert_max_num_queries):
+    # Given a scorecard with more goals and indicators
+    for n in range(10):
+        Indicator.objects.create(
+            goal=world["keep"], name=f"Extra {n}", metric="revenue", baseline=0, target=1
+        )
+    login(client, world["users"]["manager"])
+    # Then the page takes a bounded number of queries, whatever the number of indicators
+    with django_assert_max_num_queries(25):
+        assert client.get(f"/scorecards/{world['card'].pk}/").status_code == 200
+
+
+def test_invalid_edit_explains_and_changes_nothing(client, world):
+    # Given the manager, when setting max equal to min
+    login(client, world["users"]["manager"])
+    before = snapshot()
+    response = client.post(
+        f"/indicators/{world['manual'].pk}/edit/",
+        {
+            "name": "Manual",
+            "optimization": "maximize",
+            "baseline": 0,
+            "target": 10,
+            "min": 5,
+            "max": 5,
+            "tolerance": 0,
+            "weight": 1,
+            "update_interval": "month",
+            "kind": "lagging",
+        },
+    )
+    # Then the form says why and nothing is saved
+    assert response.status_code == 400
+    assert "max and min are both 5.0" in response.content.decode()
+    assert snapshot() == before
