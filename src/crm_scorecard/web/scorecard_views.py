@@ -188,11 +188,10 @@ def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
     ev = sel.evaluation(scorecard=scorecard, period=_period(request))
     colours = {"green": "#16a34a", "yellow": "#eab308", "red": "#dc2626", "grey": "#9ca3af"}
     bands = [p for p in ev.result.children]
-    nodes, names = [], {}
+    nodes = []
     for row, perspective in enumerate(bands):
         goals = [g for g in perspective.walk() if g.kind == "goal"]
         for col, goal in enumerate(goals):
-            names[goal.name] = goal.key
             nodes.append(
                 {
                     "name": goal.name,
@@ -205,7 +204,14 @@ def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
                     "url": f"/scorecards/{scorecard.pk}/goals/{goal.key}/",
                 }
             )
-    links = [{"source": a, "target": b} for a, b in ev.card.links if a in names and b in names]
+    index = {
+        n["name"]: i for i, n in enumerate(nodes)
+    }  # ECharts joins cartesian graph edges by index
+    links = [
+        {"source": index[a], "target": index[b], "cause": a, "effect": b}
+        for a, b in ev.card.links
+        if a in index and b in index
+    ]
     chart = {"nodes": nodes, "links": links, "bands": [p.name for p in bands]}
     return render(
         request, "web/strategy_map.html", {"scorecard": scorecard, "ev": ev, "chart": chart}

@@ -1,0 +1,172 @@
+"""In a real browser (Debian's chromium driven by Playwright): sign in, open a scorecard,
+see the stop-lights, the gauge, the diamond chart and the strategy map drawn, edit a target
+and see the score change, and be refused another department's scorecard. Screenshots are
+saved under test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crm_scorecard.accounts.models import Level
+from crm_scorecard.scorecards import files
+from crm_scorecard.scorecards.models import Indicator
+from crm_scorecard.scorecards.services import scorecard_import
+
+from .factories import DepartmentFactory, UserFactory
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls made here by the
+# test itself are plain synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+CARD = {
+    "name": "Service card",
+    "mission": "Serve well",
+    "perspectives": [
+        {
+            "name": "Customer",
+            "goals": [
+                {
+                    "name": "Happy",
+                    "indicators": [
+                        {
+                            "name": "CSAT",
+                            "values": {"2026-01": 0.7},
+                            "baseline": 0.5,
+                            "target": 0.9,
+                        },
+                        {"name": "NPS", "values": {"2026-01": 10}, "baseline": -20, "target": 30},
+                        {
+                            "name": "Repeat calls",
+                            "values": {"2026-01": 0.08},
+                            "optimization": "minimize",
+                            "baseline": 0.2,
+                            "target": 0.05,
+                        },
+                    ],
+                }
+            ],
+        },
+        {
+            "name": "Internal process",
+            "goals": [
+                {
+                    "name": "Fast",
+                    "indicators": [
+                        {
+                            "name": "Wait",
+                            "values": {"2026-01": 60},
+                            "optimization": "minimize",
+                            "baseline": 120,
+                            "target": 40,
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            "name": "Learning & growth",
+            "goals": [
+                {
+                    "name": "Skilled",
+                    "indicators": [
+                        {
+                            "name": "Training hours",
+                            "values": {"2026-01": 12},
+                            "baseline": 0,
+                            "target": 20,
+                        }
+                    ],
+                }
+            ],
+        },
+    ],
+    "links": [{"from": "Skilled", "to": "Fast"}, {"from": "Fast", "to": "Happy"}],
+}
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: apt-get install chromium (CI's .ci/run does)"
+        )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page
+        assert errors == [], f"JavaScript errors in the pages: {errors}"
+        browser.close()
+
+
+def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
+    # Given a Service manager and the Service scorecard, and a Sales scorecard
+    service, sales = DepartmentFactory(name="Service"), DepartmentFactory(name="Sales")
+    mine = scorecard_import(card=files.parse(CARD), department=service)
+    theirs = scorecard_import(card=files.parse({**CARD, "name": "Sales card"}), department=sales)
+    user = UserFactory(username="boss", level=Level.MANAGER, departments=[service])
+    user.set_password("a-long-secret-1")
+    user.save()
+    page = browser_page
+    # When they sign in
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "a-long-secret-1")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Service card" in page.content() and "Sales card" not in page.content()
+    # And open the scorecard for January
+    page.goto(f"{live_server.url}/scorecards/{mine.pk}/?period=2026-01")
+    page.wait_for_selector("#gauge[data-rendered='1'] canvas")
+    # Then stop-lights are shown for every row and the gauge is drawn
+    lights = page.locator("#tree .light")
+    assert lights.count() == 11
+    assert page.locator("#tree .light.green, #tree .light.yellow, #tree .light.red").count() >= 8
+    page.screenshot(path=str(ARTIFACTS / "scorecard.png"), full_page=True)
+    # CSAT: (0.7 - 0.5) / 0.4 = 0.5
+    csat = page.locator("#tree tr", has_text="CSAT")
+    assert "0.50" in csat.inner_text()
+    # The diamond chart is drawn
+    page.goto(f"{live_server.url}/scorecards/{mine.pk}/diamond/?period=2026-01")
+    page.wait_for_selector("#radar[data-rendered='1'] canvas")
+    page.screenshot(path=str(ARTIFACTS / "diamond.png"), full_page=True)
+    # The strategy map is drawn, and a goal box opens the goal
+    page.goto(f"{live_server.url}/scorecards/{mine.pk}/map/?period=2026-01")
+    page.wait_for_selector(
+        "#map[data-rendered='3-2'] canvas"
+    )  # three goal boxes and two arrows drawn
+    page.screenshot(path=str(ARTIFACTS / "strategy_map.png"), full_page=True)
+    # When the CSAT target is lowered to 0.8: (0.7 - 0.5) / 0.3 = 0.667
+    csat_id = Indicator.objects.get(goal__perspective__scorecard=mine, name="CSAT").pk
+    page.goto(f"{live_server.url}/indicators/{csat_id}/edit/")
+    page.fill("input[name=target]", "0.8")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    page.screenshot(path=str(ARTIFACTS / "edit.png"), full_page=True)
+    assert page.url == f"{live_server.url}/scorecards/{mine.pk}/", page.locator("main").inner_text()
+    page.goto(f"{live_server.url}/scorecards/{mine.pk}/?period=2026-01")
+    assert "0.67" in page.locator("#tree tr", has_text="CSAT").inner_text()
+    # And another department's scorecard is refused as not found
+    response = page.goto(f"{live_server.url}/scorecards/{theirs.pk}/")
+    assert response is not None and response.status == 404
