@@ -59,7 +59,7 @@ def connect(choice: str | None = None) -> Connection:
             dsn = " ".join(f"{k}={v}" for k, v in args.items() if v)
             backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
         backend.raw_sql("SET TimeZone = 'UTC'")
-        return Connection(backend, database="app")
+        return Connection(backend, database="app", copy=True)
     raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb or parquet:DIR")
 
 

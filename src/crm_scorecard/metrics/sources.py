@@ -8,7 +8,7 @@ DuckDB (over the app database or over Parquet files)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,8 @@ class Connection:
     backend: Any
     database: str | None = None
     parquet: Path | None = None
+    copy: bool = False  # copy each table into DuckDB's columnar memory on first use
+    _loaded: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -66,6 +68,15 @@ class Connection:
     def table(self, name: str) -> Table:
         if self.parquet is not None:
             return self.backend.read_parquet(self.parquet / f"{name}.parquet", table_name=name)
+        if self.copy and self.database:
+            if name not in self._loaded:
+                # One scan of the app database per table; every metric then reads the
+                # columnar copy instead of going back through the scanner.
+                self.backend.raw_sql(
+                    f'CREATE OR REPLACE TABLE main."{name}" AS SELECT * FROM {self.database}."{name}"'
+                )
+                self._loaded.add(name)
+            return self.backend.table(name)
         if self.database:
             return self.backend.table(name, database=self.database)
         return self.backend.table(name)
