@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any, cast
 
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.metrics.models import Grain, KpiValue
@@ -221,8 +221,15 @@ def scorecard_scoring(scorecard: Scorecard) -> scoring.Scorecard:
     metrics = {(i.cascaded_from or i).metric for i in all_indicators} - {""}
     # One query for every metric-bound indicator's history, whatever their number.
     history_cache: dict[tuple[str, str, str], dict[str, float | None]] = {}
+    wanted = {
+        ((i.cascaded_from or i).filter_dimension, (i.cascaded_from or i).filter_value)
+        for i in all_indicators
+    }
+    slices = Q()
+    for dimension, dim_value in wanted:
+        slices |= Q(dimension=dimension, dimension_value=dim_value)
     for metric, dimension, dim_value, day, value in KpiValue.objects.filter(
-        metric__in=metrics, grain=Grain.MONTH
+        slices, metric__in=metrics, grain=Grain.MONTH
     ).values_list("metric", "dimension", "dimension_value", "period_start", "value"):
         history_cache.setdefault((metric, dimension, dim_value), {})[period_label(day)] = value
 

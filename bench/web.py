@@ -1,0 +1,136 @@
+"""Benchmark: concurrent users loading scorecard pages.
+
+Usage: .venv/bin/python bench/web.py [--database-url URL] [--users 20] [--requests 400]
+
+Uses a seeded database (default: the PostgreSQL bench database filled by
+bench/seed_import.py or bench/metrics.py --seed-customers). Computes the KPIs and installs
+the templates if they are missing, serves the app on 127.0.0.1 (Django's threaded server),
+and has N threads load the home page and scorecard pages as signed-in managers.
+Prints p50/p95/p99 latency. Traffic stays on the loopback address and the loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/crm_scorecard_bench"
+    )
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_scorecard.settings.local")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from crm_scorecard.accounts.models import Level, User
+    from crm_scorecard.crm.seed import departments_ensure
+    from crm_scorecard.metrics.models import KpiValue
+    from crm_scorecard.metrics.services import kpi_compute
+    from crm_scorecard.scorecards.models import Scorecard
+    from crm_scorecard.scorecards.templates import template_install, template_names
+
+    depts = departments_ensure()
+    if not KpiValue.objects.exists():
+        began = time.perf_counter()
+        kpi_compute()
+        print(f"computed KPIs in {time.perf_counter() - began:.0f} s")
+    for name in template_names():
+        if not Scorecard.objects.filter(department=depts["Sales"], template=name).exists():
+            template_install(name=name, department=depts["Sales"])
+    user, _ = User.objects.get_or_create(
+        username="bench-manager", defaults={"level": Level.MANAGER}
+    )
+    user.departments.set([depts["Sales"]])
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+    pages = ["/"] + [
+        f"/scorecards/{pk}/"
+        for pk in Scorecard.objects.filter(department=depts["Sales"]).values_list("pk", flat=True)
+    ]
+
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "crm-scorecard"), "serve", "--port", str(args.port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(50):
+            try:
+                urllib.request.urlopen(f"{base}/login/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        timings: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        per_user = max(1, args.requests // args.users)
+
+        def user_loop(n: int) -> None:
+            for i in range(per_user):
+                url = base + pages[(n + i) % len(pages)]
+                request = urllib.request.Request(url, headers={"Cookie": cookie})
+                began = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        response.read()
+                        ok = response.status == 200
+                except OSError as exc:
+                    ok = False
+                    with lock:
+                        errors.append(str(exc))
+                elapsed = (time.perf_counter() - began) * 1000
+                if ok:
+                    with lock:
+                        timings.append(elapsed)
+
+        began = time.perf_counter()
+        threads = [threading.Thread(target=user_loop, args=(n,)) for n in range(args.users)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    timings.sort()
+
+    def pct(q: float) -> float:
+        return timings[min(len(timings) - 1, int(len(timings) * q))]
+
+    print(
+        f"{args.users} users, {len(timings)} pages ({len(pages)} distinct) in {wall:.1f} s "
+        f"= {len(timings) / wall:.1f} pages/s; errors {len(errors)}"
+    )
+    print(
+        f"latency p50 {statistics.median(timings):.0f} ms, p95 {pct(0.95):.0f} ms, p99 {pct(0.99):.0f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
