@@ -11,7 +11,7 @@ import pytest
 from crm_scorecard.metrics import definitions
 from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
-from crm_scorecard.metrics.engine import Engine, MetricError
+from crm_scorecard.metrics.engine import MetricError
 from crm_scorecard.metrics.sources import SOURCE_COLUMNS, Sources, UnknownColumn
 
 from . import metrics_data
@@ -89,6 +89,25 @@ EXPECTED: dict[str, list[float | None]] = {
     "employee_turnover_rate": [0, 1 / 3, 0],
     "employee_engagement": [4.5, None, 2.0],
 }
+
+
+OPEN: list[Engine] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_engines():
+    # Each engine holds its own database connection; close them so the test database can be dropped.
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def Engine(*args, **kwargs):
+    from crm_scorecard.metrics.engine import Engine as RealEngine
+
+    engine = RealEngine(*args, **kwargs)
+    OPEN.append(engine)
+    return engine
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +225,13 @@ def test_unknown_dimension_and_breakdown_are_refused(company):
 
 def test_declared_source_columns_match_the_sources(company):
     # The static column lists that check metric files must match what the sources offer
-    sources = Sources(connect("duckdb"))
-    for name, columns in SOURCE_COLUMNS.items():
-        assert set(sources.get(name).columns) == set(columns), name
+    conn = connect("duckdb")
+    sources = Sources(conn)
+    try:
+        for name, columns in SOURCE_COLUMNS.items():
+            assert set(sources.get(name).columns) == set(columns), name
+    finally:
+        conn.close()
 
 
 METRICS_FILE = """

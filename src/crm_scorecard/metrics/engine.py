@@ -632,6 +632,16 @@ class Engine:
     def execute(self, expr: Any) -> Any:
         return self.conn.backend.execute(expr)
 
+    def close(self) -> None:
+        """Release the engine's own database connection."""
+        self.conn.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def table(self, source: str, request: Request) -> Table:
         t = self._sources.get(source)
         for dim, value in request.filters:

@@ -55,8 +55,11 @@ def metric_series(
     engine: Engine | None = None,
 ) -> list[Point]:
     """A metric computed live, within the user's departments."""
-    engine = engine or engine_for(user=user)
-    rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
+    if engine is None:
+        with engine_for(user=user) as own:
+            rows = own.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
+    else:
+        rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
     return [Point(p, by, d, v) for p, d, v in rows]
 
 
@@ -71,7 +74,17 @@ def kpi_compute(
     progress: Callable[[str], None] | None = None,
 ) -> FillRun:
     """Compute metrics for the whole company (and per dimension in `by`) and store them."""
-    engine = engine or engine_for()
+    if engine is None:
+        with engine_for() as own:
+            return kpi_compute(
+                grain=grain,
+                since=since,
+                until=until,
+                metrics=metrics,
+                by=by,
+                engine=own,
+                progress=progress,
+            )
     keys = list(metrics) if metrics else [m.key for m in engine.registry if m.kind != "manual"]
     for key in keys:
         engine.registry.get(key)

@@ -65,6 +65,12 @@ class Connection:
     def name(self) -> str:
         return str(self.backend.name)
 
+    def close(self) -> None:
+        """Release the connection (and DuckDB's own connection to an attached database)."""
+        if self.database:
+            self.backend.raw_sql(f"DETACH {self.database}")
+        self.backend.disconnect()
+
     def table(self, name: str) -> Table:
         if self.parquet is not None:
             return self.backend.read_parquet(self.parquet / f"{name}.parquet", table_name=name)

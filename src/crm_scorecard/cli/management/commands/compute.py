@@ -43,19 +43,21 @@ class Command(ProductCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         began = time.perf_counter()
         try:
-            engine = engine_for(engine=options["engine"])
-            keys = options["metrics"] or [m.key for m in engine.registry if m.kind != "manual"]
-            by = [None, *(options["by"] or ["department"])]
-            with progress_bar("metrics", len(keys), enabled=not options["no_progress"]) as advance:
-                run = kpi_compute(
-                    grain=options["grain"],
-                    since=options["since"],
-                    until=options["until"],
-                    metrics=keys,
-                    by=by,
-                    engine=engine,
-                    progress=lambda _key: advance(1),
-                )
+            with engine_for(engine=options["engine"]) as engine:
+                keys = options["metrics"] or [m.key for m in engine.registry if m.kind != "manual"]
+                by = [None, *(options["by"] or ["department"])]
+                with progress_bar(
+                    "metrics", len(keys), enabled=not options["no_progress"]
+                ) as advance:
+                    run = kpi_compute(
+                        grain=options["grain"],
+                        since=options["since"],
+                        until=options["until"],
+                        metrics=keys,
+                        by=by,
+                        engine=engine,
+                        progress=lambda _key: advance(1),
+                    )
         except (MetricError, UnknownColumn, ValueError) as exc:
             raise CommandError(str(exc)) from None
         seconds = time.perf_counter() - began

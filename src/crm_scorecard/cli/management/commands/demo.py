@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.cli.base import database_label, progress_bar
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
+from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.models import KpiValue
-from crm_scorecard.metrics.services import engine_for, kpi_compute
+from crm_scorecard.metrics.services import kpi_compute
 from crm_scorecard.scorecards.models import Scorecard
 from crm_scorecard.scorecards.templates import template_install, template_load
 
@@ -81,7 +82,7 @@ class Command(BaseCommand):
 
     def ensure_scorecards(self, show_progress: bool) -> None:
         if not KpiValue.objects.exists():
-            keys = [m.key for m in engine_for().registry if m.kind != "manual"]
+            keys = [m.key for m in registry() if m.kind != "manual"]
             with progress_bar("KPIs", len(keys), enabled=show_progress) as advance:
                 run = kpi_compute(metrics=keys, progress=lambda _key: advance(1))
             self.stdout.write(f"Computed {len(keys)} KPIs: {run.rows_written:,} monthly values.")

@@ -21,10 +21,13 @@ class Command(ProductCommand):
         folder: Path = options["folder"]
         folder.mkdir(parents=True, exist_ok=True)
         conn = connect("duckdb")
-        with progress_bar("tables", len(TABLES), enabled=not options["no_progress"]) as advance:
-            for name in TABLES:
-                conn.table(name).to_parquet(folder / f"{name}.parquet")
-                advance(1)
+        try:
+            with progress_bar("tables", len(TABLES), enabled=not options["no_progress"]) as advance:
+                for name in TABLES:
+                    conn.table(name).to_parquet(folder / f"{name}.parquet")
+                    advance(1)
+        finally:
+            conn.close()
         self.stdout.write(
             f"wrote {len(TABLES)} tables to {folder}; compute on them with METRICS_ENGINE=parquet:{folder}"
         )

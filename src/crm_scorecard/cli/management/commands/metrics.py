@@ -81,16 +81,16 @@ class Command(BaseCommand):
             user = User.objects.filter(username=options["as_user"]).first()
             if user is None:
                 raise CommandError(f"no user named {options['as_user']!r}")
-        engine = engine_for(user=user, engine=options["engine"])
-        points = metric_series(
-            key=options["key"],
-            grain=options["grain"],
-            by=options["by"],
-            filters=dict(options["filter"]),
-            since=options["since"],
-            until=options["until"],
-            engine=engine,
-        )
+        with engine_for(user=user, engine=options["engine"]) as engine:
+            points = metric_series(
+                key=options["key"],
+                grain=options["grain"],
+                by=options["by"],
+                filters=dict(options["filter"]),
+                since=options["since"],
+                until=options["until"],
+                engine=engine,
+            )
         if options["json"]:
             self.stdout.write(json.dumps([p.as_dict() for p in points], indent=2))
             return
