@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.models import GoalLink, Indicator, ManualValue, Scorecard
+from crm_scorecard.scorecards.services import scorecard_import
 
 from .factories import DepartmentFactory
 
@@ -266,3 +267,59 @@ def test_import_to_unknown_department(tmp_path):
             "Nope",
             stdout=io.StringIO(),
         )
+
+
+@pytest.mark.django_db
+def test_cascaded_goal_shares_the_parent_data():
+    from crm_scorecard.scorecards import scoring as sc
+    from crm_scorecard.scorecards.models import Goal, Perspective
+    from crm_scorecard.scorecards.services import goal_cascade, manual_value_set, scorecard_scoring
+
+    # Given Sales with a sub-team, and a Sales goal with a manual indicator valued 30 of 40
+    sales = DepartmentFactory(name="Sales")
+    team = DepartmentFactory(name="Team", parent=sales)
+    other = DepartmentFactory(name="Other")
+    parent_card = scorecard_import(
+        card=files.parse(
+            {
+                "name": "Sales",
+                "perspectives": [
+                    {
+                        "name": "Customer",
+                        "goals": [
+                            {
+                                "name": "Win",
+                                "indicators": [
+                                    {
+                                        "name": "Deals",
+                                        "values": {"2026-01": 30},
+                                        "baseline": 0,
+                                        "target": 40,
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ),
+        department=sales,
+    )
+    team_card = scorecard_import(
+        card=files.parse({"name": "Team", "perspectives": [{"name": "Customer"}]}), department=team
+    )
+    source = Goal.objects.get(perspective__scorecard=parent_card, name="Win")
+    # When the goal is cascaded into the team's scorecard
+    goal = goal_cascade(source=source, perspective=Perspective.objects.get(scorecard=team_card))
+    # Then the team sees the same 0.75, and a later value in the parent reaches it too
+    assert sc.evaluate(scorecard_scoring(team_card), period="2026-01").score == pytest.approx(0.75)
+    manual_value_set(indicator=source.indicators.get(), period="2026-02", value=40)
+    assert sc.evaluate(scorecard_scoring(team_card), period="2026-02").score == pytest.approx(1.0)
+    assert goal.cascaded_from == source
+    # And a department that is not below Sales cannot cascade it
+    other_card = scorecard_import(
+        card=files.parse({"name": "Other", "perspectives": [{"name": "Customer"}]}),
+        department=other,
+    )
+    with pytest.raises(sc.DefinitionError, match="not above Other"):
+        goal_cascade(source=source, perspective=Perspective.objects.get(scorecard=other_card))

@@ -364,3 +364,52 @@ def manual_value_set(
         defaults={"value": value, "entered_by": user if getattr(user, "pk", None) else None},
     )
     return entry
+
+
+@transaction.atomic
+def goal_cascade(*, source: Goal, perspective: Perspective, weight: float = 1.0) -> Goal:
+    """Cascade a goal from a parent department's scorecard into another scorecard: a linked
+    copy whose indicators read the source's data (metric or manual values), so both
+    departments see the same numbers while weighing them in their own scorecards."""
+    child_dept = perspective.scorecard.department
+    parent = source.perspective.scorecard.department
+    node: Department | None = child_dept.parent
+    while node is not None and node.pk != parent.pk:
+        node = node.parent
+    if node is None:
+        raise scoring.DefinitionError(
+            f"{source.name} belongs to {parent.name}, which is not above {child_dept.name}; only a parent "
+            "department's goals can be cascaded"
+        )
+    goal = Goal.objects.create(
+        perspective=perspective, name=source.name, weight=weight, cascaded_from=source
+    )
+    Indicator.objects.bulk_create(
+        [
+            Indicator(
+                goal=goal,
+                name=i.name,
+                metric=i.metric,
+                filter_dimension=i.filter_dimension,
+                filter_value=i.filter_value,
+                unit=i.unit,
+                owner=i.owner,
+                optimization=i.optimization,
+                baseline=i.baseline,
+                target=i.target,
+                min=i.min,
+                max=i.max,
+                tolerance=i.tolerance,
+                weight=i.weight,
+                green=i.green,
+                yellow=i.yellow,
+                update_interval=i.update_interval,
+                kind=i.kind,
+                position=i.position,
+                cascaded_from=i,
+            )
+            for i in source.indicators.all()
+        ]
+    )
+    _check_scorecard(perspective.scorecard)
+    return goal
