@@ -144,6 +144,11 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
     assert lights.count() == 11
     assert page.locator("#tree .light.green, #tree .light.yellow, #tree .light.red").count() >= 8
     page.screenshot(path=str(ARTIFACTS / "scorecard.png"), full_page=True)
+    # On a tablet the page still fits its width (no sideways scrolling)
+    page.set_viewport_size({"width": 820, "height": 1180})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 820
+    page.screenshot(path=str(ARTIFACTS / "scorecard-tablet.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     # CSAT: (0.7 - 0.5) / 0.4 = 0.5
     csat = page.locator("#tree tr", has_text="CSAT")
     assert "0.50" in csat.inner_text()
