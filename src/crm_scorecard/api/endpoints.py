@@ -74,7 +74,7 @@ def _period(text: str | None) -> str | None:
     if not text:
         return None
     try:
-        return files._period(text)
+        return files.parse_period(text)
     except ValueError as exc:
         raise HttpError(422, str(exc)) from None
 

@@ -29,7 +29,8 @@ class ThresholdsIn(_Strict):
     yellow: float = 0.5
 
 
-def _period(text: str) -> str:
+def parse_period(text: str) -> str:
+    """A month as "YYYY-MM", from "2026-1" or "2026-01"; ValueError otherwise."""
     parts = str(text).split("-")
     if len(parts) != 2 or not (
         parts[0].isdigit() and parts[1].isdigit() and 1 <= int(parts[1]) <= 12
@@ -62,7 +63,7 @@ class IndicatorIn(_Strict):
     @classmethod
     def _periods(cls, given: Any) -> Any:
         if isinstance(given, dict):
-            return {_period(k): v for k, v in given.items()}
+            return {parse_period(k): v for k, v in given.items()}
         return given
 
     @model_validator(mode="after")

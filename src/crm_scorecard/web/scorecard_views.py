@@ -28,7 +28,7 @@ from . import forms
 def _period(request: HttpRequest) -> str | None:
     raw = request.GET.get("period", "")
     try:
-        return files._period(raw) if raw else None
+        return files.parse_period(raw) if raw else None
     except ValueError:
         return None
 

@@ -25,7 +25,7 @@ COLOURS = {"green": "green", "yellow": "yellow", "red": "red", "grey": "bright_b
 
 def _period(text: str) -> str:
     try:
-        return files._period(text)
+        return files.parse_period(text)
     except ValueError as exc:
         raise CommandError(f"--period: {exc}") from None
 
