@@ -85,3 +85,24 @@ def test_trend_scores_each_month():
         ("2026-02", 0.5),
         ("2026-03", pytest.approx(0.8)),
     ]
+
+
+@pytest.mark.django_db
+def test_pages_open_on_the_latest_complete_month():
+    from datetime import date
+
+    from crm_scorecard.metrics.models import KpiValue
+    from crm_scorecard.scorecards.selectors import latest_period, shift
+    from crm_scorecard.scorecards.services import period_label
+
+    current = period_label(date.today())
+    # Given nothing computed, pages open on the current month
+    assert latest_period() == current
+    # Given values up to an old month, that month
+    KpiValue.objects.create(metric="revenue", grain="month", period_start=date(2025, 3, 1), value=1)
+    assert latest_period() == "2025-03"
+    # Given values for the current, unfinished month, the month before it
+    KpiValue.objects.create(
+        metric="revenue", grain="month", period_start=date.today().replace(day=1), value=1
+    )
+    assert latest_period() == shift(current, -1)

@@ -61,9 +61,13 @@ def indicator_get(*, user: Actor, pk: int) -> Indicator:
 
 
 def latest_period() -> Period:
-    """The latest month with stored KPI values, else the current month."""
+    """The month pages open on: the latest complete month with stored KPI values (the
+    current month is still filling up), or the current month when nothing is computed yet."""
     top = KpiValue.objects.filter(grain=Grain.MONTH).aggregate(top=Max("period_start"))["top"]
-    return period_label(top or date.today())
+    current = period_label(date.today())
+    if top is None:
+        return current
+    return min(period_label(top), shift(current, -1), key=period_index)
 
 
 def shift(period: Period, months: int) -> Period:
