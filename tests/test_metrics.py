@@ -136,13 +136,29 @@ def test_every_builtin_metric_has_a_hand_computed_test():
     assert {m.key for m in builtin_registry()} == set(EXPECTED)
 
 
-def test_engines_agree_on_the_whole_catalogue(company):
-    # Given the app database engine and DuckDB reading it
-    app, duck = (
+@pytest.fixture(scope="module")
+def parquet_folder(company, tmp_path_factory, django_db_blocker):
+    import io
+
+    from django.core.management import call_command
+
+    folder = tmp_path_factory.mktemp("parquet")
+    with django_db_blocker.unblock():
+        call_command("export-parquet", str(folder), "--no-progress", stdout=io.StringIO())
+    return folder
+
+
+@pytest.mark.parametrize("other", ["duckdb", "parquet", "spark"])
+def test_engines_agree_on_the_whole_catalogue(company, parquet_folder, other):
+    # Given the app database engine (SQLite or PostgreSQL) and another engine over the same data:
+    # DuckDB attached to the app database, DuckDB over the Parquet export, Spark over it
+    choice = other if other == "duckdb" else f"{other}:{parquet_folder}"
+    app, them = (
         Engine(connect("app"), builtin_registry()),
-        Engine(connect("duckdb"), builtin_registry()),
+        Engine(connect(choice), builtin_registry()),
     )
-    # When every metric is computed by region on both, then the numbers match within 1e-9
+    assert them.conn.name == ("pyspark" if other == "spark" else "duckdb")
+    # When every metric is computed overall and by region on both, then the numbers match within 1e-9
     compared = 0
     for metric in builtin_registry():
         for by in (None, "region"):
@@ -150,9 +166,9 @@ def test_engines_agree_on_the_whole_catalogue(company):
                 a = app.compute(metric.key, by=by, since=JAN, until=MAR)
             except UnknownColumn:
                 with pytest.raises(UnknownColumn):
-                    duck.compute(metric.key, by=by, since=JAN, until=MAR)
+                    them.compute(metric.key, by=by, since=JAN, until=MAR)
                 continue
-            b = duck.compute(metric.key, by=by, since=JAN, until=MAR)
+            b = them.compute(metric.key, by=by, since=JAN, until=MAR)
             compared += 1
             assert [(p, d) for p, d, _ in a] == [(p, d) for p, d, _ in b], metric.key
             assert [v for *_, v in a] == pytest.approx([v for *_, v in b], abs=1e-9), metric.key

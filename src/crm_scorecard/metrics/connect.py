@@ -5,11 +5,14 @@
   far slower on large event tables), the app database itself when it is PostgreSQL;
 - `app`: Ibis on the app database (SQLite or PostgreSQL);
 - `duckdb`: DuckDB attached to the app database (SQLite or PostgreSQL);
-- `parquet:DIR`: DuckDB over the Parquet files written by `crm-scorecard export-parquet DIR`."""
+- `parquet:DIR`: DuckDB over the Parquet files written by `crm-scorecard export-parquet DIR`;
+- `spark:DIR`: Spark (local mode, or the cluster named by `SPARK_MASTER`) over the same Parquet
+  files. Needs `pip install 'crm-scorecard[spark]'` and Java 17+."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +37,15 @@ def connect(choice: str | None = None) -> Connection:
     choice = choice or engine_setting()
     db = django_connection.settings_dict
     vendor = django_connection.vendor
-    if choice.startswith("parquet:"):
-        folder = Path(choice.split(":", 1)[1])
+    if choice.startswith(("parquet:", "spark:")):
+        kind, _, path = choice.partition(":")
+        folder = Path(path)
         if not folder.is_dir():
             raise ValueError(
                 f"METRICS_ENGINE={choice}: no folder {folder}; run `crm-scorecard export-parquet {folder}`"
             )
+        if kind == "spark":
+            return Connection(ibis.pyspark.connect(spark_session()), parquet=folder, shared=True)
         return Connection(ibis.duckdb.connect(), parquet=folder)
     if choice == "auto":
         choice = "duckdb" if vendor == "sqlite" else "app"
@@ -60,7 +66,27 @@ def connect(choice: str | None = None) -> Connection:
             backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
         backend.raw_sql("SET TimeZone = 'UTC'")
         return Connection(backend, database="app", copy=True)
-    raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb or parquet:DIR")
+    raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb, parquet:DIR or spark:DIR")
+
+
+def spark_session() -> Any:
+    """The process's Spark session (started once; a JVM takes seconds to start), in UTC."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ValueError(
+            "METRICS_ENGINE=spark:DIR needs PySpark: pip install 'crm-scorecard[spark]' (and Java 17+)"
+        ) from None
+    # Spark's Python workers must run the same Python as this process.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (
+        SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+        .appName("crm-scorecard")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"))
+        .getOrCreate()
+    )
 
 
 def _pg_args(db: dict[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,8 @@ class Connection:
     database: str | None = None
     parquet: Path | None = None
     copy: bool = False  # copy each table into DuckDB's columnar memory on first use
-    _loaded: set[str] = field(default_factory=set)
+    shared: bool = False  # the backend is shared by the process (Spark): close() leaves it running
+    _loaded: dict[str, Table] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -67,21 +68,33 @@ class Connection:
 
     def close(self) -> None:
         """Release the connection (and DuckDB's own connection to an attached database)."""
+        if self.shared:
+            for table in self._loaded.values():
+                self.backend.drop_view(table.get_name(), force=True)
+            self._loaded.clear()
+            return
         if self.database:
             self.backend.raw_sql(f"DETACH {self.database}")
         self.backend.disconnect()
 
     def table(self, name: str) -> Table:
+        if name not in self._loaded:
+            self._loaded[name] = self._open(name)
+        return self._loaded[name]
+
+    def _open(self, name: str) -> Table:
         if self.parquet is not None:
-            return self.backend.read_parquet(self.parquet / f"{name}.parquet", table_name=name)
+            # On a shared session each connection registers views under its own generated
+            # names, so concurrent engines never see each other's files.
+            return self.backend.read_parquet(
+                str(self.parquet / f"{name}.parquet"), table_name=None if self.shared else name
+            )
         if self.copy and self.database:
-            if name not in self._loaded:
-                # One scan of the app database per table; every metric then reads the
-                # columnar copy instead of going back through the scanner.
-                self.backend.raw_sql(
-                    f'CREATE OR REPLACE TABLE main."{name}" AS SELECT * FROM {self.database}."{name}"'
-                )
-                self._loaded.add(name)
+            # One scan of the app database per table; every metric then reads the
+            # columnar copy instead of going back through the scanner.
+            self.backend.raw_sql(
+                f'CREATE OR REPLACE TABLE main."{name}" AS SELECT * FROM {self.database}."{name}"'
+            )
             return self.backend.table(name)
         if self.database:
             return self.backend.table(name, database=self.database)
