@@ -63,6 +63,7 @@ EXPECTED: dict[str, list[float | None]] = {
     "average_handle_time": [250, 400],  # (300 + 200) / 2; 400
     "average_hold_time": [10, 40],
     "average_wait_time": [45, 90],
+    "wait_time_p90": [57, 90],  # Jan waits 30, 60: 30 + 0.9 * (60 - 30); Feb 90 alone
     "first_contact_resolution_rate": [2 / 3, 2 / 3],  # MI1, MI3 of 3; MI4, MI6 of 3 (MI5 unknown)
     "repeat_contact_rate": [1 / 3, 0],  # MI1 followed by MI2 within 7 days
     "topics_per_contact": [4 / 3, 2],
@@ -285,6 +286,14 @@ def test_metric_file_adds_metrics(company, tmp_path):
         (
             "- {key: x, kind: aggregate, source: orders, agg: sum, column: price}",
             "x: source orders has no column 'price'",
+        ),
+        (
+            "- {key: x, kind: aggregate, source: orders, agg: percentile, column: customer, quantile: 90}",
+            "x: percentile needs a quantile between 0 and 1 (0.9 for the 90th), got 90",
+        ),
+        (
+            "- {key: x, kind: aggregate, source: orders, agg: median, column: customer, quantile: 0.5}",
+            "x: quantile is only for agg: percentile",
         ),
         (
             "- {key: x, kind: ratio, numerator: revenue, denominator: nothing}",

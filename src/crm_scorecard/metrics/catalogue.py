@@ -240,6 +240,18 @@ CATALOGUE: list[Metric] = [
         meaning="Mean seconds a caller waits before an agent answers.",
     ),
     Aggregate(
+        key="wait_time_p90",
+        name="Wait time, 90th percentile",
+        unit="seconds",
+        direction="lower",
+        source="interactions",
+        agg="percentile",
+        quantile=0.9,
+        column="wait_seconds",
+        where=CALLS,
+        meaning="Nine callers in ten wait no longer than this before an agent answers.",
+    ),
+    Aggregate(
         key="first_contact_resolution_rate",
         name="First-contact resolution",
         unit="ratio",

@@ -5,7 +5,7 @@
         name: Premium revenue
         kind: aggregate            # aggregate | ratio | derived | conversion | retention | manual
         source: order_lines
-        agg: sum                   # count | count_distinct | sum | mean | median | min | max
+        agg: sum                   # count | count_distinct | sum | mean | median | percentile (with quantile: 0.9) | min | max
         column: amount
         filter: {product_tier: premium}
         unit: currency
@@ -40,7 +40,7 @@ from .sources import DIMENSIONS, SOURCE_COLUMNS
 
 COMMON = {"key", "name", "kind", "unit", "direction", "meaning"}
 FIELDS = {
-    "aggregate": {"source", "agg", "column", "filter"},
+    "aggregate": {"source", "agg", "column", "filter", "quantile"},
     "ratio": {"numerator", "denominator", "scale"},
     "derived": {"expression"},
     "conversion": {"source", "start", "end", "window_days"},
@@ -112,7 +112,18 @@ def metric_from(data: dict[str, Any]) -> Metric:
             if column is not None:
                 _require_column(key, source, column)
             where = _filter(key, source, data["filter"]) if data.get("filter") else None
-            return Aggregate(**common, source=source, agg=agg, column=column, where=where)
+            quantile = data.get("quantile")
+            if agg == "percentile":
+                if not isinstance(quantile, int | float) or not 0 <= quantile <= 1:
+                    raise MetricError(
+                        f"{key}: percentile needs a quantile between 0 and 1 (0.9 for the 90th), got {quantile!r}"
+                    )
+                quantile = float(quantile)
+            elif quantile is not None:
+                raise MetricError(f"{key}: quantile is only for agg: percentile")
+            return Aggregate(
+                **common, source=source, agg=agg, column=column, where=where, quantile=quantile
+            )
         if kind == "ratio":
             return Ratio(
                 **common,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import math
 import operator
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -167,6 +166,7 @@ AGGREGATIONS: dict[str, Callable[[Table, str | None], Any]] = {
     "sum": lambda t, c: t[c].sum(),
     "mean": lambda t, c: t[c].mean(),
     "median": lambda t, c: t[c].median(),
+    "percentile": lambda t, c: None,  # needs the quantile: see Aggregate.compute
     "min": lambda t, c: t[c].min(),
     "max": lambda t, c: t[c].max(),
 }
@@ -175,11 +175,13 @@ Where = Callable[[Table], Any]
 
 @dataclass(frozen=True, kw_only=True)
 class Aggregate(Metric):
-    """count, count distinct, sum, mean, median, min or max of a column of one source."""
+    """count, count distinct, sum, mean, median, percentile (continuous, `quantile` 0-1),
+    min or max of a column of one source."""
 
     source: str
     agg: str
     column: str | None = None
+    quantile: float | None = None  # for agg="percentile": 0.9 is the 90th percentile
     where: Where | None = None
     period_column: str = "ts"
     kind: ClassVar[str] = "aggregate"
@@ -199,19 +201,24 @@ class Aggregate(Metric):
             raise UnknownColumn(f"{self.key}: source {self.source} has no column {self.column!r}")
         t = t.filter(t[self.period_column].notnull())
         t, keys = _group(t, request, self.period_column)
-        if self.agg == "median" and engine.conn.name == "sqlite":
+        if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
             return Series(
-                self._median_in_python(engine, t, keys, request),
+                self._quantile_in_python(engine, t, keys, request),
                 engine.coverage(self.source, request),
             )
-        expr = t.group_by(keys).aggregate(value=AGGREGATIONS[self.agg](t, self.column))
+        if self.agg == "percentile":
+            assert self.column is not None and self.quantile is not None
+            value = t[self.column].quantile(self.quantile)
+        else:
+            value = AGGREGATIONS[self.agg](t, self.column)
+        expr = t.group_by(keys).aggregate(value=value)
         values = _frame_to_values(engine.execute(expr), request.by)
         return Series(values, engine.coverage(self.source, request))
 
-    def _median_in_python(
+    def _quantile_in_python(
         self, engine: Engine, t: Table, keys: list[Any], request: Request
     ) -> Values:
-        # SQLite has no median; gather the values and take the same continuous median.
+        # SQLite has no median or percentile; gather the values and interpolate the same way.
         assert self.column is not None
         frame = engine.execute(t.filter(t[self.column].notnull()).select(*keys, v=t[self.column]))
         groups: dict[Key, list[float]] = defaultdict(list)
@@ -221,7 +228,18 @@ class Aggregate(Metric):
             if request.by and (dim is None or dim != dim or dim == ""):
                 dim = UNKNOWN
             groups[(int(record["p"]), dim)].append(float(record["v"]))
-        return {k: statistics.median(v) for k, v in groups.items()}
+        q = 0.5 if self.agg == "median" else self.quantile
+        assert q is not None
+        return {k: continuous_quantile(v, q) for k, v in groups.items()}
+
+
+def continuous_quantile(values: list[float], q: float) -> float:
+    """The quantile with linear interpolation between ranks, as SQL's percentile_cont."""
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass(frozen=True, kw_only=True)
