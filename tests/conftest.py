@@ -50,3 +50,14 @@ def org(db) -> Org:
             username="service-manager", level=Level.MANAGER, departments=[service]
         ),
     )
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Cached evaluations are keyed by database state; a rolled-back test must not leave
+    # entries that a later test's identical ids and timestamps could match.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

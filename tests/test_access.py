@@ -336,6 +336,9 @@ def test_scorecard_page_query_count_is_fixed(client, world, django_assert_max_nu
     # Then the page takes a bounded number of queries, whatever the number of indicators
     with django_assert_max_num_queries(25):
         assert client.get(f"/scorecards/{world['card'].pk}/").status_code == 200
+    # And once scored, the next view is served from the cache with fewer still
+    with django_assert_max_num_queries(12):
+        assert client.get(f"/scorecards/{world['card'].pk}/").status_code == 200
 
 
 def test_invalid_edit_explains_and_changes_nothing(client, world):

@@ -121,3 +121,51 @@ def test_commands_name_migrate_when_the_schema_is_missing():
             call_command("import", "customers", "nothing.csv")
     finally:
         call_command("migrate", verbosity=0)
+
+
+def test_serve_runs_gunicorn_workers(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    # Given a free port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crm_scorecard.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+    }
+    command = Path(sys.executable).parent / "crm-scorecard"
+    subprocess.run([str(command), "migrate"], env=env, check=True, capture_output=True)
+    # When the app is served with two workers
+    server = subprocess.Popen(
+        [str(command), "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    answer = None
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2) as r:
+                    answer = (r.status, r.headers["Server"], r.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert answer is not None, f"the server did not answer: {output}"
+    status, server_header, body = answer
+    # Then gunicorn answers the sign-in page, from two worker processes
+    assert (status, server_header) == (200, "gunicorn")
+    assert b"Sign in" in body or b"sign in" in body.lower()
+    assert output.count("Booting worker") == 2, output

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 
 from .models import FillRun, KpiValue
@@ -5,6 +7,9 @@ from .models import FillRun, KpiValue
 
 @admin.register(KpiValue)
 class KpiValueAdmin(admin.ModelAdmin):
+    """Read-only: values are computed by `crm-scorecard compute` (a fill run), which would
+    overwrite an edit; people enter values on manual indicators instead."""
+
     list_display = [
         "metric",
         "grain",
@@ -17,6 +22,15 @@ class KpiValueAdmin(admin.ModelAdmin):
     list_filter = ["grain", "dimension", "metric"]
     search_fields = ["metric", "dimension_value"]
     show_full_result_count = False
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(FillRun)

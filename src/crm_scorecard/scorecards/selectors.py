@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 
+from django.core.cache import cache
 from django.db.models import Max, QuerySet
 from django.http import Http404
 
 from crm_scorecard.accounts.models import Level, User
 from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
-from crm_scorecard.metrics.models import Grain, KpiValue
+from crm_scorecard.metrics.models import FillRun, Grain, KpiValue
 
 from . import analysis, scoring
 from .models import Goal, Indicator, Scorecard
 from .scoring import Period, period_index
 from .services import period_label, scorecard_scoring
+
+CACHE_SECONDS = 3600  # entries are keyed by version; the timeout only bounds memory use
 
 
 def scorecards_visible(*, user: Actor) -> QuerySet[Scorecard]:
@@ -60,14 +64,29 @@ def indicator_get(*, user: Actor, pk: int) -> Indicator:
     return found
 
 
-def latest_period() -> Period:
+def kpi_version() -> str:
+    """Which KPI values are stored: the newest value's id and the latest fill run's state.
+    It changes whenever values are written (by `compute`, in fill runs), so cached
+    evaluations built on older values are not used again. Two index lookups."""
+    newest = KpiValue.objects.order_by("-pk").values_list("pk", flat=True).first()
+    run = FillRun.objects.order_by("-pk").values_list("pk", "finished_at").first()
+    finished = run[1].timestamp() if run and run[1] else None
+    return f"{newest}-{run and run[0]}-{finished}"
+
+
+def latest_period(*, version: str | None = None) -> Period:
     """The month pages open on: the latest complete month with stored KPI values (the
     current month is still filling up), or the current month when nothing is computed yet."""
+    today = date.today()
+    key = f"latest-period:{version or kpi_version()}:{today}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cast(Period, cached)
     top = KpiValue.objects.filter(grain=Grain.MONTH).aggregate(top=Max("period_start"))["top"]
-    current = period_label(date.today())
-    if top is None:
-        return current
-    return min(period_label(top), shift(current, -1), key=period_index)
+    current = period_label(today)
+    found = current if top is None else min(period_label(top), shift(current, -1), key=period_index)
+    cache.set(key, found, timeout=CACHE_SECONDS)
+    return found
 
 
 def shift(period: Period, months: int) -> Period:
@@ -86,6 +105,7 @@ class Evaluation:
     previous: scoring.Result
     history: dict[str, list[tuple[Period, float | None]]] = field(default_factory=dict)
     previous_scores: dict[str, float | None] = field(default_factory=dict)
+    version: str = ""  # the KPI values it was scored from (`kpi_version()`)
 
     @property
     def change(self) -> float | None:
@@ -97,8 +117,26 @@ class Evaluation:
 def evaluation(
     *, scorecard: Scorecard, period: Period | None = None, months: int = 12
 ) -> Evaluation:
+    """The scorecard scored for `period` (default: `latest_period()`), served from the cache
+    while neither the scorecard (see `signals`), the KPI values nor the day has changed."""
+    version = kpi_version()
+    period = period or latest_period(version=version)
+    key = (
+        f"evaluation:{scorecard.pk}:{scorecard.updated_at.timestamp()}:{version}:"
+        f"{date.today()}:{period}:{months}"
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        cached.scorecard = scorecard
+        return cast(Evaluation, cached)
+    found = _evaluate(scorecard=scorecard, period=period, months=months)
+    found.version = version
+    cache.set(key, found, timeout=CACHE_SECONDS)
+    return found
+
+
+def _evaluate(*, scorecard: Scorecard, period: Period, months: int) -> Evaluation:
     card = scorecard_scoring(scorecard)
-    period = period or latest_period()
     result = scoring.evaluate(card, period=period)
     previous = scoring.evaluate(card, period=shift(period, -1))
     history: dict[str, list[tuple[Period, float | None]]] = {}

@@ -13,6 +13,7 @@ from crm_scorecard.metrics.models import Grain, KpiValue
 
 from . import files, scoring
 from .models import Goal, GoalLink, Indicator, ManualValue, Perspective, Scorecard, TargetPoint
+from .signals import scorecards_touch
 
 
 class ScorecardExists(ValueError):
@@ -129,6 +130,7 @@ def scorecard_import(
             for link in card.links
         ]
     )
+    scorecards_touch()  # bulk inserts send no signals
     return scorecard
 
 
@@ -411,5 +413,6 @@ def goal_cascade(*, source: Goal, perspective: Perspective, weight: float = 1.0)
             for i in source.indicators.all()
         ]
     )
+    scorecards_touch()  # bulk inserts send no signals
     _check_scorecard(perspective.scorecard)
     return goal

@@ -89,6 +89,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Scored scorecards are cached per process, keyed by what they were computed from (see
+# scorecards/signals.py), so several server processes never serve a stale score.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    }
+}
+
 STATIC_URL = "static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None  # set for collectstatic in production
 STORAGES = {

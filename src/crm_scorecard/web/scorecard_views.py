@@ -116,7 +116,7 @@ def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "initiatives"
         )
     }
-    latest = sel.latest_period()
+    latest = sel.latest_period(version=ev.version)
     periods = [sel.shift(latest, -i) for i in range(0, 24)]
     rows = _node_rows(ev)
     for row in rows:

@@ -1,0 +1,121 @@
+"""Scored scorecards are cached, and never served stale: every change to what a score is
+computed from (values, targets, structure, cascaded parents, KPI fills) gives a new score."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from crm_scorecard.metrics.models import FillRun, KpiValue
+from crm_scorecard.scorecards import files
+from crm_scorecard.scorecards.models import Goal, Indicator, Perspective, Scorecard
+from crm_scorecard.scorecards.selectors import evaluation
+from crm_scorecard.scorecards.services import (
+    goal_cascade,
+    indicator_save,
+    manual_value_set,
+    scorecard_import,
+)
+
+from .factories import DepartmentFactory
+
+pytestmark = pytest.mark.django_db
+
+JAN = "2026-01"
+
+
+def card(name: str, indicators: list[dict]) -> files.ScorecardFile:
+    return files.parse(
+        {
+            "name": name,
+            "perspectives": [
+                {"name": "Customer", "goals": [{"name": f"{name} goal", "indicators": indicators}]}
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def sales_card() -> Scorecard:
+    # Manual 5 of 10 (0.5) and revenue 50 of 100 (0.5), equal weights: 0.5
+    KpiValue.objects.create(
+        metric="revenue", grain="month", period_start=date(2026, 1, 1), value=50
+    )
+    return scorecard_import(
+        card=card(
+            "Sales",
+            [
+                {"name": "Manual", "values": {JAN: 5}, "baseline": 0, "target": 10},
+                {"name": "Revenue", "metric": "revenue", "baseline": 0, "target": 100},
+            ],
+        ),
+        department=DepartmentFactory(name="Sales"),
+    )
+
+
+def fresh(scorecard: Scorecard) -> Scorecard:
+    """The scorecard as the next request loads it."""
+    return Scorecard.objects.get(pk=scorecard.pk)
+
+
+def test_a_second_view_is_served_from_the_cache(sales_card, django_assert_num_queries):
+    first = evaluation(scorecard=fresh(sales_card), period=JAN)
+    assert first.result.score == pytest.approx(0.5)
+    # Only the two lookups that say which KPI values are stored; no scoring queries
+    loaded = fresh(sales_card)
+    with django_assert_num_queries(2):
+        again = evaluation(scorecard=loaded, period=JAN)
+    assert again.result.score == pytest.approx(0.5)
+    assert again.scorecard.pk == sales_card.pk
+
+
+def test_a_manual_value_changes_the_cached_score(sales_card):
+    evaluation(scorecard=fresh(sales_card), period=JAN)
+    manual_value_set(indicator=Indicator.objects.get(name="Manual"), period=JAN, value=10)
+    # 1.0 and 0.5
+    assert evaluation(scorecard=fresh(sales_card), period=JAN).result.score == pytest.approx(0.75)
+
+
+def test_a_new_target_changes_the_cached_score(sales_card):
+    evaluation(scorecard=fresh(sales_card), period=JAN)
+    revenue = Indicator.objects.get(name="Revenue")
+    revenue.target = 50
+    indicator_save(indicator=revenue)
+    # 0.5 and 50 of 50 = 1.0
+    assert evaluation(scorecard=fresh(sales_card), period=JAN).result.score == pytest.approx(0.75)
+
+
+def test_new_kpi_values_change_the_cached_score(sales_card):
+    evaluation(scorecard=fresh(sales_card), period=JAN)
+    # A fill run replaces January's revenue with 100 (as `compute` does: delete, insert)
+    run = FillRun.objects.create(grain="month", metrics=["revenue"])
+    KpiValue.objects.filter(metric="revenue").delete()
+    KpiValue.objects.create(
+        metric="revenue", grain="month", period_start=date(2026, 1, 1), value=100
+    )
+    # 0.5 and 1.0, even before the run is marked finished
+    assert evaluation(scorecard=fresh(sales_card), period=JAN).result.score == pytest.approx(0.75)
+    run.save()  # finished, nothing else changed: same score, recomputed or not
+    assert evaluation(scorecard=fresh(sales_card), period=JAN).result.score == pytest.approx(0.75)
+
+
+def test_a_parent_change_reaches_a_cascaded_goal(sales_card):
+    # Given the Sales goal cascaded into a sub-team's scorecard, scored and cached
+    sales = sales_card.department
+    team_card = scorecard_import(
+        card=files.parse({"name": "Team", "perspectives": [{"name": "Customer"}]}),
+        department=DepartmentFactory(name="Team", parent=sales),
+    )
+    goal_cascade(
+        source=Goal.objects.get(name="Sales goal"),
+        perspective=Perspective.objects.get(scorecard=team_card),
+    )
+    assert evaluation(scorecard=fresh(team_card), period=JAN).result.score == pytest.approx(0.5)
+    # When the parent's manual value changes, then the team's score follows
+    manual_value_set(
+        indicator=Indicator.objects.get(name="Manual", goal__perspective__scorecard=sales_card),
+        period=JAN,
+        value=10,
+    )
+    assert evaluation(scorecard=fresh(team_card), period=JAN).result.score == pytest.approx(0.75)
