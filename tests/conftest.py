@@ -61,3 +61,9 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _own_mirror(settings, tmp_path):
+    # Each test gets its own columnar mirror of the test database (the default engine's).
+    settings.METRICS_MIRROR = str(tmp_path / "columnar")

@@ -12,6 +12,8 @@ from django.core.management.color import no_style
 from django.db import connection, models
 from django.db.models import Field
 
+from .changes import tables_touch
+
 BATCH = 2000
 
 
@@ -19,6 +21,7 @@ def insert_rows(
     model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
     """Insert rows (tuples in `fields` order, primary key included) and return how many."""
+    tables_touch(model)
     if connection.vendor == "postgresql":
         return _copy_rows(model, fields, rows)
     count = 0

@@ -23,6 +23,7 @@ from django.utils import timezone
 from crm_scorecard.accounts.models import Department
 
 from . import models as m
+from .changes import tables_touch
 
 BATCH_SIZE = 2000
 
@@ -749,6 +750,7 @@ class _Importer:
             )
         with transaction.atomic():
             if not self.dry_run:
+                tables_touch(m.Order)
                 m.Order.objects.bulk_create(
                     list(heads.values()),
                     update_conflicts=True,
@@ -794,6 +796,7 @@ class _Importer:
         one by one so the others still go in. Returns the row numbers written."""
         if self.dry_run:
             return {number for number, _, _ in rows}
+        tables_touch(model)
         update = [
             f.name
             for f in model._meta.concrete_fields

@@ -3,6 +3,8 @@ with them, what they said and what they complained about, and the employees who 
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -358,3 +360,17 @@ class Complaint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_category_display()} complaint {self.external_id}"
+
+
+class TableVersion(models.Model):
+    """How many times each CRM table has been written to through the product (imports, seed,
+    admin, API). The metrics engine's columnar mirror compares it to what it copied, and
+    copies a table again only when it changed."""
+
+    table = models.CharField(max_length=60, unique=True)
+    version = models.PositiveBigIntegerField(default=0)
+    # Random per row, so a database rebuilt from scratch never matches an old copy's counts.
+    token = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.table} v{self.version}"

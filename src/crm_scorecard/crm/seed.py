@@ -23,6 +23,7 @@ from crm_scorecard.accounts.services import department_ensure
 
 from . import models as m
 from .bulk import analyze, insert_rows, next_id, reset_sequences
+from .changes import tables_touch
 
 DEPARTMENTS: dict[str, list[str]] = {
     "Sales": ["Field Sales", "Inside Sales"],
@@ -378,6 +379,7 @@ def crm_data_clear() -> None:
             m.Employee,
         ):
             model._default_manager.all()._raw_delete(model._default_manager.db)
+            tables_touch(model)
 
 
 def departments_ensure() -> dict[str, Department]:

@@ -1,10 +1,13 @@
 """Which engine computes the metrics, and how it reaches the CRM tables.
 
 `METRICS_ENGINE` (environment or settings):
-- `auto` (default): DuckDB reading the app database when that is SQLite (SQLite itself is
-  far slower on large event tables), the app database itself when it is PostgreSQL;
+- `auto` (default): DuckDB over the columnar mirror of the app database (`mirror.py`: Parquet
+  files kept in step, copied again only when a table changes). Measured here, DuckDB runs
+  the catalogue several times faster than PostgreSQL and far faster than SQLite, and the
+  mirror saves copying the event tables out of the app database on every run;
 - `app`: Ibis on the app database (SQLite or PostgreSQL);
-- `duckdb`: DuckDB attached to the app database (SQLite or PostgreSQL);
+- `duckdb`: DuckDB attached to the app database (SQLite or PostgreSQL), each table copied
+  into memory once per run;
 - `parquet:DIR`: DuckDB over the Parquet files written by `crm-scorecard export-parquet DIR`;
 - `spark:DIR`: Spark (local mode, or the cluster named by `SPARK_MASTER`) over the same Parquet
   files. Needs `pip install 'crm-scorecard[spark]'` and Java 17+."""
@@ -20,6 +23,7 @@ import ibis
 from django.conf import settings
 from django.db import connection as django_connection
 
+from .mirror import mirror_folder, mirror_sync
 from .sources import Connection
 
 
@@ -48,12 +52,14 @@ def connect(choice: str | None = None) -> Connection:
             return Connection(ibis.pyspark.connect(spark_session()), parquet=folder, shared=True)
         return Connection(ibis.duckdb.connect(), parquet=folder)
     if choice == "auto":
-        choice = "duckdb" if vendor == "sqlite" else "app"
+        folder = mirror_folder()
+        mirror_sync(folder)
+        return Connection(ibis.duckdb.connect(), parquet=folder)
     if choice == "app":
         if vendor == "sqlite":
             return Connection(ibis.sqlite.connect(str(db["NAME"])))
         return Connection(ibis.postgres.connect(**_pg_args(db)))
-    if choice == "duckdb":
+    if choice in ("duckdb", "duckdb-direct"):  # direct: read through the scanner, no copy
         backend = ibis.duckdb.connect()
         if vendor == "sqlite":
             backend.raw_sql(f"LOAD '{_extension('duckdb_extension_sqlite_scanner')}'")
@@ -65,7 +71,7 @@ def connect(choice: str | None = None) -> Connection:
             dsn = " ".join(f"{k}={v}" for k, v in args.items() if v)
             backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
         backend.raw_sql("SET TimeZone = 'UTC'")
-        return Connection(backend, database="app", copy=True)
+        return Connection(backend, database="app", copy=choice == "duckdb")
     raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb, parquet:DIR or spark:DIR")
 
 

@@ -638,6 +638,7 @@ class Engine:
     conn: Connection
     registry: Registry
     departments: set[int] | None = None
+    materialise: bool = False  # build each source once (for many metrics in one run)
     _sources: Sources = field(init=False)
     _series: dict[tuple[str, Request], Series] = field(default_factory=dict, init=False)
     _coverage: dict[tuple[str, str], tuple[int, int] | None] = field(
@@ -645,7 +646,9 @@ class Engine:
     )
 
     def __post_init__(self) -> None:
-        self._sources = Sources(self.conn, departments=self.departments)
+        self._sources = Sources(
+            self.conn, departments=self.departments, materialise=self.materialise
+        )
 
     def execute(self, expr: Any) -> Any:
         return self.conn.backend.execute(expr)

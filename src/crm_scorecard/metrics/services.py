@@ -37,10 +37,15 @@ class Point:
         }
 
 
-def engine_for(*, user: Actor | None = None, engine: str | None = None) -> Engine:
-    """An engine scoped to what `user` may see (None: the whole company, for operators)."""
+def engine_for(
+    *, user: Actor | None = None, engine: str | None = None, materialise: bool = False
+) -> Engine:
+    """An engine scoped to what `user` may see (None: the whole company, for operators).
+    `materialise` when computing many metrics in one go (see `Sources`)."""
     departments = None if user is None else visible_department_ids(user=user)
-    return Engine(connect(engine), load_registry(), departments=departments)
+    return Engine(
+        connect(engine), load_registry(), departments=departments, materialise=materialise
+    )
 
 
 def metric_series(
@@ -75,7 +80,7 @@ def kpi_compute(
 ) -> FillRun:
     """Compute metrics for the whole company (and per dimension in `by`) and store them."""
     if engine is None:
-        with engine_for() as own:
+        with engine_for(materialise=True) as own:
             return kpi_compute(
                 grain=grain,
                 since=since,

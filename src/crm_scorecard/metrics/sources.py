@@ -112,9 +112,14 @@ def age_bracket(ts: Any, birth: Any) -> Any:
 class Sources:
     """Builds the per-event tables the metrics aggregate, scoped to departments."""
 
-    def __init__(self, conn: Connection, *, departments: set[int] | None = None) -> None:
+    def __init__(
+        self, conn: Connection, *, departments: set[int] | None = None, materialise: bool = False
+    ) -> None:
         self.conn = conn
         self.departments = departments
+        # Compute each source's joins once into a table of its own (DuckDB only), so every
+        # metric after that is a plain scan: worth it when many metrics read one source.
+        self.materialise = materialise and conn.name == "duckdb"
         self._cache: dict[str, Table] = {}
 
     def _scoped(self, t: Table) -> Table:
@@ -127,7 +132,12 @@ class Sources:
             builder = BUILDERS.get(name)
             if builder is None:
                 raise UnknownColumn(f"unknown source {name!r}; sources are {', '.join(BUILDERS)}")
-            self._cache[name] = self._scoped(builder(self.conn))
+            table = self._scoped(builder(self.conn))
+            if self.materialise:
+                table = self.conn.backend.create_table(
+                    f"source_{name}_{id(self):x}", table, temp=True, overwrite=True
+                )
+            self._cache[name] = table
         return self._cache[name]
 
 

@@ -1,0 +1,94 @@
+"""The columnar mirror the default metrics engine reads: copied once, then again table by
+table only when that table changed, so the numbers always follow the app database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+from django.db import connection
+
+from crm_scorecard.crm import models as m
+from crm_scorecard.metrics.catalogue import builtin_registry
+from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.engine import Engine
+from crm_scorecard.metrics.mirror import mirror_sync
+from crm_scorecard.metrics.sources import TABLES
+
+from .factories import CustomerFactory, DepartmentFactory, InteractionFactory
+
+# The mirror is read over DuckDB's own connection, which sees committed data only.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WHEN = datetime(2026, 1, 10, 9, tzinfo=UTC)
+
+
+def calls_in_file(folder, column: str = "handle_seconds") -> list:
+    path = folder / "crm_interaction.parquet"
+    return [r[0] for r in duckdb.sql(f"SELECT {column} FROM '{path}' ORDER BY id").fetchall()]
+
+
+def test_mirror_copies_changed_tables_only(tmp_path):
+    # Given one call of 100 s
+    department = DepartmentFactory(name="Care")
+    customer = CustomerFactory(department=department)
+    call = InteractionFactory(
+        customer=customer,
+        department=department,
+        channel="call",
+        started_at=WHEN,
+        handle_seconds=100,
+    )
+    folder = tmp_path / "mirror"
+    # When the mirror is first synced, every table is copied; then nothing, as nothing changed
+    assert mirror_sync(folder) == list(TABLES)
+    assert mirror_sync(folder) == []
+    assert calls_in_file(folder) == [100]
+    # When the call is corrected in place (same rows, same ids), only its table is copied again
+    call.handle_seconds = 300
+    call.save()
+    assert mirror_sync(folder) == ["crm_interaction"]
+    assert calls_in_file(folder) == [300]
+    # When another system adds a row behind the product's back, the new id gives it away
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO crm_interaction (id, external_id, customer_id, department_id, channel, "
+            "direction, started_at, topics, topic_count, note, handle_seconds) "
+            "VALUES (%s, 'X-1', %s, %s, 'call', 'inbound', %s, '', 0, '', 50)",
+            [call.pk + 100, customer.pk, department.pk, WHEN],
+        )
+    assert mirror_sync(folder) == ["crm_interaction"]
+    assert calls_in_file(folder) == [300, 50]
+    # And a forced refresh copies everything
+    assert mirror_sync(folder, refresh=True) == list(TABLES)
+
+
+def test_default_engine_reads_the_mirror_and_follows_changes(settings, tmp_path):
+    settings.METRICS_MIRROR = str(tmp_path / "auto")
+    department = DepartmentFactory(name="Care")
+    customer = CustomerFactory(department=department)
+    InteractionFactory(
+        customer=customer,
+        department=department,
+        channel="call",
+        started_at=WHEN,
+        handle_seconds=100,
+    )
+
+    def average_handle_time() -> list:
+        with Engine(connect("auto"), builtin_registry()) as engine:
+            assert engine.conn.parquet is not None  # DuckDB over the mirror's files
+            return [v for _, _, v in engine.compute("average_handle_time")]
+
+    assert average_handle_time() == [100]
+    # When a second call of 200 s is recorded, the next computation includes it: (100 + 200) / 2
+    InteractionFactory(
+        customer=customer,
+        department=department,
+        channel="call",
+        started_at=WHEN,
+        handle_seconds=200,
+    )
+    assert average_handle_time() == [150]
+    assert m.TableVersion.objects.get(table="crm_interaction").version == 2
