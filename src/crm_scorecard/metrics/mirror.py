@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -51,22 +52,35 @@ def table_stamps() -> dict[str, list[str | int | None]]:
     return stamps
 
 
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((folder / MANIFEST).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def mirror_stale(folder: Path | None = None) -> list[str]:
+    """The tables whose copy is missing or out of date."""
+    folder = folder or mirror_folder()
+    manifest, stamps = _manifest(folder), table_stamps()
+    return [
+        t for t in TABLES if manifest.get(t) != stamps[t] or not (folder / f"{t}.parquet").exists()
+    ]
+
+
 def mirror_sync(
     folder: Path | None = None,
     *,
     refresh: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Bring the mirror up to date; returns the tables that were copied."""
+    """Bring the mirror up to date (`refresh`: copy every table); returns the tables copied."""
     from .connect import connect  # connect() builds on this module
 
     folder = folder or mirror_folder()
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = _manifest(folder)
     stamps = table_stamps()  # before copying: a change during the copy is caught next time
     stale = [
         t

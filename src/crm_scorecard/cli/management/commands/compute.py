@@ -7,9 +7,11 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from crm_scorecard.cli.base import ProductCommand, progress_bar
+from crm_scorecard.metrics.connect import engine_setting
 from crm_scorecard.metrics.engine import GRAINS, MetricError
+from crm_scorecard.metrics.mirror import mirror_stale, mirror_sync
 from crm_scorecard.metrics.services import engine_for, kpi_compute
-from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
+from crm_scorecard.metrics.sources import DIMENSIONS, TABLES, UnknownColumn
 
 
 def parse_date(text: str) -> date:
@@ -36,14 +38,28 @@ class Command(ProductCommand):
             help="also store a breakdown by this dimension (default: department)",
         )
         parser.add_argument(
-            "--engine", help="auto, app, duckdb or parquet:DIR (default: METRICS_ENGINE or auto)"
+            "--engine",
+            help="auto, app, duckdb, parquet:DIR or spark:DIR (default: METRICS_ENGINE or auto)",
+        )
+        parser.add_argument(
+            "--refresh",
+            action="store_true",
+            help="copy every table into the columnar mirror again (after changes made outside the product)",
         )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         began = time.perf_counter()
         try:
-            with engine_for(engine=options["engine"]) as engine:
+            if (options["engine"] or engine_setting()) == "auto":
+                # The default engine reads the columnar mirror: bring it up to date first,
+                # with a progress bar (the first copy of a big database takes a while).
+                stale = TABLES if options["refresh"] else mirror_stale()
+                with progress_bar(
+                    "columnar copy", len(stale), enabled=not options["no_progress"] and bool(stale)
+                ) as copied:
+                    mirror_sync(refresh=options["refresh"], progress=lambda _table: copied(1))
+            with engine_for(engine=options["engine"], materialise=True) as engine:
                 keys = options["metrics"] or [m.key for m in engine.registry if m.kind != "manual"]
                 by = [None, *(options["by"] or ["department"])]
                 with progress_bar(
