@@ -132,7 +132,13 @@ class Sources:
             builder = BUILDERS.get(name)
             if builder is None:
                 raise UnknownColumn(f"unknown source {name!r}; sources are {', '.join(BUILDERS)}")
-            table = self._scoped(builder(self.conn))
+            if name in DERIVED:
+                # Built on the (scoped, maybe materialised) source it extends, so a repeat
+                # contact is one within the same scope, and nothing is joined twice.
+                base, derive = DERIVED[name]
+                table = derive(self.conn, self.get(base))
+            else:
+                table = self._scoped(builder(self.conn))
             if self.materialise:
                 table = self.conn.backend.create_table(
                     f"source_{name}_{id(self):x}", table, temp=True, overwrite=True
@@ -212,11 +218,12 @@ def orders(conn: Connection) -> Table:
     )
 
 
-def order_lines(conn: Connection) -> Table:
+def order_lines(conn: Connection, o: Table | None = None) -> Table:
+    """Order lines with their order's columns (`o`: the orders source, if already built)."""
     line = conn.table("crm_orderline")
     p = conn.table("crm_product")
     p = p.select(prod_id=p.id, product_category=p.category, product_tier=p.tier)
-    o = orders(conn)
+    o = orders(conn) if o is None else o
     t = line.join(o, line.order_id == o.order, how="inner").join(
         p, line.product_id == p.prod_id, how="left"
     )
@@ -255,9 +262,10 @@ def interactions(conn: Connection) -> Table:
     return i.drop("cust_id", "cust_department_id", "cust_department", "birth_date")
 
 
-def contacts(conn: Connection) -> Table:
-    """Interactions, each knowing whether the same customer came back within 7 days."""
-    i = interactions(conn)
+def contacts(conn: Connection, i: Table | None = None) -> Table:
+    """Interactions, each knowing whether the same customer came back within 7 days
+    (`i`: the interactions source, if already built)."""
+    i = interactions(conn) if i is None else i
     following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=[i.ts, i.interaction]))
     i = i.mutate(next_ts=following)
     gap = i.next_ts.epoch_seconds() - i.ts.epoch_seconds()
@@ -436,6 +444,12 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "employees": ("employee", "ts", "left_ts", "department_id", "department"),
     "engagement": ("answer", "employee", "ts", "rating", "department_id", "department"),
+}
+
+# Sources built from another source: (the source, how to build on it).
+DERIVED: dict[str, tuple[str, Callable[[Connection, Table], Table]]] = {
+    "order_lines": ("orders", order_lines),
+    "contacts": ("interactions", contacts),
 }
 
 BUILDERS: dict[str, Callable[[Connection], Table]] = {
