@@ -106,6 +106,7 @@ class Evaluation:
     history: dict[str, list[tuple[Period, float | None]]] = field(default_factory=dict)
     previous_scores: dict[str, float | None] = field(default_factory=dict)
     version: str = ""  # the KPI values it was scored from (`kpi_version()`)
+    key: str = ""  # its cache key: names exactly what it was computed from
 
     @property
     def change(self) -> float | None:
@@ -130,7 +131,7 @@ def evaluation(
         cached.scorecard = scorecard
         return cast(Evaluation, cached)
     found = _evaluate(scorecard=scorecard, period=period, months=months)
-    found.version = version
+    found.version, found.key = version, key
     cache.set(key, found, timeout=CACHE_SECONDS)
     return found
 
