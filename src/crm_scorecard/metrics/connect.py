@@ -50,17 +50,17 @@ def connect(choice: str | None = None) -> Connection:
             )
         if kind == "spark":
             return Connection(ibis.pyspark.connect(spark_session()), parquet=folder, shared=True)
-        return Connection(ibis.duckdb.connect(), parquet=folder)
+        return Connection(_duckdb(), parquet=folder)
     if choice == "auto":
         folder = mirror_folder()
         mirror_sync(folder)
-        return Connection(ibis.duckdb.connect(), parquet=folder)
+        return Connection(_duckdb(), parquet=folder)
     if choice == "app":
         if vendor == "sqlite":
             return Connection(ibis.sqlite.connect(str(db["NAME"])))
         return Connection(ibis.postgres.connect(**_pg_args(db)))
     if choice in ("duckdb", "duckdb-direct"):  # direct: read through the scanner, no copy
-        backend = ibis.duckdb.connect()
+        backend = _duckdb()
         if vendor == "sqlite":
             backend.raw_sql(f"LOAD '{_extension('duckdb_extension_sqlite_scanner')}'")
             backend.raw_sql(f"ATTACH '{db['NAME']}' AS app (TYPE sqlite, READ_ONLY)")
@@ -70,7 +70,6 @@ def connect(choice: str | None = None) -> Connection:
             args["dbname"] = args.pop("database")
             dsn = " ".join(f"{k}={v}" for k, v in args.items() if v)
             backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
-        backend.raw_sql("SET TimeZone = 'UTC'")
         return Connection(backend, database="app", copy=choice == "duckdb")
     raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb, parquet:DIR or spark:DIR")
 
@@ -93,6 +92,13 @@ def spark_session() -> Any:
         .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"))
         .getOrCreate()
     )
+
+
+def _duckdb() -> Any:
+    """An in-memory DuckDB that works in UTC, as the metrics' periods are UTC."""
+    backend = ibis.duckdb.connect()
+    backend.raw_sql("SET TimeZone = 'UTC'")
+    return backend
 
 
 def _pg_args(db: dict[str, Any]) -> dict[str, Any]:
