@@ -160,15 +160,15 @@ def _group(t: Table, request: Request, ts: str = "ts") -> tuple[Table, list[Any]
     return t, keys
 
 
-AGGREGATIONS: dict[str, Callable[[Table, str | None], Any]] = {
-    "count": lambda t, c: t.count() if c is None else t[c].count(),
-    "count_distinct": lambda t, c: t[c].nunique(),
-    "sum": lambda t, c: t[c].sum(),
-    "mean": lambda t, c: t[c].mean(),
-    "median": lambda t, c: t[c].median(),
-    "percentile": lambda t, c: None,  # needs the quantile: see Aggregate.compute
-    "min": lambda t, c: t[c].min(),
-    "max": lambda t, c: t[c].max(),
+AGGREGATIONS: dict[str, Callable[[Table, str | None, Any], Any]] = {
+    "count": lambda t, c, where: t.count(where=where) if c is None else t[c].count(where=where),
+    "count_distinct": lambda t, c, where: t[c].nunique(where=where),
+    "sum": lambda t, c, where: t[c].sum(where=where),
+    "mean": lambda t, c, where: t[c].mean(where=where),
+    "median": lambda t, c, where: t[c].median(where=where),
+    "percentile": lambda t, c, where: None,  # needs the quantile: see Aggregate.value
+    "min": lambda t, c, where: t[c].min(where=where),
+    "max": lambda t, c, where: t[c].max(where=where),
 }
 Where = Callable[[Table], Any]
 
@@ -206,14 +206,52 @@ class Aggregate(Metric):
                 self._quantile_in_python(engine, t, keys, request),
                 engine.coverage(self.source, request),
             )
-        if self.agg == "percentile":
-            assert self.column is not None and self.quantile is not None
-            value = t[self.column].quantile(self.quantile)
-        else:
-            value = AGGREGATIONS[self.agg](t, self.column)
-        expr = t.group_by(keys).aggregate(value=value)
+        expr = t.group_by(keys).aggregate(value=self.value(t))
         values = _frame_to_values(engine.execute(expr), request.by)
         return Series(values, engine.coverage(self.source, request))
+
+    def value(self, t: Table, where: Any = None) -> Any:
+        """The aggregate over `t` (over the rows where `where` holds, if given)."""
+        if self.agg == "percentile":
+            assert self.column is not None and self.quantile is not None
+            return t[self.column].quantile(self.quantile, where=where)
+        return AGGREGATIONS[self.agg](t, self.column, where)
+
+    def batches(self, engine: Engine) -> tuple[str, str] | None:
+        """What a query computing this aggregate together with others must share (its
+        source and period column), or None when it has to run on its own."""
+        if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
+            return None
+        return (self.source, self.period_column)
+
+    @staticmethod
+    def compute_together(
+        engine: Engine, metrics: list[Aggregate], request: Request
+    ) -> dict[str, Series]:
+        """Several aggregates of one source in one scan, each over the rows its own filter
+        keeps: the same numbers as computing them one at a time."""
+        source, period_column = metrics[0].source, metrics[0].period_column
+        t = engine.table(source, request)
+        t = t.filter(t[period_column].notnull())
+        t, keys = _group(t, request, period_column)
+        columns: dict[str, Any] = {}
+        for i, metric in enumerate(metrics):
+            if metric.column is not None and metric.column not in t.columns:
+                raise UnknownColumn(
+                    f"{metric.key}: source {source} has no column {metric.column!r}"
+                )
+            where = metric.where(t) if metric.where is not None else None
+            columns[f"v{i}"] = metric.value(t, where)
+            if where is not None:
+                # A group none of the metric's rows fall in is absent, as when run alone.
+                columns[f"n{i}"] = t.count(where=where)
+        frame = engine.execute(t.group_by(keys).aggregate(**columns))
+        coverage = engine.coverage(source, request)
+        results = {}
+        for i, metric in enumerate(metrics):
+            rows = frame[frame[f"n{i}"] > 0] if f"n{i}" in frame.columns else frame
+            results[metric.key] = Series(_frame_to_values(rows, request.by, f"v{i}"), coverage)
+        return results
 
     def _quantile_in_python(
         self, engine: Engine, t: Table, keys: list[Any], request: Request
@@ -664,7 +702,8 @@ class Engine:
         self.close()
 
     def table(self, source: str, request: Request) -> Table:
-        t = self._sources.get(source)
+        dimensions = [request.by] if request.by else []
+        t = self._sources.get(source, [*dimensions, *(d for d, _ in request.filters)])
         for dim, value in request.filters:
             if dim not in t.columns:
                 raise UnknownColumn(f"source {source} cannot be filtered by {dim}")
@@ -695,6 +734,35 @@ class Engine:
                     period_index(max(_as_date(x) for x in lasts), request.grain),
                 )
         return self._coverage[key]
+
+    def prefetch(self, keys: Iterable[str], *, grain: str = "month", by: str | None = None) -> None:
+        """Compute the plain aggregates among `keys`, and among the metrics they are built
+        from, a source at a time: one scan of each source answers all of its aggregates.
+        Later calls to `compute` for these keys read the results."""
+        request = Request(grain=grain, by=by)
+        batches: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
+        seen: set[str] = set()
+        pending = list(keys)
+        while pending:
+            key = pending.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            metric = self.registry.get(key)
+            pending.extend(metric.inputs())
+            if isinstance(metric, Aggregate) and (key, request) not in self._series:
+                batch = metric.batches(self)
+                if batch is not None:
+                    batches[batch].append(metric)
+        for metrics in batches.values():
+            if len(metrics) < 2:
+                continue
+            try:
+                results = Aggregate.compute_together(self, metrics, request)
+            except UnknownColumn:
+                continue  # the source has no such breakdown: each metric says so when asked
+            for metric in metrics:
+                self._series[(metric.key, request)] = _fill(metric, results[metric.key])
 
     def series(self, key: str, request: Request) -> Series:
         cache_key = (key, request)

@@ -98,6 +98,8 @@ def kpi_compute(
     )
     written = 0
     try:
+        for dimension in by:
+            engine.prefetch(keys, grain=grain, by=dimension)
         for key in keys:
             rows: list[KpiValue] = []
             for dimension in by:

@@ -2,12 +2,12 @@
 
 Each source is one row per business event with a timestamp `ts`, the `customer`, the ids
 that scope it to a department (`department_id`), and every dimension it can be broken down
-by, under the dimension's own name. The same expressions run on SQLite, PostgreSQL and
+by, under the dimension's own name (joined on only when asked for). The same expressions run on SQLite, PostgreSQL and
 DuckDB (over the app database or over Parquet files)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,14 +127,19 @@ def age_bracket(ts: Any, birth: Any) -> Any:
 
 
 class Sources:
-    """Builds the per-event tables the metrics aggregate, scoped to departments."""
+    """Builds the per-event tables the metrics aggregate, scoped to departments.
+
+    Each source has a narrow core (the event's own columns and the ids it points at) and
+    gets its descriptive dimensions (a customer's region or age bracket, a department's or
+    an agent's name) joined on only when a query asks for them, so the many metrics that
+    need none of them scan the core alone."""
 
     def __init__(
         self, conn: Connection, *, departments: set[int] | None = None, materialise: bool = False
     ) -> None:
         self.conn = conn
         self.departments = departments
-        # Compute each source's joins once into a table of its own (DuckDB only), so every
+        # Compute each source's core once into a table of its own (DuckDB only), so every
         # metric after that is a plain scan: worth it when many metrics read one source.
         self.materialise = materialise and conn.name == "duckdb"
         self._cache: dict[str, Table] = {}
@@ -144,7 +149,13 @@ class Sources:
             return t
         return t.filter(t.department_id.isin(sorted(self.departments)))
 
-    def get(self, name: str) -> Table:
+    def get(self, name: str, dimensions: Iterable[str] = ()) -> Table:
+        """The source `name`, with those of `dimensions` it offers joined on."""
+        core = self._core(name)
+        wanted = [d for d in dict.fromkeys(dimensions) if d in SOURCE_COLUMNS[name]]
+        return with_dimensions(self.conn, core, wanted)
+
+    def _core(self, name: str) -> Table:
         if name not in self._cache:
             builder = BUILDERS.get(name)
             if builder is None:
@@ -153,7 +164,7 @@ class Sources:
                 # Built on the (scoped, maybe materialised) source it extends, so a repeat
                 # contact is one within the same scope, and nothing is joined twice.
                 base, derive = DERIVED[name]
-                table = derive(self.conn, self.get(base))
+                table = derive(self.conn, self._core(base))
             else:
                 table = self._scoped(builder(self.conn))
             if self.materialise:
@@ -162,6 +173,39 @@ class Sources:
                 )
             self._cache[name] = table
         return self._cache[name]
+
+
+CUSTOMER_DIMENSIONS = ("region", "country", "city", "segment", "age_bracket")
+# Dimensions that name what an id column points at: (the id column, the table of names).
+NAMED_DIMENSIONS = {
+    "department": ("department_id", "accounts_department", "name"),
+    "agent": ("agent_id", "crm_employee", "full_name"),
+    "salesperson": ("salesperson_id", "crm_employee", "full_name"),
+}
+
+
+def with_dimensions(conn: Connection, t: Table, wanted: Iterable[str]) -> Table:
+    """`t` with the dimensions in `wanted` joined on: the customer's region, country, city,
+    segment and age bracket (at the time of the event), and the names behind ids."""
+    wanted = [d for d in wanted if d not in t.columns]
+    from_customer = [d for d in wanted if d in CUSTOMER_DIMENSIONS]
+    if from_customer:
+        c = conn.table("crm_customer")
+        columns = {d: c[d] for d in from_customer if d != "age_bracket"}
+        if "age_bracket" in from_customer:
+            columns["dim_birth_date"] = c.birth_date
+        lookup = c.select(dim_customer=c.id, **columns)
+        t = t.left_join(lookup, t.customer == lookup.dim_customer)
+        if "age_bracket" in from_customer:
+            t = t.mutate(age_bracket=age_bracket(t.ts, t.dim_birth_date)).drop("dim_birth_date")
+        t = t.drop("dim_customer")
+    for name in wanted:
+        if name in NAMED_DIMENSIONS:
+            key, table, column = NAMED_DIMENSIONS[name]
+            n = conn.table(table)
+            lookup = n.select(dim_id=n.id, **{name: n[column]})
+            t = t.left_join(lookup, t[key] == lookup.dim_id).drop("dim_id")
+    return t
 
 
 def _flag(column: Any) -> Any:
@@ -173,66 +217,23 @@ def _flag(column: Any) -> Any:
     return (column == 1).ifelse(1, 0)
 
 
-def _departments(conn: Connection) -> Table:
-    d = conn.table("accounts_department")
-    return d.select(dept_id=d.id, dept_name=d.name)
-
-
-def _employees(conn: Connection) -> Table:
-    e = conn.table("crm_employee")
-    return e.select(emp_id=e.id, emp_name=e.full_name)
-
-
-def _customers(conn: Connection) -> Table:
+def _customer_department(conn: Connection, t: Table) -> Table:
+    """`t` with `department_id`: the department its customer belongs to."""
     c = conn.table("crm_customer")
-    d = _departments(conn)
-    c = c.join(d, c.department_id == d.dept_id, how="left")
-    return c.select(
-        cust_id=c.id,
-        cust_department_id=c.department_id,
-        cust_department=c.dept_name,
-        region=c.region,
-        country=c.country,
-        city=c.city,
-        segment=c.segment,
-        birth_date=c.birth_date,
-    )
-
-
-def _with_customer(t: Table, conn: Connection, ts: str) -> Table:
-    c = _customers(conn)
-    joined = t.join(c, t.customer == c.cust_id, how="left")
-    return joined.mutate(age_bracket=age_bracket(joined[ts], joined.birth_date))
+    lookup = c.select(dep_customer=c.id, department_id=c.department_id)
+    return t.left_join(lookup, t.customer == lookup.dep_customer).drop("dep_customer")
 
 
 def orders(conn: Connection) -> Table:
     o = conn.table("crm_order")
-    e = _employees(conn)
-    o = o.join(e, o.salesperson_id == e.emp_id, how="left")
     o = o.select(
         order=o.id,
         customer=o.customer_id,
         ts=o.ordered_at,
         channel=o.channel,
         salesperson_id=o.salesperson_id,
-        salesperson=o.emp_name,
     )
-    o = _with_customer(o, conn, "ts")
-    return o.select(
-        "order",
-        "customer",
-        "ts",
-        "channel",
-        "salesperson_id",
-        "salesperson",
-        "region",
-        "country",
-        "city",
-        "segment",
-        "age_bracket",
-        department_id=o.cust_department_id,
-        department=o.cust_department,
-    )
+    return _customer_department(conn, o)
 
 
 def order_lines(conn: Connection, o: Table | None = None) -> Table:
@@ -256,27 +257,19 @@ def order_lines(conn: Connection, o: Table | None = None) -> Table:
 
 def interactions(conn: Connection) -> Table:
     i = conn.table("crm_interaction")
-    d = _departments(conn)
-    e = _employees(conn)
-    i = i.join(d, i.department_id == d.dept_id, how="left").join(
-        e, i.agent_id == e.emp_id, how="left"
-    )
-    i = i.select(
+    return i.select(
         interaction=i.id,
         customer=i.customer_id,
         ts=i.started_at,
         channel=i.channel,
-        agent=i.emp_name,
+        agent_id=i.agent_id,
         department_id=i.department_id,
-        department=i.dept_name,
         wait_seconds=i.wait_seconds.cast("float64"),
         hold_seconds=i.hold_seconds.cast("float64"),
         handle_seconds=i.handle_seconds.cast("float64"),
         topic_count=i.topic_count.cast("float64"),
         resolved=_flag(i.resolved_first_contact),
     )
-    i = _with_customer(i, conn, "ts")
-    return i.drop("cust_id", "cust_department_id", "cust_department", "birth_date")
 
 
 def contacts(conn: Connection, i: Table | None = None) -> Table:
@@ -299,53 +292,28 @@ def feedback(conn: Connection) -> Table:
         recommend=f.recommend.cast("float64"),
         channel=f.source,
     )
-    f = _with_customer(f, conn, "ts")
-    return f.select(
-        "feedback",
-        "customer",
-        "ts",
-        "rating",
-        "recommend",
-        "channel",
-        "region",
-        "country",
-        "city",
-        "segment",
-        "age_bracket",
-        department_id=f.cust_department_id,
-        department=f.cust_department,
-    )
+    return _customer_department(conn, f)
 
 
 def complaints(conn: Connection) -> Table:
     k = conn.table("crm_complaint")
-    d = _departments(conn)
-    k = k.join(d, k.department_id == d.dept_id, how="left")
-    k = k.select(
+    return k.select(
         complaint=k.id,
         customer=k.customer_id,
         ts=k.opened_at,
         resolved_ts=k.resolved_at,
         complaint_category=k.category,
         department_id=k.department_id,
-        department=k.dept_name,
         severity=k.severity,
         resolution_hours=(k.resolved_at.epoch_seconds() - k.opened_at.epoch_seconds()).cast(
             "float64"
         )
         / 3600,
     )
-    k = _with_customer(k, conn, "ts")
-    return k.drop("cust_id", "cust_department_id", "cust_department", "birth_date")
 
 
 def leads(conn: Connection) -> Table:
     lead = conn.table("crm_lead")
-    d = _departments(conn)
-    e = _employees(conn)
-    lead = lead.join(d, lead.department_id == d.dept_id, how="left").join(
-        e, lead.owner_id == e.emp_id, how="left"
-    )
     return lead.select(
         lead=lead.id,
         customer=lead.customer_id,
@@ -354,38 +322,31 @@ def leads(conn: Connection) -> Table:
         lost_ts=lead.lost_at,
         channel=lead.source,
         department_id=lead.department_id,
-        department=lead.dept_name,
-        salesperson=lead.emp_name,
+        salesperson_id=lead.owner_id,
     )
 
 
 def employees(conn: Connection) -> Table:
     e = conn.table("crm_employee")
-    d = _departments(conn)
-    e = e.join(d, e.department_id == d.dept_id, how="left")
     return e.select(
         employee=e.id,
         ts=e.hired_at.cast("timestamp"),
         left_ts=e.left_at.cast("timestamp"),
         department_id=e.department_id,
-        department=e.dept_name,
     )
 
 
 def engagement(conn: Connection) -> Table:
     a = conn.table("crm_engagementanswer")
     e = conn.table("crm_employee")
-    d = _departments(conn)
-    t = a.join(e, a.employee_id == e.id, how="inner").join(
-        d, e.department_id == d.dept_id, how="left"
-    )
+    e = e.select(emp_id=e.id, department_id=e.department_id)
+    t = a.join(e, a.employee_id == e.emp_id, how="inner")
     return t.select(
         answer=t.id,
         employee=t.employee_id,
         ts=t.answered_at,
         rating=t.rating.cast("float64"),
         department_id=t.department_id,
-        department=t.dept_name,
     )
 
 
@@ -401,6 +362,18 @@ _COMMON = (
     "segment",
     "age_bracket",
 )
+_INTERACTION = (
+    *_COMMON,
+    "interaction",
+    "channel",
+    "agent_id",
+    "agent",
+    "wait_seconds",
+    "hold_seconds",
+    "handle_seconds",
+    "topic_count",
+    "resolved",
+)
 SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (*_COMMON, "order", "channel", "salesperson_id", "salesperson"),
     "order_lines": (
@@ -415,30 +388,8 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "product_category",
         "product_tier",
     ),
-    "interactions": (
-        *_COMMON,
-        "interaction",
-        "channel",
-        "agent",
-        "wait_seconds",
-        "hold_seconds",
-        "handle_seconds",
-        "topic_count",
-        "resolved",
-    ),
-    "contacts": (
-        *_COMMON,
-        "interaction",
-        "channel",
-        "agent",
-        "wait_seconds",
-        "hold_seconds",
-        "handle_seconds",
-        "topic_count",
-        "resolved",
-        "next_ts",
-        "repeat",
-    ),
+    "interactions": _INTERACTION,
+    "contacts": (*_INTERACTION, "next_ts", "repeat"),
     "feedback": (*_COMMON, "feedback", "rating", "recommend", "channel"),
     "complaints": (
         *_COMMON,
@@ -457,6 +408,7 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "channel",
         "department_id",
         "department",
+        "salesperson_id",
         "salesperson",
     ),
     "employees": ("employee", "ts", "left_ts", "department_id", "department"),
