@@ -202,6 +202,7 @@ def main() -> int:
                     mismatches.append((key, p, got[p], want))
         began = time.perf_counter()
         with Engine(connect(choice), registry, materialise=True) as engine:
+            engine.prefetch(keys)  # as `crm-scorecard compute` does
             for key in keys:
                 engine.compute(key)
             label = f"{engine.conn.name} ({choice})"

@@ -4,9 +4,10 @@ Usage: .venv/bin/python bench/web.py [--database-url URL] [--users 20] [--reques
 
 Uses a seeded database (default: the PostgreSQL bench database filled by
 bench/seed_import.py or bench/metrics.py --seed-customers). Computes the KPIs and installs
-the templates if they are missing, serves the app on 127.0.0.1 (Django's threaded server),
-and has N threads load the home page and scorecard pages as signed-in managers.
-Prints p50/p95/p99 latency. Traffic stays on the loopback address and the loop is bounded.
+the templates if they are missing, serves the app on 127.0.0.1 with `crm-scorecard serve`
+(gunicorn, its default workers and threads), and has N threads load the home page and
+scorecard pages as signed-in managers, with no warm-up: the first load of each page in each
+worker process (an empty evaluation cache) is counted too. Prints p50/p95/p99 latency. Traffic stays on the loopback address and the loop is bounded.
 """
 
 from __future__ import annotations

@@ -36,8 +36,7 @@ CATALOGUE: list[Metric] = [
         key="orders",
         name="Orders",
         source="orders",
-        agg="count_distinct",
-        column="order",
+        agg="count",  # the orders source holds one row per order
         meaning="Distinct orders placed in the period.",
     ),
     Aggregate(

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from ibis.expr.types import Table
 
-from .sources import DIMENSIONS, Connection, Sources, UnknownColumn
+from .sources import DIMENSIONS, SAME_ROWS, Connection, Sources, UnknownColumn
 
 Key = tuple[int, str | None]
 Values = dict[Key, float | None]
@@ -423,11 +423,17 @@ def _activity(
     engine: Engine, source: str, entity: str, request: Request, where: Where | None = None
 ) -> Table:
     """Distinct (entity, period[, dimension]) pairs: who was active when."""
-    t = engine.table(source, request)
-    if where is not None:
-        t = t.filter(where(t))
-    t, keys = _group(t, request)
-    return t.select(entity, *keys).distinct()
+
+    def build() -> Table:
+        t = engine.table(source, request)
+        if where is not None:
+            t = t.filter(where(t))
+        t, keys = _group(t, request)
+        return t.select(entity, *keys).distinct()
+
+    return (
+        build() if where is not None else engine.shared(("active", source, entity, request), build)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -493,12 +499,15 @@ class History(Metric):
             self.source, Request(grain=request.grain)
         )  # history is not narrowed by filters
         base = base.mutate(p=period_expr(base.ts, request.grain))
-        firsts = base.group_by(first_entity=base[self.entity]).aggregate(first_p=base.p.min())
+        firsts = engine.shared(
+            ("firsts", self.source, self.entity, request.grain),
+            lambda: base.group_by(first_entity=base[self.entity]).aggregate(first_p=base.p.min()),
+        )
         dims = [request.by] if request.by else []
         if request.by and request.by not in t.columns:
             raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
         if self.mode in ("new", "returning"):
-            active = t.select(self.entity, "p", *dims).distinct()
+            active = _activity(engine, self.source, self.entity, request)
             joined = active.join(firsts, active[self.entity] == firsts.first_entity)
             kept = joined.filter(
                 joined.p == joined.first_p if self.mode == "new" else joined.p > joined.first_p
@@ -682,6 +691,7 @@ class Engine:
     _coverage: dict[tuple[str, str], tuple[int, int] | None] = field(
         default_factory=dict, init=False
     )
+    _shared: dict[tuple[Any, ...], Table] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._sources = Sources(
@@ -710,8 +720,21 @@ class Engine:
             t = t.filter(t[dim] == value)
         return t
 
+    def shared(self, key: tuple[Any, ...], build: Callable[[], Table]) -> Table:
+        """An intermediate table several metrics read (who was active when, each customer's
+        first period), built once per engine; materialised when the sources are."""
+        if key not in self._shared:
+            table = build()
+            if self._sources.materialise:
+                table = self.conn.backend.create_table(
+                    f"shared_{len(self._shared)}_{id(self):x}", table, temp=True, overwrite=True
+                )
+            self._shared[key] = table
+        return self._shared[key]
+
     def coverage(self, source: str, request: Request) -> tuple[int, int] | None:
         """First and last period the source has any record in (within the access scope)."""
+        source = SAME_ROWS.get(source, source)
         key = (source, request.grain)
         if key not in self._coverage:
             t = self._sources.get(source)

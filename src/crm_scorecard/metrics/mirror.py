@@ -24,7 +24,7 @@ from django.db import connection
 
 from crm_scorecard.crm.changes import table_versions
 
-from .sources import TABLES
+from .sources import TABLES, naive_utc_select
 
 MANIFEST = "mirror.json"
 
@@ -93,9 +93,9 @@ def mirror_sync(
     try:
         for table in stale:
             partial = folder / f".{table}.{uuid.uuid4().hex}.parquet"
-            conn.backend.raw_sql(
-                f"COPY (SELECT * FROM {conn.database}.\"{table}\") TO '{partial}' (FORMAT parquet)"
-            )
+            select = naive_utc_select(conn.backend, f'{conn.database}."{table}"')
+            target = str(partial).replace("'", "''")
+            conn.backend.raw_sql(f"COPY ({select}) TO '{target}' (FORMAT parquet)")
             os.replace(partial, folder / f"{table}.parquet")
             manifest[table] = stamps[table]
             if progress:
