@@ -42,10 +42,16 @@ def visible_department_ids(*, user: Actor) -> set[int] | None:
         return set()
     if user.level == Level.EXECUTIVE or user.is_superuser:
         return None
+    # Within one web request (see web.middleware.ScopeOncePerRequest) the answer is kept on
+    # the request's user, so a page that checks its scope several times asks once.
+    memo: dict[str, set[int]] | None = getattr(user, "scope_memo", None)
+    if memo is not None and "ids" in memo:
+        return set(memo["ids"])
     own = set(user.departments.values_list("pk", flat=True))
-    if user.level == Level.AGENT:
-        return own
-    return descendant_ids(roots=own)
+    ids = own if user.level == Level.AGENT else descendant_ids(roots=own)
+    if memo is not None:
+        memo["ids"] = set(ids)
+    return ids
 
 
 def departments_for(*, user: Actor) -> QuerySet[Department]:

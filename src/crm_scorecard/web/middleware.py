@@ -1,11 +1,14 @@
-"""Every page requires signing in, except the API, which answers 401 itself."""
+"""Every page requires signing in, except the API, which answers 401 itself; a request
+works out its user's department scope once."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from crm_scorecard.accounts.models import User
 
 
 class PagesRequireLogin(LoginRequiredMiddleware):
@@ -15,3 +18,17 @@ class PagesRequireLogin(LoginRequiredMiddleware):
         if request.path.startswith("/api/"):
             return None  # the API's own authentication answers 401, not a redirect to a form
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class ScopeOncePerRequest:
+    """Gives the request's signed-in user a memo for `visible_department_ids`, which lives
+    as long as the request (the user object is loaded afresh for each one)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if isinstance(user, User) and user.is_authenticated:
+            user.scope_memo = {}  # type: ignore[attr-defined]
+        return self.get_response(request)  # type: ignore[no-any-return]
