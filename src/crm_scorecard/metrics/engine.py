@@ -724,12 +724,7 @@ class Engine:
         """An intermediate table several metrics read (who was active when, each customer's
         first period), built once per engine; materialised when the sources are."""
         if key not in self._shared:
-            table = build()
-            if self._sources.materialise:
-                table = self.conn.backend.create_table(
-                    f"shared_{len(self._shared)}_{id(self):x}", table, temp=True, overwrite=True
-                )
-            self._shared[key] = table
+            self._shared[key] = self._sources.keep(f"shared_{len(self._shared)}", build())
         return self._shared[key]
 
     def coverage(self, source: str, request: Request) -> tuple[int, int] | None:

@@ -2,8 +2,8 @@
 
 Each source is one row per business event with a timestamp `ts`, the `customer`, the ids
 that scope it to a department (`department_id`), and every dimension it can be broken down
-by, under the dimension's own name (joined on only when asked for). The same expressions run on SQLite, PostgreSQL and
-DuckDB (over the app database or over Parquet files)."""
+by, under the dimension's own name (joined on only when asked for). The same expressions
+run on SQLite, PostgreSQL, DuckDB (over the app database or over Parquet files) and Spark."""
 
 from __future__ import annotations
 
@@ -167,12 +167,16 @@ class Sources:
                 table = derive(self.conn, self._core(base))
             else:
                 table = self._scoped(builder(self.conn))
-            if self.materialise and name in JOINED:
-                table = self.conn.backend.create_table(
-                    f"source_{name}_{id(self):x}", table, temp=True, overwrite=True
-                )
-            self._cache[name] = table
+            self._cache[name] = self.keep(f"source_{name}", table) if name in JOINED else table
         return self._cache[name]
+
+    def keep(self, label: str, table: Table) -> Table:
+        """`table` computed into a temporary table of its own when materialising, else as is."""
+        if not self.materialise:
+            return table
+        return self.conn.backend.create_table(
+            f"{label}_{id(self):x}", table, temp=True, overwrite=True
+        )
 
 
 CUSTOMER_DIMENSIONS = ("region", "country", "city", "segment", "age_bracket")
@@ -364,18 +368,6 @@ _COMMON = (
     "segment",
     "age_bracket",
 )
-_INTERACTION = (
-    *_COMMON,
-    "interaction",
-    "channel",
-    "agent_id",
-    "agent",
-    "wait_seconds",
-    "hold_seconds",
-    "handle_seconds",
-    "topic_count",
-    "resolved",
-)
 SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (*_COMMON, "order", "channel", "salesperson_id", "salesperson"),
     "order_lines": (
@@ -390,7 +382,18 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "product_category",
         "product_tier",
     ),
-    "interactions": _INTERACTION,
+    "interactions": (
+        *_COMMON,
+        "interaction",
+        "channel",
+        "agent_id",
+        "agent",
+        "wait_seconds",
+        "hold_seconds",
+        "handle_seconds",
+        "topic_count",
+        "resolved",
+    ),
     "contacts": (*_COMMON, "interaction", "channel", "agent_id", "agent", "next_ts", "repeat"),
     "feedback": (*_COMMON, "feedback", "rating", "recommend", "channel"),
     "complaints": (
