@@ -619,7 +619,7 @@ class _Generator:
             dept = rng.choices(
                 [d[0] for d in account_depts], weights=[d[1] for d in account_depts]
             )[0]
-            propensity = rng.betavariate(2, 5)  # chance of buying in a given month
+            propensity = rng.betavariate(2, 15)  # chance of buying in a given month
             premium_taste = rng.random()
             satisfaction = rng.gauss(3.8, 0.8)
             favourite = rng.choices(self.categories, k=2)
@@ -667,7 +667,7 @@ class _Generator:
                     channel = rng.choice(["online", "online", "retail", "phone", "field"])
                     orders.append((oid, f"O{oid:08d}", cid, seller[0], when, channel))
                     upsell = min(0.9, premium_taste * 0.4 + month / months * 0.3)
-                    for line_no in range(1, rng.choice([1, 1, 1, 2, 2, 3]) + 1):
+                    for line_no in range(1, rng.choice([1, 1, 1, 1, 2, 2]) + 1):
                         category = (
                             rng.choice(favourite)
                             if rng.random() < 0.7
