@@ -341,6 +341,33 @@ def test_scorecard_page_query_count_is_fixed(client, world, django_assert_max_nu
         assert client.get(f"/scorecards/{world['card'].pk}/").status_code == 200
 
 
+def test_cached_dashboard_shows_an_edit_at_once(client, world):
+    # Given the manager has opened the dashboard for January (Manual: 5 of 10 = 0.50)
+    login(client, world["users"]["manager"])
+    url = f"/scorecards/{world['card'].pk}/?period=2026-01"
+    assert ">0.50<" in client.get(url).content.decode()
+    # When they enter January's value 8 for Manual
+    response = client.post(f"/indicators/{world['manual'].pk}/", {"period": "2026-01", "value": 8})
+    assert response.status_code in (200, 302)
+    # Then the next view scores it 8 of 10, not the page cached before
+    html = client.get(url).content.decode()
+    assert ">0.80<" in html and ">0.50<" not in html
+
+
+def test_cached_dashboard_keeps_edit_links_to_those_who_may_edit(client, world):
+    # Given the manager's view of the dashboard has been rendered (with its edit links)
+    login(client, world["users"]["manager"])
+    url = f"/scorecards/{world['card'].pk}/"
+    assert f"/scorecards/{world['card'].pk}/edit/" in client.get(url).content.decode()
+    # When the department's agent opens the same dashboard for the same period
+    client.logout()
+    login(client, world["users"]["agent"])
+    html = client.get(url).content.decode()
+    # Then they see the scores but no edit links, and their own name in the header
+    assert "Sales card" in html and f"/scorecards/{world['card'].pk}/edit/" not in html
+    assert "agent ·" in html
+
+
 def test_invalid_edit_explains_and_changes_nothing(client, world):
     # Given the manager, when setting max equal to min
     login(client, world["users"]["manager"])

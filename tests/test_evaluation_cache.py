@@ -3,9 +3,13 @@ computed from (values, targets, structure, cascaded parents, KPI fills) gives a 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 
 import pytest
+from django.core.cache import cache
 
 from crm_scorecard.metrics.models import FillRun, KpiValue
 from crm_scorecard.scorecards import files
@@ -62,9 +66,9 @@ def fresh(scorecard: Scorecard) -> Scorecard:
 def test_a_second_view_is_served_from_the_cache(sales_card, django_assert_num_queries):
     first = evaluation(scorecard=fresh(sales_card), period=JAN)
     assert first.result.score == pytest.approx(0.5)
-    # Only the two lookups that say which KPI values are stored; no scoring queries
+    # Only the lookup that says which KPI values are stored; no scoring queries
     loaded = fresh(sales_card)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         again = evaluation(scorecard=loaded, period=JAN)
     assert again.result.score == pytest.approx(0.5)
     assert again.scorecard.pk == sales_card.pk
@@ -119,3 +123,14 @@ def test_a_parent_change_reaches_a_cascaded_goal(sales_card):
         value=10,
     )
     assert evaluation(scorecard=fresh(team_card), period=JAN).result.score == pytest.approx(0.75)
+
+
+def test_server_processes_share_one_cache():
+    # Given another process of the app (as gunicorn runs several) storing an entry
+    code = (
+        "import django; django.setup(); from django.core.cache import cache; "
+        "cache.set('written-by-another-process', 42)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+    # Then this process reads it: a sign-out or a new score in one process holds in all
+    assert cache.get("written-by-another-process") == 42

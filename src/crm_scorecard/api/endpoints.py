@@ -82,8 +82,9 @@ def _period(text: str | None) -> str | None:
 @api.get("/scorecards", response=list[ScorecardOut], tags=["scorecards"])
 def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str, Any]]:
     out = []
+    version = sel.kpi_version()
     for card in sel.scorecards_visible(user=request.user):
-        ev = sel.evaluation(scorecard=card, period=_period(period), months=1)
+        ev = sel.evaluation(scorecard=card, period=_period(period), version=version)
         out.append(
             {
                 "id": card.pk,
@@ -102,7 +103,7 @@ def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str
 def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[str, Any]:
     """The scored tree, in the shape `crm-scorecard scorecard evaluate --json` prints."""
     ev = sel.evaluation(
-        scorecard=sel.scorecard_get(user=request.user, pk=pk), period=_period(period), months=1
+        scorecard=sel.scorecard_get(user=request.user, pk=pk), period=_period(period)
     )
     data = ev.result.to_dict()
     data["period"] = ev.period

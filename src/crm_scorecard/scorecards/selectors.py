@@ -7,6 +7,7 @@ from datetime import date
 from typing import cast
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Max, QuerySet
 from django.http import Http404
 
@@ -67,11 +68,16 @@ def indicator_get(*, user: Actor, pk: int) -> Indicator:
 def kpi_version() -> str:
     """Which KPI values are stored: the newest value's id and the latest fill run's state.
     It changes whenever values are written (by `compute`, in fill runs), so cached
-    evaluations built on older values are not used again. Two index lookups."""
-    newest = KpiValue.objects.order_by("-pk").values_list("pk", flat=True).first()
-    run = FillRun.objects.order_by("-pk").values_list("pk", "finished_at").first()
-    finished = run[1].timestamp() if run and run[1] else None
-    return f"{newest}-{run and run[0]}-{finished}"
+    evaluations built on older values are not used again. One query of three index
+    lookups; the finish time is only compared, never read as a date."""
+    values, runs = (connection.ops.quote_name(t._meta.db_table) for t in (KpiValue, FillRun))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {values}), (SELECT MAX(id) FROM {runs}),"
+            f" (SELECT finished_at FROM {runs} ORDER BY id DESC LIMIT 1)"
+        )
+        newest, run, finished = cursor.fetchone()
+    return f"{newest}-{run}-{finished}".replace(" ", "T")  # a cache key has no spaces
 
 
 def latest_period(*, version: str | None = None) -> Period:
@@ -116,11 +122,16 @@ class Evaluation:
 
 
 def evaluation(
-    *, scorecard: Scorecard, period: Period | None = None, months: int = 12
+    *,
+    scorecard: Scorecard,
+    period: Period | None = None,
+    months: int = 12,
+    version: str | None = None,
 ) -> Evaluation:
     """The scorecard scored for `period` (default: `latest_period()`), served from the cache
-    while neither the scorecard (see `signals`), the KPI values nor the day has changed."""
-    version = kpi_version()
+    while neither the scorecard (see `signals`), the KPI values nor the day has changed.
+    A page showing several scorecards passes the `kpi_version()` it read once."""
+    version = version or kpi_version()
     period = period or latest_period(version=version)
     key = (
         f"evaluation:{scorecard.pk}:{scorecard.updated_at.timestamp()}:{version}:"

@@ -1,6 +1,7 @@
 """Settings shared by every environment; overlays read the rest from the environment."""
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -90,13 +91,18 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Scored scorecards are cached per process, keyed by what they were computed from (see
-# scorecards/signals.py), so several server processes never serve a stale score.
-# Sessions are read from the cache and written through to the database.
+# One cache shared by every server process on the machine (files under the data folder,
+# nothing to run): scored scorecards and rendered dashboards are keyed by what they were
+# computed from (see scorecards/signals.py), and sessions are read from it and written
+# through to the database, so a sign-out in one process holds in all. The key prefix names
+# the database, so two databases served from one data folder never share an entry.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+_db = DATABASES["default"]
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("CRM_CACHE_DIR") or str(DATA_DIR / "crm-scorecard-cache"),
+        "KEY_PREFIX": re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{_db.get('HOST') or ''}{_db['NAME']}"),
         "OPTIONS": {"MAX_ENTRIES": 5000},
     }
 }

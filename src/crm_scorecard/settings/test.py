@@ -1,5 +1,9 @@
 """Settings for the test suite: fast hashing, the database from DATABASE_URL."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -8,9 +12,12 @@ SECRET_KEY = "test-only"
 # The metrics engine reads the database over its own connection (Ibis, DuckDB), so the
 # SQLite test database must be a file, not Django's default in-memory one.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
-    import tempfile
-    from pathlib import Path
-
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.gettempdir()) / "crm_scorecard_test.sqlite3")
     }
+
+# Each test process has a cache folder of its own (tests clear it around each test).
+CACHES["default"]["LOCATION"] = str(  # noqa: F405
+    Path(tempfile.gettempdir())
+    / f"crm_scorecard_test_cache_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+)

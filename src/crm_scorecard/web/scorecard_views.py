@@ -3,13 +3,17 @@ Thin: parse the request, call selectors and services, render."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import yaml
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.accounts.scope import departments_for
@@ -91,8 +95,9 @@ def _sparkline(values: list[float | None], width: int = 90, height: int = 22) ->
 
 def home(request: HttpRequest) -> HttpResponse:
     cards = []
+    version = sel.kpi_version()
     for scorecard in sel.scorecards_visible(user=request.user):
-        ev = sel.evaluation(scorecard=scorecard, months=1)
+        ev = sel.evaluation(scorecard=scorecard, version=version)  # the entry the dashboard uses
         cards.append(
             {"scorecard": scorecard, "result": ev.result, "change": ev.change, "period": ev.period}
         )
@@ -108,8 +113,28 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The dashboard. Its body depends only on the evaluation (whose key names the
+    scorecard's last change, the KPI values and the day) and on whether the user may edit,
+    so it is rendered once per such key and served from the cache after that."""
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
     ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    can_edit = sel.can_edit(user=request.user, scorecard=scorecard)
+    shown = f"{ev.key}:{can_edit}:{scorecard.department.name}"
+    key = f"scorecard-body:{hashlib.sha256(shown.encode()).hexdigest()}"
+    body = cache.get(key)
+    if body is None:
+        body = render_to_string(
+            "web/_scorecard_body.html", _scorecard_body(scorecard, ev, can_edit), request
+        )
+        cache.set(key, body, timeout=sel.CACHE_SECONDS)
+    return render(
+        request,
+        "web/scorecard.html",
+        {"scorecard": scorecard, "body": mark_safe(body)},  # rendered, and escaped, above
+    )
+
+
+def _scorecard_body(scorecard: Scorecard, ev: sel.Evaluation, can_edit: bool) -> dict[str, Any]:
     initiatives = {
         str(g.pk): list(g.initiatives.all())
         for g in Goal.objects.filter(perspective__scorecard=scorecard).prefetch_related(
@@ -117,30 +142,24 @@ def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     }
     latest = sel.latest_period(version=ev.version)
-    periods = [sel.shift(latest, -i) for i in range(0, 24)]
     rows = _node_rows(ev)
     for row in rows:
         if row["node"].kind == "goal":
             row["initiatives"] = initiatives.get(row["node"].key, [])
-    return render(
-        request,
-        "web/scorecard.html",
-        {
-            "scorecard": scorecard,
-            "ev": ev,
-            "rows": rows,
-            "fix_first": sel.fix_first(ev),
-            "initiatives": initiatives,
-            "periods": periods,
-            "previous_period": sel.shift(ev.period, -1),
-            "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
-            "radar_nodes": [
-                n
-                for n in ev.result.walk()
-                if n.kind in ("scorecard", "perspective", "goal") and len(n.children) >= 3
-            ],
-        },
-    )
+    return {
+        "scorecard": scorecard,
+        "ev": ev,
+        "rows": rows,
+        "fix_first": sel.fix_first(ev),
+        "periods": [sel.shift(latest, -i) for i in range(0, 24)],
+        "previous_period": sel.shift(ev.period, -1),
+        "can_edit": can_edit,
+        "radar_nodes": [
+            n
+            for n in ev.result.walk()
+            if n.kind in ("scorecard", "perspective", "goal") and len(n.children) >= 3
+        ],
+    }
 
 
 def _find(result: scoring.Result, node: str) -> scoring.Result | None:
