@@ -139,9 +139,10 @@ class Sources:
         self.conn = conn
         self.departments = departments
         # Compute the core of each source that joins tables (JOINED) once into a table
-        # of its own (DuckDB only), so every metric after that is a plain scan: worth it
-        # when many metrics read one source. The other sources are column scans already.
-        self.materialise = materialise and conn.name == "duckdb"
+        # of its own (DuckDB and PostgreSQL), so every metric after that is a plain scan:
+        # worth it when many metrics read one source. The other sources are column scans
+        # already.
+        self.materialise = materialise and conn.name in ("duckdb", "postgres")
         self._cache: dict[str, Table] = {}
 
     def _scoped(self, t: Table) -> Table:
@@ -174,9 +175,15 @@ class Sources:
         """`table` computed into a temporary table of its own when materialising, else as is."""
         if not self.materialise:
             return table
-        return self.conn.backend.create_table(
+        kept = self.conn.backend.create_table(
             f"{label}_{id(self):x}", table, temp=True, overwrite=True
         )
+        if self.conn.name == "postgres":
+            # Autovacuum never analyses temporary tables: without statistics PostgreSQL
+            # guesses their size and joins them by nested loops (the up-sell metric took
+            # 8.5 s over 10,000 customers so; 0.1 s once analysed).
+            self.conn.backend.raw_sql(f'ANALYZE "{kept.get_name()}"').close()
+        return kept
 
 
 CUSTOMER_DIMENSIONS = ("region", "country", "city", "segment", "age_bracket")
