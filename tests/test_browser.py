@@ -175,3 +175,20 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
     # And another department's scorecard is refused as not found
     response = page.goto(f"{live_server.url}/scorecards/{theirs.pk}/")
     assert response is not None and response.status == 404
+    # And every page reads on a tablet without sideways scrolling
+    page.set_viewport_size({"width": 820, "height": 1180})
+    pages = {
+        "home": "/",
+        "scorecard": f"/scorecards/{mine.pk}/?period=2026-01",
+        "diamond": f"/scorecards/{mine.pk}/diamond/?period=2026-01",
+        "map": f"/scorecards/{mine.pk}/map/?period=2026-01",
+        "indicator": f"/indicators/{csat_id}/?period=2026-01",
+        "edit": f"/indicators/{csat_id}/edit/",
+        "customers": "/customers/",
+    }
+    for name, path in pages.items():
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(ARTIFACTS / f"tablet-{name}.png"), full_page=True)
+        assert width <= 820, f"{name} is {width}px wide on an 820px tablet"
