@@ -192,7 +192,7 @@ def test_aggregates_computed_together_equal_one_at_a_time(company, choice):
     for by in (None, "department", "channel", "age_bracket"):
         together.prefetch(keys, by=by)
         batched = {k for (k, request) in together._series if request.by == by}
-        assert len(batched) >= 15, by
+        assert len(batched) >= 12, by  # (PostgreSQL runs distinct counts on their own)
         for key in sorted(batched):
             # When both answer, then the periods, dimension values and numbers are the same
             assert together.compute(key, by=by) == alone.compute(key, by=by), (key, by)

@@ -58,7 +58,13 @@ def connect(choice: str | None = None) -> Connection:
     if choice == "app":
         if vendor == "sqlite":
             return Connection(ibis.sqlite.connect(str(db["NAME"])))
-        return Connection(ibis.postgres.connect(**_pg_args(db)))
+        backend = ibis.postgres.connect(**_pg_args(db))
+        # The metrics sort and hash millions of rows at once (the repeat-contact window,
+        # distinct customers); PostgreSQL's default 4 MB per operation spills them to disk.
+        backend.raw_sql(
+            f"SET work_mem = '{os.environ.get('METRICS_PG_WORK_MEM', '256MB')}'"
+        ).close()
+        return Connection(backend)
     if choice in ("duckdb", "duckdb-direct"):  # direct: read through the scanner, no copy
         backend = _duckdb()
         if vendor == "sqlite":

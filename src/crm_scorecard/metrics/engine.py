@@ -39,13 +39,16 @@ class MetricError(ValueError):
 def period_expr(ts: Any, grain: str) -> Any:
     """An integer index of the calendar period (UTC) holding each timestamp; consecutive
     periods have consecutive indexes on every engine."""
+    # Cast: PostgreSQL's EXTRACT gives numerics, and arithmetic and grouping on numerics
+    # took twice as long as on integers (7.8 s against 4.6 s over ten million contacts).
+    year, month = ts.year().cast("int64"), ts.month().cast("int64")
     match grain:
         case "month":
-            return ts.year() * 12 + ts.month() - 1
+            return year * 12 + month - 1
         case "quarter":
-            return ts.year() * 4 + (ts.month() - 1) // 3
+            return year * 4 + (month - 1) // 3
         case "year":
-            return ts.year()
+            return year
         case "day":
             return (ts.epoch_seconds() // 86400).cast("int64")
         case "week":
@@ -221,6 +224,16 @@ class Aggregate(Metric):
         """What a query computing this aggregate together with others must share (its
         source and period column), or None when it has to run on its own."""
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
+            return None
+        if (
+            self.agg in ("count_distinct", "median", "percentile")
+            and engine.conn.name == "postgres"
+        ):
+            # PostgreSQL computes distinct and ordered-set aggregates only by sorting all
+            # of a query's rows by group, and then runs none of it in parallel: in a batch
+            # one of them made the scan of ten million contacts take 21 s; alone, each
+            # sorts just the rows its own filter keeps (visits: 0.8 s), and the batch
+            # of the rest hashes (4 s).
             return None
         return (self.source, self.period_column)
 
