@@ -197,7 +197,7 @@ def test_aggregates_computed_together_equal_one_at_a_time(company, choice):
             # When both answer, then the periods, dimension values and numbers are the same
             assert together.compute(key, by=by) == alone.compute(key, by=by), (key, by)
             compared += 1
-    assert compared >= 60
+    assert compared >= 48
 
 
 @pytest.mark.parametrize("choice", ENGINES)
