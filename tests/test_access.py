@@ -275,6 +275,7 @@ def api_urls(w):
         "scorecard": (f"/api/scorecards/{w['card'].pk}", API_READ),
         "export": (f"/api/scorecards/{w['card'].pk}/export", API_READ),
         "metrics": ("/api/metrics", API_OPEN),
+        "metric": ("/api/metrics/revenue", API_OPEN),  # numbers scoped: test_api_metric_is_scoped
         "customers": ("/api/customers?q=sally", API_OPEN),
         "customer": ("/api/customers/C-S1", API_READ),
     }
