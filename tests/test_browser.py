@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.scorecards import files
@@ -192,3 +193,6 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
         width = page.evaluate("document.documentElement.scrollWidth")
         page.screenshot(path=str(ARTIFACTS / f"tablet-{name}.png"), full_page=True)
         assert width <= 820, f"{name} is {width}px wide on an 820px tablet"
+    # (The test's own database connection was opened beside Playwright's event loop, where
+    # the test database's teardown cannot see it: close it here.)
+    connection.close()
