@@ -181,6 +181,22 @@ def test_engines_agree_on_the_whole_catalogue(company, parquet_folder, other):
 
 
 @pytest.mark.parametrize("choice", ENGINES)
+def test_history_metrics_by_department_add_up_to_the_whole(company, choice):
+    # Given the history metrics, which read a whole company's figures off first purchases
+    # and a breakdown's off each period's purchases; every customer is in one department
+    engine = Engine(connect(choice), builtin_registry())
+    for key in ("new_customers", "repeat_customers", "upsell_customers", "cross_sell_customers"):
+        whole = {p: v for p, _, v in engine.compute(key)}
+        # When they are broken down by department
+        parts: dict = {}
+        for p, _, v in engine.compute(key, by="department"):
+            parts[p] = parts.get(p, 0) + v
+        # Then the departments add up to the whole, month by month
+        assert parts == whole, key
+        assert sum(whole.values()) > 0, key
+
+
+@pytest.mark.parametrize("choice", ENGINES)
 def test_aggregates_computed_together_equal_one_at_a_time(company, choice):
     # Given one engine computing each metric on its own, and one computing each source's
     # aggregates in one query (the channel breakdown tests filters such as "calls only":
