@@ -64,6 +64,12 @@ def connect(choice: str | None = None) -> Connection:
         backend.raw_sql(
             f"SET work_mem = '{os.environ.get('METRICS_PG_WORK_MEM', '256MB')}'"
         ).close()
+        # PostgreSQL cannot estimate how many periods a computed period index has, guesses
+        # one per row, and so never splits an aggregate over its parallel workers; with
+        # the cost of moving rows between workers set to nothing it does (a month's
+        # aggregates over 10M contacts: 4.5 s -> 3.2 s on 2 cores).
+        backend.raw_sql("SET parallel_tuple_cost = 0").close()
+        backend.raw_sql("SET parallel_setup_cost = 0").close()
         return Connection(backend)
     if choice in ("duckdb", "duckdb-direct"):  # direct: read through the scanner, no copy
         backend = _duckdb()
