@@ -180,8 +180,8 @@ class Sources:
         )
         if self.conn.name == "postgres":
             # Autovacuum never analyses temporary tables: without statistics PostgreSQL
-            # guesses their size and joins them by nested loops (the up-sell metric took
-            # 8.5 s over 10,000 customers so; 0.1 s once analysed).
+            # guesses their size and plans joins on them badly (retention over 1,000,000
+            # customers took 6.1 s so, 2.1 s once analysed).
             self.conn.backend.raw_sql(f'ANALYZE "{kept.get_name()}"').close()
         return kept
 
