@@ -121,6 +121,24 @@ class Evaluation:
         return self.result.score - self.previous.score
 
 
+def evaluation_key(
+    *,
+    scorecard: Scorecard,
+    period: Period | None = None,
+    months: int = 12,
+    version: str | None = None,
+) -> tuple[str, Period, str]:
+    """What `evaluation` is cached under, with the period and the KPI version that key
+    names: what a page cached on top of an evaluation is keyed by, without loading it."""
+    version = version or kpi_version()
+    period = period or latest_period(version=version)
+    key = (
+        f"evaluation:{scorecard.pk}:{scorecard.updated_at.timestamp()}:{version}:"
+        f"{date.today()}:{period}:{months}"
+    )
+    return key, period, version
+
+
 def evaluation(
     *,
     scorecard: Scorecard,
@@ -131,11 +149,8 @@ def evaluation(
     """The scorecard scored for `period` (default: `latest_period()`), served from the cache
     while neither the scorecard (see `signals`), the KPI values nor the day has changed.
     A page showing several scorecards passes the `kpi_version()` it read once."""
-    version = version or kpi_version()
-    period = period or latest_period(version=version)
-    key = (
-        f"evaluation:{scorecard.pk}:{scorecard.updated_at.timestamp()}:{version}:"
-        f"{date.today()}:{period}:{months}"
+    key, period, version = evaluation_key(
+        scorecard=scorecard, period=period, months=months, version=version
     )
     cached = cache.get(key)
     if cached is not None:

@@ -115,14 +115,16 @@ def home(request: HttpRequest) -> HttpResponse:
 def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The dashboard. Its body depends only on the evaluation (whose key names the
     scorecard's last change, the KPI values and the day) and on whether the user may edit,
-    so it is rendered once per such key and served from the cache after that."""
+    so it is rendered once per such key and served from the cache after that, without
+    loading the evaluation."""
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
-    ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    scored, period, version = sel.evaluation_key(scorecard=scorecard, period=_period(request))
     can_edit = sel.can_edit(user=request.user, scorecard=scorecard)
-    shown = f"{ev.key}:{can_edit}:{scorecard.department.name}"
+    shown = f"{scored}:{can_edit}:{scorecard.department.name}"
     key = f"scorecard-body:{hashlib.sha256(shown.encode()).hexdigest()}"
     body = cache.get(key)
     if body is None:
+        ev = sel.evaluation(scorecard=scorecard, period=period, version=version)
         body = render_to_string(
             "web/_scorecard_body.html", _scorecard_body(scorecard, ev, can_edit), request
         )
