@@ -79,10 +79,11 @@ EXPECTED: dict[str, list[float | None]] = {
     "promoters": [1, 1],
     "detractors": [1, 0],
     "nps": [0.0, 100.0],  # (1 - 1) / 3; (1 - 0) / 1
-    # complaints: MK1 Jan 24 h; MK2 Jan -> Feb 5 (384 h); MK3 Feb open; MK4 Feb 36 h
+    # complaints: MK1 Jan 24 h; MK2 Jan -> Feb 5 (384 h); MK3 Feb open; MK4 Feb 36 h 1.8 s
     "complaints": [2, 2],
     "complaints_per_1000_customers": [1000, 1000],
-    "complaint_resolution_hours": [24, 210],  # median of 384 and 36, by month resolved
+    # median of 384 and 36.0005 (1.8 s = 0.0005 h), by month resolved
+    "complaint_resolution_hours": [24, 210.00025],
     "open_complaints": [1, 1],  # MK2 at the end of Jan; MK3 at the end of Feb
     # employees: ME1 since 2020; ME2 2025-06 to 2026-02-10; MA1 from 2026-01-15
     "employees_left": [0, 1, 0],

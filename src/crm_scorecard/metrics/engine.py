@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from ibis.expr.types import Table
 
-from .sources import DIMENSIONS, SAME_ROWS, Connection, Sources, UnknownColumn
+from .sources import DIMENSIONS, SAME_ROWS, Connection, Sources, UnknownColumn, epoch_seconds
 
 Key = tuple[int, str | None]
 Values = dict[Key, float | None]
@@ -422,7 +422,7 @@ class Conversion(Metric):
             if column not in t.columns:
                 raise UnknownColumn(f"{self.key}: source {self.source} has no column {column!r}")
         t, keys = _group(t, request, self.start)
-        gap = t[self.end].epoch_seconds() - t[self.start].epoch_seconds()
+        gap = epoch_seconds(engine.conn, t[self.end]) - epoch_seconds(engine.conn, t[self.start])
         reached = (t[self.end].notnull() & (gap >= 0) & (gap <= self.window_days * 86400)).ifelse(
             1, 0
         )

@@ -117,6 +117,24 @@ def naive_utc_select(backend: Any, origin: str) -> str:
     return f"SELECT * REPLACE ({plain}) FROM {origin}"
 
 
+def epoch_seconds(conn: Connection, ts: Any) -> Any:
+    """Seconds since 1970, with their fraction, on every engine. Ibis's own drops the
+    fraction on SQLite (strftime('%s')) and Spark (unix_timestamp): over a million customers
+    the median complaint resolution came out up to 0.2 s short on SQLite. SQLite's date
+    functions keep only milliseconds, so the fraction is read off the text itself (ISO
+    text: the characters after the 19th, '.ffffff', then any zone, which the cast stops at)."""
+    if conn.name == "sqlite":
+        return ts.epoch_seconds() + ts.cast("string").substr(19).cast("float64")
+    if conn.name == "pyspark":
+        return _unix_micros(ts.cast("timestamp('UTC')")) / 1_000_000
+    return ts.epoch_seconds()
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _unix_micros(ts) -> int:  # type: ignore[no-untyped-def, empty-body]
+    """Spark's microseconds since 1970 (of a timestamp with a zone: Spark takes no other)."""
+
+
 def age_bracket(ts: Any, birth: Any) -> Any:
     """Age at the time of the event, bucketed; null when the birth date is unknown."""
     before_birthday = (ts.month() * 100 + ts.day()) < (birth.month() * 100 + birth.day())
@@ -291,7 +309,7 @@ def contacts(conn: Connection, i: Table | None = None) -> Table:
     i = i.select("interaction", "customer", "ts", "channel", "agent_id", "department_id")
     following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=[i.ts, i.interaction]))
     i = i.mutate(next_ts=following)
-    gap = i.next_ts.epoch_seconds() - i.ts.epoch_seconds()
+    gap = epoch_seconds(conn, i.next_ts) - epoch_seconds(conn, i.ts)
     return i.mutate(repeat=(i.next_ts.notnull() & (gap <= 7 * 86400)).ifelse(1, 0))
 
 
@@ -318,9 +336,9 @@ def complaints(conn: Connection) -> Table:
         complaint_category=k.category,
         department_id=k.department_id,
         severity=k.severity,
-        resolution_hours=(k.resolved_at.epoch_seconds() - k.opened_at.epoch_seconds()).cast(
-            "float64"
-        )
+        resolution_hours=(
+            epoch_seconds(conn, k.resolved_at) - epoch_seconds(conn, k.opened_at)
+        ).cast("float64")
         / 3600,
     )
 
