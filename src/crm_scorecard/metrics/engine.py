@@ -153,8 +153,16 @@ def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Value
     return values
 
 
+def _with_period(t: Table, grain: str, ts: str = "ts") -> Table:
+    """`t` with `p`, the period index of column `ts`: the source's own `p` (its rows'
+    period, worked out once per row) when `ts` is the source's timestamp."""
+    if ts == "ts" and "p" in t.columns:
+        return t
+    return t.mutate(p=period_expr(t[ts], grain))
+
+
 def _group(t: Table, request: Request, ts: str = "ts") -> tuple[Table, list[Any]]:
-    t = t.mutate(p=period_expr(t[ts], request.grain))
+    t = _with_period(t, request.grain, ts)
     keys: list[Any] = ["p"]
     if request.by:
         if request.by not in t.columns:
@@ -506,12 +514,9 @@ class History(Metric):
         return self.source
 
     def compute(self, engine: Engine, request: Request) -> Series:
-        t = engine.table(self.source, request)
-        t = t.mutate(p=period_expr(t.ts, request.grain))
-        base = engine.table(
-            self.source, Request(grain=request.grain)
-        )  # history is not narrowed by filters
-        base = base.mutate(p=period_expr(base.ts, request.grain))
+        t = _with_period(engine.table(self.source, request), request.grain)
+        # History is not narrowed by filters.
+        base = _with_period(engine.table(self.source, Request(grain=request.grain)), request.grain)
         firsts = engine.shared(
             ("firsts", self.source, self.entity, request.grain),
             lambda: base.group_by(first_entity=base[self.entity]).aggregate(first_p=base.p.min()),
@@ -602,9 +607,9 @@ class Stock(Metric):
             raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
         dims = [request.by] if request.by else []
         starts = t.filter(t[self.start].notnull())
-        starts = starts.mutate(p=period_expr(starts[self.start], request.grain))
+        starts = _with_period(starts, request.grain, self.start)
         ends = t.filter(t[self.end].notnull())
-        ends = ends.mutate(p=period_expr(ends[self.end], request.grain))
+        ends = _with_period(ends, request.grain, self.end)
         opened = _frame_to_values(
             engine.execute(starts.group_by(["p", *dims]).aggregate(value=starts.count())),
             request.by,
@@ -727,7 +732,10 @@ class Engine:
 
     def __post_init__(self) -> None:
         self._sources = Sources(
-            self.conn, departments=self.departments, materialise=self.materialise
+            self.conn,
+            departments=self.departments,
+            materialise=self.materialise,
+            period=period_expr,
         )
 
     def execute(self, expr: Any) -> Any:
@@ -745,7 +753,9 @@ class Engine:
 
     def table(self, source: str, request: Request) -> Table:
         dimensions = [request.by] if request.by else []
-        t = self._sources.get(source, [*dimensions, *(d for d, _ in request.filters)])
+        t = self._sources.get(
+            source, [*dimensions, *(d for d, _ in request.filters)], request.grain
+        )
         for dim, value in request.filters:
             if dim not in t.columns:
                 raise UnknownColumn(f"source {source} cannot be filtered by {dim}")
@@ -764,7 +774,7 @@ class Engine:
         source = SAME_ROWS.get(source, source)
         key = (source, request.grain)
         if key not in self._coverage:
-            t = self._sources.get(source)
+            t = self._sources.get(source, grain=request.grain)
             ends = [t.ts.max()]
             for extra in ("resolved_ts", "left_ts", "converted_ts"):
                 if extra in t.columns:

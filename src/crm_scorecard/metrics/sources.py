@@ -152,7 +152,12 @@ class Sources:
     need none of them scan the core alone."""
 
     def __init__(
-        self, conn: Connection, *, departments: set[int] | None = None, materialise: bool = False
+        self,
+        conn: Connection,
+        *,
+        departments: set[int] | None = None,
+        materialise: bool = False,
+        period: Callable[[Any, str], Any] | None = None,
     ) -> None:
         self.conn = conn
         self.departments = departments
@@ -161,21 +166,25 @@ class Sources:
         # worth it when many metrics read one source. The other sources are column scans
         # already.
         self.materialise = materialise and conn.name in ("duckdb", "postgres")
-        self._cache: dict[str, Table] = {}
+        # How to index a timestamp's period at a grain (the engine's period_expr).
+        self.period = period
+        self._cache: dict[tuple[str, str | None], Table] = {}
 
     def _scoped(self, t: Table) -> Table:
         if self.departments is None:
             return t
         return t.filter(t.department_id.isin(sorted(self.departments)))
 
-    def get(self, name: str, dimensions: Iterable[str] = ()) -> Table:
-        """The source `name`, with those of `dimensions` it offers joined on."""
-        core = self._core(name)
+    def get(self, name: str, dimensions: Iterable[str] = (), grain: str | None = None) -> Table:
+        """The source `name`, with those of `dimensions` it offers joined on; with a
+        `grain`, each row also carries `p`, the index of its period at that grain."""
+        core = self._core(name, grain if self.period is not None else None)
         wanted = [d for d in dict.fromkeys(dimensions) if d in SOURCE_COLUMNS[name]]
         return with_dimensions(self.conn, core, wanted)
 
-    def _core(self, name: str) -> Table:
-        if name not in self._cache:
+    def _core(self, name: str, grain: str | None) -> Table:
+        key = (name, grain)
+        if key not in self._cache:
             builder = BUILDERS.get(name)
             if builder is None:
                 raise UnknownColumn(f"unknown source {name!r}; sources are {', '.join(BUILDERS)}")
@@ -183,11 +192,20 @@ class Sources:
                 # Built on the (scoped, maybe materialised) source it extends, so a repeat
                 # contact is one within the same scope, and nothing is joined twice.
                 base, derive = DERIVED[name]
-                table = derive(self.conn, self._core(base))
+                table = derive(self.conn, self._core(base, grain))
             else:
-                table = self._scoped(builder(self.conn))
-            self._cache[name] = self.keep(f"source_{name}", table) if name in JOINED else table
-        return self._cache[name]
+                table = builder(self.conn)
+                if grain is not None:
+                    # The period index is worked out once per row, where the row is read:
+                    # stored with a materialised source, so no metric computes it again,
+                    # and computed ahead of the repeat-contact window, where PostgreSQL's
+                    # parallel workers share it (the window runs in one process).
+                    assert self.period is not None
+                    table = table.mutate(p=self.period(table.ts, grain))
+                table = self._scoped(table)
+            label = f"source_{name}" + (f"_{grain}" if grain else "")
+            self._cache[key] = self.keep(label, table) if name in JOINED else table
+        return self._cache[key]
 
     def keep(self, label: str, table: Table) -> Table:
         """`table` computed into a temporary table of its own when materialising, else as is."""
@@ -306,7 +324,15 @@ def contacts(conn: Connection, i: Table | None = None) -> Table:
     (`i`: the interactions source, if already built). Only the columns that place and
     describe a contact: the window sorts every column it carries."""
     i = interactions(conn) if i is None else i
-    i = i.select("interaction", "customer", "ts", "channel", "agent_id", "department_id")
+    i = i.select(
+        "interaction",
+        "customer",
+        "ts",
+        "channel",
+        "agent_id",
+        "department_id",
+        *(["p"] if "p" in i.columns else []),
+    )
     following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=[i.ts, i.interaction]))
     i = i.mutate(next_ts=following)
     gap = epoch_seconds(conn, i.next_ts) - epoch_seconds(conn, i.ts)

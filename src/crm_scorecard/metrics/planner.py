@@ -1,0 +1,71 @@
+"""What PostgreSQL's planner is told about period indexes.
+
+Every metric groups events by a period index computed from their timestamp (`period_expr`).
+PostgreSQL estimates the number of groups of such an expression as the number of distinct
+timestamps, millions, and so sorts ten million contacts on disk to group them where hashing
+into 24 months would do: 4.6 s against 2.7 s for the call-centre aggregates. Expression
+statistics on each event timestamp's period index, at each grain, tell it the truth. They
+are created by a migration (PostgreSQL only); `tests/test_metrics.py` checks the planner
+still recognises the expressions the engine emits."""
+
+from __future__ import annotations
+
+import hashlib
+
+import ibis
+import sqlglot
+from sqlglot import exp
+
+from .engine import GRAINS, period_expr
+
+# The event timestamps metrics group by, as (table, column).
+EVENT_TIMESTAMPS = (
+    ("crm_order", "ordered_at"),
+    ("crm_interaction", "started_at"),
+    ("crm_feedback", "submitted_at"),
+    ("crm_complaint", "opened_at"),
+    ("crm_complaint", "resolved_at"),
+    ("crm_lead", "created_at"),
+    ("crm_engagementanswer", "answered_at"),
+)
+
+
+def period_sql(column: str, grain: str) -> str:
+    """The period index of `column` at `grain`, as the engine emits it for PostgreSQL."""
+    t = ibis.table({column: "timestamp('UTC')"}, name="t")
+    select = sqlglot.parse_one(
+        ibis.to_sql(t.select(p=period_expr(t[column], grain)), dialect="postgres"),
+        dialect="postgres",
+    )
+    assert isinstance(select, exp.Select)
+    bare = select.expressions[0].this.transform(
+        lambda node: exp.column(node.name) if isinstance(node, exp.Column) else node
+    )
+    return str(bare.sql(dialect="postgres"))
+
+
+def statistics() -> list[tuple[str, str, str]]:
+    """(name, table, expression) of each statistics object."""
+    out = []
+    for table, column in EVENT_TIMESTAMPS:
+        for grain in GRAINS:
+            expression = period_sql(column, grain)
+            digest = hashlib.sha1(expression.encode()).hexdigest()[:8]
+            out.append((f"crm_period_{table[4:]}_{column}_{grain}_{digest}", table, expression))
+    return out
+
+
+def create_statistics(execute) -> None:  # type: ignore[no-untyped-def]
+    """Create the statistics objects (with `execute`, a function running one statement)
+    and analyse the tables so the planner has them at once."""
+    tables = []
+    for name, table, expression in statistics():
+        execute(f"CREATE STATISTICS IF NOT EXISTS {name} ON ({expression}) FROM {table}")
+        tables.append(table)
+    for table in dict.fromkeys(tables):
+        execute(f"ANALYZE {table}")
+
+
+def drop_statistics(execute) -> None:  # type: ignore[no-untyped-def]
+    for name, _, _ in statistics():
+        execute(f"DROP STATISTICS IF EXISTS {name}")
