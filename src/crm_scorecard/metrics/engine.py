@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from ibis.expr.types import Table
 
-from .sources import DIMENSIONS, SAME_ROWS, Connection, Sources, UnknownColumn, epoch_seconds
+from .sources import DIMENSIONS, SAME_ROWS, Connection, Sources, UnknownColumn, within
 
 Key = tuple[int, str | None]
 Values = dict[Key, float | None]
@@ -430,10 +430,8 @@ class Conversion(Metric):
             if column not in t.columns:
                 raise UnknownColumn(f"{self.key}: source {self.source} has no column {column!r}")
         t, keys = _group(t, request, self.start)
-        gap = epoch_seconds(engine.conn, t[self.end]) - epoch_seconds(engine.conn, t[self.start])
-        reached = (t[self.end].notnull() & (gap >= 0) & (gap <= self.window_days * 86400)).ifelse(
-            1, 0
-        )
+        window = within(engine.conn, t[self.start], t[self.end], self.window_days)
+        reached = (t[self.end].notnull() & window).ifelse(1, 0)
         expr = t.group_by(keys).aggregate(hits=reached.sum(), total=t.count())
         frame = engine.execute(expr)
         values = _frame_to_values(frame.assign(value=frame["hits"] / frame["total"]), request.by)

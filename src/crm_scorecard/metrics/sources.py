@@ -130,6 +130,17 @@ def epoch_seconds(conn: Connection, ts: Any) -> Any:
     return ts.epoch_seconds()
 
 
+def within(conn: Connection, start: Any, end: Any, days: int) -> Any:
+    """Whether `end` comes at most `days` after `start` (and not before it). Compared as
+    timestamps where the engine can shift one by an interval: PostgreSQL works out epoch
+    seconds as numerics, which made the repeat-contact query 1 s slower over ten million
+    contacts. SQLite (before 3.46) cannot shift a timestamp, so there it is epoch seconds."""
+    if conn.name == "sqlite":
+        gap = epoch_seconds(conn, end) - epoch_seconds(conn, start)
+        return (gap >= 0) & (gap <= days * 86400)
+    return (end >= start) & (end <= start + ibis.interval(days=days))
+
+
 @ibis.udf.scalar.builtin(name="unix_micros")
 def _unix_micros(ts) -> int:  # type: ignore[no-untyped-def, empty-body]
     """Spark's microseconds since 1970 (of a timestamp with a zone: Spark takes no other)."""
@@ -335,8 +346,8 @@ def contacts(conn: Connection, i: Table | None = None) -> Table:
     )
     following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=[i.ts, i.interaction]))
     i = i.mutate(next_ts=following)
-    gap = epoch_seconds(conn, i.next_ts) - epoch_seconds(conn, i.ts)
-    return i.mutate(repeat=(i.next_ts.notnull() & (gap <= 7 * 86400)).ifelse(1, 0))
+    # The next contact never comes before this one (the window orders by time).
+    return i.mutate(repeat=(i.next_ts.notnull() & within(conn, i.ts, i.next_ts, 7)).ifelse(1, 0))
 
 
 def feedback(conn: Connection) -> Table:
