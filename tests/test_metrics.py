@@ -527,3 +527,37 @@ def test_postgres_planner_knows_how_many_periods(company, grain):
     # Then it expects as many groups as there are periods, not one per timestamp
     assert stamps > periods  # else the test could not tell the two apart
     assert estimate == periods
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="PostgreSQL's work tables: runs in the PostgreSQL pass of the suite",
+)
+def test_postgres_work_tables_are_dropped(company):
+    from django.db import connection
+
+    from crm_scorecard.metrics.sources import WORK_PREFIX
+
+    def work_tables() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tablename FROM pg_tables WHERE starts_with(tablename, %s)", [WORK_PREFIX]
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    # Given a work table left behind by a server process that no longer exists
+    orphan = f"{WORK_PREFIX}999999999_source_orders"
+    other = connect("app")  # committed at once, unlike this test's own transaction
+    other.backend.raw_sql(f'CREATE UNLOGGED TABLE "{orphan}" (x int)').close()
+    other.close()
+    assert orphan in work_tables()
+    # When an engine materialises its sources
+    engine = Engine(connect("app"), builtin_registry(), materialise=True)
+    assert series(engine, "revenue") == EXPECTED["revenue"]
+    # Then the orphan is gone, the engine's own tables exist while it is open...
+    made = work_tables()
+    assert orphan not in made
+    assert any("source_order_lines" in name for name in made)
+    # ...and are dropped when it closes
+    engine.close()
+    assert work_tables() == set()

@@ -47,6 +47,29 @@ TABLES = (
 )
 
 
+WORK_PREFIX = "crm_metrics_work_"
+
+
+def _drop_orphan_work_tables(backend: Any) -> None:
+    """Drop the work tables of PostgreSQL sessions that no longer exist."""
+    cursor = backend.raw_sql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+        "AND starts_with(tablename, %s)",
+        params=(WORK_PREFIX,),
+    )
+    names = [row[0] for row in cursor.fetchall()]
+    cursor.close()
+    if not names:
+        return
+    cursor = backend.raw_sql("SELECT pid FROM pg_stat_activity")
+    alive = {str(row[0]) for row in cursor.fetchall()}
+    cursor.close()
+    for name in names:
+        pid = name[len(WORK_PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and pid not in alive:
+            backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
+
+
 class UnknownColumn(ValueError):
     """A metric names a column or dimension its source does not have."""
 
@@ -61,21 +84,55 @@ class Connection:
     copy: bool = False  # copy each table into DuckDB's columnar memory on first use
     shared: bool = False  # the backend is shared by the process (Spark): close() leaves it running
     _loaded: dict[str, Table] = field(default_factory=dict)
+    _work: list[str] = field(default_factory=list)  # tables made by work_table, to drop
+    _pid: int | None = None  # PostgreSQL's server process for this connection
+    _closed: bool = False
 
     @property
     def name(self) -> str:
         return str(self.backend.name)
 
     def close(self) -> None:
-        """Release the connection (and DuckDB's own connection to an attached database)."""
+        """Release the connection (and DuckDB's own connection to an attached database);
+        closing twice does nothing."""
         if self.shared:
             for table in self._loaded.values():
                 self.backend.drop_view(table.get_name(), force=True)
             self._loaded.clear()
             return
+        if self._closed:
+            return
+        self._closed = True
+        for name in self._work:
+            self.backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
         if self.database:
             self.backend.raw_sql(f"DETACH {self.database}")
         self.backend.disconnect()
+
+    def work_table(self, label: str, table: Table) -> Table:
+        """`table` computed into a table that lasts as long as the connection."""
+        if self.name != "postgres":
+            return self.backend.create_table(label, table, temp=True, overwrite=True)
+        # On PostgreSQL an unlogged table rather than a temporary one: PostgreSQL reads
+        # and fills temporary tables in one process only, unlogged ones with its parallel
+        # workers (the whole catalogue over a million customers: 42 s -> 38 s). Named
+        # after this session's server process, and dropped on close; those a crashed
+        # process left behind are dropped by the next connection.
+        if self._pid is None:
+            cursor = self.backend.raw_sql("SELECT pg_backend_pid()")
+            self._pid = int(cursor.fetchone()[0])
+            cursor.close()
+            _drop_orphan_work_tables(self.backend)
+        name = f"{WORK_PREFIX}{self._pid}_{label}"[:63]
+        sql = ibis.to_sql(table, dialect="postgres")
+        self.backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
+        self.backend.raw_sql(f'CREATE UNLOGGED TABLE "{name}" AS {sql}').close()
+        self._work.append(name)
+        # Autovacuum analyses new tables only after a while: without statistics PostgreSQL
+        # guesses their size and plans joins on them badly (retention over 1,000,000
+        # customers took 6.1 s so, 2.1 s once analysed).
+        self.backend.raw_sql(f'ANALYZE "{name}"').close()
+        return self.backend.table(name)
 
     def table(self, name: str) -> Table:
         if name not in self._loaded:
@@ -219,18 +276,10 @@ class Sources:
         return self._cache[key]
 
     def keep(self, label: str, table: Table) -> Table:
-        """`table` computed into a temporary table of its own when materialising, else as is."""
+        """`table` computed into a table of its own when materialising, else as is."""
         if not self.materialise:
             return table
-        kept = self.conn.backend.create_table(
-            f"{label}_{id(self):x}", table, temp=True, overwrite=True
-        )
-        if self.conn.name == "postgres":
-            # Autovacuum never analyses temporary tables: without statistics PostgreSQL
-            # guesses their size and plans joins on them badly (retention over 1,000,000
-            # customers took 6.1 s so, 2.1 s once analysed).
-            self.conn.backend.raw_sql(f'ANALYZE "{kept.get_name()}"').close()
-        return kept
+        return self.conn.work_table(f"{label}_{id(self):x}", table)
 
 
 CUSTOMER_DIMENSIONS = ("region", "country", "city", "segment", "age_bracket")
@@ -344,7 +393,13 @@ def contacts(conn: Connection, i: Table | None = None) -> Table:
         "department_id",
         *(["p"] if "p" in i.columns else []),
     )
-    following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=[i.ts, i.interaction]))
+    order = [i.ts, i.interaction]
+    if conn.name == "postgres" and "p" in i.columns:
+        # The same order (the period index grows with time), but PostgreSQL then works out
+        # the period index in its parallel workers, ahead of the window, which runs in
+        # one process: 6.2 s -> 5.1 s over ten million contacts.
+        order = [i.p, *order]
+    following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=order))
     i = i.mutate(next_ts=following)
     # The next contact never comes before this one (the window orders by time).
     return i.mutate(repeat=(i.next_ts.notnull() & within(conn, i.ts, i.next_ts, 7)).ifelse(1, 0))
