@@ -79,7 +79,7 @@ def build() -> dict[str, Department]:
         ("ML1", "2026-01-05", "2026-01-20", None),
         ("ML2", "2026-01-10", "2026-03-01", None),
         ("ML3", "2026-01-15", None, "2026-01-30"),
-        ("ML4", "2026-02-01", "2026-02-28", None),
+        ("ML4", "2026-02-01", "2026-03-03", None),  # exactly 30 days: converted in time
     ]:
         m.Lead.objects.create(
             external_id=lid,

@@ -52,7 +52,7 @@ EXPECTED: dict[str, list[float | None]] = {
         1 / 3,
         1.0,
         None,
-    ],  # ML1 in 15 days yes, ML2 in 50 days no, ML3 lost; ML4 in 27 days
+    ],  # ML1 in 15 days yes, ML2 in 50 days no, ML3 lost; ML4 in exactly 30 days yes
     "active_salespeople": [2, 1, 2],
     "revenue_per_salesperson": [90, 370, 30],
     "new_customers_per_salesperson": [1, 1, 0],
