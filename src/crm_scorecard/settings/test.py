@@ -1,5 +1,6 @@
 """Settings for the test suite: fast hashing, the database from DATABASE_URL."""
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -9,15 +10,21 @@ from .base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-only"
 
+# Test databases and caches are named after this checkout, so two checkouts can run
+# their suites on one machine at the same time.
+CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+
 # The metrics engine reads the database over its own connection (Ibis, DuckDB), so the
 # SQLite test database must be a file, not Django's default in-memory one.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": str(Path(tempfile.gettempdir()) / "crm_scorecard_test.sqlite3")
+        "NAME": str(Path(tempfile.gettempdir()) / f"crm_scorecard_test_{CHECKOUT}.sqlite3")
     }
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_crm_scorecard_{CHECKOUT}"}  # noqa: F405
 
 # Each test process has a cache folder of its own (tests clear it around each test).
 CACHES["default"]["LOCATION"] = str(  # noqa: F405
     Path(tempfile.gettempdir())
-    / f"crm_scorecard_test_cache_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    / f"crm_scorecard_test_cache_{CHECKOUT}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 )
