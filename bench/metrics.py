@@ -8,7 +8,8 @@ The database at URL must hold a seeded company (`crm-scorecard seed`); with
 --seed-customers the script seeds it first (replacing its CRM data). Prints seconds for
 the whole catalogue, monthly, on each engine and in a straightforward pandas implementation
 an analyst would write (load the tables, group by month), with the ratio to pandas. Every
-value is checked to agree with pandas. --slowest N prints, for each engine, the N metrics
+value is checked to agree with pandas. Each engine runs in a process of its own, as
+`crm-scorecard compute` does. --slowest N prints, for each engine, the N metrics
 that took longest (a metric's time includes the inputs it computed first, and the batch of
 plain aggregates is timed as "prefetch"); --skip-pandas leaves the baseline out, to time one
 engine while working on it.
@@ -17,8 +18,9 @@ engine while working on it.
 from __future__ import annotations
 
 import argparse
-import gc
+import json
 import os
+import subprocess
 import sys
 import time
 from datetime import date
@@ -176,6 +178,37 @@ def pandas_catalogue(frames: dict, months: range) -> dict[str, dict[int, float |
     return out
 
 
+def run_engine(choice: str, keys: list[str]) -> dict:
+    """The whole catalogue on one engine, as `crm-scorecard compute` runs it; the values by
+    metric and month index, with seconds in all and per metric."""
+    from crm_scorecard.metrics.catalogue import builtin_registry
+    from crm_scorecard.metrics.connect import connect
+    from crm_scorecard.metrics.engine import Engine, period_index
+
+    out: dict = {"mirror_seconds": None}
+    if choice == "auto":
+        from crm_scorecard.metrics.mirror import mirror_folder, mirror_sync
+
+        began = time.perf_counter()
+        out["mirror_tables"] = len(mirror_sync(mirror_folder(), refresh=True))
+        out["mirror_seconds"] = time.perf_counter() - began
+    began = time.perf_counter()
+    timings: dict[str, float] = {}
+    with Engine(connect(choice), builtin_registry(), materialise=True) as engine:
+        engine.prefetch(keys)  # as `crm-scorecard compute` does
+        timings["prefetch"] = time.perf_counter() - began
+        results = {}
+        for key in keys:
+            started = time.perf_counter()
+            results[key] = {period_index(p, "month"): v for p, _, v in engine.compute(key)}
+            timings[key] = time.perf_counter() - started
+        out["label"] = f"{engine.conn.name} ({choice})"
+    out["seconds"] = time.perf_counter() - began
+    out["timings"] = timings
+    out["results"] = {k: list(v.items()) for k, v in results.items()}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -186,21 +219,27 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--slowest", type=int, default=0)
+    parser.add_argument("--engine-child", help=argparse.SUPPRESS)  # internal: one engine
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_scorecard.settings.local")
     import django
 
     django.setup()
+    from crm_scorecard.metrics.catalogue import builtin_registry
+
+    keys = [x.key for x in builtin_registry() if x.kind != "manual"]
+    if args.engine_child:
+        json.dump(run_engine(args.engine_child, keys), sys.stdout)
+        return 0
+
     import pandas as pd
     from django.core.management import call_command
     from django.db import connection
 
     from crm_scorecard.crm import models as m
     from crm_scorecard.crm.seed import SeedPlan, crm_data_clear, crm_seed
-    from crm_scorecard.metrics.catalogue import builtin_registry
-    from crm_scorecard.metrics.connect import connect
-    from crm_scorecard.metrics.engine import Engine, period_index
+    from crm_scorecard.metrics.engine import period_index
 
     call_command("migrate", verbosity=0)
     if args.seed_customers:
@@ -223,8 +262,6 @@ def main() -> int:
             columns = [c[0] for c in cursor.description]
             return pd.DataFrame(cursor.fetchall(), columns=columns)
 
-    registry = builtin_registry()
-    keys = [x.key for x in registry if x.kind != "manual"]
     expected: dict = {}
     pandas_seconds = compute_seconds = float("nan")
     if not args.skip_pandas:
@@ -240,39 +277,40 @@ def main() -> int:
         compute_seconds = time.perf_counter() - began
         pandas_seconds = load_seconds + compute_seconds
         del frames
-        gc.collect()  # the engines start without pandas' garbage in the process
         missing = sorted(set(keys) - set(expected))
         print(
             f"pandas baseline, whole catalogue ({len(expected)} metrics, month): load "
             f"{load_seconds:.2f} s + compute {compute_seconds:.2f} s = {pandas_seconds:.2f} s"
             + (f"; NOT IN PANDAS: {missing}" if missing else "")
         )
+    connection.close()
 
     for choice in args.engines.split(","):
-        if choice == "auto":
-            from crm_scorecard.metrics.mirror import mirror_folder, mirror_sync
-
-            began = time.perf_counter()
-            copied = mirror_sync(mirror_folder(), refresh=True)
+        # Each engine in a process of its own, as `crm-scorecard compute` runs: not in one
+        # still holding the pandas baseline's gigabytes (measured: up to 1.5x slower so).
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--database-url",
+                args.database_url,
+                "--engine-child",
+                choice,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        run = json.loads(child.stdout)
+        if run["mirror_seconds"] is not None:
             print(
-                f"columnar mirror: first copy of {len(copied)} tables {time.perf_counter() - began:.2f} s; "
-                "later runs copy only changed tables"
+                f"columnar mirror: first copy of {run['mirror_tables']} tables "
+                f"{run['mirror_seconds']:.2f} s; later runs copy only changed tables"
             )
-        began = time.perf_counter()
-        timings: dict[str, float] = {}
-        with Engine(connect(choice), registry, materialise=True) as engine:
-            engine.prefetch(keys)  # as `crm-scorecard compute` does
-            timings["prefetch"] = time.perf_counter() - began
-            results = {}
-            for key in keys:
-                started = time.perf_counter()
-                results[key] = engine.compute(key)
-                timings[key] = time.perf_counter() - started
-            label = f"{engine.conn.name} ({choice})"
-        seconds = time.perf_counter() - began
+        label, seconds = run["label"], run["seconds"]
         mismatches, compared = [], 0
         for key in keys:
-            got = {period_index(p, "month"): v for p, _, v in results[key]}
+            got = dict(run["results"][key])
             for p, want in expected.get(key, {}).items():
                 if p not in got or want is None or want != want:
                     continue
@@ -292,7 +330,7 @@ def main() -> int:
                 f"pandas ({compute_seconds / seconds:4.1f}x its compute alone); {agreement}",
                 flush=True,
             )
-        slowest = sorted(timings.items(), key=lambda kv: -kv[1])[: args.slowest]
+        slowest = sorted(run["timings"].items(), key=lambda kv: -kv[1])[: args.slowest]
         for key, spent in slowest:
             print(f"    {key:<36} {spent:7.2f} s")
     return 0
