@@ -286,8 +286,8 @@ def main() -> int:
     connection.close()
 
     for choice in args.engines.split(","):
-        # Each engine in a process of its own, as `crm-scorecard compute` runs: not in one
-        # still holding the pandas baseline's gigabytes (measured: up to 1.5x slower so).
+        # Each engine in a process of its own, as `crm-scorecard compute` runs, rather than
+        # in one still holding what the pandas baseline allocated.
         child = subprocess.run(
             [
                 sys.executable,
