@@ -561,3 +561,47 @@ def test_postgres_work_tables_are_dropped(company):
     # ...and are dropped when it closes
     engine.close()
     assert work_tables() == set()
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="PostgreSQL's privileges: runs in the PostgreSQL pass of the suite",
+)
+def test_postgres_user_who_may_not_create_tables_gets_temporary_ones(company):
+    import ibis
+    from django.db import connection
+
+    from crm_scorecard.metrics.connect import _pg_args
+    from crm_scorecard.metrics.sources import WORK_PREFIX, Connection
+
+    # Given a database user who may read the CRM tables but not create tables
+    role = f"crm_metrics_reader_{connection.settings_dict['NAME'][-12:]}".lower()
+    admin = connect("app")  # commits at once, unlike this test's own transaction
+
+    def run(sql: str) -> None:
+        admin.backend.raw_sql(sql).close()
+
+    run(f'DROP ROLE IF EXISTS "{role}"')
+    run(f'CREATE ROLE "{role}" LOGIN')
+    run(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+    try:
+        args = {**_pg_args(connection.settings_dict), "user": role, "password": None}
+        reader = Connection(ibis.postgres.connect(**args))
+        cursor = reader.backend.raw_sql("SELECT has_schema_privilege('public', 'CREATE')")
+        assert cursor.fetchone()[0] is False
+        cursor.close()
+        # When that user's engine materialises its sources
+        engine = Engine(reader, builtin_registry(), materialise=True)
+        # Then the numbers are right, from temporary tables, not unlogged ones
+        assert series(engine, "revenue") == EXPECTED["revenue"]
+        assert series(engine, "new_customers") == EXPECTED["new_customers"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_tables WHERE starts_with(tablename, %s)", [WORK_PREFIX]
+            )
+            assert cursor.fetchone()[0] == 0
+        engine.close()
+    finally:
+        run(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        run(f'DROP ROLE IF EXISTS "{role}"')
+        admin.close()
