@@ -113,6 +113,12 @@ class Connection:
 
     def work_table(self, label: str, table: Table) -> Table:
         """`table` computed into a table that lasts as long as the connection."""
+        if self.name == "duckdb":
+            # Written directly: Ibis's create_table took 0.9-1.0 s for the order lines of a
+            # million customers, this 0.6-0.7 s.
+            sql = ibis.to_sql(table, dialect="duckdb")
+            self.backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{label}" AS {sql}')
+            return self.backend.table(label, database=("temp", "main"))
         if self.name != "postgres":
             return self.backend.create_table(label, table, temp=True, overwrite=True)
         # On PostgreSQL an unlogged table rather than a temporary one: PostgreSQL reads
