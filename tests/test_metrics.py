@@ -607,3 +607,35 @@ def test_postgres_user_who_may_not_create_tables_gets_temporary_ones(company):
         run(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
         run(f'DROP ROLE IF EXISTS "{role}"')
         admin.close()
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="PostgreSQL's statistics objects: runs in the PostgreSQL pass of the suite",
+)
+def test_postgres_period_statistics_are_dropped_and_made_again(company):
+    # (inside this test's transaction: PostgreSQL rolls the statistics back afterwards)
+    from django.db import connection
+
+    from crm_scorecard.metrics.planner import create_statistics, drop_statistics, statistics
+
+    def names() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT stxname FROM pg_statistic_ext WHERE starts_with(stxname, 'crm_period_')"
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    # Given the migration's statistics, and one made from an expression no longer emitted
+    assert names() == {name for name, _, _ in statistics()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE STATISTICS crm_period_order_ordered_at_old ON "
+            "((EXTRACT(day FROM ordered_at))) FROM crm_order"
+        )
+        # When the migration is reversed, then every one of them is gone
+        drop_statistics(cursor.execute)
+        assert names() == set()
+        # And when it is applied again, then the engine's are back
+        create_statistics(cursor.execute)
+    assert names() == {name for name, _, _ in statistics()}

@@ -67,5 +67,10 @@ def create_statistics(execute) -> None:  # type: ignore[no-untyped-def]
 
 
 def drop_statistics(execute) -> None:  # type: ignore[no-untyped-def]
-    for name, _, _ in statistics():
-        execute(f"DROP STATISTICS IF EXISTS {name}")
+    """Drop every period statistics object, including any made from an expression the
+    engine no longer emits (their names carry the expression's digest)."""
+    execute(
+        "DO $$ DECLARE s record; BEGIN "
+        "FOR s IN SELECT stxname FROM pg_statistic_ext WHERE starts_with(stxname, 'crm_period_') "
+        "LOOP EXECUTE 'DROP STATISTICS IF EXISTS ' || quote_ident(s.stxname); END LOOP; END $$"
+    )
