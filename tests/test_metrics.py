@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from . import metrics_data
 pytestmark = pytest.mark.django_db
 
 JAN, MAR = date(2026, 1, 1), date(2026, 3, 1)
+# What only PostgreSQL has (its planner, privileges, statistics objects) is tested in the
+# PostgreSQL pass of the suite.
+postgres_only = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="PostgreSQL only: runs in the PostgreSQL pass of the suite",
+)
 ENGINES = ["app", "duckdb"]
 
 # metric -> values for January, February, March (None: no data; missing months: not covered)
@@ -499,10 +506,7 @@ def test_export_parquet_then_compute_on_it(company, tmp_path):
     assert series(engine, "retention_rate") == pytest.approx([None, 0.5, 0.5])
 
 
-@pytest.mark.skipif(
-    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="PostgreSQL's planner: runs in the PostgreSQL pass of the suite",
-)
+@postgres_only
 @pytest.mark.parametrize(
     "grain", ["month", "quarter", "year"]
 )  # days and weeks: one per contact here
@@ -531,10 +535,7 @@ def test_postgres_planner_knows_how_many_periods(company, grain):
     assert estimate == periods
 
 
-@pytest.mark.skipif(
-    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="PostgreSQL's work tables: runs in the PostgreSQL pass of the suite",
-)
+@postgres_only
 def test_postgres_work_tables_are_dropped(company):
     from django.db import connection
 
@@ -565,10 +566,7 @@ def test_postgres_work_tables_are_dropped(company):
     assert work_tables() == set()
 
 
-@pytest.mark.skipif(
-    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="PostgreSQL's privileges: runs in the PostgreSQL pass of the suite",
-)
+@postgres_only
 def test_postgres_user_who_may_not_create_tables_gets_temporary_ones(company):
     import ibis
     from django.db import connection
@@ -609,10 +607,7 @@ def test_postgres_user_who_may_not_create_tables_gets_temporary_ones(company):
         admin.close()
 
 
-@pytest.mark.skipif(
-    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="PostgreSQL's statistics objects: runs in the PostgreSQL pass of the suite",
-)
+@postgres_only
 def test_postgres_period_statistics_are_dropped_and_made_again(company):
     # (inside this test's transaction: PostgreSQL rolls the statistics back afterwards)
     from django.db import connection

@@ -147,6 +147,9 @@ class Connection:
             kept = self.backend.table(name)
         else:
             kept = self.backend.create_table(label, table, temp=True, overwrite=True)
+            # Dropped on close too, not left to the server process's exit, which happens
+            # after the client has gone (a role dropped meanwhile fails on them).
+            self._work.append(kept.get_name())
         # Autovacuum analyses new tables only after a while (and temporary ones never):
         # without statistics PostgreSQL guesses their size and plans joins on them badly
         # (retention over 1,000,000 customers took 6.1 s so, 2.1 s once analysed).
