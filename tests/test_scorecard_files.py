@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -323,3 +327,138 @@ def test_cascaded_goal_shares_the_parent_data():
     )
     with pytest.raises(sc.DefinitionError, match="not above Other"):
         goal_cascade(source=source, perspective=Perspective.objects.get(scorecard=other_card))
+
+
+# ---- limits: a file from anyone is refused before it can cost much ---------------------------
+
+# Ten levels of nested aliases: 543 bytes that a plain YAML loader expands to 10^9 strings
+# (here the tenth level names a scorecard's goals, as the file that took pages down did).
+ALIAS_BOMB = (
+    "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n"
+        for i in range(1, 10)
+    )
+    + "name: Bomb\nperspectives: [{name: Boom, goals: *l9}]\n"
+)
+
+
+def deep(levels: int) -> str:
+    return "name: Deep\nmission: " + "[" * levels + "]" * levels + "\n"
+
+
+def goals(count: int) -> str:
+    lines = "".join(f"      - name: Goal {i}\n" for i in range(count))
+    return f"name: Many\nperspectives:\n  - name: Customer\n    goals:\n{lines}"
+
+
+def refuse_cli(*args: str) -> str:
+    """Runs `crm-scorecard` as a user does; returns what it printed on failing."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "crm-scorecard"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "crm_scorecard.settings.test"},
+    )
+    assert done.returncode != 0, done.stdout
+    return done.stderr
+
+
+def test_aliases_are_refused_on_the_command_line(tmp_path):
+    # Given a 10-level alias bomb
+    path = write(tmp_path, ALIAS_BOMB)
+    # When evaluated by the command, then it exits non-zero saying why
+    err = refuse_cli("scorecard", "evaluate", str(path))
+    assert "line 1: YAML anchors and aliases (&name, *name) are not allowed" in err
+
+
+def test_aliases_are_refused_before_they_are_expanded(monkeypatch):
+    # Given a 10-level alias bomb, and a spy on the YAML constructor
+    built: list[object] = []
+    original = files._LimitedLoader.construct_document
+    monkeypatch.setattr(
+        files._LimitedLoader,
+        "construct_document",
+        lambda self, node: built.append(node) or original(self, node),
+    )
+    # When read
+    with pytest.raises(files.FileError) as info:
+        files.loads(ALIAS_BOMB, source="bomb.yaml")
+    # Then it is refused at the first anchor (line 1), before any alias, with a message
+    # saying why, and nothing was built from it
+    assert str(info.value) == (
+        "bomb.yaml: line 1: YAML anchors and aliases (&name, *name) are not allowed in a "
+        "scorecard file; write each part out"
+    )
+    assert built == []
+
+
+def test_an_alias_without_an_anchor_is_refused_too():
+    # Given a file using an alias only (the anchor check alone would not see it)
+    # When read, then the alias is refused by name, not reported as a YAML error
+    with pytest.raises(files.FileError, match="anchors and aliases"):
+        files.loads("name: *x\n")
+
+
+def test_deep_nesting_is_refused_without_recursing():
+    # Given YAML nested 20,000 levels deep (which made the composer raise RecursionError)
+    # When read, then it is refused naming the limit, at once
+    started = time.monotonic()
+    with pytest.raises(files.FileError, match="nested more than 20 levels deep"):
+        files.loads(deep(20_000), source="deep.yaml")
+    assert time.monotonic() - started < 5  # a generous sanity bound: it took 0.3 s here
+
+
+def test_nesting_up_to_the_limit_is_read():
+    # Given a file nested exactly 20 levels (the top mapping is the first)
+    # When read, then it is read through to the schema check (a list is no mission)
+    with pytest.raises(files.FileError, match="mission: Input should be a valid string"):
+        files.loads(deep(19))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "name: Big\n" + "# padding\n" * 110_000,
+            "the file is too big (the limit is 1 MiB, 1,048,576 bytes)",
+        ),
+        (goals(501), "too big: 501 goals (the limit is 500)"),
+        (
+            "name: Wide\nperspectives:\n" + "".join(f"  - name: P{i}\n" for i in range(21)),
+            "too big: 21 perspectives (the limit is 20)",
+        ),
+        (
+            "name: Busy\nperspectives:\n  - name: P\n    goals:\n      - name: G\n"
+            "        indicators:\n"
+            + "".join(f"          - {{name: I{i}, baseline: 0, target: 1}}\n" for i in range(2001)),
+            "too big: 2,001 indicators (the limit is 2,000)",
+        ),
+        ("name: " + "x" * 201 + "\n", "name: String should have at most 200 characters"),
+        (
+            "name: Long\nperspectives: [{name: " + "p" * 201 + "}]\n",
+            "perspectives[0].name: String should have at most 200 characters",
+        ),
+    ],
+    ids=["size", "goals", "perspectives", "indicators", "name", "perspective-name"],
+)
+@pytest.mark.django_db
+def test_files_over_the_limits_are_refused_and_write_nothing(tmp_path, content, message):
+    # Given a department and a file over one limit
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, content)
+    # When imported from the command line, then it fails naming what is over which limit
+    with pytest.raises(CommandError) as info:
+        call_command(
+            "scorecard", "import", str(path), "--department", "Sales", stdout=io.StringIO()
+        )
+    assert message in str(info.value)
+    # And nothing is stored
+    assert Scorecard.objects.count() == 0 and Indicator.objects.count() == 0
+
+
+def test_files_at_the_limits_are_read():
+    # Given 500 goals, which is the limit
+    # When read, then the file is accepted
+    assert len(files.loads(goals(500)).perspectives[0].goals) == 500

@@ -1,23 +1,81 @@
 """Scorecards as YAML files: written, versioned and reviewed like code, then imported,
 exported or evaluated. The schema is checked on load and every problem names its place
-in the file (`perspectives[0].goals[1].indicators[0].weight: ...`)."""
+in the file (`perspectives[0].goals[1].indicators[0].weight: ...`).
+
+Files come from people (the web import, the CLI), so a file is refused before it can cost
+much: over `MAX_BYTES`, nested deeper than `MAX_DEPTH`, using YAML anchors or aliases (one
+543-byte file of nested aliases expands to hundreds of thousands of goals), or holding more
+perspectives, goals, indicators or links, or longer names, than the limits below."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import scoring
 
 DEFAULT_PERSPECTIVES = ["Financial", "Customer", "Internal process", "Learning & growth"]
 
+# What one scorecard file may hold. A real scorecard is a few kilobytes with a handful of
+# perspectives and tens of goals; these leave room for ten times that and no more.
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 20  # nested mappings and lists; a goal nested in a goal costs two
+MAX_PERSPECTIVES = 20
+MAX_GOALS = 500  # in the whole scorecard, nested goals included
+MAX_INDICATORS = 2000
+MAX_LINKS = 2000
+MAX_NAME = 200  # characters, as the database stores them
+
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
+
 
 class FileError(ValueError):
     """A scorecard file that cannot be read, with every problem and where it is."""
+
+
+class _Refused(yaml.YAMLError):
+    """A YAML construct refused while reading, before it is built."""
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """The safe loader, refusing anchors and aliases and nesting deeper than `MAX_DEPTH`
+    as the events arrive: before an alias could be expanded, and before the (recursive)
+    composer could recurse deeper than the limit."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def get_event(self) -> Any:
+        event = super().get_event()
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(
+                f"line {line}: YAML anchors and aliases (&name, *name) are not allowed "
+                "in a scorecard file; write each part out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    f"line {line}: nested more than {MAX_DEPTH} levels deep "
+                    f"(the limit is {MAX_DEPTH})"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self._depth -= 1
+        return event
 
 
 class _Strict(BaseModel):
@@ -40,8 +98,11 @@ def parse_period(text: str) -> str:
 
 
 class IndicatorIn(_Strict):
-    name: str
+    name: Name
     metric: str | None = None
+    # Whose numbers: the scorecard's department with its sub-departments, or the whole
+    # company (shown as such; only an executive may publish a company-wide number).
+    scope: Literal["department", "company"] = "department"
     filter: dict[str, str] | None = None
     value: float | None = None
     values: dict[str, float | None] | None = None
@@ -73,18 +134,22 @@ class IndicatorIn(_Strict):
             raise ValueError(f"give one of metric, value or values, not {' and '.join(given)}")
         if self.filter and not self.metric:
             raise ValueError("filter applies to a metric; this indicator has none")
+        if self.filter and len(self.filter) > 1:
+            raise ValueError("filter takes one dimension: {dimension: value}")
+        if self.scope == "company" and not self.metric:
+            raise ValueError("scope applies to a metric; this indicator has none")
         return self
 
 
 class GoalIn(_Strict):
-    name: str
+    name: Name
     weight: float = 1.0
     indicators: list[IndicatorIn] = Field(default_factory=list)
     goals: list[GoalIn] = Field(default_factory=list)
 
 
 class PerspectiveIn(_Strict):
-    name: str
+    name: Name
     weight: float = 1.0
     goals: list[GoalIn] = Field(default_factory=list)
 
@@ -95,13 +160,42 @@ class LinkIn(_Strict):
 
 
 class ScorecardFile(_Strict):
-    name: str
+    name: Name
     mission: str = ""
     thresholds: ThresholdsIn | None = None
     perspectives: list[PerspectiveIn] = Field(
         default_factory=lambda: [PerspectiveIn(name=n) for n in DEFAULT_PERSPECTIVES]
     )
     links: list[LinkIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> ScorecardFile:
+        goals = [g for p in self.perspectives for g in _walk(p.goals)]
+        counts = {
+            "perspectives": (len(self.perspectives), MAX_PERSPECTIVES),
+            "goals": (len(goals), MAX_GOALS),
+            "indicators": (sum(len(g.indicators) for g in goals), MAX_INDICATORS),
+            "links": (len(self.links), MAX_LINKS),
+        }
+        over = [
+            f"{count:,} {what} (the limit is {limit:,})"
+            for what, (count, limit) in counts.items()
+            if count > limit
+        ]
+        if over:
+            raise ValueError(f"too big: {'; '.join(over)}")
+        return self
+
+
+def _walk(goals: list[GoalIn]) -> list[GoalIn]:
+    """Every goal, nested ones included, without recursing (nesting depth is the file's)."""
+    found: list[GoalIn] = []
+    pending = list(goals)
+    while pending:
+        goal = pending.pop()
+        found.append(goal)
+        pending.extend(goal.goals)
+    return found
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -121,17 +215,41 @@ def parse(data: Any, *, source: str = "scorecard") -> ScorecardFile:
         raise FileError(f"{source}: " + "; ".join(problems)) from None
 
 
+def loads(content: bytes | str, *, source: str = "scorecard") -> ScorecardFile:
+    """Read and check a scorecard file's content, refusing one over the limits above
+    (size first, then anchors, aliases and depth as it is read, then the counts)."""
+    size = len(content.encode("utf-8") if isinstance(content, str) else content)
+    if size > MAX_BYTES:
+        raise FileError(
+            f"{source}: the file is too big (the limit is {MAX_BYTES // 1024 // 1024} MiB, "
+            f"{MAX_BYTES:,} bytes)"
+        )
+    try:
+        text = content.decode("utf-8") if isinstance(content, bytes) else content
+    except UnicodeDecodeError as exc:
+        raise FileError(f"{source}: not UTF-8 text ({exc})") from None
+    loader = _LimitedLoader(text)
+    try:
+        data = loader.get_single_data()
+    except _Refused as exc:
+        raise FileError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise FileError(f"{source}: not valid YAML ({exc})") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise FileError(f"{source}: expected a mapping with name, mission and perspectives")
+    return parse(data, source=source)
+
+
 def load(path: Path) -> ScorecardFile:
     """Read and check a scorecard file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            content = f.read(MAX_BYTES + 1)  # enough to tell it is too big
     except FileNotFoundError:
         raise FileError(f"{path}: no such file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise FileError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise FileError(f"{path}: expected a mapping with name, mission and perspectives")
-    return parse(data, source=str(path))
+    return loads(content, source=str(path))
 
 
 def dump(card: ScorecardFile) -> str:

@@ -4,15 +4,16 @@ Thin: parse the request, call selectors and services, render."""
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import Any
 
-import yaml
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
 from crm_scorecard.accounts.models import Level
@@ -493,9 +494,10 @@ def scorecard_import(request: HttpRequest) -> HttpResponse:
     departments = _manager_departments(request)
     form = forms.ImportForm(request.POST or None, request.FILES or None, departments=departments)
     if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
         try:
-            data = yaml.safe_load(form.cleaned_data["file"].read().decode("utf-8"))
-            card = files.parse(data, source=form.cleaned_data["file"].name)
+            # Read one byte past the limit, never the whole upload, to tell it is too big.
+            card = files.loads(upload.read(files.MAX_BYTES + 1), source=upload.name)
             scorecard = svc.scorecard_import(
                 card=card,
                 department=form.cleaned_data["department"],
@@ -505,8 +507,6 @@ def scorecard_import(request: HttpRequest) -> HttpResponse:
             return redirect("scorecard-detail", pk=scorecard.pk)
         except (files.FileError, scoring.DefinitionError, svc.ScorecardExists) as exc:
             form.add_error("file", str(exc))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            form.add_error("file", f"Not a readable YAML file: {exc}")
     return render(
         request,
         "web/form.html",
@@ -543,7 +543,11 @@ def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(
         files.dump(svc.scorecard_export(scorecard)), content_type="application/yaml"
     )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{scorecard.name.lower().replace(" ", "-")}.yaml"'
+    # The name is the user's text: no control characters (a line break fails the header)
+    # or path separators; quotes and non-ASCII are escaped by the header's own rules.
+    stem = "".join(
+        " " if unicodedata.category(c).startswith("C") or c in "/\\" else c for c in scorecard.name
     )
+    stem = "-".join(stem.lower().split()) or "scorecard"
+    response["Content-Disposition"] = content_disposition_header(True, f"{stem}.yaml")
     return response
