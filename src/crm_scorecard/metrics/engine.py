@@ -105,6 +105,9 @@ class Request:
                 raise MetricError(
                     f"unknown dimension {dim!r}; dimensions are {', '.join(DIMENSIONS)}"
                 )
+        # No engine's strings hold a NUL (PostgreSQL refuses it, DuckDB cuts the query at it).
+        if any("\x00" in value for _, value in self.filters):
+            raise MetricError("a filter value cannot contain a NUL character (\\x00)")
 
 
 @dataclass
@@ -127,6 +130,11 @@ class Metric:
     direction: str = "higher"  # higher or lower is better
     kind: ClassVar[str] = "metric"
     counts: ClassVar[bool] = False  # a count or sum: 0 when nothing happened in a covered period
+
+    def __post_init__(self) -> None:
+        # Every metric reads in a unit (see units.Unit): a count when it counts, else a ratio.
+        if not self.unit:
+            object.__setattr__(self, "unit", "count" if self.counts else "ratio")
 
     def inputs(self) -> tuple[str, ...]:
         return ()
