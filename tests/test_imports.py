@@ -189,7 +189,8 @@ O2,C1,2026-02-01,,,,99.90,,
 O3,C9,2026-02-01,,,,10,,
 O4,C1,2026-02-01,NOPE,,,10,,
 O5,C1,2026-02-01,,,,-3,,
-O1,C2,2026-01-05 10:00,SKU1,1,10,10,E1,online
+O7,C2,2026-01-05 10:00,SKU1,1,10,10,E1,online
+O7,C1,2026-01-05 10:00,SKU1,1,10,10,E1,online
 """
 
 
@@ -204,13 +205,16 @@ def test_orders_one_row_per_line(tmp_path):
     path = write(tmp_path, "orders.csv", ORDERS)
     # When imported
     code, out, err = run("orders", path)
-    # Then orders and lines are in; bad lines are out with reasons
+    # Then orders and lines are in; bad lines are out with reasons, and an order with a
+    # bad line is out as a whole
     assert code == 1
-    assert out.strip().splitlines()[-1] == "imported 3, updated 0, rejected 4"
+    assert out.strip().splitlines()[-1] == "imported 3, updated 0, rejected 5"
     assert "row 5, column customer_id: no customer with id 'C9'" in err
     assert "row 6, column product_sku: no product with sku 'NOPE'" in err
     assert "row 7, column amount: Ensure this value is greater than or equal to 0." in err
-    assert "row 8, column customer_id: order O1 has a different customer" in err
+    assert "row 9, column customer_id: order O7 has a different customer" in err
+    assert "row 8, column order_id: order O7 is not imported: its line on row 9 is rejected" in err
+    assert not m.Order.objects.filter(external_id="O7").exists()
     o1 = m.Order.objects.get(external_id="O1")
     assert o1.salesperson.external_id == "E1"
     assert o1.channel == "online"
@@ -221,7 +225,7 @@ def test_orders_one_row_per_line(tmp_path):
     assert o2_line.product is None and o2_line.quantity == 1 and o2_line.amount == Decimal("99.90")
     # And re-importing creates no duplicate lines
     code, out, _ = run("orders", path)
-    assert out.strip().splitlines()[-1] == "imported 0, updated 3, rejected 4"
+    assert out.strip().splitlines()[-1] == "imported 0, updated 3, rejected 5"
     assert m.OrderLine.objects.count() == 3
     assert m.Order.objects.count() == 2
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import Department, Level, User
@@ -18,6 +20,144 @@ def department_ensure(*, name: str, parent: Department | None = None) -> Departm
         dept.full_clean()
         dept.save(update_fields=["parent"])
     return dept
+
+
+def _name_free(name: str, *, other_than: Department | None = None) -> None:
+    # Names are unique ignoring letter case: imports and commands find departments that way.
+    clash = Department.objects.filter(name__iexact=name)
+    if other_than is not None:
+        clash = clash.exclude(pk=other_than.pk)
+    found = clash.first()
+    if found is not None:
+        raise ValidationError({"name": f"A department named {found.name!r} already exists."})
+
+
+@transaction.atomic
+def department_create(*, name: str, parent: Department | None = None) -> Department:
+    """Add a unit of the company, at the top of the tree or inside `parent`."""
+    name = name.strip()
+    _name_free(name)
+    dept = Department(name=name, parent=parent)
+    dept.full_clean()
+    dept.save()
+    return dept
+
+
+@transaction.atomic
+def department_move(*, department: Department, parent: Department | None) -> Department:
+    """Put a department (with everything inside it) under another, or at the top (None).
+    A department cannot go inside itself or inside one of its own sub-departments."""
+    node = parent
+    while node is not None:
+        if node.pk == department.pk:
+            where = "itself" if parent == department else f"{parent}, which is inside it"
+            raise ValidationError({"parent": f"Cannot move {department.name} under {where}."})
+        node = node.parent
+    department.parent = parent
+    department.full_clean()
+    department.save(update_fields=["parent"])
+    return department
+
+
+@transaction.atomic
+def department_rename(*, department: Department, name: str) -> Department:
+    """Give a department a new name; what belongs to it stays with it."""
+    name = name.strip()
+    _name_free(name, other_than=department)
+    department.name = name
+    department.full_clean()
+    department.save(update_fields=["name"])
+    return department
+
+
+@dataclass
+class DepartmentsImported:
+    """What a department file did (or would do, on a dry run): names created, names that
+    existed (their parent set as given), and names refused with the reason."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+@transaction.atomic
+def departments_import(
+    *, parents: Mapping[str, str | None], dry_run: bool = False
+) -> DepartmentsImported:
+    """Create or re-parent many departments at once, as a department file lists them: each
+    name with its parent's name (None: at the top). A parent may be another name given here
+    or a department that exists; names match ignoring letter case. A name whose parent is
+    unknown (or itself refused), or that would end up inside itself, is refused with the
+    reason and left as it was; the others are written."""
+    existing = {d.name.lower(): d for d in Department.objects.all()}
+    by_pk = {d.pk: key for key, d in existing.items()}
+    wanted = {name.lower(): (name, parent or None) for name, parent in parents.items()}
+    refused: dict[str, str] = {}
+
+    def parent_of(key: str) -> str | None:
+        if key in wanted and key not in refused:
+            parent = wanted[key][1]
+            return parent.lower() if parent else None
+        dept = existing.get(key)
+        return by_pk.get(dept.parent_id) if dept and dept.parent_id else None
+
+    def shown(key: str) -> str:
+        return wanted[key][0] if key in wanted else existing[key].name
+
+    changed = True
+    while changed:  # refusing one name can leave another without its parent: look again
+        changed = False
+        for key, (name, parent) in wanted.items():
+            if key in refused or parent is None:
+                continue
+            up = parent.lower()
+            if up not in existing and up not in wanted:
+                refused[key] = f"no department named {parent!r} in the file or the database"
+            elif up in refused and up not in existing:
+                refused[key] = f"its parent {parent!r} is refused"
+            else:
+                chain, visited = [name], {key}
+                node: str | None = up
+                while node is not None and node not in visited:
+                    chain.append(shown(node))
+                    visited.add(node)
+                    node = parent_of(node)
+                if node != key:
+                    continue
+                chain.append(name)
+                refused[key] = f"{name} would be inside itself ({' → '.join(chain)})"
+            changed = True
+
+    result = DepartmentsImported(refused={wanted[k][0]: r for k, r in refused.items()})
+    accepted = [key for key in wanted if key not in refused]
+    for key in accepted:
+        (result.updated if key in existing else result.created).append(wanted[key][0])
+    if dry_run:
+        return result
+    objects = dict(existing)
+    for key in accepted:
+        if key not in existing:
+            dept = Department(name=wanted[key][0].strip())
+            dept.full_clean()
+            dept.save()
+            objects[key] = dept
+    # Point every department at the in-memory parent object, so clean() checks the tree
+    # as it will be, not half old and half new.
+    for dept in objects.values():
+        if dept.parent_id is not None and dept.parent_id in by_pk:
+            dept.parent = objects[by_pk[dept.parent_id]]
+    moved = []
+    for key in accepted:
+        parent = wanted[key][1]
+        target = objects[parent.lower()] if parent else None
+        dept = objects[key]
+        if dept.parent_id != (target.pk if target else None):
+            dept.parent = target
+            moved.append(dept)
+    for dept in moved:
+        dept.full_clean()
+        dept.save(update_fields=["parent"])
+    return result
 
 
 @transaction.atomic

@@ -3,13 +3,15 @@
 Rules: every bad row is reported with its row number, column and reason and kept out;
 good rows go in; a row is in or out, never half-written; re-importing the same file
 updates rather than duplicates (upsert by the record's id); a dry run validates only.
-Row numbers are the spreadsheet's: the header is row 1, the first record row 2."""
+An order goes in whole or not at all, in one transaction with its lines. Row numbers are
+the spreadsheet's: the header is row 1, the first record row 2."""
 
 from __future__ import annotations
 
 import csv
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -21,15 +23,31 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department
+from crm_scorecard.accounts.services import departments_import
 
 from . import models as m
 from .changes import tables_touch
 
 BATCH_SIZE = 2000
+# The most characters one cell may hold: Excel's own limit, so anything a spreadsheet can
+# save fits. A longer cell is a row error.
+MAX_CELL_CHARS = 32_767
+# How long a CSV field may grow before the reader gives up on the rest of the file (the
+# csv module's default, 128 KiB, would stop a file at its first long cell).
+READ_LIMIT = 16 * 1024 * 1024
 
 
 class ImportFileError(Exception):
-    """The file as a whole cannot be imported (unreadable, wrong entity, missing columns)."""
+    """The file as a whole cannot be imported (unreadable, wrong entity, missing columns),
+    or cannot be read past some row. `report` holds what was done before, if anything."""
+
+    def __init__(self, message: str, *, report: ImportReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class ImportStopped(ImportFileError):
+    """Something unexpected stopped the import part-way; `report` counts what was written."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,12 @@ class EntitySpec:
     refs: dict[str, Ref] = field(default_factory=dict)
     checks: Sequence[Callable[[dict[str, Any]], RowError | None]] = ()
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # rows sharing this column's value are one record (an order's lines): in or out together
+    group: str | None = None
+    # rows refer to each other (a department's parent may come later): written all at once
+    whole_file: bool = False
+    # the id matches ignoring letter case (department names)
+    id_folds_case: bool = False
 
     @property
     def lookup_field(self) -> str:
@@ -266,6 +290,7 @@ SPECS: dict[str, EntitySpec] = {
             },
             required=("order_id", "customer_id", "ordered_at", "amount"),
             targets={"quantity": "quantity", "unit_price": "unit_price", "amount": "amount"},
+            group="order_id",
             refs={
                 "customer_id": CUSTOMER,
                 "product_sku": (m.Product, "sku", "product"),
@@ -405,6 +430,16 @@ SPECS: dict[str, EntitySpec] = {
             refs={"department": DEPARTMENT},
             checks=[after("left_at", "hired_at")],
         ),
+        EntitySpec(
+            key="departments",
+            model=Department,
+            id_column="name",
+            columns={"name": text(120, True), "parent": text(120)},
+            required=("name",),
+            targets={"parent": "parent"},
+            whole_file=True,
+            id_folds_case=True,
+        ),
     ]
 }
 
@@ -428,10 +463,14 @@ def normalise_header(name: Any) -> str:
     return str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
 
 
+Rows = Iterator[tuple[int, list[Any]]]
+
+
 @dataclass
 class Table:
     header: list[str]
-    rows: Iterator[tuple[int, list[Any]]]
+    # Opens the records afresh on each call, so an import can read them twice.
+    rows: Callable[[], Rows]
     total: int | None
 
 
@@ -447,6 +486,15 @@ def read_table(path: Path) -> Table:
     raise ImportFileError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
 
 
+@contextmanager
+def _field_limit(limit: int) -> Iterator[None]:
+    old = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def _read_csv(path: Path) -> Table:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -457,49 +505,80 @@ def _read_csv(path: Path) -> Table:
         raise ImportFileError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
     if not sample.strip():
         raise ImportFileError(f"{path}: the file is empty")
+    # Only the delimiter is sniffed. From an unquoted header the sniffer also guesses
+    # doublequote=False, which keeps the second quote of every "" inside a quoted field;
+    # the quoting itself is always the standard one (RFC 4180, as Excel writes it).
     try:
-        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|")
+        delimiter = csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|").delimiter
     except csv.Error:
-        dialect = csv.excel
+        delimiter = ","
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, dialect)
-            next(reader, None)
-            for record in reader:
+    def records(handle: Any) -> Iterator[tuple[int, list[str]]]:
+        reader = csv.reader(handle, csv.excel, delimiter=delimiter)
+        while True:
+            start = reader.line_num + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "field limit" in str(exc):
+                    reason = f"a field is longer than {READ_LIMIT:,} characters"
+                else:
+                    reason = str(exc)
+                raise ImportFileError(
+                    f"{path.name}: row {start}: {reason}; the file cannot be read past it"
+                ) from None
+            yield reader.line_num, record
+
+    def rows() -> Rows:
+        with path.open(encoding="utf-8-sig", newline="") as handle, _field_limit(READ_LIMIT):
+            found = records(handle)
+            next(found, None)
+            for number, record in found:
                 if any(cell.strip() for cell in record):
-                    yield reader.line_num, record
+                    yield number, list(record)
 
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, dialect), [])
-    return Table([normalise_header(h) for h in header], rows(), total)
+    with path.open(encoding="utf-8-sig", newline="") as handle, _field_limit(READ_LIMIT):
+        header = next(records(handle), (1, []))[1]
+    return Table([normalise_header(h) for h in header], rows, total)
 
 
 def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
 
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ImportFileError(f"{path}: not a readable Excel workbook ({exc})") from None
-    sheet = book.worksheets[0]
-    values = sheet.iter_rows(values_only=True)
+    def open_sheet() -> tuple[Any, Iterator[tuple[Any, ...]]]:
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise ImportFileError(f"{path}: not a readable Excel workbook ({exc})") from None
+        return book, book.worksheets[0].iter_rows(values_only=True)
+
+    book, values = open_sheet()
     header_row = next(values, None)
+    total = (book.worksheets[0].max_row - 1) if book.worksheets[0].max_row else None
+    book.close()
     if header_row is None:
         raise ImportFileError(f"{path}: the first sheet is empty")
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        for number, record in enumerate(values, start=2):
-            cells = ["" if v is None else v for v in record]
-            if any(str(c).strip() for c in cells):
-                yield number, cells
-        book.close()
+    def rows() -> Rows:
+        book, values = open_sheet()
+        try:
+            next(values, None)
+            for number, record in enumerate(values, start=2):
+                cells = ["" if v is None else v for v in record]
+                if any(str(c).strip() for c in cells):
+                    yield number, cells
+        finally:
+            book.close()
 
-    total = (sheet.max_row - 1) if sheet.max_row else None
-    return Table([normalise_header(h) for h in header_row], rows(), total)
+    return Table([normalise_header(h) for h in header_row], rows, total)
 
 
 # ---- the import ---------------------------------------------------------------------------------
+
+Line = tuple[int, dict[str, Any], dict[str, Any]]  # (row number, cells as given, parsed values)
+PROGRESS_EVERY = 1000
 
 
 def records_import(
@@ -510,7 +589,8 @@ def records_import(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int | None], None] | None = None,
 ) -> ImportReport:
-    """Import one file of `entity` records. Raises ImportFileError when the file is unusable."""
+    """Import one file of `entity` records. Raises ImportFileError when the file is unusable,
+    and ImportStopped (carrying the report of what was committed) when it stops part-way."""
     spec = SPECS.get(entity)
     if spec is None:
         raise ImportFileError(f"unknown entity {entity!r}; choose one of {', '.join(SPECS)}")
@@ -533,26 +613,45 @@ def records_import(
     if on_total:
         on_total(table.total)
     importer = _Importer(spec, table.header, report, dry_run)
-    batch: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    for number, cells in table.rows:
-        raw = dict(zip(table.header, cells, strict=False))
-        parsed = importer.parse(number, cells, raw)
-        if parsed is not None:
-            batch.append((number, raw, parsed))
-        if len(batch) >= BATCH_SIZE:
-            importer.write(batch)
-            if progress:
-                progress(len(batch))
-            batch = []
-        elif parsed is None and progress:
-            progress(1)
-    if batch:
-        importer.write(batch)
-        if progress:
-            progress(len(batch))
-    report.rejected_rows.sort(key=lambda item: item[0])
-    report.errors.sort(key=lambda e: e.row)
+    number, count, shown = 1, 0, 0
+    try:
+        if spec.group:
+            importer.find_group_ends(table.rows())
+        for count, (number, cells) in enumerate(table.rows(), start=1):
+            importer.add(number, cells)
+            if progress and count - shown >= PROGRESS_EVERY:
+                progress(count - shown)
+                shown = count
+        importer.finish()
+        if progress and count > shown:
+            progress(count - shown)
+    except ImportFileError as exc:
+        exc.report = report
+        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        raise ImportStopped(
+            f"the import stopped at row {number} ({type(exc).__name__}: {exc}); "
+            "the rows counted below were written",
+            report=report,
+        ) from exc
+    finally:
+        report.rejected_rows.sort(key=lambda item: item[0])
+        report.errors.sort(key=lambda e: e.row)
     return report
+
+
+def _prepare(value: Any, form_field: forms.Field) -> Any:
+    """A cell as the form field expects it: text stripped, Excel's dates and whole numbers
+    turned into text where the column holds text."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, datetime | date) and not isinstance(
+        form_field, forms.DateTimeField | forms.DateField
+    ):
+        return value.isoformat()
+    if isinstance(value, float) and isinstance(form_field, forms.CharField) and value.is_integer():
+        return str(int(value))
+    return value
 
 
 class _Importer:
@@ -565,6 +664,12 @@ class _Importer:
         self.dry_run = dry_run
         self.seen: dict[Any, int] = {}
         self.departments = {d.name.lower(): d.pk for d in Department.objects.all()}
+        self.ready: list[Line] = []
+        # Grouped entities (orders): a group's lines wait until its last row has been read,
+        # then go to the database together, in one transaction with whole other groups.
+        self.group_end: dict[Any, int] = {}
+        self.pending: dict[Any, list[Line]] = {}
+        self.group_bad: dict[Any, int] = {}
         # orders: per order id, its line count and header seen so far
         self.order_lines: dict[str, int] = {}
         self.order_heads: dict[str, tuple[int, tuple[Any, ...]]] = {}
@@ -572,6 +677,88 @@ class _Importer:
     def reject(self, number: int, raw: dict[str, Any], errors: list[RowError]) -> None:
         self.report.errors.extend(errors)
         self.report.rejected_rows.append((number, raw))
+
+    # -- reading rows -------------------------------------------------------------------------
+    def find_group_ends(self, rows: Iterator[tuple[int, list[Any]]]) -> None:
+        """First pass over a grouped file: the last row of each group."""
+        column = self.spec.group
+        assert column is not None
+        index = self.header.index(column)
+        form_field = self.spec.columns[column]
+        for number, cells in rows:
+            if index < len(cells):
+                try:
+                    key = form_field.clean(_prepare(cells[index], form_field))
+                except ValidationError:
+                    continue
+                if key:
+                    self.group_end[key] = number
+
+    def add(self, number: int, cells: list[Any]) -> None:
+        raw = dict(zip(self.header, cells, strict=False))
+        values = self.parse(number, cells, raw)
+        column = self.spec.group
+        if column is None:
+            if values is not None:
+                self.ready.append((number, raw, values))
+            if len(self.ready) >= BATCH_SIZE and not self.spec.whole_file:
+                self.flush()
+            return
+        key = self._group_key(raw)
+        if key is None:
+            return  # rejected alone: it names no group
+        self.group_end.setdefault(key, number)
+        if values is None:
+            self.group_bad.setdefault(key, number)
+        else:
+            self.pending.setdefault(key, []).append((number, raw, values))
+        if self.group_end[key] == number:
+            self._group_complete(key)
+
+    def _group_key(self, raw: dict[str, Any]) -> Any:
+        column = self.spec.group
+        assert column is not None
+        form_field = self.spec.columns[column]
+        try:
+            return form_field.clean(_prepare(raw.get(column, ""), form_field)) or None
+        except ValidationError:
+            return None
+
+    def _group_complete(self, key: Any) -> None:
+        lines = self.pending.pop(key, [])
+        bad = self.group_bad.pop(key, None)
+        if bad is not None:
+            self._reject_group(key, lines, bad)
+            return
+        self.ready.extend(lines)
+        if len(self.ready) >= BATCH_SIZE:
+            self.flush()
+
+    def _reject_group(self, key: Any, lines: list[Line], bad: int) -> None:
+        column = self.spec.group or ""
+        for number, raw, _ in lines:
+            self.reject(
+                number,
+                raw,
+                [
+                    RowError(
+                        number,
+                        column,
+                        f"order {key} is not imported: its line on row {bad} is rejected",
+                    )
+                ],
+            )
+
+    def finish(self) -> None:
+        for key in list(self.pending) + list(self.group_bad):
+            if key in self.pending or key in self.group_bad:
+                self._group_complete(key)
+        self.flush()
+
+    def flush(self) -> None:
+        batch, self.ready = self.ready, []
+        if batch:
+            self.write(batch)
 
     def parse(self, number: int, cells: list[Any], raw: dict[str, Any]) -> dict[str, Any] | None:
         errors: list[RowError] = []
@@ -581,21 +768,34 @@ class _Importer:
                     number, "", f"has {len(cells)} values but the header has {len(self.header)}"
                 )
             )
+        too_long = set()
+        for index, cell in enumerate(cells):
+            if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+                column = (
+                    self.header[index]
+                    if index < len(self.header) and self.header[index]
+                    else f"#{index + 1}"
+                )
+                too_long.add(column)
+                errors.append(
+                    RowError(
+                        number,
+                        column,
+                        f"is longer than {MAX_CELL_CHARS:,} characters (it has {len(cell):,})",
+                    )
+                )
         values: dict[str, Any] = {}
         for column, form_field in self.spec.columns.items():
-            value = raw.get(column, "")
-            if isinstance(value, str):
-                value = value.strip()
-            elif isinstance(value, datetime | date) and not isinstance(
-                form_field, forms.DateTimeField | forms.DateField
-            ):
-                value = value.isoformat()
-            elif (
-                isinstance(value, float)
-                and isinstance(form_field, forms.CharField)
-                and value.is_integer()
-            ):
-                value = str(int(value))
+            if column in too_long:
+                continue
+            value = _prepare(raw.get(column, ""), form_field)
+            if isinstance(value, str) and "\x00" in value:
+                errors.append(
+                    RowError(
+                        number, column, "contains a NUL character (\\x00), which cannot be stored"
+                    )
+                )
+                continue
             try:
                 values[column] = form_field.clean(value)
             except ValidationError as exc:
@@ -606,6 +806,8 @@ class _Importer:
                 errors.append(RowError(number, problem.column, problem.reason))
         if not errors:
             key = values[self.spec.id_column]
+            if self.spec.id_folds_case:
+                key = key.lower()
             if self.spec.key == "orders":
                 errors.extend(self._order_line(number, values))
             elif key in self.seen:
@@ -613,7 +815,7 @@ class _Importer:
                     RowError(
                         number,
                         self.spec.id_column,
-                        f"{key} appears again (first on row {self.seen[key]})",
+                        f"{values[self.spec.id_column]} appears again (first on row {self.seen[key]})",
                     )
                 )
             else:
@@ -649,10 +851,9 @@ class _Importer:
         return []
 
     # -- resolving references and writing ---------------------------------------------------------
-    def resolve(
-        self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]
-    ) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-        """Turn ids and names into database keys; reject rows whose references do not exist."""
+    def resolve(self, batch: list[Line]) -> tuple[list[Line], list[Line]]:
+        """Turn ids and names into database keys; reject rows whose references do not exist.
+        Returns the good rows and the rejected ones."""
         lookups: dict[str, dict[str, int]] = {}
         for column, (model, lookup, _) in self.spec.refs.items():
             if model is Department:
@@ -661,7 +862,7 @@ class _Importer:
             lookups[column] = dict(
                 model._default_manager.filter(**{f"{lookup}__in": wanted}).values_list(lookup, "pk")
             )
-        good = []
+        good, bad = [], []
         for number, raw, values in batch:
             errors = []
             for column, (model, lookup, _) in self.spec.refs.items():
@@ -686,9 +887,10 @@ class _Importer:
                 values[column] = pk
             if errors:
                 self.reject(number, raw, errors)
+                bad.append((number, raw, values))
             else:
                 good.append((number, raw, values))
-        return good
+        return good, bad
 
     def row_fields(self, values: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -711,12 +913,13 @@ class _Importer:
         model_field = self.spec.model._meta.get_field(name)
         return isinstance(model_field, models.CharField | models.TextField)
 
-    def write(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> None:
-        batch = self.resolve(batch)
+    def write(self, batch: list[Line]) -> None:
+        writers = {"orders": self._write_orders, "departments": self._write_departments}
+        writers.get(self.spec.key, self._write_records)(batch)
+
+    def _write_records(self, batch: list[Line]) -> None:
+        batch, _ = self.resolve(batch)
         if not batch:
-            return
-        if self.spec.key == "orders":
-            self._write_orders(batch)
             return
         model, lookup = self.spec.model, self.spec.lookup_field
         keys = [values[self.spec.id_column] for _, _, values in batch]
@@ -735,7 +938,48 @@ class _Importer:
                 else:
                     self.report.imported += 1
 
-    def _write_orders(self, batch: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> None:
+    def _write_orders(self, batch: list[Line]) -> None:
+        """Write whole orders: a line refused, here or by the database, keeps its whole order
+        out, so an order is never half in (and its rejects re-import as whole orders)."""
+        batch, bad = self.resolve(batch)
+        refused = {values["order_id"]: number for number, _, values in bad}
+        groups: dict[str, list[Line]] = {}
+        for line in batch:
+            groups.setdefault(line[2]["order_id"], []).append(line)
+        for key, first_bad in sorted(refused.items()):
+            self._reject_group(key, groups.pop(key, []), first_bad)
+        if not groups:
+            return
+        outcome: list[bool] = []
+        try:
+            with transaction.atomic():
+                outcome = self._orders_upsert([line for lines in groups.values() for line in lines])
+        except (IntegrityError, DatabaseError):
+            for key, lines in groups.items():
+                try:
+                    with transaction.atomic():
+                        outcome += self._orders_upsert(lines)
+                except (IntegrityError, DatabaseError) as exc:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    for number, raw, _ in lines:
+                        self.reject(
+                            number,
+                            raw,
+                            [
+                                RowError(
+                                    number, "", f"order {key} refused by the database: {reason}"
+                                )
+                            ],
+                        )
+        for was_there in outcome:
+            if was_there:
+                self.report.updated += 1
+            else:
+                self.report.imported += 1
+
+    def _orders_upsert(self, batch: list[Line]) -> list[bool]:
+        """Write the orders and lines of `batch` (call inside a transaction); for each line,
+        whether it was there before."""
         heads: dict[str, m.Order] = {}
         for _, _, values in batch:
             heads.setdefault(
@@ -748,43 +992,60 @@ class _Importer:
                     channel=values.get("channel") or "",
                 ),
             )
-        with transaction.atomic():
-            if not self.dry_run:
-                tables_touch(m.Order)
-                m.Order.objects.bulk_create(
-                    list(heads.values()),
-                    update_conflicts=True,
-                    unique_fields=["external_id"],
-                    update_fields=["customer", "ordered_at", "salesperson", "channel"],
-                )
-            order_pks = dict(
-                m.Order.objects.filter(external_id__in=heads).values_list("external_id", "pk")
+        if not self.dry_run:
+            tables_touch(m.Order, m.OrderLine)
+            m.Order.objects.bulk_create(
+                list(heads.values()),
+                update_conflicts=True,
+                unique_fields=["external_id"],
+                update_fields=["customer", "ordered_at", "salesperson", "channel"],
             )
-            existing = set(
-                m.OrderLine.objects.filter(order_id__in=order_pks.values()).values_list(
-                    "order_id", "line_no"
-                )
+        order_pks = dict(
+            m.Order.objects.filter(external_id__in=heads).values_list("external_id", "pk")
+        )
+        existing = set(
+            m.OrderLine.objects.filter(order_id__in=order_pks.values()).values_list(
+                "order_id", "line_no"
             )
-            rows = []
-            for number, raw, values in batch:
-                # On a dry run a new order has no key yet; a stand-in keeps validation going.
-                order_pk = order_pks.get(values["order_id"], -number)
-                rows.append(
-                    (
-                        number,
-                        raw,
-                        m.OrderLine(
-                            order_id=order_pk, line_no=values["line_no"], **self.row_fields(values)
-                        ),
-                    )
-                )
-            written = self._upsert(m.OrderLine, rows, ["order", "line_no"])
-        for number, _, line in rows:
-            if number in written:
-                if (line.order_id, line.line_no) in existing:
-                    self.report.updated += 1
-                else:
-                    self.report.imported += 1
+        )
+        lines = [
+            # On a dry run a new order has no key yet; a stand-in keeps validation going.
+            m.OrderLine(
+                order_id=order_pks.get(values["order_id"], -number),
+                line_no=values["line_no"],
+                **self.row_fields(values),
+            )
+            for number, _, values in batch
+        ]
+        if not self.dry_run:
+            m.OrderLine.objects.bulk_create(
+                lines,
+                update_conflicts=True,
+                unique_fields=["order", "line_no"],
+                update_fields=self._update_fields(m.OrderLine, ["order", "line_no"]),
+            )
+        return [(line.order_id, line.line_no) in existing for line in lines]
+
+    def _write_departments(self, batch: list[Line]) -> None:
+        """The whole file at once: parents may come later in it."""
+        result = departments_import(
+            parents={values["name"]: values.get("parent") or None for _, _, values in batch},
+            dry_run=self.dry_run,
+        )
+        rows = {values["name"].lower(): (number, raw) for number, raw, values in batch}
+        for name, reason in result.refused.items():
+            number, raw = rows[name.lower()]
+            self.reject(number, raw, [RowError(number, "parent", reason)])
+        self.report.imported += len(result.created)
+        self.report.updated += len(result.updated)
+
+    @staticmethod
+    def _update_fields(model: type[models.Model], unique: list[str]) -> list[str]:
+        return [
+            f.name
+            for f in model._meta.concrete_fields
+            if not f.primary_key and f.name not in unique
+        ]
 
     def _upsert(
         self,
@@ -796,15 +1057,11 @@ class _Importer:
         one by one so the others still go in. Returns the row numbers written."""
         if self.dry_run:
             return {number for number, _, _ in rows}
-        tables_touch(model)
-        update = [
-            f.name
-            for f in model._meta.concrete_fields
-            if not f.primary_key and f.name not in unique
-        ]
+        update = self._update_fields(model, unique)
         objects = [obj for _, _, obj in rows]
         try:
             with transaction.atomic():
+                tables_touch(model)
                 model._default_manager.bulk_create(
                     objects, update_conflicts=True, unique_fields=unique, update_fields=update
                 )
@@ -815,6 +1072,7 @@ class _Importer:
         for number, raw, obj in rows:
             try:
                 with transaction.atomic():
+                    tables_touch(model)
                     model._default_manager.bulk_create(
                         [obj], update_conflicts=True, unique_fields=unique, update_fields=update
                     )
@@ -827,25 +1085,36 @@ class _Importer:
         return written
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection); the
+# rejects file is meant to be opened in one, so such cells are written with a leading '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def rejects_write(*, report: ImportReport, header: Sequence[str], path: Path) -> None:
-    """Write the rejected rows, as given, with their row number and reasons, to a CSV file."""
+    """Write the rejected rows, as given, with their row number and reasons, to a CSV file.
+    A cell a spreadsheet would run as a formula starts with ' there."""
     reasons: dict[int, list[RowError]] = {}
     for error in report.errors:
         reasons.setdefault(error.row, []).append(error)
     columns = [h for h in header if h]
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["row", *columns, "error_columns", "errors"])
+        writer.writerow([_inert(c) for c in ["row", *columns, "error_columns", "errors"]])
         for number, raw in report.rejected_rows:
             errors = reasons.get(number, [])
-            writer.writerow(
-                [
-                    number,
-                    *[_cell(raw.get(c, "")) for c in columns],
-                    "; ".join(e.column for e in errors if e.column),
-                    "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in errors),
-                ]
-            )
+            cells = [
+                number,
+                *[_cell(raw.get(c, "")) for c in columns],
+                "; ".join(e.column for e in errors if e.column),
+                "; ".join(f"{e.column}: {e.reason}" if e.column else e.reason for e in errors),
+            ]
+            writer.writerow([_inert(c) for c in cells])
+
+
+def _inert(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _cell(value: Any) -> Any:

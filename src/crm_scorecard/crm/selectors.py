@@ -23,7 +23,9 @@ def customer_search(*, user: Actor, query: str, limit: int = 20) -> list[Custome
     On PostgreSQL a trigram index serves the `contains` matches, so this stays fast on a
     million customers."""
     text = query.strip()
-    if len(text) < SEARCH_MIN_CHARS:
+    # No stored value holds a NUL (imports refuse it; PostgreSQL cannot store it), so such a
+    # query matches nothing, and PostgreSQL would refuse to compare with it.
+    if len(text) < SEARCH_MIN_CHARS or "\x00" in text:
         return []
     match = (
         Q(full_name__icontains=text)
@@ -38,6 +40,8 @@ def customer_search(*, user: Actor, query: str, limit: int = 20) -> list[Custome
 def customer_360(*, user: Actor, external_id: str, recent: int = 50) -> dict[str, object]:
     """One customer's whole story for a front-line agent: profile, purchases, contacts,
     feedback and complaints. Out of scope answers exactly like not found."""
+    if "\x00" in external_id:  # no id holds a NUL; PostgreSQL would refuse to look
+        raise Http404("No such customer.")
     try:
         customer = (
             customers_visible(user=user)

@@ -1,30 +1,45 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandParser
 
 from crm_scorecard.cli.base import ProductCommand
-from crm_scorecard.crm.imports import SPECS, ImportFileError, records_import, rejects_write
+from crm_scorecard.crm.imports import (
+    SPECS,
+    ImportFileError,
+    ImportReport,
+    records_import,
+    rejects_write,
+)
 
 SHOWN_ERRORS = 50
 
 
 class Command(ProductCommand):
     help = (
-        "Import records from a CSV or .xlsx file. Exit status: 0 all rows imported, "
-        "1 some rows rejected, 2 the file is unusable."
+        "Import records from a CSV or .xlsx file. The last line printed is always "
+        "`imported N, updated M, rejected K`. Exit status: 0 all rows imported, "
+        "1 some rows rejected, 2 the file is unusable or the import stopped part-way."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("entity", choices=list(SPECS))
         parser.add_argument("file", type=Path)
         parser.add_argument(
-            "--rejects", type=Path, help="where to write rejected rows (default: beside the input)"
+            "--rejects",
+            type=Path,
+            help="where to write rejected rows (default: beside the input; "
+            "on a dry run, only when given)",
         )
-        parser.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="validate only; write nothing (the errors are printed, not written to a file)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -48,6 +63,8 @@ class Command(ProductCommand):
             disable=not show_progress,
         )
         task = progress.add_task(f"{options['entity']} from {path.name}", total=None)
+        report: ImportReport | None = None
+        code = 0
         try:
             with progress:
                 report = records_import(
@@ -59,22 +76,38 @@ class Command(ProductCommand):
                 )
         except ImportFileError as exc:
             self.stderr.write(f"error: {exc}")
-            self.stdout.write("imported 0, updated 0, rejected 0")
-            sys.exit(2)
+            if options["traceback"] and exc.__cause__ is not None:
+                self.stderr.write("".join(traceback.format_exception(exc.__cause__)))
+            report, code = exc.report, 2
+        if report is not None:
+            self._problems(report, path, options)
+            if report.dry_run:
+                self.stdout.write("dry run: nothing was written")
+        # Always the last line, however the run ended: what is in the database now.
+        self.stdout.write(report.summary() if report else "imported 0, updated 0, rejected 0")
+        code = code or (1 if report and report.rejected else 0)
+        if code:
+            sys.exit(code)
+
+    def _problems(self, report: ImportReport, path: Path, options: dict[str, Any]) -> None:
+        """Say what was ignored and rejected; write the rejects file (not on a dry run unless
+        --rejects names one: then every error is printed instead)."""
         if report.ignored_columns:
             self.stderr.write(
                 f"note: ignored unknown column(s): {', '.join(report.ignored_columns)}"
             )
-        for error in report.errors[:SHOWN_ERRORS]:
+        to_file = report.rejected and (options["rejects"] or not report.dry_run)
+        shown = report.errors[:SHOWN_ERRORS] if to_file else report.errors
+        for error in shown:
             self.stderr.write(f"rejected {error}")
-        if len(report.errors) > SHOWN_ERRORS:
-            self.stderr.write(f"... and {len(report.errors) - SHOWN_ERRORS} more problems")
-        if report.rejected:
-            rejects = options["rejects"] or path.with_name(f"{path.stem}.rejects.csv")
+        if len(report.errors) > len(shown):
+            self.stderr.write(f"... and {len(report.errors) - len(shown)} more problems")
+        if not to_file:
+            return
+        rejects = options["rejects"] or path.with_name(f"{path.stem}.rejects.csv")
+        try:
             rejects_write(report=report, header=report.header, path=rejects)
-            self.stderr.write(f"rejected rows written to {rejects}")
-        if report.dry_run:
-            self.stdout.write("dry run: nothing was written")
-        self.stdout.write(report.summary())
-        if report.rejected:
-            sys.exit(1)
+        except OSError as exc:
+            self.stderr.write(f"error: cannot write the rejected rows to {rejects}: {exc}")
+            return
+        self.stderr.write(f"rejected rows written to {rejects}")
