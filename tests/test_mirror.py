@@ -13,7 +13,7 @@ from crm_scorecard.crm import models as m
 from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.engine import Engine
-from crm_scorecard.metrics.mirror import mirror_sync
+from crm_scorecard.metrics.mirror import mirror_pin, mirror_sync
 from crm_scorecard.metrics.sources import TABLES
 
 from .factories import CustomerFactory, DepartmentFactory, InteractionFactory
@@ -25,8 +25,12 @@ WHEN = datetime(2026, 1, 10, 9, tzinfo=UTC)
 
 
 def calls_in_file(folder, column: str = "handle_seconds") -> list:
-    path = folder / "crm_interaction.parquet"
-    return [r[0] for r in duckdb.sql(f"SELECT {column} FROM '{path}' ORDER BY id").fetchall()]
+    pin = mirror_pin(folder)
+    try:
+        path = pin.path / "crm_interaction.parquet"
+        return [r[0] for r in duckdb.sql(f"SELECT {column} FROM '{path}' ORDER BY id").fetchall()]
+    finally:
+        pin.release()
 
 
 def test_mirror_copies_changed_tables_only(tmp_path):
@@ -92,3 +96,44 @@ def test_default_engine_reads_the_mirror_and_follows_changes(settings, tmp_path)
     )
     assert average_handle_time() == [150]
     assert m.TableVersion.objects.get(table="crm_interaction").version == 2
+
+
+def test_a_reader_keeps_the_version_it_started_on_while_syncs_replace_it(settings, tmp_path):
+    # Given a call of 100 s, copied into the mirror, and an engine reading that copy
+    department = DepartmentFactory(name="Care")
+    customer = CustomerFactory(department=department)
+    call = InteractionFactory(
+        customer=customer,
+        department=department,
+        channel="call",
+        started_at=WHEN,
+        handle_seconds=100,
+    )
+    folder = tmp_path / "mirror"
+    settings.METRICS_MIRROR = str(folder)
+    reader = Engine(connect("auto"), builtin_registry())
+    first = reader.conn.parquet
+    # When the call is corrected and the mirror synced twice while that engine still reads
+    call.handle_seconds = 300
+    call.save()
+    assert mirror_sync(folder) == ["crm_interaction"]
+    InteractionFactory(
+        customer=customer,
+        department=department,
+        channel="call",
+        started_at=WHEN,
+        handle_seconds=500,
+    )
+    assert mirror_sync(folder) == ["crm_interaction"]
+    # Then the engine goes on reading the files it started on, which no sync replaced or
+    # deleted under it, while a new reader sees the latest copy: (300 + 500) / 2
+    assert [v for _, _, v in reader.compute("average_handle_time")] == [100]
+    assert first is not None and (first / "crm_interaction.parquet").is_file()
+    assert calls_in_file(folder) == [300, 500]
+    # And once the reader is done, the next sync deletes the versions nobody reads
+    reader.close()
+    call.handle_seconds = 400
+    call.save()
+    mirror_sync(folder)
+    assert not first.exists()
+    assert len(list(folder.glob("v-*"))) == 1

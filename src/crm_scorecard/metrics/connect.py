@@ -6,8 +6,9 @@
   the catalogue several times faster than PostgreSQL and far faster than SQLite, and the
   mirror saves copying the event tables out of the app database on every run;
 - `app`: Ibis on the app database (SQLite or PostgreSQL);
-- `duckdb`: DuckDB attached to the app database (SQLite or PostgreSQL), each table copied
-  into memory once per run;
+- `duckdb`: DuckDB over the app database, each table copied once per run: attached to
+  PostgreSQL; from SQLite, copied to Parquet by a process of its own (`columnar_copy.py`:
+  DuckDB never opens the SQLite file in a process that uses it through Python's sqlite3);
 - `parquet:DIR`: DuckDB over the Parquet files written by `crm-scorecard export-parquet DIR`;
 - `spark:DIR`: Spark (local mode, or the cluster named by `SPARK_MASTER`) over the same Parquet
   files. Needs `pip install 'crm-scorecard[spark]'` and Java 17+."""
@@ -15,7 +16,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +27,31 @@ import ibis
 from django.conf import settings
 from django.db import connection as django_connection
 
-from .mirror import mirror_folder, mirror_sync
-from .sources import Connection
+from .columnar_copy import extension_path, sqlite_to_parquet
+from .mirror import MirrorPin, mirror_folder, mirror_pin, mirror_sync
+from .sources import TABLES, Connection
 
 
 def engine_setting() -> str:
     return str(os.environ.get("METRICS_ENGINE") or getattr(settings, "METRICS_ENGINE", "auto"))
 
 
-def _extension(package: str) -> Path:
-    module = __import__(package)
-    return next(Path(str(module.__file__)).parent.rglob("*.duckdb_extension"))
+@dataclass
+class ParquetConnection(Connection):
+    """DuckDB over Parquet files that last as long as the connection: a pinned version of
+    the mirror (released on close), or a copy of the SQLite tables (deleted on close)."""
+
+    pin: MirrorPin | None = None
+    scratch: Path | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.pin is not None:
+                self.pin.release()
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def connect(choice: str | None = None) -> Connection:
@@ -54,7 +72,8 @@ def connect(choice: str | None = None) -> Connection:
     if choice == "auto":
         folder = mirror_folder()
         mirror_sync(folder)
-        return Connection(_duckdb(), parquet=folder)
+        pin = mirror_pin(folder)
+        return ParquetConnection(_duckdb(), parquet=pin.path, pin=pin)
     if choice == "app":
         if vendor == "sqlite":
             return Connection(ibis.sqlite.connect(str(db["NAME"])))
@@ -72,16 +91,21 @@ def connect(choice: str | None = None) -> Connection:
         backend.raw_sql("SET parallel_setup_cost = 0").close()
         return Connection(backend)
     if choice in ("duckdb", "duckdb-direct"):  # direct: read through the scanner, no copy
-        backend = _duckdb()
         if vendor == "sqlite":
-            backend.raw_sql(f"LOAD '{_extension('duckdb_extension_sqlite_scanner')}'")
-            backend.raw_sql(f"ATTACH '{db['NAME']}' AS app (TYPE sqlite, READ_ONLY)")
-        else:
-            backend.raw_sql(f"LOAD '{_extension('duckdb_extension_postgres_scanner')}'")
-            args = _pg_args(db)
-            args["dbname"] = args.pop("database")
-            dsn = " ".join(f"{k}={v}" for k, v in args.items() if v)
-            backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
+            scratch = Path(tempfile.mkdtemp(prefix="crm-scorecard-duckdb-"))
+            try:
+                files = {t: scratch / f"{t}.parquet" for t in TABLES}
+                sqlite_to_parquet(database=str(db["NAME"]), targets=files)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            return ParquetConnection(_duckdb(), parquet=scratch, scratch=scratch)
+        backend = _duckdb()
+        backend.raw_sql(f"LOAD '{extension_path('duckdb_extension_postgres_scanner')}'")
+        args = _pg_args(db)
+        args["dbname"] = args.pop("database")
+        dsn = " ".join(f"{k}={v}" for k, v in args.items() if v)
+        backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
         return Connection(backend, database="app", copy=choice == "duckdb")
     raise ValueError(f"METRICS_ENGINE={choice!r}: use auto, app, duckdb, parquet:DIR or spark:DIR")
 
