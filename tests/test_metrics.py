@@ -402,17 +402,19 @@ def test_compute_stores_values_idempotently_and_records_the_fill(company):
         )
     # Then each value is stored once: overall and per department
     overall = dict(
-        KpiValue.objects.filter(metric="revenue", dimension="").values_list("period_start", "value")
+        KpiValue.objects.filter(
+            metric="revenue", department=None, dimension=""
+        ).values_list("period_start", "value")
     )
     assert overall == {JAN: 180, date(2026, 2, 1): 370, MAR: 60}
     by_dept = dict(
         KpiValue.objects.filter(
-            metric="revenue", dimension="department", period_start=date(2026, 2, 1)
-        ).values_list("dimension_value", "value")
+            metric="revenue", department__isnull=False, period_start=date(2026, 2, 1)
+        ).values_list("department__name", "value")
     )
     assert by_dept == {"M-Sales": 300, "M-Service": 70}
     assert (
-        KpiValue.objects.filter(metric="csat", dimension="").count() == 2
+        KpiValue.objects.filter(metric="csat", department=None, dimension="").count() == 2
     )  # feedback covers Jan-Feb only
     assert KpiValue.objects.filter(metric="revenue").count() == 3 + 6
     # And each fill is recorded

@@ -33,10 +33,11 @@ class ScorecardOut(Schema):
     id: int
     name: str
     department: str
-    period: str
+    period: str | None
     score: float | None
     status: str
     change: float | None
+    error: str | None = None  # why the scorecard cannot be scored (status "unscorable")
 
 
 class MetricOut(Schema):
@@ -84,7 +85,22 @@ def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str
     out = []
     version = sel.kpi_version()
     for card in sel.scorecards_visible(user=request.user):
-        ev = sel.evaluation(scorecard=card, period=_period(period), version=version)
+        try:
+            ev = sel.evaluation(scorecard=card, period=_period(period), version=version)
+        except scoring.DefinitionError as exc:
+            out.append(
+                {
+                    "id": card.pk,
+                    "name": card.name,
+                    "department": card.department.name,
+                    "period": None,
+                    "score": None,
+                    "status": "unscorable",
+                    "change": None,
+                    "error": str(exc),
+                }
+            )
+            continue
         out.append(
             {
                 "id": card.pk,
@@ -102,9 +118,11 @@ def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str
 @api.get("/scorecards/{pk}", tags=["scorecards"])
 def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[str, Any]:
     """The scored tree, in the shape `crm-scorecard scorecard evaluate --json` prints."""
-    ev = sel.evaluation(
-        scorecard=sel.scorecard_get(user=request.user, pk=pk), period=_period(period)
-    )
+    card = sel.scorecard_get(user=request.user, pk=pk)
+    try:
+        ev = sel.evaluation(scorecard=card, period=_period(period))
+    except scoring.DefinitionError as exc:
+        raise HttpError(409, f"{card.name} cannot be scored: {exc}") from None
     data = ev.result.to_dict()
     data["period"] = ev.period
     data["fix_first"] = [p.__dict__ for p in sel.fix_first(ev)]

@@ -80,7 +80,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="purchase_frequency",
         name="Purchase frequency",
-        unit="orders",
+        unit="ratio",
         numerator="orders",
         denominator="active_customers",
         meaning="Orders per active customer.",
@@ -88,7 +88,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="repeat_purchase_rate",
         name="Repeat purchase rate",
-        unit="ratio",
+        unit="percent",
         numerator="repeat_customers",
         denominator="active_customers",
         meaning="Share of active customers who had ordered before.",
@@ -97,14 +97,14 @@ CATALOGUE: list[Metric] = [
     Retention(
         key="retention_rate",
         name="Retention rate",
-        unit="ratio",
+        unit="percent",
         source="orders",
         meaning="Customers active in both the previous period and this one, over those active in the previous one.",
     ),
     Derived(
         key="churn_rate",
         name="Churn rate",
-        unit="ratio",
+        unit="percent",
         direction="lower",
         expression="1 - retention_rate",
         meaning="Share of the previous period's active customers who did not come back: 1 - retention rate.",
@@ -120,7 +120,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="upsell_rate",
         name="Up-sell rate",
-        unit="ratio",
+        unit="percent",
         numerator="upsell_customers",
         denominator="repeat_customers",
         meaning="Up-sold customers over active customers with earlier purchases.",
@@ -135,7 +135,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="cross_sell_rate",
         name="Cross-sell rate",
-        unit="ratio",
+        unit="percent",
         numerator="cross_sell_customers",
         denominator="repeat_customers",
         meaning="Cross-sold customers over active customers with earlier purchases.",
@@ -151,7 +151,7 @@ CATALOGUE: list[Metric] = [
     Conversion(
         key="lead_conversion_rate",
         name="Lead conversion rate",
-        unit="ratio",
+        unit="percent",
         source="leads",
         window_days=30,
         meaning="Leads created in the period that converted within 30 days, over leads created in the period.",
@@ -176,7 +176,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="new_customers_per_salesperson",
         name="New customers per salesperson",
-        unit="customers",
+        unit="ratio",
         numerator="new_customers",
         denominator="active_salespeople",
         meaning="New customers over active salespeople.",
@@ -184,7 +184,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="repeat_customers_per_salesperson",
         name="Repeat customers per salesperson",
-        unit="customers",
+        unit="ratio",
         numerator="repeat_customers",
         denominator="active_salespeople",
         meaning="Repeat customers over active salespeople.",
@@ -253,7 +253,7 @@ CATALOGUE: list[Metric] = [
     Aggregate(
         key="first_contact_resolution_rate",
         name="First-contact resolution",
-        unit="ratio",
+        unit="percent",
         source="interactions",
         agg="mean",
         column="resolved",
@@ -262,7 +262,7 @@ CATALOGUE: list[Metric] = [
     Aggregate(
         key="repeat_contact_rate",
         name="Repeat contact rate",
-        unit="ratio",
+        unit="percent",
         direction="lower",
         source="contacts",
         agg="mean",
@@ -272,7 +272,7 @@ CATALOGUE: list[Metric] = [
     Aggregate(
         key="topics_per_contact",
         name="Topics per contact",
-        unit="topics",
+        unit="ratio",
         source="interactions",
         agg="mean",
         column="topic_count",
@@ -298,7 +298,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="visits_per_customer",
         name="Visits per customer",
-        unit="visits",
+        unit="ratio",
         numerator="visits",
         denominator="visiting_customers",
         meaning="Visits per visited customer: how often we see them.",
@@ -323,7 +323,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="csat",
         name="Customer satisfaction (CSAT)",
-        unit="ratio",
+        unit="percent",
         numerator="satisfied_feedback",
         denominator="rated_feedback",
         meaning="Feedback rated 4 or 5, over feedback with a rating.",
@@ -331,7 +331,7 @@ CATALOGUE: list[Metric] = [
     Aggregate(
         key="average_rating",
         name="Average rating",
-        unit="1-5",
+        unit="score",
         source="feedback",
         agg="mean",
         column="rating",
@@ -364,7 +364,7 @@ CATALOGUE: list[Metric] = [
     Derived(
         key="nps",
         name="Net promoter score",
-        unit="points",
+        unit="nps",
         expression="(promoters - detractors) / nps_answers * 100",
         meaning="Percent of 9-10 answers minus percent of 0-6 answers, in points.",
     ),
@@ -380,7 +380,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="complaints_per_1000_customers",
         name="Complaints per 1000 customers",
-        unit="per 1000",
+        unit="ratio",
         direction="lower",
         numerator="complaints",
         denominator="active_customers",
@@ -423,7 +423,7 @@ CATALOGUE: list[Metric] = [
     Ratio(
         key="employee_turnover_rate",
         name="Employee turnover rate",
-        unit="ratio",
+        unit="percent",
         direction="lower",
         numerator="employees_left",
         denominator="headcount",
@@ -432,7 +432,7 @@ CATALOGUE: list[Metric] = [
     Aggregate(
         key="employee_engagement",
         name="Employee engagement",
-        unit="1-5",
+        unit="score",
         source="engagement",
         agg="mean",
         column="rating",

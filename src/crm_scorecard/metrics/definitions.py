@@ -37,6 +37,7 @@ from .engine import (
     Retention,
 )
 from .sources import DIMENSIONS, SOURCE_COLUMNS
+from .units import Unit
 
 COMMON = {"key", "name", "kind", "unit", "direction", "meaning"}
 FIELDS = {
@@ -93,6 +94,10 @@ def metric_from(data: dict[str, Any]) -> Metric:
         )
     if data.get("direction", "higher") not in ("higher", "lower"):
         raise MetricError(f"{key}: direction must be higher or lower")
+    if data.get("unit") and data["unit"] not in Unit.values:
+        raise MetricError(
+            f"{key}: unknown unit {data['unit']!r}; units are {', '.join(Unit.values)}"
+        )
     common = {
         "key": key,
         "name": str(data.get("name") or key),

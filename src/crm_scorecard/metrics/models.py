@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
+
+from crm_scorecard.accounts.models import Department
 
 
 class Grain(models.TextChoices):
@@ -14,13 +17,17 @@ class Grain(models.TextChoices):
 
 
 class KpiValue(models.Model):
-    """One KPI number: a metric for one period at one grain, overall (dimension empty) or for
-    one value of a dimension (e.g. region = North). A null value means "no data", never 0.
-    `department` is empty for the company-wide figure, or the department the figure is for."""
+    """One KPI number: a metric for one period at one grain, for the whole company
+    (`department` empty) or for one department's subtree (the department and every
+    department below it), overall (dimension empty) or for one value of a dimension (e.g.
+    region = North). A null value means "no data", never 0."""
 
     metric = models.CharField(max_length=80)
     grain = models.CharField(max_length=10, choices=Grain.choices)
     period_start = models.DateField()
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     dimension = models.CharField(max_length=40, blank=True, default="")
     dimension_value = models.CharField(max_length=200, blank=True, default="")
     value = models.FloatField(null=True, blank=True)
@@ -30,14 +37,30 @@ class KpiValue(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["metric", "grain", "period_start", "dimension", "dimension_value"],
-                name="kpi_value_unique",
-            )
+                condition=Q(department__isnull=True),
+                name="kpi_value_unique_company",
+            ),
+            models.UniqueConstraint(
+                fields=[
+                    "metric",
+                    "grain",
+                    "period_start",
+                    "department",
+                    "dimension",
+                    "dimension_value",
+                ],
+                condition=Q(department__isnull=False),
+                name="kpi_value_unique_department",
+            ),
         ]
-        indexes = [models.Index(fields=["metric", "grain", "dimension", "period_start"])]
+        indexes = [
+            models.Index(fields=["metric", "grain", "department", "dimension", "period_start"])
+        ]
 
     def __str__(self) -> str:
+        scope = f" [{self.department}]" if self.department_id else ""
         where = f" {self.dimension}={self.dimension_value}" if self.dimension else ""
-        return f"{self.metric} {self.grain} {self.period_start}{where}: {self.value}"
+        return f"{self.metric} {self.grain} {self.period_start}{scope}{where}: {self.value}"
 
 
 class FillRun(models.Model):

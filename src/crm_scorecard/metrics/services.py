@@ -12,6 +12,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.scope import Actor, visible_department_ids
 
 from .connect import connect
@@ -75,10 +76,16 @@ def kpi_compute(
     until: date | None = None,
     metrics: Iterable[str] | None = None,
     by: Iterable[str | None] = (None, "department"),
+    slices: Iterable[tuple[str, str, str]] = (),
     engine: Engine | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FillRun:
-    """Compute metrics for the whole company (and per dimension in `by`) and store them."""
+    """Compute metrics for the whole company and store them: overall (None in `by`), per
+    department subtree ("department": each department with every department below it, its
+    own ratios and medians worked out on the subtree's records, never averaged from its
+    children) and broken down by the other dimensions in `by`. `slices` adds breakdowns
+    within one department: (metric, department name, dimension), as the department's
+    scorecards ask for them."""
     if engine is None:
         with engine_for(materialise=True) as own:
             return kpi_compute(
@@ -87,12 +94,19 @@ def kpi_compute(
                 until=until,
                 metrics=metrics,
                 by=by,
+                slices=slices,
                 engine=own,
                 progress=progress,
             )
     keys = list(metrics) if metrics else [m.key for m in engine.registry if m.kind != "manual"]
     for key in keys:
         engine.registry.get(key)
+    by = list(by)
+    per_key: dict[str, list[tuple[str, str]]] = {}
+    for key, department, wanted in slices:
+        if key in keys:
+            per_key.setdefault(key, []).append((department, wanted))
+    department_ids = dict(Department.objects.values_list("name", "pk"))
     run = FillRun.objects.create(
         grain=grain, since=since, until=until, metrics=keys, engine=engine.conn.name
     )
@@ -109,12 +123,51 @@ def kpi_compute(
                     )
                 except UnknownColumn:
                     continue  # this metric has no such breakdown
+                if dimension == "department":
+                    rows.extend(
+                        KpiValue(
+                            metric=key,
+                            grain=grain,
+                            period_start=p,
+                            department_id=department_ids[d],
+                            value=v,
+                        )
+                        for p, d, v in points
+                        if d in department_ids
+                    )
+                    continue
                 rows.extend(
                     KpiValue(
                         metric=key,
                         grain=grain,
                         period_start=p,
                         dimension=dimension or "",
+                        dimension_value=d or "",
+                        value=v,
+                    )
+                    for p, d, v in points
+                )
+            for department, wanted in per_key.get(key, []):
+                if department not in department_ids:
+                    continue
+                try:
+                    points = engine.compute(
+                        key,
+                        grain=grain,
+                        by=wanted,
+                        filters={"department": department},
+                        since=since,
+                        until=until,
+                    )
+                except UnknownColumn:
+                    continue
+                rows.extend(
+                    KpiValue(
+                        metric=key,
+                        grain=grain,
+                        period_start=p,
+                        department_id=department_ids[department],
+                        dimension=wanted,
                         dimension_value=d or "",
                         value=v,
                     )

@@ -89,6 +89,7 @@ class Connection:
     _pid: int | None = None  # PostgreSQL's server process for this connection
     _unlogged: bool = False  # PostgreSQL: work tables are unlogged tables (else temporary)
     _closed: bool = False
+    _depth: int | None = None  # levels of the department tree (see department_depth)
 
     @property
     def name(self) -> str:
@@ -307,10 +308,48 @@ class Sources:
 CUSTOMER_DIMENSIONS = ("region", "country", "city", "segment", "age_bracket")
 # Dimensions that name what an id column points at: (the id column, the table of names).
 NAMED_DIMENSIONS = {
-    "department": ("department_id", "accounts_department", "name"),
     "agent": ("agent_id", "crm_employee", "full_name"),
     "salesperson": ("salesperson_id", "crm_employee", "full_name"),
 }
+
+
+def department_depth(conn: Connection) -> int:
+    """How many levels the department tree has below its roots (0: no sub-departments)."""
+    if conn._depth is None:
+        d = conn.backend.execute(conn.table("accounts_department").select("id", "parent_id"))
+        parents = {
+            int(i): (None if p is None or p != p else int(p)) for i, p in d.itertuples(False)
+        }
+        deepest = 0
+        for pk in parents:
+            seen, node, level = {pk}, parents[pk], 0
+            while node is not None and node not in seen:
+                seen.add(node)
+                node, level = parents.get(node), level + 1
+            deepest = max(deepest, level)
+        conn._depth = deepest
+    return conn._depth
+
+
+def department_ancestors(conn: Connection) -> Table:
+    """Every department paired with itself and each department above it, by name:
+    (`dim_dept`, `department`). Joining records to it on their department counts each record
+    once for its own department and once for every department above, so grouping by
+    `department` gives each department's whole subtree in one pass, and filtering on one
+    name keeps exactly that subtree's records."""
+    d = conn.table("accounts_department")
+    levels = [d.select(dim_dept=d.id, anc_id=d.id.cast("int64"))]
+    up = d.select(dim_dept=d.id, up_id=d.parent_id)
+    for _ in range(department_depth(conn)):
+        up = up.filter(up.up_id.notnull())
+        levels.append(up.select(dim_dept=up.dim_dept, anc_id=up.up_id.cast("int64")))
+        step = d.select(step_id=d.id, step_parent=d.parent_id)
+        up = up.join(step, up.up_id == step.step_id).select(
+            dim_dept=up.dim_dept, up_id=step.step_parent
+        )
+    pairs = ibis.union(*levels, distinct=True) if len(levels) > 1 else levels[0]
+    names = d.select(anc_key=d.id, department=d.name)
+    return pairs.join(names, pairs.anc_id == names.anc_key).select("dim_dept", "department")
 
 
 def with_dimensions(conn: Connection, t: Table, wanted: Iterable[str]) -> Table:
@@ -328,6 +367,9 @@ def with_dimensions(conn: Connection, t: Table, wanted: Iterable[str]) -> Table:
         if "age_bracket" in from_customer:
             t = t.mutate(age_bracket=age_bracket(t.ts, t.dim_birth_date)).drop("dim_birth_date")
         t = t.drop("dim_customer")
+    if "department" in wanted:
+        tree = department_ancestors(conn)
+        t = t.join(tree, t.department_id == tree.dim_dept).drop("dim_dept")
     for name in wanted:
         if name in NAMED_DIMENSIONS:
             key, table, column = NAMED_DIMENSIONS[name]

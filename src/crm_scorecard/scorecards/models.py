@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
 from crm_scorecard.accounts.models import Department
 
@@ -27,7 +28,12 @@ class Scorecard(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["department", "name"], name="scorecard_name_per_department"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(yellow__gte=0, green__lte=1, yellow__lte=F("green")),
+                name="scorecard_thresholds_ordered",
+                violation_error_message="Thresholds must satisfy 0 ≤ yellow ≤ green ≤ 1.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -44,6 +50,13 @@ class Perspective(models.Model):
 
     class Meta:
         ordering = ["scorecard", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight__gte=0),
+                name="perspective_weight_not_negative",
+                violation_error_message="A weight cannot be negative.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -66,6 +79,14 @@ class Goal(models.Model):
 
     class Meta:
         ordering = ["perspective", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight__gte=0),
+                name="goal_weight_not_negative",
+                violation_error_message="A weight cannot be negative.",
+            ),
+            models.CheckConstraint(condition=~Q(parent=F("pk")), name="goal_not_own_parent"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -79,6 +100,10 @@ class Indicator(models.Model):
         LEADING = "leading", "Leading"
         LAGGING = "lagging", "Lagging"
 
+    class Scope(models.TextChoices):
+        DEPARTMENT = "department", "This department and its sub-departments"
+        COMPANY = "company", "Whole company"
+
     class Interval(models.TextChoices):
         MONTH = "month", "Monthly"
         QUARTER = "quarter", "Quarterly"
@@ -88,6 +113,13 @@ class Indicator(models.Model):
     name = models.CharField(max_length=200)
     metric = models.CharField(
         max_length=80, blank=True, help_text="Metric key; empty for manual values."
+    )
+    scope = models.CharField(
+        max_length=12,
+        choices=Scope.choices,
+        default=Scope.DEPARTMENT,
+        help_text="Whose numbers a metric indicator shows: the scorecard's department "
+        "(with its sub-departments) or the whole company (executives only).",
     )
     filter_dimension = models.CharField(max_length=40, blank=True)
     filter_value = models.CharField(max_length=200, blank=True)
@@ -117,6 +149,19 @@ class Indicator(models.Model):
 
     class Meta:
         ordering = ["goal", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight__gte=0),
+                name="indicator_weight_not_negative",
+                violation_error_message="A weight cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(green__isnull=True, yellow__isnull=True)
+                | Q(yellow__gte=0, green__lte=1, yellow__lte=F("green")),
+                name="indicator_thresholds_ordered",
+                violation_error_message="Give both thresholds (0 ≤ yellow ≤ green ≤ 1) or neither.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

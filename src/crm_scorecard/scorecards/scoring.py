@@ -107,6 +107,9 @@ class Indicator:
     update_interval: str = "month"
     unit: str = ""
     key: str = ""
+    # Whose numbers a metric indicator shows: "department" (the scorecard's department and
+    # its sub-departments), "company", or "cascaded from <department>".
+    scope: str = ""
 
     def bounds(self, target: float) -> tuple[float, float]:
         if self.optimization == Optimization.MINIMIZE:
@@ -238,6 +241,11 @@ class Scorecard:
             _check_weights(where, "goals", [g.weight for g in perspective.goals])
             for goal in perspective.goals:
                 for path, g in _walk_goals(where, goal):
+                    if g.name in goal_names:
+                        raise DefinitionError(
+                            f"{path}: another goal has this name; goal names must be unique "
+                            "within a scorecard"
+                        )
                     goal_names.add(g.name)
                     for ind in g.indicators:
                         ind.check(path)
@@ -304,7 +312,11 @@ class Result:
             "absolute_weight": self.absolute_weight,
         }
         if self.kind == "indicator":
+            ind = self.indicator
             data.update(
+                metric=ind.metric if ind else None,
+                scope=(ind.scope or None) if ind and ind.metric else None,
+                unit=ind.unit if ind else "",
                 value=self.value,
                 performance=self.performance,
                 progress=self.progress,

@@ -179,3 +179,38 @@ def _evaluate(*, scorecard: Scorecard, period: Period, months: int) -> Evaluatio
 
 def fix_first(ev: Evaluation) -> list[analysis.Priority]:
     return analysis.fix_first(ev.result)
+
+
+def indicator_slices() -> tuple[set[str], set[tuple[str, str, str]]]:
+    """What the KPI store must hold beyond each department's overall numbers for every
+    stored scorecard to read its indicators: company-wide breakdowns (dimensions) and
+    breakdowns within one department ((metric, department name, dimension))."""
+    company: set[str] = set()
+    within: set[tuple[str, str, str]] = set()
+    rows = (
+        Indicator.objects.exclude(metric="")
+        .exclude(filter_dimension__in=["", "department"])
+        .filter(cascaded_from__isnull=True)
+        .values_list(
+            "metric", "scope", "filter_dimension", "goal__perspective__scorecard__department__name"
+        )
+    )
+    for metric, scope, dimension, department in rows:
+        if scope == Indicator.Scope.COMPANY:
+            company.add(dimension)
+        else:
+            within.add((metric, department, dimension))
+    return company, within
+
+
+def indicator_filters(*, indicator: Indicator) -> dict[str, str]:
+    """The filters that make a live computation of an indicator's metric read what the
+    indicator shows: its department's subtree (or the whole company) and its own filter.
+    A cascaded indicator reads its source's."""
+    source = indicator.cascaded_from or indicator
+    filters: dict[str, str] = {}
+    if source.scope != Indicator.Scope.COMPANY:
+        filters["department"] = source.goal.perspective.scorecard.department.name
+    if source.filter_dimension:
+        filters[source.filter_dimension] = source.filter_value
+    return filters

@@ -12,7 +12,10 @@ SECRET_KEY = "test-only"
 
 # Test databases and caches are named after this checkout, so two checkouts can run
 # their suites on one machine at the same time.
-CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+# Within a checkout, each run of the suite gets its own (pytest-xdist names the run; a run
+# without it, its process), so two runs at once never share a database either.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:6] or f"p{os.getpid()}"
+CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8] + f"_{_RUN}"
 
 # The metrics engine reads the database over its own connection (Ibis, DuckDB), so the
 # SQLite test database must be a file, not Django's default in-memory one.

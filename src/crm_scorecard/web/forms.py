@@ -58,6 +58,7 @@ class IndicatorForm(forms.ModelForm):
         fields = [
             "name",
             "metric",
+            "scope",
             "filter_dimension",
             "filter_value",
             "unit",

@@ -38,6 +38,21 @@ def _period(request: HttpRequest) -> str | None:
         return None
 
 
+def _unscorable(
+    request: HttpRequest, scorecard: Scorecard, exc: scoring.DefinitionError
+) -> HttpResponse:
+    """A scorecard an edit left unscorable: say why and where to fix it, break nothing."""
+    return render(
+        request,
+        "web/unscorable.html",
+        {
+            "scorecard": scorecard,
+            "reason": str(exc),
+            "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
+        },
+    )
+
+
 def _require_edit(request: HttpRequest, scorecard: Scorecard) -> None:
     if not sel.can_edit(user=request.user, scorecard=scorecard):
         raise PermissionDenied("Only a manager of this department may change its scorecard.")
@@ -98,7 +113,12 @@ def home(request: HttpRequest) -> HttpResponse:
     cards = []
     version = sel.kpi_version()
     for scorecard in sel.scorecards_visible(user=request.user):
-        ev = sel.evaluation(scorecard=scorecard, version=version)  # the entry the dashboard uses
+        try:
+            ev = sel.evaluation(scorecard=scorecard, version=version)  # the dashboard's entry
+        except scoring.DefinitionError as exc:
+            # One broken scorecard says so on its own card; the rest of the page stands.
+            cards.append({"scorecard": scorecard, "error": str(exc)})
+            continue
         cards.append(
             {"scorecard": scorecard, "result": ev.result, "change": ev.change, "period": ev.period}
         )
@@ -125,7 +145,10 @@ def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = f"scorecard-body:{hashlib.sha256(shown.encode()).hexdigest()}"
     body = cache.get(key)
     if body is None:
-        ev = sel.evaluation(scorecard=scorecard, period=period, version=version)
+        try:
+            ev = sel.evaluation(scorecard=scorecard, period=period, version=version)
+        except scoring.DefinitionError as exc:
+            return _unscorable(request, scorecard, exc)
         body = render_to_string(
             "web/_scorecard_body.html", _scorecard_body(scorecard, ev, can_edit), request
         )
@@ -177,7 +200,10 @@ def diamond(request: HttpRequest, pk: int) -> HttpResponse:
     """Radar chart of current against target (1.0) and the previous period, for a node
     with three or more children."""
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
-    ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    try:
+        ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    except scoring.DefinitionError as exc:
+        return _unscorable(request, scorecard, exc)
     node = _find(ev.result, request.GET.get("node", "scorecard:"))
     if node is None:
         raise Http404("No such part of this scorecard.")
@@ -207,7 +233,10 @@ def diamond(request: HttpRequest, pk: int) -> HttpResponse:
 def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
     """Perspectives as bands, goals as boxes coloured by stop-light, cause → effect arrows."""
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
-    ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    try:
+        ev = sel.evaluation(scorecard=scorecard, period=_period(request))
+    except scoring.DefinitionError as exc:
+        return _unscorable(request, scorecard, exc)
     colours = {"green": "#16a34a", "yellow": "#eab308", "red": "#dc2626", "grey": "#9ca3af"}
     bands = [p for p in ev.result.children]
     nodes = []
@@ -244,7 +273,10 @@ def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
     goal = sel.goal_get(user=request.user, pk=goal_pk)
     if goal.perspective.scorecard_id != pk:
         raise Http404("No such goal in this scorecard.")
-    ev = sel.evaluation(scorecard=goal.perspective.scorecard, period=_period(request))
+    try:
+        ev = sel.evaluation(scorecard=goal.perspective.scorecard, period=_period(request))
+    except scoring.DefinitionError as exc:
+        return _unscorable(request, goal.perspective.scorecard, exc)
     node = _find(ev.result, f"goal:{goal.pk}")
     return render(
         request,
@@ -266,7 +298,10 @@ def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
 def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     indicator = sel.indicator_get(user=request.user, pk=pk)
     scorecard = indicator.goal.perspective.scorecard
-    ev = sel.evaluation(scorecard=scorecard, period=_period(request), months=24)
+    try:
+        ev = sel.evaluation(scorecard=scorecard, period=_period(request), months=24)
+    except scoring.DefinitionError as exc:
+        return _unscorable(request, scorecard, exc)
     node = _find(ev.result, f"indicator:{indicator.pk}")
     assert node is not None and node.indicator is not None
     history = ev.history.get(str(indicator.pk), [])
@@ -288,7 +323,12 @@ def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
             start = svc.period_start(ev.period)
             try:
                 breakdown = metric_series(
-                    key=indicator.metric, user=request.user, by=by, since=start, until=start
+                    key=indicator.metric,
+                    user=request.user,
+                    by=by,
+                    filters=sel.indicator_filters(indicator=indicator),
+                    since=start,
+                    until=start,
                 )
             except (UnknownColumn, MetricError) as exc:
                 breakdown_error = str(exc)
@@ -366,7 +406,7 @@ def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _save(
         request,
         form,
-        lambda f: svc.indicator_save(indicator=f.save(commit=False)),
+        lambda f: svc.indicator_save(indicator=f.save(commit=False), actor=request.user),
         lambda: redirect("scorecard-detail", pk=scorecard.pk),
         "web/form.html",
         {"scorecard": scorecard, "title": f"Edit indicator: {indicator.name}"},
@@ -383,7 +423,7 @@ def indicator_new(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
     return _save(
         request,
         form,
-        lambda f: svc.indicator_save(indicator=f.save(commit=False)),
+        lambda f: svc.indicator_save(indicator=f.save(commit=False), actor=request.user),
         lambda: redirect("scorecard-detail", pk=scorecard.pk),
         "web/form.html",
         {"scorecard": scorecard, "title": f"New indicator for {goal.name}"},

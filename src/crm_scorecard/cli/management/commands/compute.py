@@ -12,6 +12,7 @@ from crm_scorecard.metrics.engine import GRAINS, MetricError
 from crm_scorecard.metrics.mirror import mirror_stale, mirror_sync
 from crm_scorecard.metrics.services import engine_for, kpi_compute
 from crm_scorecard.metrics.sources import DIMENSIONS, TABLES, UnknownColumn
+from crm_scorecard.scorecards.selectors import indicator_slices
 
 
 def parse_date(text: str) -> date:
@@ -35,7 +36,7 @@ class Command(ProductCommand):
             "--by",
             action="append",
             choices=DIMENSIONS,
-            help="also store a breakdown by this dimension (default: department)",
+            help="also store a company-wide breakdown by this dimension (each department's own numbers are always stored)",
         )
         parser.add_argument(
             "--engine",
@@ -61,7 +62,12 @@ class Command(ProductCommand):
                     mirror_sync(refresh=options["refresh"], progress=lambda _table: copied(1))
             with engine_for(engine=options["engine"], materialise=True) as engine:
                 keys = options["metrics"] or [m.key for m in engine.registry if m.kind != "manual"]
-                by = [None, *(options["by"] or ["department"])]
+                # Every department's own numbers are always stored (its scorecards read
+                # them), and the breakdowns stored scorecards' indicators filter on; --by
+                # adds company-wide breakdowns.
+                company, within = indicator_slices()
+                extra = [*(options["by"] or []), *sorted(company)]
+                by = [None, "department", *dict.fromkeys(d for d in extra if d != "department")]
                 with progress_bar(
                     "metrics", len(keys), enabled=not options["no_progress"]
                 ) as advance:
@@ -71,6 +77,7 @@ class Command(ProductCommand):
                         until=options["until"],
                         metrics=keys,
                         by=by,
+                        slices=within,
                         engine=engine,
                         progress=lambda _key: advance(1),
                     )

@@ -12,6 +12,7 @@ from crm_scorecard.accounts.models import Department
 from crm_scorecard.cli.base import require_current_schema
 from crm_scorecard.scorecards import analysis, files, scoring
 from crm_scorecard.scorecards.models import Scorecard
+from crm_scorecard.scorecards.selectors import latest_period
 from crm_scorecard.scorecards.services import (
     ScorecardExists,
     kpi_history,
@@ -73,6 +74,17 @@ class Command(BaseCommand):
         ev.add_argument("file", type=Path)
         ev.add_argument("--period", type=_period, help="YYYY-MM (default: latest values)")
         ev.add_argument("--json", action="store_true")
+        ev.add_argument(
+            "--department",
+            help="read metric indicators' values for this department's subtree (default: company)",
+        )
+        sh = sub.add_parser("show", help="score a stored scorecard, as its pages and API do")
+        sh.add_argument("name")
+        sh.add_argument("--department")
+        sh.add_argument(
+            "--period", type=_period, help="YYYY-MM (default: the latest complete month)"
+        )
+        sh.add_argument("--json", action="store_true")
         im = sub.add_parser("import", help="store a scorecard file for a department")
         im.add_argument("file", type=Path)
         im.add_argument("--department", required=True)
@@ -83,7 +95,8 @@ class Command(BaseCommand):
         ex.add_argument("name")
         ex.add_argument("--department")
         ex.add_argument("--output", "-o", type=Path)
-        sub.add_parser("list", help="list stored scorecards")
+        ls = sub.add_parser("list", help="list stored scorecards")
+        ls.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -98,43 +111,44 @@ class Command(BaseCommand):
         )
         if uses_metrics:
             require_current_schema()
+        department = _department(options["department"]) if options["department"] else None
+
+        def values_for(metric: str, filter_: dict[str, str] | None) -> dict[str, float | None]:
+            return kpi_history(metric, filter_, department=department)
+
         result = scoring.evaluate(
-            files.to_scoring(card, values_for=kpi_history if uses_metrics else None),
+            files.to_scoring(card, values_for=values_for if uses_metrics else None),
             period=options["period"],
         )
-        if options["json"]:
+        self._print(result, options["json"])
+
+    def _print(self, result: scoring.Result, as_json: bool, period: str | None = None) -> None:
+        if as_json:
             data = result.to_dict()
+            if period:
+                data["period"] = period
             data["fix_first"] = [p.__dict__ for p in analysis.fix_first(result)]
             self.stdout.write(json.dumps(data, indent=2))
         else:
             render(result, Console(file=cast(Any, self.stdout), highlight=False))
 
+    def do_show(self, options: dict[str, Any]) -> None:
+        require_current_schema()
+        found = _find(options["name"], options["department"])
+        period = options["period"] or latest_period()
+        result = scoring.evaluate(scorecard_scoring(found), period=period)
+        self._print(result, options["json"], period)
+
     def do_import(self, options: dict[str, Any]) -> None:
         require_current_schema()
         card = files.load(options["file"])
-        department = Department.objects.filter(name__iexact=options["department"]).first()
-        if department is None:
-            known = ", ".join(Department.objects.values_list("name", flat=True)) or "none yet"
-            raise CommandError(f"No department named {options['department']!r}. Known: {known}.")
+        department = _department(options["department"])
         scorecard = scorecard_import(card=card, department=department, replace=options["replace"])
         self.stdout.write(f"imported scorecard {scorecard.name!r} for {department.name}")
 
     def do_export(self, options: dict[str, Any]) -> None:
         require_current_schema()
-        matches = Scorecard.objects.filter(name__iexact=options["name"])
-        if options["department"]:
-            matches = matches.filter(department__name__iexact=options["department"])
-        found = list(matches.select_related("department"))
-        if not found:
-            raise CommandError(
-                f"No scorecard named {options['name']!r}; see `crm-scorecard scorecard list`."
-            )
-        if len(found) > 1:
-            names = ", ".join(s.department.name for s in found)
-            raise CommandError(
-                f"{len(found)} departments have a scorecard named {options['name']!r} ({names}); add --department."
-            )
-        text = files.dump(scorecard_export(found[0]))
+        text = files.dump(scorecard_export(_find(options["name"], options["department"])))
         if options["output"]:
             options["output"].write_text(text, encoding="utf-8")
             self.stdout.write(f"written to {options['output']}")
@@ -144,15 +158,60 @@ class Command(BaseCommand):
     def do_list(self, options: dict[str, Any]) -> None:
         require_current_schema()
         rows = list(Scorecard.objects.select_related("department"))
+        period = latest_period()
+        listed = []
+        for sc in rows:
+            try:
+                result = scoring.evaluate(scorecard_scoring(sc), period=period)
+                score, status, error = result.score, result.status.value, None
+            except scoring.DefinitionError as exc:
+                score, status, error = None, "unscorable", str(exc)
+            listed.append(
+                {
+                    "department": sc.department.name,
+                    "name": sc.name,
+                    "score": score,
+                    "status": status,
+                    **({"error": error} if error else {}),
+                }
+            )
+        if options["json"]:
+            self.stdout.write(json.dumps(listed, indent=2))
+            return
         if not rows:
             self.stdout.write(
                 "no scorecards yet: `crm-scorecard templates install NAME --department D` adds one"
             )
-        for sc in rows:
-            result = scoring.evaluate(scorecard_scoring(sc))
+        for row in listed:
+            shown = "cannot be scored" if row["status"] == "unscorable" else fmt(row["score"])
             self.stdout.write(
-                f"{sc.department.name:<20} {sc.name:<40} {fmt(result.score):>8}  {result.status.value}"
+                f"{row['department']:<20} {row['name']:<40} {shown:>8}  {row['status']}"
+                + (f"  {row['error']}" if "error" in row else "")
             )
+
+
+def _department(name: str) -> Department:
+    department = Department.objects.filter(name__iexact=name).first()
+    if department is None:
+        known = ", ".join(Department.objects.values_list("name", flat=True)) or "none yet"
+        raise CommandError(f"No department named {name!r}. Known: {known}.")
+    return department
+
+
+def _find(name: str, department: str | None) -> Scorecard:
+    """The one stored scorecard of that name (in that department)."""
+    matches = Scorecard.objects.filter(name__iexact=name)
+    if department:
+        matches = matches.filter(department__name__iexact=department)
+    found = list(matches.select_related("department"))
+    if not found:
+        raise CommandError(f"No scorecard named {name!r}; see `crm-scorecard scorecard list`.")
+    if len(found) > 1:
+        names = ", ".join(s.department.name for s in found)
+        raise CommandError(
+            f"{len(found)} departments have a scorecard named {name!r} ({names}); add --department."
+        )
+    return found[0]
 
 
 def _goals(goals: list[files.GoalIn]) -> list[files.GoalIn]:
