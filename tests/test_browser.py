@@ -116,8 +116,18 @@ def browser_page():
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Anything the Content-Security-Policy refuses is an error too (Chromium logs it as
+        # "Refused to ..." or "... violates the following Content Security Policy ...").
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(msg.text)
+                if "Refused to" in msg.text or "Content Security Policy" in msg.text
+                else None
+            ),
+        )
         yield page
-        assert errors == [], f"JavaScript errors in the pages: {errors}"
+        assert errors == [], f"JavaScript errors or CSP violations in the pages: {errors}"
         browser.close()
 
 

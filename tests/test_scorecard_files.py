@@ -335,10 +335,7 @@ def test_cascaded_goal_shares_the_parent_data():
 # (here the tenth level names a scorecard's goals, as the file that took pages down did).
 ALIAS_BOMB = (
     "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-    + "".join(
-        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n"
-        for i in range(1, 10)
-    )
+    + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 10))
     + "name: Bomb\nperspectives: [{name: Boom, goals: *l9}]\n"
 )
 
