@@ -126,6 +126,24 @@ def test_summary_is_the_last_line_even_when_the_import_stops_unexpectedly(tmp_pa
     assert m.Customer.objects.count() == 2
 
 
+def test_a_field_the_reader_cannot_hold_stops_the_file_with_a_summary(tmp_path, monkeypatch):
+    # Given a reader that gives up on fields over 5,000 characters, and a file with three
+    # good rows, one such field, and a good row after it
+    DepartmentFactory(name="Sales")
+    monkeypatch.setattr(imports, "READ_LIMIT", 5000)
+    lines = ["customer_id,full_name,department,note"]
+    lines += [f"C{n},Name {n},Sales," for n in range(3)]
+    lines += ["CX,Big,Sales," + "x" * 6000, "C9,Last,Sales,"]
+    path = write(tmp_path, "c.csv", "\n".join(lines) + "\n")
+    # When it is imported
+    code, out, err = run("customers", path)
+    # Then the run stops there, saying where and why, and ends with what was written
+    assert code == 2
+    assert "row 5: a field is longer than 5,000 characters; the file cannot be read past it" in err
+    assert last_line(out) == "imported 3, updated 0, rejected 0"
+    assert m.Customer.objects.count() == 3
+
+
 # ---- 3. an order is in or out as a whole ----------------------------------------------------------
 
 
@@ -225,6 +243,39 @@ O1,C1,2026-01-05,3
     assert code == 0, err
     assert ["O1", "O1"] in transactions
     assert m.Order.objects.get(external_id="O1").lines.count() == 2
+
+
+def test_an_order_the_database_refuses_a_line_of_stays_out_whole(tmp_path, monkeypatch):
+    # Given two orders, and a database that refuses any line of amount 13
+    from django.db import IntegrityError
+
+    CustomerFactory(external_id="C1")
+    path = write(
+        tmp_path,
+        "o.csv",
+        """
+order_id,customer_id,ordered_at,amount
+O1,C1,2026-01-05,1
+O1,C1,2026-01-05,13
+O2,C1,2026-01-06,4
+""",
+    )
+    real = m.OrderLine.objects.bulk_create
+
+    def refusing(objs, *args, **kwargs):
+        if any(line.amount == 13 for line in objs):
+            raise IntegrityError("amount 13 refused")
+        return real(objs, *args, **kwargs)
+
+    monkeypatch.setattr(m.OrderLine.objects, "bulk_create", refusing)
+    # When it is imported
+    code, out, err = run("orders", path)
+    # Then O1 is out with both its lines rejected, and O2 is in
+    assert code == 1
+    assert last_line(out) == "imported 1, updated 0, rejected 2"
+    assert "row 2: order O1 refused by the database: amount 13 refused" in err
+    assert list(m.Order.objects.values_list("external_id", flat=True)) == ["O2"]
+    assert m.OrderLine.objects.count() == 1
 
 
 # ---- 4. formulas in the rejects file --------------------------------------------------------------

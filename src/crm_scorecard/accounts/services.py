@@ -23,6 +23,8 @@ def department_ensure(*, name: str, parent: Department | None = None) -> Departm
 
 
 def _name_free(name: str, *, other_than: Department | None = None) -> None:
+    if not name:
+        raise ValidationError({"name": "A department needs a name."})
     # Names are unique ignoring letter case: imports and commands find departments that way.
     clash = Department.objects.filter(name__iexact=name)
     if other_than is not None:

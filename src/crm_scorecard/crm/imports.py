@@ -626,6 +626,7 @@ def records_import(
         if progress and count > shown:
             progress(count - shown)
     except ImportFileError as exc:
+        importer.flush()  # the whole records read before the row that cannot be read
         exc.report = report
         raise
     except (Exception, KeyboardInterrupt) as exc:
