@@ -122,14 +122,74 @@ def tree(django_db_setup, django_db_blocker):
                 opened_at=opened,
                 resolved_at=opened + timedelta(hours=hours),
             )
+        # Records whose own department differs from their customer's, one per source:
+        # e1 (T-East) calls T-Service; s1 (T-Service) complains about T-West; w1 rates us;
+        # a T-East lead; a T-West employee who answers the engagement survey.
+        m.Interaction.objects.create(
+            external_id="TI1",
+            customer=people["e1"],
+            department=service,
+            channel="call",
+            started_at=at("2026-01-15"),
+        )
+        m.Complaint.objects.create(
+            external_id="TK9",
+            customer=people["s1"],
+            category="service",
+            department=west,
+            opened_at=at("2026-01-20"),
+        )
+        m.Feedback.objects.create(
+            external_id="TF1", customer=people["w1"], submitted_at=at("2026-01-16"), rating=4
+        )
+        m.Lead.objects.create(external_id="TL1", created_at=at("2026-01-03"), department=east)
+        worker = m.Employee.objects.create(
+            external_id="TE1", full_name="T Worker", department=west, hired_at=date(2025, 6, 1)
+        )
+        m.EngagementAnswer.objects.create(employee=worker, answered_at=at("2026-01-21"), rating=4)
     yield {"sales": sales, "east": east, "west": west, "service": service}
     with django_db_blocker.unblock():
+        m.EngagementAnswer.objects.filter(employee__external_id="TE1").delete()
+        m.Employee.objects.filter(external_id="TE1").delete()
+        m.Lead.objects.filter(external_id="TL1").delete()
+        m.Feedback.objects.filter(external_id="TF1").delete()
+        m.Interaction.objects.filter(external_id="TI1").delete()
         m.OrderLine.objects.filter(order__external_id__startswith="TO").delete()
         m.Order.objects.filter(external_id__startswith="TO").delete()
         m.Complaint.objects.filter(external_id__startswith="TK").delete()
         m.Customer.objects.filter(external_id__startswith="T").delete()
         Department.objects.filter(parent__isnull=False, name__startswith="T-").delete()
         Department.objects.filter(name__startswith="T-").delete()
+
+
+# Which department each source's records count for (README, "Whose numbers"): January,
+# department -> value, for a count over each source
+OWNERS = {
+    # orders and order lines: the customer's department
+    "orders": {"T-East": 2, "T-West": 1, "T-Sales": 3, "T-Service": 0},
+    # interactions: the department that handled the contact (T-Service), not the customer's
+    "interactions": {"T-East": 0, "T-Sales": 0, "T-Service": 1},
+    # feedback: the customer's department
+    "rated_feedback": {"T-West": 1, "T-Sales": 1, "T-East": 0},
+    # complaints: the department responsible (TK9 is T-West's, about a T-Service customer)
+    "complaints": {"T-East": 2, "T-West": 2, "T-Sales": 4, "T-Service": 1},
+    # leads: the lead's own department
+    "leads": {"T-East": 1, "T-Sales": 1, "T-West": 0},
+    # employees and their engagement answers: the employee's department
+    "headcount": {"T-West": 1, "T-Sales": 1, "T-East": 0},
+    "employee_engagement": {"T-West": 4, "T-Sales": 4},
+}
+
+
+@pytest.mark.parametrize("key", sorted(OWNERS))
+def test_each_sources_records_count_for_the_documented_department(tree, key):
+    # Given the engine over the company
+    with Engine(connect("app"), builtin_registry()) as engine:
+        for dept, expected in OWNERS[key].items():
+            # When the source's count is filtered to a department
+            got = engine.compute(key, filters={"department": dept}, since=JAN, until=JAN)
+            # Then the record counts for the department the README names
+            assert _months(got) == [expected], (key, dept)
 
 
 def _months(rows) -> list[float | None]:

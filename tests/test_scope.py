@@ -20,13 +20,15 @@ def test_manager_and_analyst_see_sub_departments(org):
     assert visible_department_ids(user=org.sales_analyst) == expected
 
 
-def test_agent_sees_own_department_only(org):
+def test_agent_sees_own_department_and_its_subtree_only(org):
     # Given an agent of Customer Service, and a new sub-team under it
     from tests.factories import DepartmentFactory
 
-    DepartmentFactory(name="Night Shift", parent=org.service)
-    # When asking the agent's scope, then only their own department is in it
-    assert visible_department_ids(user=org.service_agent) == {org.service.pk}
+    night = DepartmentFactory(name="Night Shift", parent=org.service)
+    # When asking the agent's scope
+    # Then it is their department's subtree: the department and the team below it, no other
+    assert visible_department_ids(user=org.service_agent) == {org.service.pk, night.pk}
+    assert visible_department_ids(user=org.field_agent) == {org.field_sales.pk}
 
 
 def test_anonymous_and_inactive_see_nothing(org):

@@ -36,8 +36,9 @@ Actor = User | AnonymousUser | AbstractBaseUser
 def visible_department_ids(*, user: Actor) -> set[int] | None:
     """Department ids the user may see, or None for "all of them" (executives).
 
-    Agents see their own departments; managers and analysts see theirs and every
-    sub-department. Anonymous or inactive users see nothing."""
+    A department is its subtree: everyone sees their own departments and every department
+    below them (their level decides what they may change, not what they see). Anonymous or
+    inactive users see nothing."""
     if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
         return set()
     if user.level == Level.EXECUTIVE or user.is_superuser:
@@ -48,7 +49,7 @@ def visible_department_ids(*, user: Actor) -> set[int] | None:
     if memo is not None and "ids" in memo:
         return set(memo["ids"])
     own = set(user.departments.values_list("pk", flat=True))
-    ids = own if user.level == Level.AGENT else descendant_ids(roots=own)
+    ids = descendant_ids(roots=own)
     if memo is not None:
         memo["ids"] = set(ids)
     return ids
