@@ -159,7 +159,7 @@ class Command(BaseCommand):
         require_current_schema()
         rows = list(Scorecard.objects.select_related("department"))
         period = latest_period()
-        listed = []
+        listed: list[dict[str, Any]] = []
         for sc in rows:
             try:
                 result = scoring.evaluate(scorecard_scoring(sc), period=period)
