@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -51,3 +52,14 @@ class User(AbstractUser):
     @property
     def is_executive(self) -> bool:
         return self.level == Level.EXECUTIVE
+
+    def clean(self) -> None:
+        super().clean()
+        # A password just set (set_password keeps the plain text until the save) must pass
+        # the password rules measured against this person, so it cannot be their username.
+        raw = getattr(self, "_password", None)
+        if raw is not None:
+            try:
+                validate_password(raw, user=self)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from None

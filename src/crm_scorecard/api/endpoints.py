@@ -71,6 +71,13 @@ class ValueIn(Schema):
     value: float
 
 
+def _text(value: str, name: str) -> str:
+    """Text no database can hold is refused: PostgreSQL rejects a NUL character (a 500)."""
+    if "\x00" in value:
+        raise HttpError(422, f"{name} cannot contain a NUL character (\\x00)")
+    return value
+
+
 def _period(text: str | None) -> str | None:
     if not text:
         return None
@@ -172,7 +179,7 @@ def metric(
         raise HttpError(422, f"unknown dimension {by!r}; dimensions are {', '.join(DIMENSIONS)}")
     filters = {}
     if filter:
-        if "=" not in filter:
+        if "=" not in _text(filter, "filter"):
             raise HttpError(422, "filter takes DIMENSION=VALUE")
         dim, value = filter.split("=", 1)
         filters[dim] = value
@@ -197,11 +204,12 @@ def metric(
 
 @api.get("/customers", response=list[CustomerOut], tags=["customers"])
 def customers(request: HttpRequest, q: str) -> list[dict[str, Any]]:
-    return [_customer(c) for c in crm.customer_search(user=request.user, query=q)]
+    return [_customer(c) for c in crm.customer_search(user=request.user, query=_text(q, "q"))]
 
 
 @api.get("/customers/{external_id}", response=CustomerOut, tags=["customers"])
 def customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    external_id = _text(external_id, "a customer id")
     return _customer(crm.customer_360(user=request.user, external_id=external_id)["customer"])  # type: ignore[arg-type]
 
 

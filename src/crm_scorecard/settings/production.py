@@ -8,3 +8,5 @@ SECRET_KEY = os.environ["SECRET_KEY"]
 DEBUG = False
 SESSION_COOKIE_SECURE = os.environ.get("SECURE_COOKIES", "1") == "1"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# `crm-scorecard demo` adds users whose password is `demo`: never here (accounts.guards).
+DEMO_ALLOWED = False
