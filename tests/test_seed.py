@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import pytest
+from django.db.models import Max
 
+from crm_scorecard.accounts.models import Department
 from crm_scorecard.crm import models as m
 from crm_scorecard.crm.seed import CrmDataExists, SeedPlan, crm_data_clear, crm_seed
 
@@ -109,3 +112,67 @@ def test_refuses_to_mix_two_companies():
     # When seeding again without clearing, then it is refused
     with pytest.raises(CrmDataExists):
         crm_seed(plan=SeedPlan(seed=1, customers=5, months=2, end=date(2026, 6, 1)))
+
+
+def test_every_leaf_department_owns_customers_and_their_events():
+    # Given a generated company
+    crm_seed(plan=SeedPlan(seed=3, customers=400, months=6, end=date(2026, 6, 1)))
+    # When records are counted by the department they belong to
+    leaves = Department.objects.filter(children__isnull=True)
+    owned = {
+        model: Counter(model.objects.values_list("department__name", flat=True))
+        for model in (m.Customer, m.Interaction, m.Complaint)
+    }
+    orders = Counter(m.Order.objects.values_list("customer__department__name", flat=True))
+    leads = Counter(m.Lead.objects.values_list("department__name", flat=True))
+    # Then every leaf department, Digital Marketing and HR included, has customers who
+    # buy, and contacts handled by its own people
+    assert {d.name for d in leaves} == {
+        "Field Sales",
+        "Inside Sales",
+        "Call Centre",
+        "Service Desk",
+        "Digital Marketing",
+        "HR",
+    }
+    for department in leaves:
+        assert owned[m.Customer][department.name] >= 8, department.name
+        assert orders[department.name] > 0, department.name
+        assert owned[m.Interaction][department.name] > 0, department.name
+    # And no department holds most of the customers
+    assert max(owned[m.Customer].values()) < 0.4 * 400
+    # And leads are worked by the sales teams and Digital Marketing, complaints answered
+    # by the service teams and whoever looks after the account
+    assert set(leads) == {"Field Sales", "Inside Sales", "Digital Marketing"}
+    assert {"Call Centre", "Service Desk", "Inside Sales"} <= set(owned[m.Complaint])
+
+
+def test_nothing_is_dated_after_the_day_it_runs():
+    # Given a company generated on the 10th of a month, ending with that month
+    today = date(2026, 6, 10)
+    crm_seed(plan=SeedPlan(seed=5, customers=300, months=4, end=date(2026, 6, 1), today=today))
+    # When the latest date of every dated record is read
+    latest = {
+        "order": m.Order.objects.aggregate(x=Max("ordered_at"))["x"],
+        "interaction": m.Interaction.objects.aggregate(x=Max("started_at"))["x"],
+        "feedback": m.Feedback.objects.aggregate(x=Max("submitted_at"))["x"],
+        "complaint": m.Complaint.objects.aggregate(x=Max("opened_at"))["x"],
+        "resolved": m.Complaint.objects.aggregate(x=Max("resolved_at"))["x"],
+        "lead": m.Lead.objects.aggregate(x=Max("created_at"))["x"],
+        "converted": m.Lead.objects.aggregate(x=Max("converted_at"))["x"],
+        "lost": m.Lead.objects.aggregate(x=Max("lost_at"))["x"],
+        "acquired": m.Customer.objects.aggregate(x=Max("acquired_at"))["x"],
+        "answered": m.EngagementAnswer.objects.aggregate(x=Max("answered_at"))["x"],
+    }
+    left = m.Employee.objects.aggregate(x=Max("left_at"))["x"]
+    # Then none is after that day, and the month under way has its first days' records
+    assert all(v is not None for v in latest.values()), latest
+    assert all(v.date() <= today for v in latest.values()), latest
+    assert left is None or left <= today
+    assert latest["order"].date() >= date(2026, 6, 1)
+    # And the month under way holds about a third of a month's orders, not a whole month's
+    june = m.Order.objects.filter(ordered_at__date__gte=date(2026, 6, 1)).count()
+    may = m.Order.objects.filter(
+        ordered_at__date__gte=date(2026, 5, 1), ordered_at__date__lt=date(2026, 6, 1)
+    ).count()
+    assert 0 < june < 0.7 * may

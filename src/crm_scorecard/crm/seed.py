@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -307,6 +307,20 @@ THEMES: dict[str, tuple[int, list[str]]] = {
         ["Good value for money.", "Fair price for the quality.", "Worth every penny."],
     ),
 }
+# Who looks after a customer's account, as shares of the customer base: every leaf
+# department has a book of its own. Field and Inside Sales keep the accounts they sell to;
+# the call centre and the service desk the retail and support-plan accounts; Digital
+# Marketing the customers won online, until they buy enough to be handed to sales; HR the
+# staff-purchase scheme (employees and their families buying at staff prices).
+ACCOUNT_SHARES = [
+    ("Field Sales", 0.18),
+    ("Inside Sales", 0.22),
+    ("Call Centre", 0.25),
+    ("Service Desk", 0.15),
+    ("Digital Marketing", 0.15),
+    ("HR", 0.05),
+]
+SALES_TEAMS = ("Field Sales", "Inside Sales")
 COMPLAINT_CATEGORIES = [c.value for c in m.ComplaintCategory]
 COMPLAINT_WEIGHTS = [0.15, 0.25, 0.2, 0.1, 0.2, 0.1]
 LEAD_SOURCES = [
@@ -316,6 +330,7 @@ LEAD_SOURCES = [
     ("campaign", 0.25),
     ("cold call", 0.1),
 ]
+ONLINE_LEAD_SOURCES = [("website", 0.55), ("campaign", 0.45)]
 
 
 def month_start(year: int, month: int) -> datetime:
@@ -329,12 +344,14 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 @dataclass
 class SeedPlan:
-    """What to generate: how many customers, over how many months ending with `end`."""
+    """What to generate: how many customers, over how many months ending with `end`.
+    Nothing is dated after `today`: a month still under way holds only its days so far."""
 
     customers: int = 5000
     months: int = 24
     seed: int = 42
     end: date = field(default_factory=lambda: date.today().replace(day=1))
+    today: date = field(default_factory=date.today)
 
     @property
     def start(self) -> datetime:
@@ -342,7 +359,9 @@ class SeedPlan:
 
     @property
     def stop(self) -> datetime:
-        return add_months(month_start(self.end.year, self.end.month), 1)
+        """The first moment not generated: the month after `end`, or tomorrow if sooner."""
+        tomorrow = datetime.combine(self.today + timedelta(days=1), time(), tzinfo=UTC)
+        return min(add_months(month_start(self.end.year, self.end.month), 1), tomorrow)
 
 
 @dataclass
@@ -474,7 +493,9 @@ class _Generator:
         self.ids = ids
         n = self.plan.customers
         self.salespeople: list[tuple[int, int, float]] = []  # (id, dept id, conversion skill)
-        self.agents: list[tuple[int, int, float, float]] = []  # (id, dept id, handle mean, fcr)
+        # Everyone who talks to customers, by department: (id, dept id, handle mean, fcr).
+        # Agents answer the phones; the others call, write or visit their own accounts.
+        self.staff: dict[str, list[tuple[int, int, float, float]]] = {}
         self.employees: list[tuple[Any, ...]] = []
         sizes = {
             "Field Sales": max(6, n // 500),
@@ -493,6 +514,9 @@ class _Generator:
             "Call Centre": "agent",
             "Service Desk": "agent",
         }
+        # Typical seconds per contact: a visit takes longest, a service-desk fix longer
+        # than a call-centre answer.
+        handle = {"Field Sales": 1500, "Service Desk": 540, "Call Centre": 330}
         number = 0
         for dept_name, size in sizes.items():
             dept = depts[dept_name]
@@ -509,15 +533,16 @@ class _Generator:
                 )
                 if role == "salesperson":
                     self.salespeople.append((pk, dept.pk, self.rng.uniform(0.25, 0.7)))
-                elif role == "agent":
-                    self.agents.append(
+                if role != "manager":
+                    self.staff.setdefault(dept_name, []).append(
                         (
                             pk,
                             dept.pk,
-                            self.rng.lognormvariate(math.log(360), 0.3),
+                            self.rng.lognormvariate(math.log(handle.get(dept_name, 420)), 0.3),
                             self.rng.uniform(0.55, 0.9),
                         )
                     )
+        self.staff_by_id = {s[0]: s for team in self.staff.values() for s in team}
         self.products: list[tuple[int, str, str, float]] = []  # (id, category, tier, price)
         self.product_rows: list[tuple[Any, ...]] = []
         for category, items in CATALOGUE.items():
@@ -539,7 +564,7 @@ class _Generator:
             mood = self.rng.uniform(2.2, 4.8)
             for quarter in range(0, self.plan.months, 3):
                 when = add_months(self.start, quarter) + timedelta(days=self.rng.randint(0, 27))
-                if emp[6] and when.date() > emp[6]:
+                if (emp[6] and when.date() > emp[6]) or when >= self.stop:
                     break
                 rating = min(5, max(1, round(self.rng.gauss(mood, 0.8))))
                 comment = (
@@ -574,6 +599,60 @@ class _Generator:
         seconds = max(0.0, (high - low).total_seconds())
         return (low + timedelta(seconds=int(self.rng.random() * seconds))).replace(microsecond=0)
 
+    def _contact(
+        self, book: str, seller: tuple[int, int, float] | None
+    ) -> tuple[tuple[int, int, float, float], str, str]:
+        """Who handles a contact with a customer of `book`, by which channel and direction.
+        A quarter are the account's own people reaching out (field sales visit, inside sales
+        call, marketing and the staff scheme write); the rest are the customer calling,
+        writing or chatting, answered by the call centre or, for harder cases, the desk."""
+        rng = self.rng
+        if rng.random() < 0.25:
+            own = self.staff_by_id[seller[0]] if seller else rng.choice(self.staff[book])
+            if book == "Field Sales" and rng.random() < 0.6:
+                return own, "visit", "outbound"
+            if book == "Digital Marketing":
+                return own, rng.choice(["email", "email", "chat"]), "outbound"
+            return own, "email" if book == "HR" else "call", "outbound"
+        channel = rng.choices(["call", "email", "chat"], weights=[0.6, 0.25, 0.15])[0]
+        desk = (
+            "Service Desk" if rng.random() < (0.6 if channel == "email" else 0.3) else "Call Centre"
+        )
+        return rng.choice(self.staff[desk]), channel, "inbound"
+
+    def _first_lead(
+        self,
+        number: int,
+        cid: int,
+        book: str,
+        seller: tuple[int, int, float] | None,
+        acquired: datetime,
+    ) -> tuple[Any, ...] | None:
+        """The won lead a customer acquired inside the window came from: a salesperson's, or
+        Digital Marketing's web and campaign enquiries. Service and staff-scheme accounts
+        came in through a shop, the hotline or the scheme, without a lead."""
+        rng = self.rng
+        if seller is not None:
+            owner, dept_pk, source = seller[0], seller[1], self._weighted(LEAD_SOURCES)
+        elif book == "Digital Marketing":
+            owner, dept_pk = rng.choice(self.staff[book])[:2]
+            source = self._weighted(ONLINE_LEAD_SOURCES)
+        else:
+            return None
+        created = acquired - timedelta(days=rng.randint(1, 45))
+        return (
+            self.ids.take(m.Lead),
+            f"L{number:07d}",
+            source,
+            created,
+            "won",
+            acquired,
+            None,
+            owner,
+            cid,
+            dept_pk,
+        )
+
     def customer_rows(self, *, first: int, count: int) -> Iterator[TableRows]:
         rng = self.rng
         ids = self.ids
@@ -584,22 +663,24 @@ class _Generator:
         interactions: list[tuple[Any, ...]] = []
         feedback: list[tuple[Any, ...]] = []
         complaints: list[tuple[Any, ...]] = []
-        account_depts = [
-            (self.depts["Call Centre"].pk, 0.5),
-            (self.depts["Inside Sales"].pk, 0.3),
-            (self.depts["Field Sales"].pk, 0.2),
-        ]
+        books = [name for name, _ in ACCOUNT_SHARES]
+        shares = [share for _, share in ACCOUNT_SHARES]
+        # Who answers for a complaint; "other" falls to whoever looks after the account.
         complaint_depts = {
             "warranty": "Service Desk",
             "product": "Service Desk",
             "service": "Call Centre",
             "assistance": "Call Centre",
             "billing": "Inside Sales",
-            "other": "Customer Service",
         }
-        call_centre = [
-            a for a in self.agents if a[1] == self.depts["Call Centre"].pk
-        ] or self.agents
+        sellers = {
+            team: [s for s in self.salespeople if s[1] == self.depts[team].pk]
+            for team in SALES_TEAMS
+        }
+        order_channels = {
+            "Field Sales": ["field", "field", "online", "phone"],
+            "Inside Sales": ["phone", "phone", "online", "retail"],
+        }
         months = self.plan.months
         for number in range(first + 1, first + count + 1):
             cid = ids.take(m.Customer)
@@ -610,15 +691,16 @@ class _Generator:
             age = int(min(90, max(18, rng.gauss(44, 15))))
             birth = date(self.plan.end.year - age, rng.randint(1, 12), rng.randint(1, 28))
             segment = self._weighted(SEGMENTS)
-            seller = rng.choice(self.salespeople)
+            book = rng.choices(books, weights=shares)[0]
+            seller = rng.choice(sellers[book]) if book in sellers else None
+            owner = seller[0] if seller else rng.choice(self.staff[book])[0]
+            if book == "HR":
+                segment = "consumer"  # staff buy for themselves and their families
             # 40% were customers before the window opens; the rest are acquired inside it.
             if rng.random() < 0.4:
                 acquired = self._moment(self.start - timedelta(days=1500), self.start)
             else:
                 acquired = self._moment(self.start, self.stop - timedelta(days=1))
-            dept = rng.choices(
-                [d[0] for d in account_depts], weights=[d[1] for d in account_depts]
-            )[0]
             propensity = rng.betavariate(2, 15)  # chance of buying in a given month
             premium_taste = rng.random()
             satisfaction = rng.gauss(3.8, 0.8)
@@ -631,24 +713,16 @@ class _Generator:
                 0, (acquired.year * 12 + acquired.month) - (self.start.year * 12 + self.start.month)
             )
             if acquired >= self.start:
-                # The lead that became this customer.
-                lead_created = acquired - timedelta(days=rng.randint(1, 45))
-                leads.append(
-                    (
-                        ids.take(m.Lead),
-                        f"L{number:07d}",
-                        self._weighted(LEAD_SOURCES),
-                        lead_created,
-                        "won",
-                        acquired,
-                        None,
-                        seller[0],
-                        cid,
-                        seller[1],
-                    )
-                )
+                lead = self._first_lead(number, cid, book, seller, acquired)
+                if lead is not None:
+                    leads.append(lead)
             for month in range(acquired_month, months):
                 begin = add_months(self.start, month)
+                end = min(add_months(begin, 1), self.stop)
+                if end <= begin:
+                    break
+                # A month still under way has had only some of its days.
+                lived = (end - begin) / (add_months(begin, 1) - begin)
                 if active and ever_ordered and rng.random() < 0.035 + (4 - satisfaction) * 0.01:
                     active = False
                 elif not active and rng.random() < 0.06:
@@ -658,14 +732,15 @@ class _Generator:
                 season = (
                     1.6 if begin.month in (11, 12) else (0.8 if begin.month in (1, 2, 8) else 1.0)
                 )
-                if rng.random() < propensity * season or (
+                if rng.random() < propensity * season * lived or (
                     month == acquired_month and acquired >= self.start
                 ):
-                    end = add_months(begin, 1)
                     when = self._moment(max(begin, acquired), end)
                     oid = ids.take(m.Order)
-                    channel = rng.choice(["online", "online", "retail", "phone", "field"])
-                    orders.append((oid, f"O{oid:08d}", cid, seller[0], when, channel))
+                    channel = rng.choice(order_channels.get(book, ["online", "online", "retail"]))
+                    orders.append(
+                        (oid, f"O{oid:08d}", cid, seller[0] if seller else None, when, channel)
+                    )
                     upsell = min(0.9, premium_taste * 0.4 + month / months * 0.3)
                     for line_no in range(1, rng.choice([1, 1, 1, 1, 2, 2]) + 1):
                         category = (
@@ -694,22 +769,17 @@ class _Generator:
                     ever_ordered = True
                     last_order = when
                 # Contacts: about 0.7 a month while a customer is active (~10 each over two years).
-                for _ in range(self._poisson(0.7 + (3.8 - satisfaction) * 0.1)):
-                    end = add_months(begin, 1)
+                contacts = self._poisson((0.7 + (3.8 - satisfaction) * 0.1) * lived)
+                for _ in range(contacts):
                     when = self._moment(max(begin, acquired), end)
-                    channel = rng.choices(
-                        ["call", "email", "chat", "visit"], weights=[0.55, 0.2, 0.15, 0.1]
-                    )[0]
-                    if channel == "visit":
-                        agent = (*seller[:2], 0.0, 0.7)
-                    else:
-                        agent = rng.choice(call_centre)
+                    agent, channel, direction = self._contact(book, seller)
                     handle = (
-                        int(rng.lognormvariate(math.log(agent[2] or 900), 0.35))
+                        int(rng.lognormvariate(math.log(agent[2]), 0.35))
                         if channel != "email"
                         else int(rng.uniform(60, 400))
                     )
-                    wait = int(rng.expovariate(1 / 75)) if channel in ("call", "chat") else 0
+                    answered = direction == "inbound" and channel in ("call", "chat")
+                    wait = int(rng.expovariate(1 / 75)) if answered else 0
                     hold = (
                         int(rng.expovariate(1 / 40))
                         if channel == "call" and rng.random() < 0.45
@@ -726,7 +796,7 @@ class _Generator:
                             agent[0],
                             agent[1],
                             channel,
-                            "inbound" if rng.random() < 0.8 else "outbound",
+                            direction,
                             when,
                             wait,
                             hold,
@@ -738,8 +808,8 @@ class _Generator:
                         )
                     )
                 # Feedback now and then, more often after a contact.
-                if rng.random() < 0.07:
-                    when = self._moment(begin, add_months(begin, 1))
+                if rng.random() < (0.05 + (0.1 if contacts else 0.0)) * lived:
+                    when = self._moment(begin, end)
                     rating = min(5, max(1, round(rng.gauss(satisfaction, 0.7))))
                     recommend = min(10, max(0, round(rating * 2 + rng.gauss(-0.5, 1.3))))
                     theme = self._theme(rating)
@@ -750,8 +820,8 @@ class _Generator:
                         (fid, f"F{fid:08d}", cid, when, rating, recommend, comment, source)
                     )
                 # Complaints, more for unhappy customers.
-                if rng.random() < max(0.002, 0.012 + (3.5 - satisfaction) * 0.01):
-                    opened = self._moment(begin, add_months(begin, 1))
+                if rng.random() < max(0.002, 0.012 + (3.5 - satisfaction) * 0.01) * lived:
+                    opened = self._moment(begin, end)
                     category = rng.choices(COMPLAINT_CATEGORIES, weights=COMPLAINT_WEIGHTS)[0]
                     hours = rng.lognormvariate(math.log(40), 0.9)
                     resolved: datetime | None = opened + timedelta(hours=hours)
@@ -774,7 +844,7 @@ class _Generator:
                             resolved,
                             status,
                             severity,
-                            self.depts[complaint_depts[category]].pk,
+                            self.depts[complaint_depts.get(category, book)].pk,
                         )
                     )
             churned = last_order is not None and (self.stop - last_order).days > 240
@@ -800,16 +870,25 @@ class _Generator:
                     f"{rng.randint(10000, 99999)}",
                     birth,
                     segment,
-                    self._weighted(ACQUISITION),
+                    "staff scheme" if book == "HR" else self._weighted(ACQUISITION),
                     acquired,
                     status,
-                    seller[0],
-                    dept,
+                    owner,
+                    self.depts[book].pk,
                 )
             )
         # Leads that never became customers; salespeople convert at their own rate.
+        # Three in ten are web and campaign enquiries Digital Marketing works itself.
         for _ in range(int(count * 0.8)):
-            seller = rng.choice(self.salespeople)
+            if rng.random() < 0.3:
+                marketer = rng.choice(self.staff["Digital Marketing"])
+                seller, source = (
+                    (marketer[0], marketer[1], 0.4),
+                    self._weighted(ONLINE_LEAD_SOURCES),
+                )
+            else:
+                seller = rng.choice(self.salespeople)
+                source = self._weighted(LEAD_SOURCES)
             created = self._moment(self.start, self.stop - timedelta(days=1))
             lid = ids.take(m.Lead)
             if rng.random() < seller[2] * 0.5:
@@ -826,7 +905,7 @@ class _Generator:
                 (
                     lid,
                     f"LX{lid:08d}",
-                    self._weighted(LEAD_SOURCES),
+                    source,
                     created,
                     stage,
                     None,
