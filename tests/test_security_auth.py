@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from crm_scorecard.accounts.guards import demo_allowed
+from crm_scorecard.accounts.guards import demo_allowed, demo_guard
 from crm_scorecard.accounts.models import Level, User
 
 from .factories import UserFactory
@@ -147,3 +147,14 @@ def test_demo_is_refused_under_production_settings(settings, monkeypatch):
     # Then it is refused, naming the settings
     assert reason is not None
     assert "crm_scorecard.settings.production" in reason
+
+
+def test_demo_guard_stops_the_command_with_the_reason():
+    # Given a database with a real person
+    UserFactory(username="jane.real")
+    # When the demo command's guard runs, then it stops the command with the reason
+    with pytest.raises(CommandError, match=r"jane\.real"):
+        demo_guard(demo_usernames=DEMO_USERS)
+    # And on a database of the demo's own it lets the command go on
+    User.objects.filter(username="jane.real").delete()
+    demo_guard(demo_usernames=DEMO_USERS)

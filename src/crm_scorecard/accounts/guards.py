@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 
 from .models import User
@@ -44,3 +45,11 @@ def demo_allowed(*, demo_usernames: Collection[str]) -> str | None:
         "Run it against a database of its own, e.g. "
         "DATABASE_URL=sqlite:///demo.sqlite3 crm-scorecard demo."
     )
+
+
+def demo_guard(*, demo_usernames: Collection[str]) -> None:
+    """For `crm-scorecard demo`, before it touches the database: stop (exit status 1) with
+    the reason when the demo's users must not be added here."""
+    reason = demo_allowed(demo_usernames=demo_usernames)
+    if reason is not None:
+        raise CommandError(reason)
