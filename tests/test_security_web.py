@@ -222,7 +222,7 @@ def test_web_import_refuses_hostile_files_with_a_form_error(client, org, content
         ('Say "hi"', 'say-"hi".yaml'),
         ("Semi; colon", "semi;-colon.yaml"),
         ("Ünïcødé kårt", "ünïcødé-kårt.yaml"),
-        ("Tab\tand\r\nreturn\x00", "tab-and-return.yaml"),
+        ("Tab\tand\r\nreturn\x1b[31m", "tab-and-return-[31m.yaml"),
         ("../../etc/passwd", "..-..-etc-passwd.yaml"),
     ],
 )
@@ -452,6 +452,13 @@ def test_script_payloads_stay_text_on_every_page_and_chart(live_server, guarded_
     assert all(p in tree for p in PAYLOADS)
     page.goto(f"{live_server.url}{page_urls(card)['map']}")
     assert all(page.locator("ul.plain a", has_text=p).count() == 1 for p in PAYLOADS)
+    page.wait_for_selector("#map[data-rendered] canvas")
+    page.evaluate(
+        "echarts.getInstanceByDom(document.getElementById('map'))"
+        ".dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: 0})"
+    )
+    assert page.locator("#map .chart-tip").inner_text().startswith(P1)
+    page.screenshot(path=str(ARTIFACTS / "security-map-tooltip.png"))
     map_tips = " ".join(tips["map/map"])
     assert all(p in map_tips for p in PAYLOADS), map_tips
     assert f"{P3} → {P2}" in map_tips and f"{P2} → {P1}" in map_tips
