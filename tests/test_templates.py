@@ -22,7 +22,15 @@ FIVE_FACETS = {"Acquire customers", "Up-sell", "Cross-sell", "Retain customers",
 def test_templates_are_valid_and_complete():
     # Given every shipped template
     names = template_names()
-    assert names == ["call_centre", "conversion", "crm", "direct_sales", "erm", "loyalty"]
+    assert names == [
+        "acquisition",
+        "call_centre",
+        "conversion",
+        "crm",
+        "direct_sales",
+        "erm",
+        "loyalty",
+    ]
     for name in names:
         card = template_load(name)
         # Then each has a mission and cause-and-effect links, and scores without errors

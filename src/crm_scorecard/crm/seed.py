@@ -321,6 +321,8 @@ ACCOUNT_SHARES = [
     ("HR", 0.05),
 ]
 SALES_TEAMS = ("Field Sales", "Inside Sales")
+# Books whose customers' requests for help and other grievances their own team answers.
+OWN_COMPLAINTS = {"Digital Marketing": ("assistance", "other"), "HR": ("assistance", "other")}
 COMPLAINT_CATEGORIES = [c.value for c in m.ComplaintCategory]
 COMPLAINT_WEIGHTS = [0.15, 0.25, 0.2, 0.1, 0.2, 0.1]
 LEAD_SOURCES = [
@@ -665,7 +667,8 @@ class _Generator:
         complaints: list[tuple[Any, ...]] = []
         books = [name for name, _ in ACCOUNT_SHARES]
         shares = [share for _, share in ACCOUNT_SHARES]
-        # Who answers for a complaint; "other" falls to whoever looks after the account.
+        # Who answers for a complaint; "other" falls to whoever looks after the account, and
+        # so does help with the website or the staff scheme (see OWN_COMPLAINTS).
         complaint_depts = {
             "warranty": "Service Desk",
             "product": "Service Desk",
@@ -844,7 +847,11 @@ class _Generator:
                             resolved,
                             status,
                             severity,
-                            self.depts[complaint_depts.get(category, book)].pk,
+                            self.depts[
+                                book
+                                if category in OWN_COMPLAINTS.get(book, ())
+                                else complaint_depts.get(category, book)
+                            ].pk,
                         )
                     )
             churned = last_order is not None and (self.stop - last_order).days > 240

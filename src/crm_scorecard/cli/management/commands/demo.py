@@ -1,27 +1,179 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from crm_scorecard.accounts.guards import demo_allowed
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.cli.base import database_label, progress_bar
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.models import KpiValue
 from crm_scorecard.metrics.services import kpi_compute
-from crm_scorecard.scorecards.models import Scorecard
+from crm_scorecard.scorecards.fitting import scorecards_fit
+from crm_scorecard.scorecards.initiatives import initiative_create
+from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
+from crm_scorecard.scorecards.selectors import latest_period
+from crm_scorecard.scorecards.services import indicator_save
 from crm_scorecard.scorecards.templates import template_install, template_load
 
 DEMO_PASSWORD = "demo"
-# department -> the templates its demo scorecards come from
+# department -> the templates its demo scorecards come from: every department and
+# sub-department gets the scorecards that fit its work.
 DEMO_SCORECARDS = {
     "Sales": ["direct_sales", "conversion"],
+    "Field Sales": ["direct_sales"],
+    "Inside Sales": ["direct_sales"],
     "Customer Service": ["call_centre", "loyalty"],
+    "Call Centre": ["call_centre"],
+    "Service Desk": ["call_centre"],
     "Marketing": ["crm"],
+    "Digital Marketing": ["acquisition"],
     "HR": ["erm"],
 }
+# HR looks after everyone's working life, not only its own team's: its scorecard reads the
+# whole company's people and customers (a company-wide number the demo, as operator, sets).
+COMPANY_WIDE = {("HR", "erm")}
+# (department, template, goal, initiative, owner, months since start, months to due,
+#  budget, status)
+DEMO_INITIATIVES = [
+    (
+        "Sales",
+        "direct_sales",
+        "New business",
+        "Referral programme for key accounts",
+        "Maria Keller",
+        3,
+        3,
+        "25000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "Sales",
+        "conversion",
+        "Convert leads",
+        "Call every web lead within a day",
+        "Tom Becker",
+        2,
+        1,
+        "8000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "Field Sales",
+        "direct_sales",
+        "Bigger orders",
+        "Bundle installation with premium devices",
+        "Lena Fischer",
+        1,
+        5,
+        "12000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "Inside Sales",
+        "direct_sales",
+        "Repeat business",
+        "Renewal reminders 60 days ahead",
+        "Oliver Grant",
+        -1,
+        4,
+        "4000",
+        Initiative.Status.PLANNED,
+    ),
+    (
+        "Customer Service",
+        "loyalty",
+        "Fewer grievances",
+        "Root-cause review of billing complaints",
+        "Sophie Laurent",
+        4,
+        2,
+        "15000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "Customer Service",
+        "call_centre",
+        "Engaged agents",
+        "Coaching circles for new agents",
+        "Daniel Moore",
+        6,
+        -1,
+        "6000",
+        Initiative.Status.DONE,
+    ),
+    (
+        "Call Centre",
+        "call_centre",
+        "Fast answers",
+        "Call-back instead of queueing at peak",
+        "Hannah Wright",
+        2,
+        2,
+        "20000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "Service Desk",
+        "call_centre",
+        "Solved first time",
+        "Knowledge base for the ten top faults",
+        "Jonas Weber",
+        3,
+        1,
+        "9000",
+        Initiative.Status.ON_HOLD,
+    ),
+    (
+        "Marketing",
+        "crm",
+        "Retain customers",
+        "Win-back campaign for lapsed customers",
+        "Clara Dubois",
+        1,
+        3,
+        "30000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "Digital Marketing",
+        "acquisition",
+        "Fill the funnel",
+        "New landing pages for search ads",
+        "Felix Martin",
+        2,
+        1,
+        "18000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "HR",
+        "erm",
+        "Engaged employees",
+        "Quarterly pulse survey and team action plans",
+        "Grace Campbell",
+        5,
+        7,
+        "10000",
+        Initiative.Status.ACTIVE,
+    ),
+    (
+        "HR",
+        "erm",
+        "Skilled people",
+        "Product academy for front-line staff",
+        "Amelia Scott",
+        -2,
+        6,
+        "40000",
+        Initiative.Status.PLANNED,
+    ),
+]
 # (username, level, department)
 DEMO_USERS = [
     ("ceo", Level.EXECUTIVE, None),
@@ -54,6 +206,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refused = demo_allowed(demo_usernames=[username for username, _, _ in DEMO_USERS])
+        if refused:
+            raise CommandError(refused)
         self.stdout.write(f"Database: {database_label()}")
         call_command("migrate", interactive=False, verbosity=0)
         if crm_has_data():
@@ -71,7 +226,7 @@ class Command(BaseCommand):
                 f"{result.total:,} rows over {plan.months} months."
             )
         self.ensure_users()
-        self.ensure_scorecards(options["verbosity"] > 0)
+        self.ensure_scorecards(options["verbosity"] > 0, seed=options["seed"])
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
             self.stdout.write(f"  {username:<18} {level.label:<10} {dept or 'all departments'}")
@@ -80,21 +235,70 @@ class Command(BaseCommand):
         self.stdout.write(f"\nOpen http://{options['host']}:{options['port']}/ and sign in.\n")
         call_command("serve", host=options["host"], port=options["port"])
 
-    def ensure_scorecards(self, show_progress: bool) -> None:
+    def ensure_scorecards(self, show_progress: bool, *, seed: int) -> None:
         if not KpiValue.objects.exists():
             keys = [m.key for m in registry() if m.kind != "manual"]
             with progress_bar("KPIs", len(keys), enabled=show_progress) as advance:
                 run = kpi_compute(metrics=keys, progress=lambda _key: advance(1))
             self.stdout.write(f"Computed {len(keys)} KPIs: {run.rows_written:,} monthly values.")
+        installed: list[Scorecard] = []
         for dept_name, templates in DEMO_SCORECARDS.items():
             department = Department.objects.get(name=dept_name)
             for name in templates:
                 card = template_load(name)
-                if not Scorecard.objects.filter(department=department, name=card.name).exists():
-                    template_install(name=name, department=department)
+                if Scorecard.objects.filter(department=department, name=card.name).exists():
+                    continue
+                scorecard = template_install(name=name, department=department)
+                if (dept_name, name) in COMPANY_WIDE:
+                    for indicator in Indicator.objects.filter(
+                        goal__perspective__scorecard=scorecard
+                    ).exclude(metric=""):
+                        indicator.scope = Indicator.Scope.COMPANY
+                        indicator_save(indicator=indicator)
+                installed.append(scorecard)
+        if installed:
+            # Targets from each department's own track record, so the demo shows a mix.
+            period = latest_period()
+            summary = scorecards_fit(scorecards=installed, period=period, seed=seed)
+            mix = summary.mix()
+            self.stdout.write(
+                f"Targets set from each department's history for {period}: "
+                + ", ".join(f"{mix[c]} {c.value}" for c in sorted(mix))
+                + (f" ({len(summary.skipped)} left as in the template)" if summary.skipped else "")
+            )
+            self.add_initiatives(installed)
         self.stdout.write(
-            f"Scorecards: {Scorecard.objects.count()} across {len(DEMO_SCORECARDS)} departments."
+            f"Scorecards: {Scorecard.objects.count()} across "
+            f"{Scorecard.objects.values('department').distinct().count()} departments."
         )
+
+    def add_initiatives(self, scorecards: list[Scorecard]) -> None:
+        by_template = {(sc.department.name, sc.template): sc for sc in scorecards}
+        today = date.today()
+        for (
+            dept,
+            template,
+            goal_name,
+            name,
+            owner,
+            since,
+            due_in,
+            budget,
+            status,
+        ) in DEMO_INITIATIVES:
+            scorecard = by_template.get((dept, template))
+            if scorecard is None:
+                continue
+            goal = Goal.objects.get(perspective__scorecard=scorecard, name=goal_name)
+            initiative_create(
+                goal=goal,
+                name=name,
+                owner=owner,
+                start=today - timedelta(days=30 * since),
+                due=today + timedelta(days=30 * due_in),
+                budget=Decimal(budget),
+                status=status,
+            )
 
     def ensure_users(self) -> None:
         departments = departments_ensure()
