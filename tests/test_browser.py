@@ -162,7 +162,7 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
     page.set_viewport_size({"width": 1280, "height": 900})
     # CSAT: (0.7 - 0.5) / 0.4 = 0.5
     csat = page.locator("#tree tr", has_text="CSAT")
-    assert "0.50" in csat.inner_text()
+    assert "50%" in csat.inner_text()
     # The diamond chart is drawn
     page.goto(f"{live_server.url}/scorecards/{mine.pk}/diamond/?period=2026-01")
     page.wait_for_selector("#radar[data-rendered='1'] canvas")
@@ -182,7 +182,7 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
     page.screenshot(path=str(ARTIFACTS / "edit.png"), full_page=True)
     assert page.url == f"{live_server.url}/scorecards/{mine.pk}/", page.locator("main").inner_text()
     page.goto(f"{live_server.url}/scorecards/{mine.pk}/?period=2026-01")
-    assert "0.67" in page.locator("#tree tr", has_text="CSAT").inner_text()
+    assert "67%" in page.locator("#tree tr", has_text="CSAT").inner_text()
     # And another department's scorecard is refused as not found
     response = page.goto(f"{live_server.url}/scorecards/{theirs.pk}/")
     assert response is not None and response.status == 404

@@ -21,6 +21,7 @@ from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.metrics.engine import MetricError
 from crm_scorecard.metrics.services import metric_series
 from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
+from crm_scorecard.metrics.units import currency_symbol, format_score
 from crm_scorecard.scorecards import analysis, files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
@@ -28,6 +29,7 @@ from crm_scorecard.scorecards.models import Goal, Indicator, Scorecard
 from crm_scorecard.scorecards.templates import template_install, template_load, template_names
 
 from . import forms
+from .templatetags.numbers import value_text
 
 
 def _period(request: HttpRequest) -> str | None:
@@ -209,11 +211,15 @@ def diamond(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such part of this scorecard.")
     chart = None
     if len(node.children) >= 3:
+        previous = [ev.previous_scores.get(f"{c.kind}:{c.key}") for c in node.children]
         chart = {
             "indicators": [{"name": c.name, "max": 1} for c in node.children],
             "current": [None if c.score is None else round(c.score, 4) for c in node.children],
-            "previous": [ev.previous_scores.get(f"{c.kind}:{c.key}") for c in node.children],
+            "previous": previous,
             "target": [1 for _ in node.children],
+            # Scores read as percentages on the axes and in the tooltips.
+            "currentLabels": [format_score(c.score) for c in node.children],
+            "previousLabels": [format_score(v) for v in previous],
         }
     return render(
         request,
@@ -250,7 +256,11 @@ def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
                     "x": (col + 1) * 1000 / (len(goals) + 1),
                     "y": row * 140 + 60,
                     "score": None if goal.score is None else round(goal.score, 3),
+                    "scoreLabel": format_score(goal.score),
                     "status": goal.status.value,
+                    "row": row,
+                    "col": col,
+                    "cols": len(goals),
                     "itemStyle": {"color": colours[goal.status.value]},
                     "url": f"/scorecards/{scorecard.pk}/goals/{goal.key}/",
                 }
@@ -258,8 +268,15 @@ def strategy_map(request: HttpRequest, pk: int) -> HttpResponse:
     index = {
         n["name"]: i for i, n in enumerate(nodes)
     }  # ECharts joins cartesian graph edges by index
+    # charts.js routes each link between the bands and boxes; the arrowhead is on its end.
     links = [
-        {"source": index[a], "target": index[b], "cause": a, "effect": b}
+        {
+            "source": index[a],
+            "target": index[b],
+            "cause": a,
+            "effect": b,
+            "edgeSymbol": ["none", "arrow"],
+        }
         for a, b in ev.card.links
         if a in index and b in index
     ]
@@ -306,12 +323,21 @@ def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     assert node is not None and node.indicator is not None
     history = ev.history.get(str(indicator.pk), [])
     forecast = analysis.forecast(node.indicator, end=ev.period)
+    unit = node.indicator.unit
+    targets = [node.indicator.target_at(p) for p, _ in history]
     chart = {
         "periods": [p for p, _ in history],
         "values": [v for _, v in history],
-        "target": [node.indicator.target_at(p) for p, _ in history],
+        "target": targets,
         "baseline": node.indicator.baseline,
         "forecast": forecast,
+        # Charts format by unit in charts.js (its formatter mirrors metrics.units); the
+        # labels here are the page's own wording for the same numbers.
+        "unit": unit,
+        "currency": currency_symbol(),
+        "valueLabels": [value_text(v, unit) for _, v in history],
+        "targetLabels": [value_text(t, unit) for t in targets],
+        "baselineLabel": value_text(node.indicator.baseline, unit),
     }
     by = request.GET.get("by", "")
     breakdown: list[Any] = []

@@ -1,0 +1,207 @@
+"""Numbers people can read: pages format values by their unit and scores as percentages,
+the strategy map carries score labels and arrowheads, and one unscorable scorecard does
+not break the home page."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from crm_scorecard.scorecards import files
+from crm_scorecard.scorecards.models import Indicator
+from crm_scorecard.scorecards.services import scorecard_import
+from crm_scorecard.web.templatetags.numbers import points_text, scope_text, value_text
+
+pytestmark = pytest.mark.django_db
+
+CARD = {
+    "name": "Numbers card",
+    "mission": "Read well",
+    "perspectives": [
+        {
+            "name": "Financial",
+            "goals": [
+                {
+                    "name": "Grow revenue",
+                    "indicators": [
+                        {
+                            "name": "Revenue",
+                            "unit": "currency",
+                            "values": {"2026-01": 597141.47},
+                            "baseline": 400000,
+                            "target": 800000,
+                        },
+                        {
+                            "name": "Win rate",
+                            "unit": "percent",
+                            "values": {"2026-01": 0.6154},
+                            "baseline": 0.4,
+                            "target": 0.8,
+                        },
+                    ],
+                }
+            ],
+        },
+        {
+            "name": "Internal process",
+            "goals": [
+                {
+                    "name": "Answer fast",
+                    "indicators": [
+                        {
+                            "name": "Handling time",
+                            "unit": "seconds",
+                            "values": {"2026-01": 245},
+                            "optimization": "minimize",
+                            "baseline": 400,
+                            "target": 200,
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            "name": "Learning",
+            "goals": [
+                {
+                    "name": "Skilled",
+                    "indicators": [
+                        {
+                            "name": "Training",
+                            "unit": "hours",
+                            "values": {"2026-01": 12},
+                            "baseline": 0,
+                            "target": 20,
+                        }
+                    ],
+                },
+                {
+                    "name": "Curious",
+                    "indicators": [
+                        {"name": "Ideas", "values": {"2026-01": 3}, "baseline": 0, "target": 6}
+                    ],
+                },
+            ],
+        },
+    ],
+    # Learning → Financial skips a band; Skilled → Curious stays within one.
+    "links": [
+        {"from": "Skilled", "to": "Grow revenue"},
+        {"from": "Answer fast", "to": "Grow revenue"},
+        {"from": "Skilled", "to": "Curious"},
+    ],
+}
+
+
+@pytest.fixture
+def card(org):
+    return scorecard_import(card=files.parse(CARD), department=org.sales)
+
+
+@override_settings(CRM_CURRENCY="EUR")
+def test_scorecard_page_formats_values_by_unit_and_scores_as_percentages(client, org, card):
+    # Given the Sales manager
+    client.force_login(org.sales_manager)
+    # When they open the scorecard for January
+    response = client.get(reverse("scorecard-detail", args=[card.pk]) + "?period=2026-01")
+    # Then the currency value, the rate and the duration read as people write them
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "€597,141" in html and "€800,000" in html
+    assert "61.5%" in html and "80%" in html
+    assert "4:05" in html and "3:20" in html
+    assert "12 h" in html
+    # And raw numbers are gone
+    assert "597141" not in html and "0.6154" not in html and "0.615" not in html
+    # And scores read as percentages: revenue (597141.47 - 400000) / 400000 = 49%
+    row = html[html.index("Revenue") : html.index("Win rate")]
+    assert "49%" in row and "0.49" not in row
+
+
+def test_goal_and_indicator_pages_show_percentages_and_units(client, org, card):
+    # Given the Sales manager and the revenue indicator
+    client.force_login(org.sales_manager)
+    revenue = Indicator.objects.get(goal__perspective__scorecard=card, name="Revenue")
+    # When they open its goal and the indicator
+    goal = client.get(
+        reverse("goal-detail", args=[card.pk, revenue.goal_id]) + "?period=2026-01"
+    ).content.decode()
+    page = client.get(
+        reverse("indicator-detail", args=[revenue.pk]) + "?period=2026-01"
+    ).content.decode()
+    # Then the goal's score and its indicators' scores are percentages
+    # (goal: mean of 0.493 and (0.6154 - 0.4) / 0.4 = 0.539 → 52%)
+    assert "52%" in goal and "49%" in goal and "54%" in goal
+    # And the indicator page shows value, target and baseline in euros, its score in percent
+    assert "€597,141" in page and "€800,000" in page and "€400,000" in page
+    assert "49%" in page
+
+
+def test_strategy_map_data_carries_score_labels_and_arrowheads(client, org, card):
+    # Given the Sales manager
+    client.force_login(org.sales_manager)
+    # When they open the strategy map
+    response = client.get(reverse("strategy-map", args=[card.pk]) + "?period=2026-01")
+    # Then every goal carries its score as a percentage, and every link an arrowhead
+    chart = response.context["chart"]
+    labels = {n["name"]: n["scoreLabel"] for n in chart["nodes"]}
+    assert labels["Grow revenue"] == "52%" and labels["Skilled"] == "60%"
+    assert len(chart["links"]) == 3
+    assert all(link["edgeSymbol"] == ["none", "arrow"] for link in chart["links"])
+    # And the list under the map reads the same
+    assert "52%" in response.content.decode()
+
+
+def test_home_shows_an_unscorable_scorecard_and_the_others(client, org, card):
+    # Given a second scorecard made unscorable behind the services' back
+    broken = scorecard_import(
+        card=files.parse({**CARD, "name": "Broken card", "links": []}), department=org.sales
+    )
+    Indicator.objects.filter(goal__perspective__scorecard=broken, name="Ideas").update(
+        baseline=6, target=6
+    )
+    client.force_login(org.sales_manager)
+    # When the manager opens the home page
+    response = client.get(reverse("home"))
+    # Then it answers, says why the broken card cannot be scored, and links to it
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cannot be scored:" in html and "baseline and target are both 6" in html
+    assert reverse("scorecard-detail", args=[broken.pk]) in html
+    # And the other scorecard's tile still shows its score
+    assert "Numbers card" in html
+    assert reverse("scorecard-detail", args=[card.pk]) in html
+
+
+def test_home_escapes_the_reason(client, org):
+    # Given an unscorable scorecard whose indicator is named as a script
+    hostile = {
+        **CARD,
+        "name": "Hostile",
+        "links": [],
+    }
+    broken = scorecard_import(card=files.parse(hostile), department=org.sales)
+    Indicator.objects.filter(goal__perspective__scorecard=broken, name="Ideas").update(
+        name="<script>alert(1)</script>", baseline=6, target=6
+    )
+    client.force_login(org.sales_manager)
+    # When the home page is opened
+    html = client.get(reverse("home")).content.decode()
+    # Then the name in the reason is text
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_formatting_helpers():
+    # Given values in units the registry knows and does not, and scopes
+    # When formatted
+    # Then they read as people write them
+    assert value_text(0.6154, "percent") == "61.5%"
+    assert value_text(245, "seconds") == "4:05"
+    assert value_text(3.456, "calls") == "3.46 calls"
+    assert value_text(None, "calls") == "no data"
+    assert value_text(1234.5, "") == "1,234.5"
+    assert points_text(0.034, 1) == "+3.4 pts" and points_text(-0.02) == "−2 pts"
+    assert scope_text("department") == "" and scope_text("company") == "company-wide"
+    assert scope_text("cascaded from Sales") == "cascaded from Sales"
