@@ -42,9 +42,10 @@ def card(name: str, indicators: list[dict]) -> files.ScorecardFile:
 
 @pytest.fixture
 def sales_card() -> Scorecard:
-    # Manual 5 of 10 (0.5) and revenue 50 of 100 (0.5), equal weights: 0.5
+    # Manual 5 of 10 (0.5) and Sales' revenue 50 of 100 (0.5), equal weights: 0.5
+    sales = DepartmentFactory(name="Sales")
     KpiValue.objects.create(
-        metric="revenue", grain="month", period_start=date(2026, 1, 1), value=50
+        metric="revenue", grain="month", period_start=date(2026, 1, 1), department=sales, value=50
     )
     return scorecard_import(
         card=card(
@@ -54,7 +55,7 @@ def sales_card() -> Scorecard:
                 {"name": "Revenue", "metric": "revenue", "baseline": 0, "target": 100},
             ],
         ),
-        department=DepartmentFactory(name="Sales"),
+        department=sales,
     )
 
 
@@ -96,7 +97,11 @@ def test_new_kpi_values_change_the_cached_score(sales_card):
     run = FillRun.objects.create(grain="month", metrics=["revenue"])
     KpiValue.objects.filter(metric="revenue").delete()
     KpiValue.objects.create(
-        metric="revenue", grain="month", period_start=date(2026, 1, 1), value=100
+        metric="revenue",
+        grain="month",
+        period_start=date(2026, 1, 1),
+        department=sales_card.department,
+        value=100,
     )
     # 0.5 and 1.0, even before the run is marked finished
     assert evaluation(scorecard=fresh(sales_card), period=JAN).result.score == pytest.approx(0.75)

@@ -221,7 +221,7 @@ def test_import_export_round_trip_and_list(tmp_path):
     assert [(link.cause, link.effect) for link in again.links] == [
         ("Skilled agents", "Keep customers")
     ]
-    # And the stored scorecard scores like the file (latest values: February)
+    # And the stored scorecard scores like the file (its latest values: February)
     listing = io.StringIO()
     call_command("scorecard", "list", stdout=listing)
     assert "Customer loyalty" in listing.getvalue() and "0.730" in listing.getvalue()

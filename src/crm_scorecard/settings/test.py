@@ -14,7 +14,10 @@ SECRET_KEY = "test-only"
 # their suites on one machine at the same time.
 # Within a checkout, each run of the suite gets its own (pytest-xdist names the run; a run
 # without it, its process), so two runs at once never share a database either.
-_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:6] or f"p{os.getpid()}"
+# The run's name is passed on to the processes a test starts, so they share its database.
+_RUN = os.environ.setdefault(
+    "CRM_TEST_RUN", os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:6] or f"p{os.getpid()}"
+)
 CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8] + f"_{_RUN}"
 
 # The metrics engine reads the database over its own connection (Ibis, DuckDB), so the

@@ -49,6 +49,12 @@ def metric_choices() -> list[tuple[str, str]]:
 
 class IndicatorForm(forms.ModelForm):
     metric = forms.ChoiceField(required=False, choices=metric_choices)
+    scope = forms.ChoiceField(
+        required=False,
+        choices=Indicator.Scope.choices,
+        help_text="Whose numbers: this department with its sub-departments (default), or the "
+        "whole company (executives only).",
+    )
     filter_dimension = forms.ChoiceField(
         required=False, choices=[("", "— none —")] + [(d, d) for d in DIMENSIONS]
     )
@@ -85,6 +91,7 @@ class IndicatorForm(forms.ModelForm):
             self.add_error("green", "Thresholds must satisfy 0 ≤ yellow ≤ green ≤ 1.")
         if data.get("weight") is not None and data["weight"] < 0:
             self.add_error("weight", "A weight cannot be negative.")
+        data["scope"] = data.get("scope") or Indicator.Scope.DEPARTMENT
         if data.get("filter_dimension") and not data.get("filter_value"):
             self.add_error("filter_value", "Give the value to filter on.")
         return data

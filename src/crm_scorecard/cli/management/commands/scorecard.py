@@ -96,6 +96,9 @@ class Command(BaseCommand):
         ex.add_argument("--department")
         ex.add_argument("--output", "-o", type=Path)
         ls = sub.add_parser("list", help="list stored scorecards")
+        ls.add_argument(
+            "--period", type=_period, help="YYYY-MM (default: each indicator's latest value)"
+        )
         ls.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -158,7 +161,7 @@ class Command(BaseCommand):
     def do_list(self, options: dict[str, Any]) -> None:
         require_current_schema()
         rows = list(Scorecard.objects.select_related("department"))
-        period = latest_period()
+        period = options["period"]
         listed: list[dict[str, Any]] = []
         for sc in rows:
             try:
