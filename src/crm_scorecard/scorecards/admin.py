@@ -1,6 +1,66 @@
-from django.contrib import admin
+"""The admin: saves of scorecards, goals and indicators go through the same services as the
+pages, so an edit that would make a scorecard unscorable, or read another department's
+data, is refused on the form with the reason, and nothing is saved."""
 
-from . import models
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+
+from . import models, scoring, services
+
+
+class _Refused(Exception):
+    """Rolls back a trial save that succeeded."""
+
+
+def _service_form(save: Callable[[Any, Any], Any]) -> type[forms.ModelForm]:
+    """A model form that, once its fields are valid, tries the save through the service in a
+    transaction it then rolls back, and shows the service's refusal as a form error."""
+
+    class ServiceForm(forms.ModelForm):
+        actor: Any = None
+
+        def _post_clean(self) -> None:
+            super()._post_clean()  # type: ignore[misc]
+            if self.errors:
+                return
+            new = self.instance.pk is None
+            try:
+                with transaction.atomic():
+                    save(self.instance, self.actor)
+                    raise _Refused
+            except _Refused:
+                pass
+            except (scoring.DefinitionError, ValidationError) as exc:
+                self.add_error(None, getattr(exc, "messages", None) or str(exc))
+            finally:
+                if new:  # the trial's row was rolled back: the real save inserts afresh
+                    self.instance.pk = None
+                    self.instance._state.adding = True
+
+    return ServiceForm
+
+
+class ThroughServices(admin.ModelAdmin):
+    """Saves through `service(instance, actor)`; the form checks it first (see _service_form)."""
+
+    service: Callable[[Any, Any], Any]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        kwargs["form"] = _service_form(type(self).service)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        setattr(form, "actor", request.user)  # noqa: B010 (a class attribute of the form)
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        type(self).service(obj, request.user)
 
 
 class PerspectiveInline(admin.TabularInline):
@@ -9,7 +69,8 @@ class PerspectiveInline(admin.TabularInline):
 
 
 @admin.register(models.Scorecard)
-class ScorecardAdmin(admin.ModelAdmin):
+class ScorecardAdmin(ThroughServices):
+    service = staticmethod(lambda obj, actor: services.scorecard_save(scorecard=obj))
     list_display = ["name", "department", "template", "green", "yellow", "updated_at"]
     list_filter = ["department", "template"]
     search_fields = ["name", "mission"]
@@ -17,14 +78,22 @@ class ScorecardAdmin(admin.ModelAdmin):
 
 
 class IndicatorInline(admin.TabularInline):
+    """Listed only: an indicator is changed on its own page, through the service."""
+
     model = models.Indicator
-    fields = ["name", "metric", "optimization", "baseline", "target", "weight", "cascaded_from"]
-    raw_id_fields = ["cascaded_from"]
+    fields = ("name", "metric", "scope", "optimization", "baseline", "target", "weight")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
     extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(models.Goal)
-class GoalAdmin(admin.ModelAdmin):
+class GoalAdmin(ThroughServices):
+    service = staticmethod(lambda obj, actor: services.goal_save(goal=obj))
     list_display = ["name", "perspective", "parent", "weight", "cascaded_from"]
     list_filter = ["perspective__scorecard"]
     search_fields = ["name"]
@@ -33,11 +102,13 @@ class GoalAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Indicator)
-class IndicatorAdmin(admin.ModelAdmin):
+class IndicatorAdmin(ThroughServices):
+    service = staticmethod(lambda obj, actor: services.indicator_save(indicator=obj, actor=actor))
     list_display = [
         "name",
         "goal",
         "metric",
+        "scope",
         "optimization",
         "baseline",
         "target",
