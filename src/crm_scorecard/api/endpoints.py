@@ -13,10 +13,14 @@ from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from crm_scorecard.crm import selectors as crm
-from crm_scorecard.metrics.definitions import registry
-from crm_scorecard.metrics.engine import GRAINS, MetricError
-from crm_scorecard.metrics.services import metric_series
-from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
+from crm_scorecard.metrics.api import (
+    DIMENSIONS,
+    GRAINS,
+    MetricError,
+    UnknownColumn,
+    metric_series,
+    registry,
+)
 from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc

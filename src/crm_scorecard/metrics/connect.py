@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import connection as django_connection
 
 from .columnar_copy import extension_path, sqlite_to_parquet
-from .mirror import MirrorPin, mirror_folder, mirror_pin, mirror_sync
+from .mirror import MirrorPin, mirror_folder, mirror_pin, mirror_ready, mirror_sync
 from .sources import TABLES, Connection
 
 
@@ -54,8 +54,11 @@ class ParquetConnection(Connection):
                 shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def connect(choice: str | None = None) -> Connection:
-    """An Ibis connection to where the CRM tables live, per METRICS_ENGINE."""
+def connect(choice: str | None = None, *, sync: bool = True) -> Connection:
+    """An Ibis connection to where the CRM tables live, per METRICS_ENGINE. With `sync`
+    False (what a page or an API request reads through), the default engine reads the
+    columnar mirror as it stands, never copying a table: `compute`, imports and an explicit
+    refresh bring it up to date; with no mirror yet, it reads the app database itself."""
     choice = choice or engine_setting()
     db = django_connection.settings_dict
     vendor = django_connection.vendor
@@ -71,7 +74,10 @@ def connect(choice: str | None = None) -> Connection:
         return Connection(_duckdb(), parquet=folder)
     if choice == "auto":
         folder = mirror_folder()
-        mirror_sync(folder)
+        if sync:
+            mirror_sync(folder)
+        elif not mirror_ready(folder):
+            return connect("app")
         pin = mirror_pin(folder)
         return ParquetConnection(_duckdb(), parquet=pin.path, pin=pin)
     if choice == "app":

@@ -91,6 +91,11 @@ def _stale(folder: Path, manifest: dict[str, Any], stamps: dict[str, Any]) -> li
     ]
 
 
+def mirror_ready(folder: Path | None = None) -> bool:
+    """Whether the mirror holds a complete version to read (however old)."""
+    return bool(_manifest(folder or mirror_folder()))
+
+
 def mirror_stale(folder: Path | None = None) -> list[str]:
     """The tables whose copy is missing or out of date."""
     folder = folder or mirror_folder()

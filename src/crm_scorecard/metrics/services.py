@@ -39,13 +39,21 @@ class Point:
 
 
 def engine_for(
-    *, user: Actor | None = None, engine: str | None = None, materialise: bool = False
+    *,
+    user: Actor | None = None,
+    engine: str | None = None,
+    materialise: bool = False,
+    sync: bool = True,
 ) -> Engine:
     """An engine scoped to what `user` may see (None: the whole company, for operators).
-    `materialise` when computing many metrics in one go (see `Sources`)."""
+    `materialise` when computing many metrics in one go (see `Sources`); `sync` False for
+    reads that must not copy tables into the columnar mirror (pages, API requests)."""
     departments = None if user is None else visible_department_ids(user=user)
     return Engine(
-        connect(engine), load_registry(), departments=departments, materialise=materialise
+        connect(engine, sync=sync),
+        load_registry(),
+        departments=departments,
+        materialise=materialise,
     )
 
 
@@ -60,9 +68,10 @@ def metric_series(
     until: date | None = None,
     engine: Engine | None = None,
 ) -> list[Point]:
-    """A metric computed live, within the user's departments."""
+    """A metric computed live, within the user's departments, on the columnar mirror as it
+    stands (a request never copies tables; see `connect`)."""
     if engine is None:
-        with engine_for(user=user) as own:
+        with engine_for(user=user, sync=False) as own:
             rows = own.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
     else:
         rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)

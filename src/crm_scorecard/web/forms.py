@@ -7,8 +7,7 @@ from typing import Any
 from django import forms
 
 from crm_scorecard.accounts.models import Department
-from crm_scorecard.metrics.definitions import registry
-from crm_scorecard.metrics.sources import DIMENSIONS
+from crm_scorecard.metrics.api import DIMENSIONS, registry
 from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
 
 

@@ -7,11 +7,18 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from crm_scorecard.cli.base import ProductCommand, progress_bar
-from crm_scorecard.metrics.connect import engine_setting
-from crm_scorecard.metrics.engine import GRAINS, MetricError
-from crm_scorecard.metrics.mirror import mirror_stale, mirror_sync
-from crm_scorecard.metrics.services import engine_for, kpi_compute
-from crm_scorecard.metrics.sources import DIMENSIONS, TABLES, UnknownColumn
+from crm_scorecard.metrics.api import (
+    DIMENSIONS,
+    GRAINS,
+    TABLES,
+    MetricError,
+    UnknownColumn,
+    engine_for,
+    engine_setting,
+    kpi_compute,
+    mirror_stale,
+    mirror_sync,
+)
 from crm_scorecard.scorecards.selectors import indicator_slices
 
 

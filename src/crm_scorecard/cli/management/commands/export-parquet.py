@@ -6,8 +6,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from crm_scorecard.cli.base import ProductCommand, progress_bar
-from crm_scorecard.metrics.connect import connect
-from crm_scorecard.metrics.sources import TABLES
+from crm_scorecard.metrics.api import TABLES, export_parquet
 
 
 class Command(ProductCommand):
@@ -19,15 +18,8 @@ class Command(ProductCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder: Path = options["folder"]
-        folder.mkdir(parents=True, exist_ok=True)
-        conn = connect("duckdb")
-        try:
-            with progress_bar("tables", len(TABLES), enabled=not options["no_progress"]) as advance:
-                for name in TABLES:
-                    conn.table(name).to_parquet(folder / f"{name}.parquet")
-                    advance(1)
-        finally:
-            conn.close()
+        with progress_bar("tables", len(TABLES), enabled=not options["no_progress"]) as advance:
+            export_parquet(folder, progress=advance)
         self.stdout.write(
             f"wrote {len(TABLES)} tables to {folder}; compute on them with METRICS_ENGINE=parquet:{folder}"
         )

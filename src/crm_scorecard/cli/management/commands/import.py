@@ -15,6 +15,7 @@ from crm_scorecard.crm.imports import (
     records_import,
     rejects_write,
 )
+from crm_scorecard.metrics.api import refresh_mirror
 
 SHOWN_ERRORS = 50
 
@@ -83,6 +84,11 @@ class Command(ProductCommand):
             self._problems(report, path, options)
             if report.dry_run:
                 self.stdout.write("dry run: nothing was written")
+            elif report.imported or report.updated:
+                # Pages read the columnar mirror as it stands: bring it up to date now.
+                copied = refresh_mirror()
+                if copied:
+                    self.stdout.write(f"columnar mirror updated: {', '.join(copied)}")
         # Always the last line, however the run ended: what is in the database now.
         self.stdout.write(report.summary() if report else "imported 0, updated 0, rejected 0")
         code = code or (1 if report and report.rejected else 0)

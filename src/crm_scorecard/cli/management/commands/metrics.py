@@ -8,10 +8,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from crm_scorecard.accounts.models import User
 from crm_scorecard.cli.base import require_current_schema
 from crm_scorecard.cli.management.commands.compute import parse_date
-from crm_scorecard.metrics.definitions import registry
-from crm_scorecard.metrics.engine import GRAINS, MetricError
-from crm_scorecard.metrics.services import engine_for, metric_series
-from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
+from crm_scorecard.metrics.api import (
+    DIMENSIONS,
+    GRAINS,
+    MetricError,
+    UnknownColumn,
+    engine_for,
+    metric_series,
+    registry,
+)
 
 
 def parse_filter(text: str) -> tuple[str, str]:

@@ -30,15 +30,16 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type h
         """The app, with every view imported and every page template compiled, once, in the
         process the workers are forked from: no worker makes its first visitor wait for
         that (it took over a second per worker)."""
+        from django.apps import apps
         from django.db import connections
         from django.template.loader import get_template
         from django.urls import get_resolver
 
-        from crm_scorecard.web import apps
         from crm_scorecard.wsgi import application
 
         get_resolver().url_patterns  # noqa: B018  # imports the views
-        for path in (Path(apps.__file__).parent / "templates" / "web").glob("*.html"):
+        pages = Path(apps.get_app_config("web").path) / "templates" / "web"
+        for path in pages.glob("*.html"):
             get_template(f"web/{path.name}")
         connections.close_all()  # each worker opens its own
         return application
