@@ -48,6 +48,7 @@ CARD = {
                     "indicators": [
                         {
                             "name": "CSAT",
+                            "unit": "percent",
                             "values": {"2026-01": 0.7},
                             "baseline": 0.5,
                             "target": 0.9,
@@ -173,8 +174,13 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
         "#map[data-rendered='3-2'] canvas"
     )  # three goal boxes and two arrows drawn
     page.screenshot(path=str(ARTIFACTS / "strategy_map.png"), full_page=True)
-    # When the CSAT target is lowered to 0.8: (0.7 - 0.5) / 0.3 = 0.667
+    # And the indicator page draws its history on a time axis, values as percentages
     csat_id = Indicator.objects.get(goal__perspective__scorecard=mine, name="CSAT").pk
+    page.goto(f"{live_server.url}/indicators/{csat_id}/?period=2026-01")
+    page.wait_for_selector("#history-chart[data-rendered='1'] canvas")
+    assert "70%" in page.locator(".facts").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "indicator.png"), full_page=True)
+    # When the CSAT target is lowered to 0.8: (0.7 - 0.5) / 0.3 = 0.667
     page.goto(f"{live_server.url}/indicators/{csat_id}/edit/")
     page.fill("input[name=target]", "0.8")
     page.click("main button[type=submit]")

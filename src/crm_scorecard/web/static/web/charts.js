@@ -112,7 +112,7 @@
     chart.setOption({animation: false, series: [{type: "gauge", min: 0, max: 100, progress: {show: false},
       axisLine: {lineStyle: {width: 14, color: [[y, "#dc2626"], [g, "#eab308"], [1, "#16a34a"]]}},
       detail: {formatter: raw === "" ? "no data" : "{value}%", fontSize: 22, offsetCenter: [0, "70%"]},
-      data: [{value: raw === "" ? 0 : Math.round(parseFloat(raw) * 1000) / 10}]}]});
+      data: [{value: raw === "" ? 0 : Math.round(parseFloat(raw) * 100)}]}]});
     el.dataset.rendered = "1";
     resizing(chart);
   }
@@ -160,16 +160,44 @@
     var bandHeight = 140, height = d.bands.length * bandHeight, pad = 10;
     var most = d.nodes.reduce(function (m, n) { return Math.max(m, n.cols); }, 1);
 
-    function route(link, k, box) {
-      var a = d.nodes[link.source], b = d.nodes[link.target];
-      var off = ((k % 5) - 2) * 5 * box.uy, spread = ((k % 3) - 1) * 8 * box.ux;
-      var xa = a.x + spread, xb = b.x - spread, ya, y1, y2, yb;
-      if (b.row < a.row) {
-        ya = a.y - box.h; y1 = a.row * bandHeight + off; y2 = (b.row + 1) * bandHeight + off; yb = b.y + box.h;
-      } else if (b.row > a.row) {
-        ya = a.y + box.h; y1 = (a.row + 1) * bandHeight + off; y2 = b.row * bandHeight + off; yb = b.y - box.h;
+    // Where each link leaves and enters its boxes (spread along the box's edge) and which
+    // gap it runs along (each link its own track in a shared gap), so paths stay apart.
+    function plan() {
+      var ports = {}, tracks = {};
+      var take = function (table, key, k) { (table[key] = table[key] || []).push(k); };
+      var plans = d.links.map(function (link, k) {
+        var a = d.nodes[link.source], b = d.nodes[link.target];
+        var up = b.row < a.row, same = b.row === a.row;
+        var p = {a: a, b: b, up: up, same: same,
+          out: link.source + (up ? ":top" : ":bottom"), into: link.target + (up || same ? ":bottom" : ":top"),
+          gap1: same ? "row" + a.row : "gap" + (up ? a.row : a.row + 1),
+          gap2: same ? "row" + a.row : "gap" + (up ? b.row + 1 : b.row)};
+        take(ports, p.out, k); take(ports, p.into, k); take(tracks, p.gap1, k);
+        if (p.gap2 !== p.gap1) { take(tracks, p.gap2, k); }
+        return p;
+      });
+      var slot = function (table, key, k) {
+        var list = table[key], i = list.indexOf(k);
+        return i - (list.length - 1) / 2;
+      };
+      return plans.map(function (p, k) {
+        return Object.assign(p, {outSlot: slot(ports, p.out, k), intoSlot: slot(ports, p.into, k),
+          track1: slot(tracks, p.gap1, k), track2: slot(tracks, p.gap2, k), k: k});
+      });
+    }
+
+    function route(p, box) {
+      var a = p.a, b = p.b;
+      var xa = a.x + p.outSlot * 16 * box.ux, xb = b.x + p.intoSlot * 16 * box.ux, ya, y1, y2, yb;
+      var gapY = function (r, slot) { return r * bandHeight + slot * 6 * box.uy; };
+      if (p.same) {
+        // Within a band: under the row's boxes, above the gap to the next band.
+        ya = a.y + box.h; yb = b.y + box.h;
+        y1 = y2 = a.y + box.h + (14 + (p.track1 + 2) * 5) * box.uy;
+      } else if (p.up) {
+        ya = a.y - box.h; y1 = gapY(a.row, p.track1); y2 = gapY(b.row + 1, p.track2); yb = b.y + box.h;
       } else {
-        ya = a.y + box.h; y1 = y2 = (a.row + 1) * bandHeight - 14 * box.uy + off; yb = b.y + box.h;
+        ya = a.y + box.h; y1 = gapY(a.row + 1, p.track1); y2 = gapY(b.row, p.track2); yb = b.y - box.h;
       }
       var points = [[xa, ya], [xa, y1]];
       var low = Math.min(a.row, b.row), high = Math.max(a.row, b.row);
@@ -181,19 +209,19 @@
         var candidates = [xa, xb, (xa + xb) / 2];
         for (var r = low + 1; r < high; r++) {
           var xs = [0].concat(between.filter(function (n) { return n.row === r; }).map(function (n) { return n.x; }), [1000]);
-          xs.sort(function (p, q) { return p - q; });
+          xs.sort(function (m, n) { return m - n; });
           for (var i = 1; i < xs.length; i++) { candidates.push((xs[i - 1] + xs[i]) / 2); }
         }
         var lanes = candidates.filter(clear);
         var lane = lanes.length ? lanes.reduce(function (best, x) {
           return Math.abs(x - xa) + Math.abs(x - xb) < Math.abs(best - xa) + Math.abs(best - xb) ? x : best;
         }) : 4 * box.ux;
-        lane += ((k % 3) - 1) * 4 * box.ux;
+        lane += ((p.k % 3) - 1) * 6 * box.ux;
         points.push([lane, y1], [lane, y2]);
       }
       points.push([xb, y2], [xb, yb]);
-      return points.filter(function (p, i) {
-        return i === 0 || Math.abs(p[0] - points[i - 1][0]) > 1e-6 || Math.abs(p[1] - points[i - 1][1]) > 1e-6;
+      return points.filter(function (q, i) {
+        return i === 0 || Math.abs(q[0] - points[i - 1][0]) > 1e-6 || Math.abs(q[1] - points[i - 1][1]) > 1e-6;
       });
     }
 
@@ -207,9 +235,9 @@
         var dark = n.status === "yellow";
         return Object.assign({}, n, {value: [n.x, n.y], label: {color: dark ? "#1f2937" : "#fff"}});
       });
-      var edges = [];
+      var edges = [], plans = plan();
       d.links.forEach(function (link, k) {
-        var points = route(link, k, box), first = nodes.length;
+        var points = route(plans[k], box), first = nodes.length;
         points.forEach(function (p, i) {
           nodes.push({name: link.cause + " \u2192 " + link.effect, id: "link-" + k + "-" + i, value: p, waypoint: true,
             cause: link.cause, effect: link.effect, symbolSize: 0, label: {show: false}});
