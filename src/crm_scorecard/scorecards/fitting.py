@@ -227,14 +227,35 @@ def indicator_targets_fit(
     if period not in series:
         return f"no value for {period}"
     optimization = Optimization(indicator.optimization)
-    candidate = fit(
-        optimization=optimization,
-        history=[v for p, v in series.items() if p != period],
-        latest=series[period],
-        colour=colour,
-        thresholds=_thresholds(indicator, scorecard),
-        bounds=UNIT_BOUNDS.get(indicator.unit or unit, DEFAULT_BOUNDS),
-    )
+    history = [v for p, v in series.items() if p != period]
+    thresholds = _thresholds(indicator, scorecard)
+    bounds = UNIT_BOUNDS.get(indicator.unit or unit, DEFAULT_BOUNDS)
+    values = sorted(series.values(), reverse=optimization == Optimization.MINIMIZE)
+    # A value at the edge of its range (no up-sell at all this month, every rating
+    # satisfied) cannot show every colour; then the targets fit an ordinary month (the
+    # median, the mean), or at last put the best month just short of the target, so the
+    # months still show how far off the target they are.
+    tries = [
+        (series[period], colour),
+        (values[len(values) // 2], colour),
+        (sum(values) / len(values), colour),
+        (values[-1], Status.GREEN),
+    ]
+    candidate = None
+    for shown, wanted in tries:
+        candidate = fit(
+            optimization=optimization,
+            history=history,
+            latest=shown,
+            colour=wanted,
+            thresholds=thresholds,
+            bounds=bounds,
+        )
+        if candidate is not None:
+            as_scored = candidate.scoring(optimization)
+            if any(0 < scoring.performance(as_scored, v) < 1 for v in values):
+                break
+            candidate = None
     if candidate is None:
         return f"no round target shows {colour.value} for {series[period]:g}"
     indicator.baseline = candidate.baseline
