@@ -18,10 +18,14 @@ from django.utils.safestring import mark_safe
 
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.accounts.scope import departments_for
-from crm_scorecard.metrics.engine import MetricError
-from crm_scorecard.metrics.services import metric_series
-from crm_scorecard.metrics.sources import DIMENSIONS, UnknownColumn
-from crm_scorecard.metrics.units import currency_symbol, format_score
+from crm_scorecard.metrics.api import (
+    DIMENSIONS,
+    MetricError,
+    UnknownColumn,
+    currency_symbol,
+    format_score,
+    metric_series,
+)
 from crm_scorecard.scorecards import analysis, files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django import template
 
-from crm_scorecard.metrics.units import Unit, format_score, format_value
+from crm_scorecard.metrics.api import Unit, format_score, format_value
 
 register = template.Library()
 
