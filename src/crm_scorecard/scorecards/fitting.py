@@ -21,7 +21,15 @@ from crm_scorecard.metrics.units import Unit
 
 from . import scoring
 from .models import Indicator, Scorecard
-from .scoring import Optimization, Period, Status, Thresholds, period_index
+from .scoring import (
+    INTERVAL_MONTHS,
+    Optimization,
+    Period,
+    Status,
+    Thresholds,
+    latest_at,
+    period_index,
+)
 from .services import indicator_save, kpi_history, manual_value_set, metric_units
 
 # The range a unit's values can take: a rate cannot beat 100%, nor a count go below 0.
@@ -179,7 +187,13 @@ def fit(
     values = sorted([*history, latest])
     middle = values[len(values) // 2]
     # Twice the interquartile range: the swing of an ordinary month, not of the odd one.
-    width = max(2 * (values[(3 * len(values)) // 4] - values[len(values) // 4]), 0.2 * abs(middle))
+    width = max(
+        2 * (values[(3 * len(values)) // 4] - values[len(values) // 4]),
+        0.2 * abs(middle),
+        # A series that is mostly nothing (no leaver most months): its range, then its latest.
+        (values[-1] - values[0]) / 2,
+        0.2 * abs(latest),
+    )
     lo, hi = bounds
     if lo >= 0 and middle > 0:
         width = min(width, 0.8 * middle)  # a baseline of nothing is no baseline
@@ -224,10 +238,17 @@ def indicator_targets_fit(
     from its department's series so that `period` shows `colour`; saved through
     `indicator_save`. Returns why it was left as it was, or None when fitted."""
     series = _series(indicator, scorecard, period)
-    if period not in series:
+    # The value the page shows for `period`: the latest within the indicator's interval
+    # (a quarterly survey's last quarter).
+    found = latest_at(series, period)
+    interval = INTERVAL_MONTHS.get(indicator.update_interval, 1)
+    if found is None or period_index(period) - period_index(found[0]) >= interval:
+        return f"no value for {period}"
+    shown_period, latest = found
+    if latest is None:
         return f"no value for {period}"
     optimization = Optimization(indicator.optimization)
-    history = [v for p, v in series.items() if p != period]
+    history = [v for p, v in series.items() if p != shown_period]
     thresholds = _thresholds(indicator, scorecard)
     bounds = UNIT_BOUNDS.get(indicator.unit or unit, DEFAULT_BOUNDS)
     values = sorted(series.values(), reverse=optimization == Optimization.MINIMIZE)
@@ -236,7 +257,7 @@ def indicator_targets_fit(
     # median, the mean), or at last put the best month just short of the target, so the
     # months still show how far off the target they are.
     tries = [
-        (series[period], colour),
+        (latest, colour),
         (values[len(values) // 2], colour),
         (sum(values) / len(values), colour),
         (values[-1], Status.GREEN),
@@ -257,7 +278,7 @@ def indicator_targets_fit(
                 break
             candidate = None
     if candidate is None:
-        return f"no round target shows {colour.value} for {series[period]:g}"
+        return f"no round target shows {colour.value} for {latest:g}"
     indicator.baseline = candidate.baseline
     indicator.target = candidate.target
     if optimization == Optimization.BAND:
