@@ -25,8 +25,10 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "crm_scorecard.accounts",
     "crm_scorecard.crm",
+    "crm_scorecard.voc",
     "crm_scorecard.metrics",
     "crm_scorecard.scorecards",
+    "crm_scorecard.surveys",
     "crm_scorecard.web",
     "crm_scorecard.cli",
     "ninja",
@@ -162,3 +164,38 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The currency money is shown in (ISO code; EUR, USD, GBP, JPY, CHF, INR get their symbol).
 CRM_CURRENCY = os.environ.get("CRM_CURRENCY", "EUR")
+
+# Complaint service level: hours from logging to resolution, per severity. The environment
+# may change some, e.g. CRM_COMPLAINT_SLA_HOURS="critical=2,high=12".
+CRM_COMPLAINT_SLA_HOURS = {"critical": 4, "high": 24, "medium": 72, "low": 168} | {
+    name.strip(): int(hours)
+    for name, _, hours in (
+        item.partition("=")
+        for item in os.environ.get("CRM_COMPLAINT_SLA_HOURS", "").split(",")
+        if item.strip()
+    )
+}
+
+# Rating sheets (surveys): how many days a link stays open, the language of a sheet whose
+# link names none, and the address links start with (the one customers can reach).
+RATING_LINK_DAYS = int(os.environ.get("RATING_LINK_DAYS", "30"))
+RATING_SHEET_LANGUAGE = os.environ.get("RATING_SHEET_LANGUAGE", "en")
+CRM_SITE_URL = os.environ.get("CRM_SITE_URL", "http://127.0.0.1:8000")
+# Mail (rating sheet links) is printed to the console unless EMAIL_HOST names an SMTP server.
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ["EMAIL_HOST"],
+                "port": int(os.environ.get("EMAIL_PORT", "587")),
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": os.environ.get("EMAIL_USE_TLS", "1") == "1",
+            },
+        }
+        if os.environ.get("EMAIL_HOST")
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
