@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ DIMENSIONS = (
     "salesperson",
     "agent",
     "complaint_category",
+    "voc_theme",
 )
 
 AGE_BRACKETS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
@@ -45,6 +47,8 @@ TABLES = (
     "crm_feedback",
     "crm_complaint",
     "crm_engagementanswer",
+    "voc_theme",
+    "voc_thememember",
 )
 
 
@@ -376,7 +380,24 @@ def with_dimensions(conn: Connection, t: Table, wanted: Iterable[str]) -> Table:
             n = conn.table(table)
             lookup = n.select(dim_id=n.id, **{name: n[column]})
             t = t.left_join(lookup, t[key] == lookup.dim_id).drop("dim_id")
+    if "voc_theme" in wanted:
+        t = _with_voc_theme(conn, t)
     return t
+
+
+def _with_voc_theme(conn: Connection, t: Table) -> Table:
+    """`t` (feedback or complaints) with `voc_theme`: the label of the voice-of-the-customer
+    theme its comment was put in (null: in none). Read from voc's tables by name, as the
+    CRM's are: the metrics layer does not import the voc app. A comment is in one theme at
+    most, so no row is counted twice."""
+    kind = "feedback" if "feedback" in t.columns else "complaint"
+    m = conn.table("voc_thememember")
+    theme = conn.table("voc_theme")
+    m = m.filter(m[f"{kind}_id"].notnull())
+    labels = m.join(theme, m.theme_id == theme.id).select(
+        dim_comment=m[f"{kind}_id"], voc_theme=theme.label
+    )
+    return t.left_join(labels, t[kind] == labels.dim_comment).drop("dim_comment")
 
 
 def _flag(column: Any) -> Any:
@@ -482,8 +503,41 @@ def feedback(conn: Connection) -> Table:
     return _customer_department(conn, f)
 
 
+@ibis.udf.scalar.builtin(name="datetime")
+def _sqlite_datetime(seconds: int, modifier: str) -> datetime:  # type: ignore[empty-body]
+    """SQLite's datetime(seconds, 'unixepoch')."""
+
+
+def _shifted(conn: Connection, ts: Any, hours: Any) -> Any:
+    """`ts` plus a number of hours that varies by row. SQLite before 3.42 shifts no
+    timestamp that has fractions of a second, so there it goes through whole epoch seconds:
+    dropping the fraction moves no time across a period boundary (boundaries are whole
+    seconds)."""
+    if conn.name == "sqlite":
+        return _sqlite_datetime(ts.epoch_seconds().cast("int64") + hours * 3600, "unixepoch")
+    return ts + hours.as_interval("h")
+
+
 def complaints(conn: Connection) -> Table:
+    """Complaints, with their service level (hours allowed by severity, from
+    `CRM_COMPLAINT_SLA_HOURS`): whether each was resolved in time, and from when to when it
+    stood overdue (from its due time until resolved; never, if resolved in time)."""
+    from django.conf import settings
+
     k = conn.table("crm_complaint")
+    sla = ibis.cases(
+        *[(k.severity == name, int(h)) for name, h in settings.CRM_COMPLAINT_SLA_HOURS.items()],
+        else_=ibis.null("int64"),
+    )
+    opened = epoch_seconds(conn, k.opened_at)
+    resolution_hours = (epoch_seconds(conn, k.resolved_at) - opened).cast("float64") / 3600
+    in_time = ibis.cases(
+        (k.resolved_at.isnull() | sla.isnull(), ibis.null("int64")),
+        (resolution_hours <= sla, 1),
+        else_=0,
+    )
+    due = _shifted(conn, k.opened_at, sla)
+    late = sla.notnull() & (in_time.isnull() | (in_time == 0))
     return k.select(
         complaint=k.id,
         customer=k.customer_id,
@@ -492,10 +546,14 @@ def complaints(conn: Connection) -> Table:
         complaint_category=k.category,
         department_id=k.department_id,
         severity=k.severity,
-        resolution_hours=(
-            epoch_seconds(conn, k.resolved_at) - epoch_seconds(conn, k.opened_at)
-        ).cast("float64")
+        resolution_hours=resolution_hours,
+        resolved_in_time=in_time,
+        overdue_ts=late.ifelse(due, ibis.null(due.type())),
+        overdue_end_ts=late.ifelse(k.resolved_at, ibis.null(k.resolved_at.type())),
+        first_response_ts=k.first_response_at,
+        first_response_hours=(epoch_seconds(conn, k.first_response_at) - opened).cast("float64")
         / 3600,
+        reopened_ts=k.first_reopened_at,
     )
 
 
@@ -576,14 +634,21 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "resolved",
     ),
     "contacts": (*_COMMON, "interaction", "channel", "agent_id", "agent", "next_ts", "repeat"),
-    "feedback": (*_COMMON, "feedback", "rating", "recommend", "channel"),
+    "feedback": (*_COMMON, "feedback", "rating", "recommend", "channel", "voc_theme"),
     "complaints": (
         *_COMMON,
         "complaint",
         "resolved_ts",
         "complaint_category",
+        "voc_theme",
         "severity",
         "resolution_hours",
+        "resolved_in_time",
+        "overdue_ts",
+        "overdue_end_ts",
+        "first_response_ts",
+        "first_response_hours",
+        "reopened_ts",
     ),
     "leads": (
         "lead",

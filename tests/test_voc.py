@@ -1,0 +1,333 @@
+"""Voice of the customer: comments grouped into themes, people's corrections kept on a re-run,
+every change audited, themes scoped to departments, the board, the commands, and the
+voc_theme dimension of the metrics engine."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
+from django.http import Http404
+
+from crm_scorecard.crm.models import Complaint, ComplaintCategory, Feedback
+from crm_scorecard.voc import selectors, services
+from crm_scorecard.voc.models import ChangeAction, Theme, ThemeChange, ThemeMember
+
+from .factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+TOPICS = {
+    "delivery": [
+        "My parcel delivery was late again",
+        "The delivery arrived three days late",
+        "Late delivery, the courier never came",
+        "Parcel delivered late and the box was damaged",
+        "Delivery took two weeks, far too late",
+        "Courier was late with my parcel",
+        "Still waiting for the delivery, very late",
+        "The parcel came late, the courier lost it first",
+        "Delivery slot missed, parcel late",
+        "Late courier delivery ruined the weekend",
+    ],
+    "billing": [
+        "I was billed twice this month",
+        "The invoice amount is wrong",
+        "Billing error: charged for a plan I cancelled",
+        "Wrong amount on my bill",
+        "Double charge on my invoice",
+        "Billing is wrong again, refund please",
+        "The bill shows a wrong charge",
+        "Invoice wrong, overcharged by 20 euros",
+        "Charged twice, billing mistake",
+        "My bill is wrong every month",
+    ],
+    "app": [
+        "The app crashes when I log in",
+        "App keeps crashing on startup",
+        "Mobile app crash after the update",
+        "The app freezes and crashes",
+        "Crashes every time I open the app",
+        "App crashed while paying",
+        "The new app version crashes constantly",
+        "App crash on my phone",
+        "The app crashes when I open my account",
+        "Crashing app, cannot log in",
+    ],
+}
+
+
+def feedback(customer, text, *, n, rating=3, month=1):
+    return Feedback.objects.create(
+        external_id=f"F-{n}",
+        customer=customer,
+        submitted_at=datetime(2026, month, 1 + n % 27, 12, tzinfo=UTC),
+        rating=rating,
+        comment=text,
+    )
+
+
+@pytest.fixture
+def comments(org):
+    """Thirty feedback comments of Sales' customers, ten on each of three topics."""
+    customer = CustomerFactory(department=org.sales, full_name="Sally Sales")
+    made: dict[str, list[Feedback]] = {}
+    n = 0
+    for topic, texts in TOPICS.items():
+        for text in texts:
+            n += 1
+            made.setdefault(topic, []).append(feedback(customer, text, n=n))
+    return made
+
+
+def theme_of(comment: Feedback) -> Theme:
+    return ThemeMember.objects.select_related("theme").get(feedback=comment).theme
+
+
+def test_grouping_finds_the_three_topics(comments):
+    # Given thirty comments on three clear topics, no themes yet
+    # When grouping without saying how many themes
+    result = services.comments_group()
+    # Then there are three themes, each holding exactly one topic's ten comments
+    assert Theme.objects.count() == 3 and ThemeMember.objects.count() == 30
+    for topic, made in comments.items():
+        themes = {theme_of(c).pk for c in made}
+        assert len(themes) == 1, topic
+        assert Theme.objects.get(pk=themes.pop()).members.count() == 10
+    # And each label names its topic's telling words, and the run was recorded
+    labels = {theme_of(made[0]).label for made in comments.values()}
+    assert any("late" in x or "delivery" in x for x in labels)
+    assert any("app" in x or "crash" in x for x in labels)
+    assert result.pipeline == "tf-idf + lsa"
+    assert ThemeChange.objects.filter(action=ChangeAction.GROUP, actor=None).count() == 1
+
+
+def test_a_rerun_keeps_what_people_decided_and_places_new_comments(org, comments):
+    # Given grouped comments, a manager's move of a delivery comment into the billing
+    # theme, and the app theme renamed and handed to Sales
+    services.comments_group()
+    delivery, billing, app = (theme_of(comments[t][0]) for t in ("delivery", "billing", "app"))
+    moved = ThemeMember.objects.get(feedback=comments["delivery"][3])
+    services.member_move(actor=org.executive, member=moved, theme=billing)
+    services.theme_rename(actor=org.executive, theme=app, label="App stability")
+    services.theme_assign(actor=org.executive, theme=app, department=org.sales)
+    # And two new comments arrive
+    customer = comments["delivery"][0].customer
+    late = feedback(customer, "The courier delivery was late, parcel missing", n=100)
+    crash = feedback(customer, "The app crashes on every update", n=101)
+    # When grouping again
+    result = services.comments_group()
+    # Then no theme was added, the moved comment stays where the person put it, the
+    # renamed theme keeps its label and department
+    assert Theme.objects.count() == 3 and not result.new_themes
+    assert theme_of(comments["delivery"][3]) == billing
+    app.refresh_from_db()
+    assert app.label == "App stability" and app.department == org.sales
+    # And each new comment joined the theme of its topic
+    assert theme_of(late) == delivery and theme_of(crash) == app
+    assert ThemeMember.objects.get(feedback=late).placed_by_person is False
+
+
+def test_every_change_is_audited_with_who_and_what(org, comments):
+    # Given grouped comments
+    services.comments_group()
+    delivery, billing = theme_of(comments["delivery"][0]), theme_of(comments["billing"][0])
+    exec_ = org.executive
+    # When an executive creates, renames, assigns, splits, moves and merges
+    new = services.theme_create(actor=exec_, label="  Refunds ", department=org.service)
+    services.theme_rename(actor=exec_, theme=delivery, label="Delivery")
+    services.theme_assign(actor=exec_, theme=delivery, department=org.service)
+    split = services.theme_split(
+        actor=exec_,
+        theme=billing,
+        members=list(ThemeMember.objects.filter(feedback__in=comments["billing"][:2])),
+        label="Double charges",
+    )
+    member = ThemeMember.objects.get(feedback=comments["billing"][5])
+    services.member_move(actor=exec_, member=member, theme=new)
+    services.theme_merge(actor=exec_, theme=split, into=new)
+    # Then each left a row naming the executive and what changed
+    rows = list(ThemeChange.objects.exclude(action=ChangeAction.GROUP).order_by("pk"))
+    assert [r.action for r in rows] == ["create", "rename", "assign", "split", "move", "merge"]
+    assert all(r.actor == exec_ and r.at is not None for r in rows)
+    assert rows[0].detail == {"label": "Refunds", "department": "Customer Service"}
+    assert rows[1].detail["after"] == "Delivery"
+    assert rows[2].detail == {"before": None, "after": "Customer Service"}
+    assert rows[3].detail["comments"] == 2 and rows[4].detail["comment"] == "F-16"
+    assert rows[5].detail["comments"] == 2 and rows[5].detail["merged"] == "Double charges"
+    # And the merged theme is gone, its comments in the other, placed by a person
+    assert not Theme.objects.filter(pk=split.pk).exists()
+    assert new.members.count() == 3 and all(m.placed_by_person for m in new.members.all())
+
+
+def test_themes_are_scoped_to_their_department(org, comments):
+    # Given the delivery theme handed to Customer Service, billing to Field Sales (under
+    # Sales), app unassigned
+    services.comments_group()
+    delivery, billing, app = (theme_of(comments[t][0]) for t in ("delivery", "billing", "app"))
+    services.theme_assign(actor=None, theme=delivery, department=org.service)
+    services.theme_assign(actor=None, theme=billing, department=org.field_sales)
+    # Then Sales' manager sees billing (a sub-department's) and nothing else
+    assert list(selectors.themes_visible(user=org.sales_manager)) == [billing]
+    with pytest.raises(Http404):
+        selectors.theme_get(user=org.sales_manager, pk=delivery.pk)
+    with pytest.raises(Http404):
+        selectors.theme_get(user=org.sales_manager, pk=app.pk)
+    # And the service agent sees delivery only, the executive every theme
+    assert list(selectors.themes_visible(user=org.service_agent)) == [delivery]
+    assert selectors.themes_visible(user=org.executive).count() == 3
+    # And the board of Sales' manager shows billing's comments only
+    board = selectors.board(user=org.sales_manager)
+    assert [c.theme for c in board] == [billing]
+    assert {card.external_id for card in board[0].cards} == {
+        c.external_id for c in comments["billing"]
+    }
+
+
+def test_managers_change_only_their_departments_themes(org, comments):
+    # Given delivery with Customer Service and billing with Sales
+    services.comments_group()
+    delivery, billing = theme_of(comments["delivery"][0]), theme_of(comments["billing"][0])
+    services.theme_assign(actor=None, theme=delivery, department=org.service)
+    services.theme_assign(actor=None, theme=billing, department=org.sales)
+    before = list(ThemeMember.objects.order_by("pk").values_list("theme_id", flat=True))
+    # When Sales' manager, and Sales' analyst, try to change them
+    member = ThemeMember.objects.get(feedback=comments["billing"][0])
+    with pytest.raises(PermissionDenied):
+        services.member_move(actor=org.sales_manager, member=member, theme=delivery)
+    with pytest.raises(PermissionDenied):
+        services.theme_rename(actor=org.sales_analyst, theme=billing, label="Bills")
+    with pytest.raises(PermissionDenied):
+        services.theme_assign(actor=org.sales_manager, theme=billing, department=org.service)
+    # Then nothing changed, and no audit row was written for the refusals
+    assert list(ThemeMember.objects.order_by("pk").values_list("theme_id", flat=True)) == before
+    assert (
+        ThemeChange.objects.exclude(action=ChangeAction.GROUP).filter(actor__isnull=False).count()
+        == 0
+    )
+    # And Sales' manager may rename billing and hand it to Field Sales
+    services.theme_rename(actor=org.sales_manager, theme=billing, label="Bills")
+    services.theme_assign(actor=org.sales_manager, theme=billing, department=org.field_sales)
+    billing.refresh_from_db()
+    assert billing.label == "Bills" and billing.department == org.field_sales
+
+
+def test_theme_figures_count_negative_ratings_and_months(org):
+    # Given a theme with four comments: ratings 1, 2 and 5 in January and February, and a
+    # complaint (no rating) in February
+    customer = CustomerFactory(department=org.sales)
+    rows = [
+        feedback(customer, "late parcel", n=1, rating=1, month=1),
+        feedback(customer, "late parcel again", n=2, rating=2, month=1),
+        feedback(customer, "parcel late but nice", n=3, rating=5, month=2),
+    ]
+    complaint = Complaint.objects.create(
+        external_id="K-1",
+        customer=customer,
+        category=ComplaintCategory.SERVICE,
+        description="late parcel",
+        opened_at=datetime(2026, 2, 3, tzinfo=UTC),
+        department=org.service,
+    )
+    services.comments_group(themes=1)
+    # Then the theme counts 4 comments, 2 of the 3 ratings negative, 2 per month
+    [summary] = selectors.themes_summary(user=None)
+    assert summary["count"] == 4 and summary["negative_share"] == pytest.approx(2 / 3)
+    assert summary["months"] == {"2026-01": 2, "2026-02": 2}
+    assert ThemeMember.objects.filter(complaint=complaint).exists() and len(rows) == 3
+
+
+def test_voc_commands_print_themes_and_the_export(org, comments):
+    # Given grouped comments, delivery assigned to Customer Service
+    out = StringIO()
+    call_command("voc", "group", "--themes", "3", "--no-progress", stdout=out)
+    assert "3 new themes" in out.getvalue()
+    delivery = theme_of(comments["delivery"][0])
+    services.theme_assign(actor=None, theme=delivery, department=org.service)
+    # When exporting as JSON
+    out = StringIO()
+    call_command("voc", "export", "--json", stdout=out)
+    rows = json.loads(out.getvalue())
+    # Then there is one row per grouped comment, in the documented shape
+    assert len(rows) == 30
+    assert {tuple(sorted(r)) for r in rows} == {("department", "id", "kind", "theme", "theme_id")}
+    first = next(r for r in rows if r["id"] == comments["delivery"][0].external_id)
+    assert first == {
+        "kind": "feedback",
+        "id": "F-1",
+        "theme": delivery.label,
+        "theme_id": delivery.pk,
+        "department": "Customer Service",
+    }
+    assert all(r["department"] is None for r in rows if r["theme_id"] != delivery.pk)
+    # And `voc themes --json` lists the three with their counts
+    out = StringIO()
+    call_command("voc", "themes", "--json", stdout=out)
+    themes = json.loads(out.getvalue())
+    assert sorted(t["count"] for t in themes) == [10, 10, 10]
+    assert {t["department"] for t in themes} == {"Customer Service", None}
+    assert all(t["negative_share"] == 0 for t in themes)
+
+
+def complaint(customer, department, text, *, n, month):
+    return Complaint.objects.create(
+        external_id=f"K-{n}",
+        customer=customer,
+        category=ComplaintCategory.SERVICE,
+        description=text,
+        opened_at=datetime(2026, month, 10 + n, tzinfo=UTC),
+        department=department,
+    )
+
+
+def show(*args):
+    out = StringIO()
+    call_command("metrics", "show", *args, "--json", stdout=out)
+    return [
+        (p["period_start"], p["dimension_value"], p["value"]) for p in json.loads(out.getvalue())
+    ]
+
+
+@pytest.mark.django_db(transaction=True)  # the metrics engine reads over its own connection
+def test_voc_theme_is_a_dimension_of_complaints_and_feedback(org):
+    # Given complaints: January two on late delivery and two on wrong bills, February one
+    # on late delivery and one that says nothing (so is in no theme)
+    customer = CustomerFactory(department=org.sales)
+    texts = [
+        ("late delivery of my parcel", 1),
+        ("parcel delivery late again", 1),
+        ("wrong bill amount charged", 1),
+        ("bill charged wrong amount twice", 1),
+        ("delivery late, parcel lost", 2),
+        ("", 2),
+    ]
+    for n, (text, month) in enumerate(texts):
+        complaint(customer, org.service, text, n=n, month=month)
+    # And feedback rated 1 and 5 on late delivery in January
+    feedback(customer, "delivery late", n=1, rating=1, month=1)
+    feedback(customer, "late delivery parcel", n=2, rating=5, month=1)
+    services.comments_group(themes=2)
+    delivery = ThemeMember.objects.get(complaint__external_id="K-0").theme
+    billing = ThemeMember.objects.get(complaint__external_id="K-2").theme
+    assert delivery != billing
+    services.theme_rename(actor=None, theme=delivery, label="delivery")
+    services.theme_rename(actor=None, theme=billing, label="billing")
+    # When complaints are shown by theme, and filtered to the delivery theme
+    by_theme = show("complaints", "--by", "voc_theme", "--since", "2026-01", "--until", "2026-02")
+    filtered = show(
+        "complaints", "--filter", "voc_theme=delivery", "--since", "2026-01", "--until", "2026-02"
+    )
+    rating = show("average_rating", "--filter", "voc_theme=delivery", "--until", "2026-01")
+    # Then January has 2 delivery, 2 billing; February 1 delivery, 1 in no theme
+    got = {(day, value): n for day, value, n in by_theme}
+    assert got[("2026-01-01", "delivery")] == 2 and got[("2026-01-01", "billing")] == 2
+    assert got[("2026-02-01", "delivery")] == 1 and got[("2026-02-01", "(unknown)")] == 1
+    assert got.get(("2026-02-01", "billing"), 0) == 0
+    assert sum(got.values()) == 6
+    # And the filter keeps the delivery theme's 2 and 1; feedback on it averages (1 + 5) / 2
+    assert filtered == [("2026-01-01", None, 2), ("2026-02-01", None, 1)]
+    assert rating == [("2026-01-01", None, 3.0)]
