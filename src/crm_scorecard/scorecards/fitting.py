@@ -328,8 +328,8 @@ def manual_values_enter(
 
 def scorecards_fit(*, scorecards: Iterable[Scorecard], period: Period, seed: int) -> FitSummary:
     """Fit every indicator of `scorecards` for `period` (see the module's docstring): the
-    colours are dealt out in turn over the indicators in a seeded order, so the mix is a
-    third each whatever the number of scorecards."""
+    first third of the indicators, in a seeded order that puts each scorecard's near its
+    leaning, are meant green, the next yellow, the last red."""
     rng = random.Random(seed)
     cards = sorted(scorecards, key=lambda c: (c.department.name, c.name, c.pk))
     units = metric_units()
@@ -340,9 +340,16 @@ def scorecards_fit(*, scorecards: Iterable[Scorecard], period: Period, seed: int
             goal__perspective__scorecard=card, cascaded_from__isnull=True
         ).order_by("goal__perspective__position", "goal__position", "position", "pk")
     ]
-    order = list(range(len(work)))
-    rng.shuffle(order)
-    colours = {position: COLOURS[turn % 3] for turn, position in enumerate(order)}
+    # Departments differ: each scorecard leans to a colour (in turn: doing well, so-so,
+    # struggling) and its indicators draw near it, while over all of them the colours
+    # still come out a third each.
+    leaning = {card.pk: turn % 3 for turn, card in enumerate(rng.sample(cards, len(cards)))}
+    keys = [leaning[card.pk] + rng.uniform(-1.5, 1.5) for card, _ in work]
+    order = sorted(range(len(work)), key=lambda position: keys[position])
+    colours = {
+        position: COLOURS[min(2, turn * 3 // max(1, len(order)))]
+        for turn, position in enumerate(order)
+    }
     summary = FitSummary(period=period)
     for position, (card, indicator) in enumerate(work):
         colour = colours[position]
