@@ -90,6 +90,7 @@ def urls(w):
         "export": f"/scorecards/{card}/export/",
         "customers": "/customers/?q=sally",
         "customer": "/customers/C-S1/",
+        "rating_link": "/customers/C-S1/rating-link/",
         "edit_card": f"/scorecards/{card}/edit/",
         "new_goal": f"/scorecards/{card}/goals/new/",
         "edit_goal": f"/scorecards/{card}/goals/{goal}/edit/",
@@ -126,6 +127,7 @@ PAGES = {
         "other_manager": 200,
     },  # a search page; results are scoped
     "customer": READ,
+    "rating_link": READ,  # creating one (POST): test_surveys.py walks the same callers
     "edit_card": EDIT,
     "new_goal": EDIT,
     "edit_goal": EDIT,

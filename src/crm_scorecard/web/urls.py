@@ -1,12 +1,18 @@
 from django.urls import path
 
 from . import scorecard_views as sc
-from . import views
+from . import survey_views, views
 
 urlpatterns = [
     path("", sc.home, name="home"),
     path("customers/", views.customer_search, name="customer-search"),
     path("customers/<str:external_id>/", views.customer_detail, name="customer-detail"),
+    path(
+        "customers/<str:external_id>/rating-link/",
+        survey_views.rating_link_new,
+        name="rating-link-new",
+    ),
+    path("r/<str:token>/", survey_views.rating_sheet, name="rating-sheet"),  # public: the link
     path("scorecards/new/", sc.scorecard_new, name="scorecard-new"),
     path("scorecards/import/", sc.scorecard_import, name="scorecard-import"),
     path("scorecards/templates/", sc.template_install_view, name="template-install"),
