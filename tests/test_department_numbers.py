@@ -90,9 +90,14 @@ def tree(django_db_setup, django_db_blocker):
         west = Department.objects.create(name="T-West", parent=sales)
         service = Department.objects.create(name="T-Service")
         people = {}
-        for key, dept in [("e1", east), ("e2", east), ("w1", west), ("s1", service)]:
+        for key, dept, region in [
+            ("e1", east, "North"),
+            ("e2", east, "South"),
+            ("w1", west, "North"),
+            ("s1", service, "North"),
+        ]:
             people[key] = m.Customer.objects.create(
-                external_id=f"T{key}", full_name=key, department=dept
+                external_id=f"T{key}", full_name=key, department=dept, region=region
             )
         for n, (who, day, amount) in enumerate(
             [
@@ -441,3 +446,37 @@ def test_scorecard_show_agrees_with_metrics_show(tree):
             assert (ind["period"], ind["stale"]) == ("2026-01", True), ind["name"]
         assert ind["scope"] == "department"
     assert [i["value"] for i in indicators][:2] == [260, 130]
+
+
+def test_a_filtered_indicator_reads_its_departments_slice(tree):
+    # Given T-Sales' and T-East's scorecards, each with revenue in the North region
+    # (North customers: e1 in T-East, w1 in T-West, s1 in T-Service)
+    north = {"name": "North", "metric": "revenue", "filter": {"region": "North"}}
+    card = {
+        "name": "Regions",
+        "perspectives": [
+            {
+                "name": "Financial",
+                "goals": [{"name": "Sell", "indicators": [{**north, "baseline": 0, "target": 1}]}],
+            }
+        ],
+    }
+    sales = svc.scorecard_import(card=files.parse(card), department=tree["sales"])
+    east = svc.scorecard_import(card=files.parse(card), department=tree["east"])
+    # When the KPIs are computed as `compute` does (it stores the slices scorecards ask for)
+    call_command(
+        "compute",
+        "--metric",
+        "revenue",
+        "--since",
+        "2026-01",
+        "--until",
+        "2026-03",
+        "--no-progress",
+        stdout=io.StringIO(),
+    )
+    # Then each card reads its own department's North revenue: January T-Sales e1 100 +
+    # w1 50 (not s1, another department's), T-East e1 100; February T-Sales e1 200 only
+    assert _values(sales, "2026-01")["North"] == 150
+    assert _values(east, "2026-01")["North"] == 100
+    assert _values(sales, "2026-02")["North"] == 200

@@ -112,9 +112,9 @@ def kpi_compute(
         engine.registry.get(key)
     by = list(by)
     per_key: dict[str, list[tuple[str, str]]] = {}
-    for key, department, wanted in slices:
+    for key, within, wanted in slices:
         if key in keys:
-            per_key.setdefault(key, []).append((department, wanted))
+            per_key.setdefault(key, []).append((within, wanted))
     department_ids = dict(Department.objects.values_list("name", "pk"))
     run = FillRun.objects.create(
         grain=grain, since=since, until=until, metrics=keys, engine=engine.conn.name
@@ -124,63 +124,32 @@ def kpi_compute(
         for dimension in by:
             engine.prefetch(keys, grain=grain, by=dimension)
         for key in keys:
+            # What to store for this metric: each breakdown in `by` across the company,
+            # then the breakdowns asked for within one department.
+            asks: list[tuple[str | None, str | None]] = [(d, None) for d in by]
+            asks += [(w, dep) for dep, w in per_key.get(key, []) if dep in department_ids]
             rows: list[KpiValue] = []
-            for dimension in by:
-                try:
-                    points = engine.compute(
-                        key, grain=grain, by=dimension, since=since, until=until
-                    )
-                except UnknownColumn:
-                    continue  # this metric has no such breakdown
-                if dimension == "department":
-                    rows.extend(
-                        KpiValue(
-                            metric=key,
-                            grain=grain,
-                            period_start=p,
-                            department_id=department_ids[d],
-                            value=v,
-                        )
-                        for p, d, v in points
-                        if d in department_ids
-                    )
-                    continue
-                rows.extend(
-                    KpiValue(
-                        metric=key,
-                        grain=grain,
-                        period_start=p,
-                        dimension=dimension or "",
-                        dimension_value=d or "",
-                        value=v,
-                    )
-                    for p, d, v in points
-                )
-            for department, wanted in per_key.get(key, []):
-                if department not in department_ids:
-                    continue
+            for dimension, scope in asks:
                 try:
                     points = engine.compute(
                         key,
                         grain=grain,
-                        by=wanted,
-                        filters={"department": department},
+                        by=dimension,
+                        filters={"department": scope} if scope else None,
                         since=since,
                         until=until,
                     )
                 except UnknownColumn:
-                    continue
+                    continue  # this metric has no such breakdown
                 rows.extend(
-                    KpiValue(
-                        metric=key,
-                        grain=grain,
-                        period_start=p,
-                        department_id=department_ids[department],
-                        dimension=wanted,
-                        dimension_value=d or "",
-                        value=v,
+                    _rows(
+                        key,
+                        grain,
+                        points,
+                        dimension=dimension,
+                        department_id=department_ids[scope] if scope else None,
+                        department_ids=department_ids,
                     )
-                    for p, d, v in points
                 )
             written += _replace(key, grain, since, until, rows)
             if progress:
@@ -195,6 +164,39 @@ def kpi_compute(
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def _rows(
+    key: str,
+    grain: str,
+    points: list[tuple[date, str | None, float | None]],
+    *,
+    dimension: str | None,
+    department_id: int | None,
+    department_ids: dict[str, int],
+) -> list[KpiValue]:
+    """Stored rows for computed points. A company-wide breakdown by department stores each
+    department's subtree as that department's own series (dimension empty)."""
+    if dimension == "department" and department_id is None:
+        return [
+            KpiValue(
+                metric=key, grain=grain, period_start=p, department_id=department_ids[d], value=v
+            )
+            for p, d, v in points
+            if d in department_ids
+        ]
+    return [
+        KpiValue(
+            metric=key,
+            grain=grain,
+            period_start=p,
+            department_id=department_id,
+            dimension=dimension or "",
+            dimension_value=d or "",
+            value=v,
+        )
+        for p, d, v in points
+    ]
 
 
 @transaction.atomic
