@@ -124,19 +124,27 @@ def build() -> dict[str, Department]:
             rating=rating,
             recommend=recommend,
         )
-    for kid, customer, category, opened, resolved in [
-        ("MK1", c1, "billing", at("2026-01-10"), at("2026-01-11")),
-        ("MK2", c2, "service", at("2026-01-20"), at("2026-02-05")),
-        ("MK3", c3, "product", at("2026-02-15"), None),
+    # Service level (hours by severity): critical 4, high 24, medium 72, low 168.
+    for kid, customer, category, severity, opened, resolved, responded, reopened in [
+        # Critical, resolved after 24 h: late, overdue from 04:00 on the 10th until resolved.
+        ("MK1", c1, "billing", "critical", at("2026-01-10"), at("2026-01-11"), at("2026-01-10", 2), None),
+        # Medium, due Jan 23, first resolved in January, reopened Feb 1, resolved again Feb 5.
+        ("MK2", c2, "service", "medium", at("2026-01-20"), at("2026-02-05"), at("2026-01-20", 6), at("2026-02-01")),
+        # Low, due Mar 4: open at the end of February, but not yet overdue.
+        ("MK3", c3, "product", "low", at("2026-02-25"), None, at("2026-02-25", 3), None),
         # Resolved 36 h and 1.8 s after it opened: the fraction of a second counts.
-        ("MK4", c1, "billing", at("2026-02-20"), at("2026-02-21", 12) + timedelta(seconds=1.8)),
-    ]:
+        ("MK4", c1, "billing", "medium", at("2026-02-20"), at("2026-02-21", 12) + timedelta(seconds=1.8), at("2026-02-20", 6), None),
+    ]:  # fmt: skip
         m.Complaint.objects.create(
             external_id=kid,
             customer=customer,
             category=category,
+            severity=severity,
             opened_at=opened,
             resolved_at=resolved,
+            first_response_at=responded,
+            first_reopened_at=reopened,
+            reopened_count=1 if reopened else 0,
             department=service,
         )
     for employee, day, rating in [
@@ -155,6 +163,7 @@ def clear() -> None:
         m.Lead,
         m.Interaction,
         m.Feedback,
+        m.ComplaintEvent,
         m.Complaint,
         m.EngagementAnswer,
         m.Customer,

@@ -92,6 +92,16 @@ EXPECTED: dict[str, list[float | None]] = {
     # median of 384 and 36.0005 (1.8 s = 0.0005 h), by month resolved
     "complaint_resolution_hours": [24, 210.00025],
     "open_complaints": [1, 1],  # MK2 at the end of Jan; MK3 at the end of Feb
+    # service level: MK1 critical 4 h (took 24 h: late); MK2 medium 72 h, due Jan 23 (late);
+    # MK3 low 168 h, due Mar 4; MK4 medium (36 h: in time). By month resolved: Jan MK1;
+    # Feb MK2, MK4
+    "complaints_resolved_in_time": [0.0, 0.5],
+    # end of Jan: MK2 (MK1 was overdue from Jan 10 04:00 until resolved on the 11th);
+    # end of Feb: MK3 open but due in March
+    "overdue_complaints": [1, 0],
+    "reopened_complaints": [0, 1],  # MK2 first reopened on Feb 1
+    # first responses: Jan MK1 2 h, MK2 6 h; Feb MK3 3 h, MK4 6 h
+    "first_response_hours": [4.0, 4.5],
     # employees: ME1 since 2020; ME2 2025-06 to 2026-02-10; MA1 from 2026-01-15
     "employees_left": [0, 1, 0],
     "headcount": [2, 3, 2],
@@ -402,9 +412,9 @@ def test_compute_stores_values_idempotently_and_records_the_fill(company):
         )
     # Then each value is stored once: overall and per department
     overall = dict(
-        KpiValue.objects.filter(
-            metric="revenue", department=None, dimension=""
-        ).values_list("period_start", "value")
+        KpiValue.objects.filter(metric="revenue", department=None, dimension="").values_list(
+            "period_start", "value"
+        )
     )
     assert overall == {JAN: 180, date(2026, 2, 1): 370, MAR: 60}
     by_dept = dict(

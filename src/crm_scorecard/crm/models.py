@@ -330,7 +330,8 @@ class Feedback(models.Model):
 
 class Complaint(models.Model):
     """A grievance: what went wrong, how serious, which department must answer for it,
-    and when it was resolved."""
+    and how it was worked through (first response, resolution, reopenings). Its steps are
+    recorded as ComplaintEvent rows; `crm.complaints` moves it and says when it is due."""
 
     external_id = models.CharField("complaint id", max_length=64, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="complaints")
@@ -348,6 +349,34 @@ class Complaint(models.Model):
         related_name="complaints",
         help_text="The department responsible for resolving it.",
     )
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="complaints",
+        help_text="The order it is about, if any.",
+    )
+    interaction = models.ForeignKey(
+        Interaction,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="complaints",
+        help_text="The contact it is about, if any.",
+    )
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="complaints_logged",
+    )
+    first_response_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the responsible department first acted or wrote."
+    )
+    reopened_count = models.PositiveIntegerField(default=0)
+    first_reopened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at"]
@@ -355,11 +384,42 @@ class Complaint(models.Model):
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True) | Q(resolved_at__gte=F("opened_at")),
                 name="complaint_resolved_after_opened",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(first_response_at__isnull=True)
+                | Q(first_response_at__gte=F("opened_at")),
+                name="complaint_responded_after_opened",
+            ),
         ]
+        indexes = [models.Index(fields=["department", "status"])]
 
     def __str__(self) -> str:
         return f"{self.get_category_display()} complaint {self.external_id}"
+
+
+class ComplaintEvent(models.Model):
+    """One step in working a complaint through: who moved it from which status to which,
+    when, and what they wrote. A note without a move has the same status on both sides;
+    logging the complaint is the first step (from no status to open)."""
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="complaint_events",
+    )
+    at = models.DateTimeField()
+    from_status = models.CharField(max_length=16, choices=ComplaintStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=ComplaintStatus.choices)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.complaint_id}: {self.from_status or '-'} -> {self.to_status}"
 
 
 class TableVersion(models.Model):

@@ -405,6 +405,48 @@ CATALOGUE: list[Metric] = [
         source="complaints",
         meaning="Complaints open at the end of the period.",
     ),
+    Aggregate(
+        key="complaints_resolved_in_time",
+        name="Complaints resolved within the service level",
+        unit="percent",
+        source="complaints",
+        agg="mean",
+        column="resolved_in_time",
+        period_column="resolved_ts",
+        meaning="Of the complaints resolved in the period, the share resolved by their due "
+        "time (logged plus the service level's hours for their severity).",
+    ),
+    Stock(
+        key="overdue_complaints",
+        name="Overdue complaints",
+        direction="lower",
+        source="complaints",
+        start="overdue_ts",
+        end="overdue_end_ts",
+        meaning="Complaints still unresolved at the end of the period and past their due time.",
+    ),
+    Aggregate(
+        key="reopened_complaints",
+        name="Reopened complaints",
+        direction="lower",
+        source="complaints",
+        agg="count",
+        period_column="reopened_ts",
+        meaning="Complaints reopened for the first time in the period (a complaint counts "
+        "once, in the period it was first reopened).",
+    ),
+    Aggregate(
+        key="first_response_hours",
+        name="Mean time to first response",
+        unit="hours",
+        direction="lower",
+        source="complaints",
+        agg="mean",
+        column="first_response_hours",
+        period_column="first_response_ts",
+        meaning="Mean hours from logging a complaint to the responsible department's first "
+        "move or note, for first responses given in the period.",
+    ),
     # Employees (ERM)
     Aggregate(
         key="employees_left",

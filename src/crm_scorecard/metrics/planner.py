@@ -25,6 +25,8 @@ EVENT_TIMESTAMPS = (
     ("crm_feedback", "submitted_at"),
     ("crm_complaint", "opened_at"),
     ("crm_complaint", "resolved_at"),
+    ("crm_complaint", "first_response_at"),
+    ("crm_complaint", "first_reopened_at"),
     ("crm_lead", "created_at"),
     ("crm_engagementanswer", "answered_at"),
 )

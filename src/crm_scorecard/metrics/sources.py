@@ -548,8 +548,10 @@ def complaints(conn: Connection) -> Table:
         severity=k.severity,
         resolution_hours=resolution_hours,
         resolved_in_time=in_time,
-        overdue_ts=late.ifelse(due, ibis.null(due.type())),
-        overdue_end_ts=late.ifelse(k.resolved_at, ibis.null(k.resolved_at.type())),
+        overdue_ts=late.ifelse(due, ibis.null(due.type().copy(nullable=True))),
+        overdue_end_ts=late.ifelse(
+            k.resolved_at, ibis.null(k.resolved_at.type().copy(nullable=True))
+        ),
         first_response_ts=k.first_response_at,
         first_response_hours=(epoch_seconds(conn, k.first_response_at) - opened).cast("float64")
         / 3600,
