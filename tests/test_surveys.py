@@ -340,3 +340,53 @@ def test_campaign_csv_has_one_link_per_recent_customer_and_neutralises_formulas(
     )  # fmt: skip
     assert [r[0] for r in csv.reader(io.StringIO(contacts.getvalue()))][1:] == ["C-4"]
     assert RatingLink.objects.get(customer=caller, interaction__isnull=False)
+
+
+@pytest.mark.django_db(transaction=True)  # the live server answers over its own connection
+def test_a_customer_answers_on_a_phone_without_javascript(live_server, shop):
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from .test_browser import ARTIFACTS, CHROMIUM, FLAGS
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop
+    # Given a German link about an order, and a phone-sized browser with JavaScript off
+    issued = services.rating_link_create(
+        customer=shop["customer"], order=shop["order"], language="de"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(
+            viewport={"width": 390, "height": 844}, java_script_enabled=False, is_mobile=True
+        )
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Refused" in m.text else None)
+        # When the customer opens it, taps 4 and 8, writes a comment and sends it
+        page.goto(f"{live_server.url}{sheet_path(issued.token)}")
+        # Then nothing is wider than the phone, and the page is in German
+        for selector in (
+            "form",
+            "textarea",
+            "button[type=submit]",
+            ".scale-11 label.choice >> nth=-1",
+        ):
+            box = page.locator(selector).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+        page.screenshot(path=str(ARTIFACTS / "rating-sheet-390.png"), full_page=True)
+        assert "Wie zufrieden" in page.inner_text("main")
+        page.locator(".scale-5 label.choice", has_text="4").click()
+        page.locator(".scale-11 label.choice", has_text="8").click()
+        page.fill("textarea", "Schnell und freundlich")
+        page.click("button[type=submit]")
+        assert "Vielen Dank" in page.inner_text("main")
+        page.screenshot(path=str(ARTIFACTS / "rating-sheet-390-thanks.png"))
+        browser.close()
+    # And the answer was stored
+    assert Feedback.objects.values_list("rating", "recommend", "comment").get() == (
+        4,
+        8,
+        "Schnell und freundlich",
+    )
+    assert refused == []
