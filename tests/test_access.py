@@ -5,10 +5,12 @@ and a manager of the department. Refused writes change nothing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from crm_scorecard.accounts.models import Level
+from crm_scorecard.crm.models import Complaint, ComplaintEvent, Feedback
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.models import (
     Goal,
@@ -19,6 +21,8 @@ from crm_scorecard.scorecards.models import (
     Scorecard,
 )
 from crm_scorecard.scorecards.services import scorecard_import
+from crm_scorecard.voc.models import Theme, ThemeMember
+from crm_scorecard.voc.services import theme_create
 
 from .factories import CustomerFactory, DepartmentFactory, UserFactory
 
@@ -55,12 +59,31 @@ def world():
     other = DepartmentFactory(name="Service")
     card = scorecard_import(card=files.parse(CARD), department=sales)
     customer = CustomerFactory(external_id="C-S1", full_name="Sally Sales", department=sales)
+    complaint = Complaint.objects.create(
+        external_id="K-S1",
+        customer=customer,
+        category="billing",
+        department=sales,
+        opened_at=datetime(2026, 1, 6, tzinfo=UTC),
+    )
+    late = theme_create(actor=None, label="Late parcels", department=sales)
+    billing = theme_create(actor=None, label="Billing", department=sales)
+    said = Feedback.objects.create(
+        external_id="F-S1",
+        customer=customer,
+        submitted_at=datetime(2026, 1, 5, tzinfo=UTC),
+        comment="Late again",
+    )
     return {
+        "theme": late,
+        "billing": billing,
+        "member": ThemeMember.objects.create(theme=late, kind="feedback", feedback=said),
         "card": card,
         "goal": Goal.objects.get(name="Win"),
         "keep": Goal.objects.get(name="Keep"),
         "manual": Indicator.objects.get(name="Manual"),
         "customer": customer,
+        "complaint": complaint,
         "users": {
             "anonymous": None,
             "agent": UserFactory(username="agent", level=Level.AGENT, departments=[sales]),
@@ -101,6 +124,11 @@ def urls(w):
         "new_card": "/scorecards/new/",
         "import": "/scorecards/import/",
         "template": "/scorecards/templates/",
+        "complaints": "/complaints/",
+        "complaint": f"/complaints/{w['complaint'].pk}/",
+        "new_complaint": "/customers/C-S1/complaints/new/",
+        "voc_board": "/voc/",
+        "voc_theme": f"/voc/themes/{w['theme'].pk}/",
     }
 
 
@@ -138,6 +166,11 @@ PAGES = {
     "new_card": MANAGERS,
     "import": MANAGERS,
     "template": MANAGERS,
+    "complaints": {**READ, "other_analyst": 200, "other_manager": 200},  # a scoped queue
+    "complaint": READ,
+    "new_complaint": READ,  # agents and managers of the customer's department log
+    "voc_board": {**READ, "other_analyst": 200, "other_manager": 200},  # themes are scoped
+    "voc_theme": READ,
 }
 
 
@@ -155,9 +188,10 @@ def test_every_page(client, world, caller, page):
     response = client.get(urls(world)[page])
     # Then the answer depends on who they are and where the page belongs
     assert response.status_code == PAGES[page][caller]
-    if page in ("home", "customers") and caller.startswith("other"):
+    if page in ("home", "customers", "voc_board") and caller.startswith("other"):
         text = response.content.decode()
         assert "Sales card" not in text and "Sally Sales" not in text
+        assert "Late parcels" not in text
 
 
 def snapshot():
@@ -169,6 +203,8 @@ def snapshot():
         Initiative.objects.count(),
         Scorecard.objects.count(),
         list(Scorecard.objects.values_list("name", "green", "yellow")),
+        list(Theme.objects.order_by("pk").values_list("label", "department_id")),
+        list(ThemeMember.objects.order_by("pk").values_list("theme_id", flat=True)),
     )
 
 
@@ -209,6 +245,12 @@ def writes(w):
             {"name": "Renamed", "mission": "x", "green": 0.9, "yellow": 0.4},
         ),
         "api_value": ("put", f"/api/indicators/{manual.pk}/values/2026-02", {"value": 7}),
+        "voc_rename": ("post", f"/voc/themes/{w['theme'].pk}/rename/", {"label": "Parcels"}),
+        "voc_move": (
+            "post",
+            f"/voc/comments/{w['member'].pk}/move/",
+            {"theme": w["billing"].pk},
+        ),
     }
 
 
@@ -232,6 +274,8 @@ WRITE = {
         "new_initiative",
         "edit_card",
         "api_value",
+        "voc_rename",
+        "voc_move",
     ],
 )
 def test_every_write(client, world, caller, action):
@@ -253,6 +297,55 @@ def test_every_write(client, world, caller, action):
         assert snapshot() != before
     else:
         assert snapshot() == before
+
+
+def complaint_snapshot():
+    return (
+        list(Complaint.objects.order_by("pk").values_list("status", "first_response_at")),
+        ComplaintEvent.objects.count(),
+    )
+
+
+# Agents and managers of the department work its complaints; the other department's
+# people do not see them (404); anonymous callers are sent to sign in.
+COMPLAINT_WRITE = {
+    "anonymous": 302,
+    "agent": 302,
+    "other_analyst": 404,
+    "other_manager": 404,
+    "manager": 302,
+}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("action", ["log", "move"])
+def test_complaint_writes(client, world, caller, action):
+    # Given a caller and the complaints before
+    login(client, world["users"][caller])
+    before = complaint_snapshot()
+    url, data = {
+        "log": (
+            "/customers/C-S1/complaints/new/",
+            {
+                "category": "billing",
+                "severity": "high",
+                "department": world["customer"].department_id,
+                "description": "Charged twice",
+            },
+        ),
+        "move": (f"/complaints/{world['complaint'].pk}/", {"to_status": "in_progress"}),
+    }[action]
+    # When they log a complaint or move one
+    response = client.post(url, data)
+    # Then the department's agent and manager succeed; anyone else changes nothing
+    assert response.status_code == COMPLAINT_WRITE[caller]
+    if caller in ("agent", "manager"):
+        assert complaint_snapshot() != before
+    else:
+        assert complaint_snapshot() == before
+    # And the other department's queue does not list the complaint
+    if caller.startswith("other"):
+        assert "K-S1" not in client.get("/complaints/").content.decode()
 
 
 API_READ = {

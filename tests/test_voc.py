@@ -17,7 +17,7 @@ from crm_scorecard.crm.models import Complaint, ComplaintCategory, Feedback
 from crm_scorecard.voc import selectors, services
 from crm_scorecard.voc.models import ChangeAction, Theme, ThemeChange, ThemeMember
 
-from .factories import CustomerFactory
+from .factories import CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -331,3 +331,117 @@ def test_voc_theme_is_a_dimension_of_complaints_and_feedback(org):
     # And the filter keeps the delivery theme's 2 and 1; feedback on it averages (1 + 5) / 2
     assert filtered == [("2026-01-01", None, 2), ("2026-02-01", None, 1)]
     assert rating == [("2026-01-01", None, 3.0)]
+
+
+@pytest.fixture
+def sorted_board(org, comments):
+    """The three themes: delivery with Sales, billing with Sales, app with Customer Service."""
+    services.comments_group()
+    themes = {t: theme_of(comments[t][0]) for t in TOPICS}
+    services.theme_assign(actor=None, theme=themes["delivery"], department=org.sales)
+    services.theme_assign(actor=None, theme=themes["billing"], department=org.sales)
+    services.theme_assign(actor=None, theme=themes["app"], department=org.service)
+    return themes
+
+
+def test_board_shows_the_departments_themes_as_columns_of_cards(client, org, sorted_board):
+    # Given a comment that is a script payload, in the delivery theme
+    payload = ThemeMember.objects.get(feedback__external_id="F-1").feedback
+    payload.comment = "<img src=x onerror=alert(1)> late"
+    payload.save()
+    # When Sales' manager opens the board
+    client.force_login(org.sales_manager)
+    html = client.get("/voc/").content.decode()
+    # Then Sales' two themes are there with their cards, move forms and tools, the other
+    # department's theme is not, and the payload is text
+    assert sorted_board["delivery"].label in html and sorted_board["billing"].label in html
+    assert f'id="theme-{sorted_board["app"].pk}"' not in html
+    assert "Sally Sales" in html and "rated 3/5" in html and "Move to" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+    assert "Sortable-1.15.7.min.js" in html and "web/board.js" in html
+    # And the agent of Sales sees the cards but no tools to change them
+    client.force_login(org.field_agent)
+    assert client.get("/voc/").status_code == 200
+    client.force_login(UserFactory(username="s-agent", level="agent", departments=[org.sales]))
+    html = client.get("/voc/").content.decode()
+    assert "Sally Sales" in html and "Move to" not in html and "Change theme" not in html
+
+
+def test_a_drop_on_the_board_saves_the_move_at_once(client, org, sorted_board):
+    # Given Sales' manager on the board
+    client.force_login(org.sales_manager)
+    member = ThemeMember.objects.get(feedback__external_id="F-1")
+    billing = sorted_board["billing"]
+    # When the board sends the drop of a delivery card on billing
+    response = client.post(
+        f"/voc/comments/{member.pk}/move/", {"theme": billing.pk}, HTTP_ACCEPT="application/json"
+    )
+    # Then it answers JSON and the card is in billing, placed by the manager, recorded
+    assert response.status_code == 200 and response.json()["ok"] is True
+    member.refresh_from_db()
+    assert member.theme == billing and member.placed_by_person
+    change = ThemeChange.objects.get(action=ChangeAction.MOVE)
+    assert change.actor == org.sales_manager and change.detail["comment"] == "F-1"
+    # And a drop on the other department's theme answers 404 and changes nothing
+    response = client.post(
+        f"/voc/comments/{member.pk}/move/",
+        {"theme": sorted_board["app"].pk},
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 404
+    member.refresh_from_db()
+    assert member.theme == billing
+
+
+def test_board_forms_rename_merge_split_and_create(client, org, sorted_board):
+    # Given Sales' manager
+    client.force_login(org.sales_manager)
+    delivery, billing = sorted_board["delivery"], sorted_board["billing"]
+    # When renaming with an empty label, then with a real one
+    assert client.post(f"/voc/themes/{delivery.pk}/rename/", {"label": "  "}).status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.label != ""
+    client.post(f"/voc/themes/{delivery.pk}/rename/", {"label": "Late deliveries"})
+    # And splitting two comments off billing, creating a theme, merging billing into it
+    two = list(billing.members.values_list("pk", flat=True)[:2])
+    response = client.post(
+        f"/voc/themes/{billing.pk}/split/", {"label": "Double charges", "members": two}
+    )
+    assert response.status_code == 302
+    response = client.post("/voc/themes/new/", {"label": "Money", "department": org.field_sales.pk})
+    money = Theme.objects.get(label="Money")
+    client.post(f"/voc/themes/{billing.pk}/merge/", {"into": money.pk})
+    # Then each took effect
+    delivery.refresh_from_db()
+    assert delivery.label == "Late deliveries" and delivery.named_by_person
+    assert Theme.objects.get(label="Double charges").members.count() == 2
+    assert money.members.count() == 8 and money.department == org.field_sales
+    assert not Theme.objects.filter(pk=billing.pk).exists()
+    # And the board's history names the manager
+    html = client.get("/voc/").content.decode()
+    assert "Recent changes" in html and "sales-manager" in html
+    # And the theme page of another department's theme answers 404
+    assert client.get(f"/voc/themes/{sorted_board['app'].pk}/").status_code == 404
+    assert client.get(f"/voc/themes/{money.pk}/").status_code == 200
+
+
+def test_only_managers_create_themes_and_only_for_their_departments(client, org):
+    # Given the department choices
+    before = Theme.objects.count()
+    cases = [
+        (None, org.sales, 302),  # anonymous: to the sign-in page
+        (org.sales_analyst, org.sales, 403),
+        (org.service_manager, org.sales, 404),  # Sales is not theirs to see
+        (org.sales_manager, None, 403),  # a manager's theme belongs to one of theirs
+        (org.sales_manager, org.field_sales, 302),
+        (org.executive, None, 302),  # executives triage: unassigned is theirs
+    ]
+    for user, department, expected in cases:
+        client.logout()
+        if user:
+            client.force_login(user)
+        data = {"label": "New", "department": department.pk if department else ""}
+        # When they create a theme, then the answer is as expected
+        assert client.post("/voc/themes/new/", data).status_code == expected, user
+    # And only the permitted two were created
+    assert Theme.objects.count() == before + 2

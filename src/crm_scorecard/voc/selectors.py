@@ -182,13 +182,13 @@ def _card(member: ThemeMember) -> Card:
     )
 
 
-def board(*, user: Actor, per_theme: int = CARDS_PER_THEME) -> list[Column]:
-    """The affinity diagram as the user may see it: a column per theme, largest first, with
-    its newest comments. A fixed number of queries, however many themes and comments."""
-    themes = list(themes_visible(user=user))
-    stats = theme_stats(themes=themes_visible(user=user))
+def _columns(*, user: Actor, themes: QuerySet[Theme], per_theme: int | None) -> list[Column]:
+    """Columns of the given (already scoped) themes, largest first, with their newest
+    comments (`per_theme` of them, or all). A fixed number of queries."""
+    listed = list(themes)
+    stats = theme_stats(themes=themes)
     ranked = (
-        ThemeMember.objects.filter(theme__in=themes_visible(user=user))
+        ThemeMember.objects.filter(theme__in=themes)
         .annotate(
             rank=Window(
                 RowNumber(),
@@ -196,10 +196,11 @@ def board(*, user: Actor, per_theme: int = CARDS_PER_THEME) -> list[Column]:
                 order_by=[_comment_date().desc(), F("pk").desc()],
             )
         )
-        .filter(rank__lte=per_theme)
         .select_related("feedback__customer", "complaint__customer")
         .order_by("theme_id", "rank")
     )
+    if per_theme is not None:
+        ranked = ranked.filter(rank__lte=per_theme)
     cards: dict[int, list[Card]] = {}
     for member in ranked:
         cards.setdefault(member.theme_id, []).append(_card(member))
@@ -210,10 +211,25 @@ def board(*, user: Actor, per_theme: int = CARDS_PER_THEME) -> list[Column]:
             cards=cards.get(t.pk, []),
             can_edit=can_edit_theme(user=user, theme=t),
         )
-        for t in themes
+        for t in listed
     ]
     columns.sort(key=lambda c: (-c.stats.count, c.theme.label.lower(), c.theme.pk))
     return columns
+
+
+def board(*, user: Actor, per_theme: int = CARDS_PER_THEME) -> list[Column]:
+    """The affinity diagram as the user may see it: a column per theme, largest first, with
+    its newest comments."""
+    return _columns(user=user, themes=themes_visible(user=user), per_theme=per_theme)
+
+
+def theme_column(*, user: Actor, theme: Theme) -> Column:
+    """One theme the user may see, with all its comments (404 for any other)."""
+    scoped = themes_visible(user=user).filter(pk=theme.pk)
+    found = _columns(user=user, themes=scoped, per_theme=None)
+    if not found:
+        raise Http404("No such theme.")
+    return found[0]
 
 
 def theme_history(*, user: Actor, limit: int = 30) -> list[ThemeChange]:

@@ -1,12 +1,20 @@
 from django.urls import path
 
+from . import complaint_views, survey_views, views
 from . import scorecard_views as sc
-from . import survey_views, views
+from . import voc_views as voc
 
 urlpatterns = [
     path("", sc.home, name="home"),
     path("customers/", views.customer_search, name="customer-search"),
     path("customers/<str:external_id>/", views.customer_detail, name="customer-detail"),
+    path(
+        "customers/<str:external_id>/complaints/new/",
+        complaint_views.complaint_new,
+        name="complaint-new",
+    ),
+    path("complaints/", complaint_views.complaint_queue, name="complaint-queue"),
+    path("complaints/<int:pk>/", complaint_views.complaint_detail, name="complaint-detail"),
     path(
         "customers/<str:external_id>/rating-link/",
         survey_views.rating_link_new,
@@ -37,4 +45,12 @@ urlpatterns = [
     ),
     path("indicators/<int:pk>/", sc.indicator_detail, name="indicator-detail"),
     path("indicators/<int:pk>/edit/", sc.indicator_edit, name="indicator-edit"),
+    path("voc/", voc.board, name="voc-board"),
+    path("voc/themes/new/", voc.theme_new, name="voc-theme-new"),
+    path("voc/themes/<int:pk>/", voc.theme_detail, name="voc-theme"),
+    path("voc/themes/<int:pk>/rename/", voc.theme_rename, name="voc-theme-rename"),
+    path("voc/themes/<int:pk>/assign/", voc.theme_assign, name="voc-theme-assign"),
+    path("voc/themes/<int:pk>/merge/", voc.theme_merge, name="voc-theme-merge"),
+    path("voc/themes/<int:pk>/split/", voc.theme_split, name="voc-theme-split"),
+    path("voc/comments/<int:pk>/move/", voc.comment_move, name="voc-move"),
 ]
