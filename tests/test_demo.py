@@ -22,7 +22,7 @@ DATED = {
     m.Order: ["ordered_at"],
     m.Interaction: ["started_at"],
     m.Feedback: ["submitted_at"],
-    m.Complaint: ["opened_at", "resolved_at"],
+    m.Complaint: ["opened_at", "resolved_at", "first_response_at"],
     m.Lead: ["created_at", "converted_at", "lost_at"],
     m.Customer: ["acquired_at"],
     m.EngagementAnswer: ["answered_at"],

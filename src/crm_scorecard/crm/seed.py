@@ -835,6 +835,10 @@ class _Generator:
                         ["low", "medium", "high", "critical"], weights=[0.3, 0.45, 0.2, 0.05]
                     )[0]
                     theme = self._theme(1)
+                    # The department answers within a quarter of the time it takes to resolve.
+                    answered_at: datetime | None = opened + timedelta(hours=hours / 4)
+                    if answered_at is not None and answered_at >= self.stop:
+                        answered_at = None
                     cid_row = ids.take(m.Complaint)
                     complaints.append(
                         (
@@ -852,6 +856,8 @@ class _Generator:
                                 if category in OWN_COMPLAINTS.get(book, ())
                                 else complaint_depts.get(category, book)
                             ].pk,
+                            answered_at,
+                            0,
                         )
                     )
             churned = last_order is not None and (self.stop - last_order).days > 240
@@ -1019,6 +1025,8 @@ class _Generator:
                 "status",
                 "severity",
                 "department_id",
+                "first_response_at",
+                "reopened_count",
             ),
             complaints,
         )
