@@ -480,3 +480,23 @@ def test_a_filtered_indicator_reads_its_departments_slice(tree):
     assert _values(sales, "2026-01")["North"] == 150
     assert _values(east, "2026-01")["North"] == 100
     assert _values(sales, "2026-02")["North"] == 200
+
+
+def test_a_manager_cannot_publish_a_company_number_through_a_file_upload(client, tree):
+    # Given a manager of T-East, and a scorecard file with a company-wide indicator
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    manager = UserFactory(username="t-east-boss", level=Level.MANAGER, departments=[tree["east"]])
+    client.force_login(manager)
+    text = (
+        "name: Sneaky\nperspectives:\n  - name: Financial\n    goals:\n      - name: Sell\n"
+        "        indicators:\n          - {name: All revenue, metric: revenue, scope: company,"
+        " baseline: 0, target: 1}\n"
+    )
+    upload = SimpleUploadedFile("sneaky.yaml", text.encode(), content_type="application/yaml")
+    # When they upload it for their department
+    response = client.post("/scorecards/import/", {"file": upload, "department": tree["east"].pk})
+    # Then it is refused with the reason, and nothing is written
+    assert response.status_code == 400
+    assert "only an executive" in response.content.decode()
+    assert not Indicator.objects.filter(name="All revenue").exists()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -221,10 +222,19 @@ def test_import_export_round_trip_and_list(tmp_path):
     assert [(link.cause, link.effect) for link in again.links] == [
         ("Skilled agents", "Keep customers")
     ]
-    # And the stored scorecard scores like the file (its latest values: February)
-    listing = io.StringIO()
-    call_command("scorecard", "list", stdout=listing)
-    assert "Customer loyalty" in listing.getvalue() and "0.730" in listing.getvalue()
+    # And the stored scorecard scores like the file, for the month `list` shows by default
+    # (with no KPIs stored: this month, where only the single value 4 of "Complaints per
+    # 1000" is current: (10 - 4) / (10 - 2) = 0.75; the monthly values are stale)
+    this_month = f"{date.today():%Y-%m}"
+    listing, evaluated = io.StringIO(), io.StringIO()
+    call_command("scorecard", "list", "--json", stdout=listing)
+    call_command(
+        "scorecard", "evaluate", str(path), "--period", this_month, "--json", stdout=evaluated
+    )
+    (listed,) = json.loads(listing.getvalue())
+    assert listed["name"] == "Customer loyalty"
+    assert listed["score"] == pytest.approx(json.loads(evaluated.getvalue())["score"])
+    assert listed["score"] == pytest.approx(0.75)
     # And importing again is refused unless --replace
     with pytest.raises(CommandError, match="already has a scorecard"):
         call_command(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crm_scorecard.accounts.models import Department
+from crm_scorecard.accounts.scope import Actor
 
 from . import files
 from .models import Scorecard
@@ -32,8 +33,15 @@ def template_load(name: str) -> files.ScorecardFile:
     return files.load(path)
 
 
-def template_install(*, name: str, department: Department, replace: bool = False) -> Scorecard:
-    """Store the template as a scorecard of the department."""
+def template_install(
+    *, name: str, department: Department, replace: bool = False, actor: Actor | None = None
+) -> Scorecard:
+    """Store the template as a scorecard of the department, as `actor` (None: an operator)
+    may: its indicators' scopes are checked like any scorecard file's."""
     return scorecard_import(
-        card=template_load(name), department=department, replace=replace, template=name
+        card=template_load(name),
+        department=department,
+        replace=replace,
+        template=name,
+        actor=actor,
     )

@@ -572,6 +572,7 @@ def scorecard_import(request: HttpRequest) -> HttpResponse:
                 card=card,
                 department=form.cleaned_data["department"],
                 replace=form.cleaned_data["replace"],
+                actor=request.user,
             )
             messages.success(request, f"Imported {scorecard.name}.")
             return redirect("scorecard-detail", pk=scorecard.pk)
@@ -595,7 +596,9 @@ def template_install_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             scorecard = template_install(
-                name=form.cleaned_data["template"], department=form.cleaned_data["department"]
+                name=form.cleaned_data["template"],
+                department=form.cleaned_data["department"],
+                actor=request.user,
             )
             return redirect("scorecard-detail", pk=scorecard.pk)
         except svc.ScorecardExists as exc:

@@ -11,9 +11,7 @@ from crm_scorecard.accounts.guards import demo_allowed
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.cli.base import database_label, progress_bar
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
-from crm_scorecard.metrics.definitions import registry
-from crm_scorecard.metrics.models import KpiValue
-from crm_scorecard.metrics.services import kpi_compute
+from crm_scorecard.metrics.api import KpiValue, kpi_compute, registry
 from crm_scorecard.scorecards.fitting import scorecards_fit
 from crm_scorecard.scorecards.initiatives import initiative_create
 from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard

@@ -97,7 +97,7 @@ class Command(BaseCommand):
         ex.add_argument("--output", "-o", type=Path)
         ls = sub.add_parser("list", help="list stored scorecards")
         ls.add_argument(
-            "--period", type=_period, help="YYYY-MM (default: each indicator's latest value)"
+            "--period", type=_period, help="YYYY-MM (default: the latest complete month)"
         )
         ls.add_argument("--json", action="store_true")
 
@@ -161,7 +161,7 @@ class Command(BaseCommand):
     def do_list(self, options: dict[str, Any]) -> None:
         require_current_schema()
         rows = list(Scorecard.objects.select_related("department"))
-        period = options["period"]
+        period = options["period"] or latest_period()
         listed: list[dict[str, Any]] = []
         for sc in rows:
             try:
