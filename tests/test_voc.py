@@ -445,3 +445,65 @@ def test_only_managers_create_themes_and_only_for_their_departments(client, org)
         assert client.post("/voc/themes/new/", data).status_code == expected, user
     # And only the permitted two were created
     assert Theme.objects.count() == before + 2
+
+
+@pytest.mark.django_db(transaction=True)  # the browser talks to a live server
+def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
+    # Given the three themes with Sales, and Sales' manager signed in in a real browser
+    import os
+
+    from .test_browser import ARTIFACTS
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    services.comments_group()
+    themes = {t: theme_of(comments[t][0]) for t in TOPICS}
+    for theme in themes.values():
+        services.theme_assign(actor=None, theme=theme, department=org.sales)
+    services.theme_rename(actor=None, theme=themes["delivery"], label="Delivery")
+    org.sales_manager.set_password("a-long-secret-1")
+    org.sales_manager.save()
+    from playwright.sync_api import sync_playwright
+
+    from .test_browser import CHROMIUM, FLAGS
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(msg.text)
+                if "Refused to" in msg.text or "Content Security Policy" in msg.text
+                else None
+            ),
+        )
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "sales-manager")
+        page.fill("input[name=password]", "a-long-secret-1")
+        page.click("button[type=submit]")
+        page.goto(f"{live_server.url}/voc/")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "voc-board.png"), full_page=True)
+        # When a delivery card is dragged onto the billing column
+        card = ThemeMember.objects.get(feedback=comments["delivery"][0])
+        source = page.locator(f'li[data-member="{card.pk}"] .voc-text')
+        target = page.locator(f'ul[data-theme="{themes["billing"].pk}"]')
+        source.drag_to(target)
+        page.wait_for_selector("#voc-status:not(:empty)")
+        # And, from the keyboard, another card is moved to app with its Move-to list
+        other = ThemeMember.objects.get(feedback=comments["delivery"][1])
+        select = page.locator(f'li[data-member="{other.pk}"] select[name=theme]')
+        select.focus()
+        select.select_option(str(themes["app"].pk))
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        page.screenshot(path=str(ARTIFACTS / "voc-board-after.png"), full_page=True)
+        browser.close()
+    # Then both moves were saved, by the manager, and nothing broke the policy
+    assert theme_of(comments["delivery"][0]) == themes["billing"], page.content()[:500]
+    assert theme_of(comments["delivery"][1]) == themes["app"]
+    assert ThemeChange.objects.filter(action="move", actor=org.sales_manager).count() == 2
+    assert errors == []

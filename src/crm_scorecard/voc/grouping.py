@@ -33,7 +33,7 @@ from .models import CommentKind
 
 SOURCES = ("feedback", "complaints", "all")
 K_RANGE = (2, 12)  # themes tried when the number is not given
-SAMPLE = 5000  # comments the number of themes is chosen on (silhouette is quadratic)
+SAMPLE = 2000  # comments the number of themes is chosen on (silhouette is quadratic)
 LABEL_WORDS = 3
 STEPS = 4  # progress steps: vectors, number of themes, clusters, labels
 
@@ -166,7 +166,7 @@ def choose_k(vectors: np.ndarray, *, low: int = K_RANGE[0], high: int = K_RANGE[
     smallest = max(2, round(0.02 * n))
     best, best_score = 1, -1.0
     for k in range(low, min(high, n - 1) + 1):
-        labels = KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(vectors)
+        labels = KMeans(n_clusters=k, n_init=2, random_state=0).fit_predict(vectors)
         if np.bincount(labels, minlength=k).min() < smallest:
             continue
         score = float(silhouette_score(vectors, labels, metric="cosine"))
