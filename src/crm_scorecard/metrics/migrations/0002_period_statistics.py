@@ -21,6 +21,8 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("metrics", "0001_initial"), ("crm", "0003_table_versions")]
+    # After every crm migration that adds a timestamp the planner names (on a new database
+    # the statistics are made once, here; 0004 adds them to databases migrated before).
+    dependencies = [("metrics", "0001_initial"), ("crm", "0004_complaint_workflow")]
 
     operations = [migrations.RunPython(forwards, backwards)]
