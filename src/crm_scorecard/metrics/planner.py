@@ -11,6 +11,8 @@ still recognises the expressions the engine emits."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import ibis
 import sqlglot
@@ -46,10 +48,15 @@ def period_sql(column: str, grain: str) -> str:
     return str(bare.sql(dialect="postgres"))
 
 
-def statistics() -> list[tuple[str, str, str]]:
-    """(name, table, expression) of each statistics object."""
+def statistics(
+    exists: Callable[[str, str], bool] | None = None,
+) -> list[tuple[str, str, str]]:
+    """(name, table, expression) of each statistics object; with `exists`, only those on
+    columns the database has yet (a migration runs before later apps' columns exist)."""
     out = []
     for table, column in EVENT_TIMESTAMPS:
+        if exists is not None and not exists(table, column):
+            continue
         for grain in GRAINS:
             expression = period_sql(column, grain)
             digest = hashlib.sha1(expression.encode()).hexdigest()[:8]
@@ -57,11 +64,24 @@ def statistics() -> list[tuple[str, str, str]]:
     return out
 
 
-def create_statistics(execute) -> None:  # type: ignore[no-untyped-def]
-    """Create the statistics objects (with `execute`, a function running one statement)
-    and analyse the tables so the planner has them at once."""
+def columns_present(connection: Any) -> Callable[[str, str], bool]:
+    """Whether a (table, column) exists yet in the database of a Django `connection` (the
+    app migrating it may run before the app adding a column the planner names)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        )
+        found = {(str(t), str(c)) for t, c in cursor.fetchall()}
+    return lambda table, column: (table, column) in found
+
+
+def create_statistics(execute, exists=None) -> None:  # type: ignore[no-untyped-def]
+    """Create the statistics objects (with `execute`, a function running one statement) on
+    the columns `exists(table, column)` says are there, and analyse the tables so the
+    planner has them at once."""
     tables = []
-    for name, table, expression in statistics():
+    for name, table, expression in statistics(exists):
         execute(f"CREATE STATISTICS IF NOT EXISTS {name} ON ({expression}) FROM {table}")
         tables.append(table)
     for table in dict.fromkeys(tables):

@@ -7,9 +7,9 @@ from django.db import migrations
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    from crm_scorecard.metrics.planner import create_statistics
+    from crm_scorecard.metrics.planner import columns_present, create_statistics
 
-    create_statistics(schema_editor.execute)
+    create_statistics(schema_editor.execute, columns_present(schema_editor.connection))
 
 
 def backwards(apps, schema_editor):
@@ -21,8 +21,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    # After every crm migration that adds a timestamp the planner names (on a new database
-    # the statistics are made once, here; 0004 adds them to databases migrated before).
-    dependencies = [("metrics", "0001_initial"), ("crm", "0004_complaint_workflow")]
+    dependencies = [("metrics", "0001_initial"), ("crm", "0003_table_versions")]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -8,9 +8,9 @@ from django.db import migrations
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    from crm_scorecard.metrics.planner import create_statistics
+    from crm_scorecard.metrics.planner import columns_present, create_statistics
 
-    create_statistics(schema_editor.execute)
+    create_statistics(schema_editor.execute, columns_present(schema_editor.connection))
 
 
 class Migration(migrations.Migration):
