@@ -12,19 +12,20 @@ SECRET_KEY = "test-only"
 
 # Test databases and caches are named after this checkout, so two checkouts can run
 # their suites on one machine at the same time.
-# Within a checkout, each run of the suite gets its own (pytest-xdist names the run; a run
-# without it, its process), so two runs at once never share a database either.
-# The run's name is passed on to the processes a test starts, so they share its database.
+CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+# Within a checkout, each run of the suite gets its own SQLite files and caches (pytest-xdist
+# names the run; a run without it, its process), so two runs at once never share one; the
+# run's name passes on to the processes a test starts, so they share its database.
+# PostgreSQL databases keep the checkout's name: a run drops the one a stopped run left.
 _RUN = os.environ.setdefault(
     "CRM_TEST_RUN", os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:6] or f"p{os.getpid()}"
 )
-CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8] + f"_{_RUN}"
 
 # The metrics engine reads the database over its own connection (Ibis, DuckDB), so the
 # SQLite test database must be a file, not Django's default in-memory one.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": str(Path(tempfile.gettempdir()) / f"crm_scorecard_test_{CHECKOUT}.sqlite3")
+        "NAME": str(Path(tempfile.gettempdir()) / f"crm_scorecard_test_{CHECKOUT}_{_RUN}.sqlite3")
     }
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_crm_scorecard_{CHECKOUT}"}  # noqa: F405
@@ -32,5 +33,5 @@ else:
 # Each test process has a cache folder of its own (tests clear it around each test).
 CACHES["default"]["LOCATION"] = str(  # noqa: F405
     Path(tempfile.gettempdir())
-    / f"crm_scorecard_test_cache_{CHECKOUT}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    / f"crm_scorecard_test_cache_{CHECKOUT}_{_RUN}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 )
