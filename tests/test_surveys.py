@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -390,3 +391,6 @@ def test_a_customer_answers_on_a_phone_without_javascript(live_server, shop):
         "Schnell und freundlich",
     )
     assert refused == []
+    # (The test's own database connection was opened beside Playwright's event loop, where
+    # the test database's teardown cannot see it: close it here, as tests/test_browser.py does.)
+    connection.close()
