@@ -155,16 +155,6 @@ def complaint_queue(
     ], total
 
 
-def complaint_customer(*, user: Actor, external_id: str) -> Customer:
-    """The customer a complaint is logged for: one the user sees, else 404."""
-    if "\x00" in external_id:  # no id holds a NUL; PostgreSQL would refuse to look
-        raise Http404("No such customer.")
-    try:
-        return customers_visible(user=user).get(external_id=external_id)
-    except Customer.DoesNotExist:
-        raise Http404("No such customer.") from None
-
-
 def complaint_get(*, user: Actor, pk: int) -> Complaint:
     """One complaint the user's departments are responsible for; any other answers 404."""
     try:

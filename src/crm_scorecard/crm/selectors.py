@@ -37,19 +37,25 @@ def customer_search(*, user: Actor, query: str, limit: int = 20) -> list[Custome
     return list(qs.order_by("full_name", "pk")[:limit])
 
 
-def customer_360(*, user: Actor, external_id: str, recent: int = 50) -> dict[str, object]:
-    """One customer's whole story for a front-line agent: profile, purchases, contacts,
-    feedback and complaints. Out of scope answers exactly like not found."""
+def customer_get(*, user: Actor, external_id: str) -> Customer:
+    """One customer the user may see, by the id the company knows it by; a customer outside
+    their departments answers exactly like one that does not exist (404)."""
     if "\x00" in external_id:  # no id holds a NUL; PostgreSQL would refuse to look
         raise Http404("No such customer.")
     try:
-        customer = (
+        return (
             customers_visible(user=user)
             .select_related("department", "owner")
             .get(external_id=external_id)
         )
     except Customer.DoesNotExist:
         raise Http404("No such customer.") from None
+
+
+def customer_360(*, user: Actor, external_id: str, recent: int = 50) -> dict[str, object]:
+    """One customer's whole story for a front-line agent: profile, purchases, contacts,
+    feedback and complaints. Out of scope answers exactly like not found."""
+    customer = customer_get(user=user, external_id=external_id)
     orders = list(
         customer.orders.select_related("salesperson")
         .annotate(total=Sum("lines__amount"))

@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
-from django.http import Http404
 from django.utils import timezone
 
 from crm_scorecard.accounts.scope import Actor, restrict
 from crm_scorecard.crm.models import Customer, Interaction, Order
-from crm_scorecard.crm.selectors import customers_visible
 
 from .models import LinkStatus, RatingLink
 from .services import Recipient
@@ -37,17 +35,6 @@ def rating_link_status(*, link: RatingLink, now: datetime | None = None) -> Link
     if link.expires_at <= (now or timezone.now()):
         return LinkStatus.EXPIRED
     return LinkStatus.OPEN
-
-
-def customer_for_rating_link(*, user: Actor, external_id: str) -> Customer:
-    """The customer an employee issues a link for; outside their departments answers exactly
-    like a customer that does not exist."""
-    if "\x00" in external_id:  # no id holds a NUL; PostgreSQL would refuse to look
-        raise Http404("No such customer.")
-    try:
-        return customers_visible(user=user).get(external_id=external_id)
-    except Customer.DoesNotExist:
-        raise Http404("No such customer.") from None
 
 
 def rating_links_of(

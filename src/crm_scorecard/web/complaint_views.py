@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 
 from crm_scorecard.crm import complaints as svc
 from crm_scorecard.crm.models import Complaint
+from crm_scorecard.crm.selectors import customer_get
 
 from .complaint_forms import ComplaintLogForm, ComplaintMoveForm
 
@@ -31,7 +32,7 @@ def complaint_queue(request: HttpRequest) -> HttpResponse:
 
 
 def complaint_new(request: HttpRequest, external_id: str) -> HttpResponse:
-    customer = svc.complaint_customer(user=request.user, external_id=external_id)
+    customer = customer_get(user=request.user, external_id=external_id)
     if not svc.complaint_may_log(user=request.user):
         raise PermissionDenied("Only agents and managers log complaints.")
     form = ComplaintLogForm(request.POST or None, customer=customer)

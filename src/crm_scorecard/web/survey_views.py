@@ -13,6 +13,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from crm_scorecard.accounts.models import User
+from crm_scorecard.crm.selectors import customer_get
 from crm_scorecard.surveys import selectors, services
 from crm_scorecard.surveys.forms import RatingLinkForm, RatingSheetForm
 from crm_scorecard.surveys.models import LinkStatus, RatingLink
@@ -64,7 +65,7 @@ def rating_sheet(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def rating_link_new(request: HttpRequest, external_id: str) -> HttpResponse:
-    customer = selectors.customer_for_rating_link(user=request.user, external_id=external_id)
+    customer = customer_get(user=request.user, external_id=external_id)
     orders, interactions = selectors.rating_subjects(customer=customer)
     form = RatingLinkForm(
         request.POST if request.method == "POST" else None,
