@@ -17,6 +17,7 @@ CHECKOUT = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
 # names the run; a run without it, its process), so two runs at once never share one; the
 # run's name passes on to the processes a test starts, so they share its database.
 # PostgreSQL databases keep the checkout's name: a run drops the one a stopped run left.
+# CRM_TEST_TAG (letters, digits, _) gives people working in one checkout a database each.
 _RUN = os.environ.setdefault(
     "CRM_TEST_RUN", os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:6] or f"p{os.getpid()}"
 )
@@ -28,7 +29,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
         "NAME": str(Path(tempfile.gettempdir()) / f"crm_scorecard_test_{CHECKOUT}_{_RUN}.sqlite3")
     }
 else:
-    DATABASES["default"]["TEST"] = {"NAME": f"test_crm_scorecard_{CHECKOUT}"}  # noqa: F405
+    _TAG = "".join(c for c in os.environ.get("CRM_TEST_TAG", "") if c.isalnum() or c == "_")
+    DATABASES["default"]["TEST"] = {"NAME": f"test_crm_scorecard_{CHECKOUT}{_TAG}"}  # noqa: F405
 
 # Each test process has a cache folder of its own (tests clear it around each test).
 CACHES["default"]["LOCATION"] = str(  # noqa: F405
