@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm_scorecard.web.middleware.PagesRequireLogin",
     "crm_scorecard.web.middleware.ScopeOncePerRequest",
+    "crm_scorecard.web.middleware.DomainErrorsAsPages",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers locked-out sign-ins

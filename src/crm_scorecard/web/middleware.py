@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase
 
 from crm_scorecard.accounts.models import User
+from crm_scorecard.errors import Invalid, NotFound
 
 
 class PagesRequireLogin(LoginRequiredMiddleware):
@@ -32,3 +33,25 @@ class ScopeOncePerRequest:
         if isinstance(user, User) and user.is_authenticated:
             user.scope_memo = {}  # type: ignore[attr-defined]
         return self.get_response(request)  # type: ignore[no-any-return]
+
+
+class DomainErrorsAsPages:
+    """Maps the domain's errors (`crm_scorecard.errors`) for every page, once: no such
+    object is the 404 page, a refused change is 400 with the reason. `NotAllowed` is
+    Django's `PermissionDenied`, so the 403 page needs nothing here. The API maps the
+    same errors itself (`api.endpoints`)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, NotFound):
+            raise Http404(str(exception)) from exception
+        if isinstance(exception, Invalid):
+            return HttpResponseBadRequest(str(exception), content_type="text/plain; charset=utf-8")
+        return None
