@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import models, transaction
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.services import department_ensure
+from crm_scorecard.periods import add_months, month_start_utc, period_index
 
 from . import models as m
 from .bulk import analyze, insert_rows, next_id, reset_sequences
@@ -320,6 +322,8 @@ ACCOUNT_SHARES = [
     ("Digital Marketing", 0.15),
     ("HR", 0.05),
 ]
+BOOKS = [name for name, _ in ACCOUNT_SHARES]
+BOOK_SHARES = [share for _, share in ACCOUNT_SHARES]
 SALES_TEAMS = ("Field Sales", "Inside Sales")
 # Books whose customers' requests for help and other grievances their own team answers.
 OWN_COMPLAINTS = {"Digital Marketing": ("assistance", "other"), "HR": ("assistance", "other")}
@@ -335,15 +339,6 @@ LEAD_SOURCES = [
 ONLINE_LEAD_SOURCES = [("website", 0.55), ("campaign", 0.45)]
 
 
-def month_start(year: int, month: int) -> datetime:
-    return datetime(year, month, 1, tzinfo=UTC)
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    index = moment.year * 12 + moment.month - 1 + months
-    return moment.replace(year=index // 12, month=index % 12 + 1)
-
-
 @dataclass
 class SeedPlan:
     """What to generate: how many customers, over how many months ending with `end`.
@@ -357,13 +352,13 @@ class SeedPlan:
 
     @property
     def start(self) -> datetime:
-        return add_months(month_start(self.end.year, self.end.month), -(self.months - 1))
+        return add_months(month_start_utc(self.end.year, self.end.month), -(self.months - 1))
 
     @property
     def stop(self) -> datetime:
         """The first moment not generated: the month after `end`, or tomorrow if sooner."""
         tomorrow = datetime.combine(self.today + timedelta(days=1), time(), tzinfo=UTC)
-        return min(add_months(month_start(self.end.year, self.end.month), 1), tomorrow)
+        return min(add_months(month_start_utc(self.end.year, self.end.month), 1), tomorrow)
 
 
 @dataclass
@@ -414,6 +409,277 @@ def departments_ensure() -> dict[str, Department]:
     return result
 
 
+# ---- the rows written: one named tuple per table, its fields the table's columns --------------
+class EmployeeRow(NamedTuple):
+    id: int
+    external_id: str
+    full_name: str
+    department_id: int
+    role: str
+    hired_at: date
+    left_at: date | None
+
+
+class EngagementAnswerRow(NamedTuple):
+    id: int
+    employee_id: int
+    answered_at: datetime
+    rating: int
+    comment: str
+
+
+class ProductRow(NamedTuple):
+    id: int
+    sku: str
+    name: str
+    category: str
+    tier: str
+    list_price: Decimal
+
+
+class CustomerRow(NamedTuple):
+    id: int
+    external_id: str
+    full_name: str
+    email: str
+    phone: str
+    street: str
+    city: str
+    region: str
+    country: str
+    postal_code: str
+    birth_date: date
+    segment: str
+    acquisition_channel: str
+    acquired_at: datetime
+    status: str
+    owner_id: int
+    department_id: int
+
+
+class OrderRow(NamedTuple):
+    id: int
+    external_id: str
+    customer_id: int
+    salesperson_id: int | None
+    ordered_at: datetime
+    channel: str
+
+
+class OrderLineRow(NamedTuple):
+    id: int
+    order_id: int
+    line_no: int
+    product_id: int
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+class LeadRow(NamedTuple):
+    id: int
+    external_id: str
+    source: str
+    created_at: datetime
+    stage: str
+    converted_at: datetime | None
+    lost_at: datetime | None
+    owner_id: int
+    customer_id: int | None
+    department_id: int
+
+
+class InteractionRow(NamedTuple):
+    id: int
+    external_id: str
+    customer_id: int
+    agent_id: int
+    department_id: int
+    channel: str
+    direction: str
+    started_at: datetime
+    wait_seconds: int
+    hold_seconds: int
+    handle_seconds: int
+    topics: str
+    topic_count: int
+    resolved_first_contact: bool
+    note: str
+
+
+class FeedbackRow(NamedTuple):
+    id: int
+    external_id: str
+    customer_id: int
+    submitted_at: datetime
+    rating: int
+    recommend: int
+    comment: str
+    source: str
+
+
+class ComplaintRow(NamedTuple):
+    id: int
+    external_id: str
+    customer_id: int
+    category: str
+    description: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    status: str
+    severity: str
+    department_id: int
+    first_response_at: datetime | None
+    reopened_count: int
+
+
+# A table's model, its columns and rows in that column order (what `insert_rows` takes).
+TableRows = tuple[type[models.Model], tuple[str, ...], Sequence[tuple[Any, ...]]]
+
+
+def _table(model: type[models.Model], row: type[tuple[Any, ...]], rows: Sequence[Any]) -> TableRows:
+    return model, tuple(row._fields), rows  # type: ignore[attr-defined]
+
+
+@dataclass
+class CustomerBatch:
+    """The rows of a chunk of customers and everything they did."""
+
+    customers: list[CustomerRow] = field(default_factory=list)
+    orders: list[OrderRow] = field(default_factory=list)
+    lines: list[OrderLineRow] = field(default_factory=list)
+    leads: list[LeadRow] = field(default_factory=list)
+    interactions: list[InteractionRow] = field(default_factory=list)
+    feedback: list[FeedbackRow] = field(default_factory=list)
+    complaints: list[ComplaintRow] = field(default_factory=list)
+
+    def tables(self) -> Iterator[TableRows]:
+        yield _table(m.Customer, CustomerRow, self.customers)
+        yield _table(m.Order, OrderRow, self.orders)
+        yield _table(m.OrderLine, OrderLineRow, self.lines)
+        yield _table(m.Lead, LeadRow, self.leads)
+        yield _table(m.Interaction, InteractionRow, self.interactions)
+        yield _table(m.Feedback, FeedbackRow, self.feedback)
+        yield _table(m.Complaint, ComplaintRow, self.complaints)
+
+
+# ---- the company's cast and its customers, as the generator sees them ------------------------
+@dataclass(frozen=True, slots=True)
+class Seller:
+    """Someone who works leads: their team and how well they convert."""
+
+    id: int
+    department_id: int
+    conversion: float
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """Someone who talks to customers: their team, their typical seconds per contact and
+    their chance of resolving a contact at once."""
+
+    id: int
+    department_id: int
+    handle_seconds: float
+    first_contact_resolution: float
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A product as the generator sells it."""
+
+    id: int
+    category: str
+    tier: str
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """A month of the window: its number from the window's start, its bounds, the share of
+    its days that have happened (under 1 for the month under way) and its buying season."""
+
+    number: int
+    begin: datetime
+    end: datetime
+    lived: float
+    season: float
+
+
+@dataclass(slots=True)
+class Customer:
+    """A customer's traits, drawn once, and where their story stands month by month."""
+
+    id: int
+    number: int
+    name: str
+    country: str
+    region: str
+    city: str
+    birth: date
+    segment: str
+    book: str  # the department that looks after the account
+    seller: Seller | None
+    owner: int
+    acquired: datetime
+    first_month: int  # the window's month they became a customer (0 if before it)
+    propensity: float  # chance of buying in a given month
+    premium_taste: float
+    satisfaction: float
+    favourite: list[str]
+    active: bool = True
+    ever_ordered: bool = False
+    last_order: datetime | None = None
+
+
+# Typical seconds per contact: a visit takes longest, a service-desk fix longer than a
+# call-centre answer.
+HANDLE_SECONDS = {"Field Sales": 1500, "Service Desk": 540, "Call Centre": 330}
+ROLES = {
+    "Field Sales": "salesperson",
+    "Inside Sales": "salesperson",
+    "Call Centre": "agent",
+    "Service Desk": "agent",
+}
+# Who answers for a complaint; "other" falls to whoever looks after the account, and so
+# does help with the website or the staff scheme (see OWN_COMPLAINTS).
+COMPLAINT_DEPARTMENTS = {
+    "warranty": "Service Desk",
+    "product": "Service Desk",
+    "service": "Call Centre",
+    "assistance": "Call Centre",
+    "billing": "Inside Sales",
+}
+ORDER_CHANNELS = {
+    "Field Sales": ["field", "field", "online", "phone"],
+    "Inside Sales": ["phone", "phone", "online", "retail"],
+}
+OTHER_ORDER_CHANNELS = ["online", "online", "retail"]
+ENGAGEMENT_COMMENTS = [
+    "Great team.",
+    "Too much overtime.",
+    "Want more training.",
+    "Good manager.",
+    "Tools are slow.",
+]
+
+
+def team_sizes(customers: int) -> dict[str, int]:
+    """Headcount per department for a company of this many customers."""
+    n = customers
+    return {
+        "Field Sales": max(6, n // 500),
+        "Inside Sales": max(8, n // 400),
+        "Call Centre": max(15, n // 250),
+        "Service Desk": max(6, n // 700),
+        "Digital Marketing": max(4, n // 2000),
+        "Marketing": 2,
+        "HR": max(3, n // 3000),
+        "Sales": 2,
+        "Customer Service": 2,
+    }
+
+
 class _Ids:
     """Hands out primary keys for rows we insert ourselves."""
 
@@ -429,6 +695,20 @@ class _Ids:
         return value
 
 
+SEEDED = [
+    m.Employee,
+    m.EngagementAnswer,
+    m.Product,
+    m.Customer,
+    m.Order,
+    m.OrderLine,
+    m.Lead,
+    m.Interaction,
+    m.Feedback,
+    m.Complaint,
+]
+
+
 def crm_seed(
     *, plan: SeedPlan, progress: Callable[[int], None] | None = None, chunk: int = 1000
 ) -> SeedResult:
@@ -439,48 +719,34 @@ def crm_seed(
         )
     generator = _Generator(plan)
     depts = departments_ensure()
-    rows: dict[str, int] = {}
+    rows: Counter[str] = Counter()
+
+    def write(tables: Iterable[TableRows]) -> None:
+        for model, fields, batch in tables:
+            rows[str(model._meta.model_name)] += insert_rows(model, fields, batch)
+
     ids = _Ids()
-    tables = [
-        m.Employee,
-        m.EngagementAnswer,
-        m.Product,
-        m.Customer,
-        m.Order,
-        m.OrderLine,
-        m.Lead,
-        m.Interaction,
-        m.Feedback,
-        m.Complaint,
-    ]
     with transaction.atomic():
-        for model in tables:
+        for model in SEEDED:
             ids.start(model)
         generator.bind(depts, ids)
-        for model, fields, batch in generator.reference_rows():
-            rows[str(model._meta.model_name)] = rows.get(
-                str(model._meta.model_name), 0
-            ) + insert_rows(model, fields, batch)
+        write(generator.reference_rows())
         done = 0
         while done < plan.customers:
             size = min(chunk, plan.customers - done)
-            for model, fields, batch in generator.customer_rows(first=done, count=size):
-                rows[str(model._meta.model_name)] = rows.get(
-                    str(model._meta.model_name), 0
-                ) + insert_rows(model, fields, batch)
+            write(generator.customer_rows(first=done, count=size))
             done += size
             if progress:
                 progress(size)
-        reset_sequences(*tables)
-    analyze(*tables)
-    return SeedResult(rows=rows)
-
-
-TableRows = tuple[type[models.Model], tuple[str, ...], list[tuple[Any, ...]]]
+        reset_sequences(*SEEDED)
+    analyze(*SEEDED)
+    return SeedResult(rows=dict(rows))
 
 
 class _Generator:
-    """Holds the random state and the company's fixed cast (employees, products)."""
+    """Holds the random state and the company's fixed cast (employees, products). Every draw
+    comes from one random stream in a fixed order: that is what makes a seed repeatable, so
+    a change that adds, drops or reorders a draw changes every company."""
 
     def __init__(self, plan: SeedPlan) -> None:
         self.plan = plan
@@ -488,109 +754,107 @@ class _Generator:
         self.start = plan.start
         self.stop = plan.stop
         self.span = (self.stop - self.start).total_seconds()
+        self.months = list(self._window())
+
+    def _window(self) -> Iterator[Month]:
+        for number in range(self.plan.months):
+            begin = add_months(self.start, number)
+            end = min(add_months(begin, 1), self.stop)
+            if end <= begin:
+                return
+            season = 1.6 if begin.month in (11, 12) else (0.8 if begin.month in (1, 2, 8) else 1.0)
+            lived = (end - begin) / (add_months(begin, 1) - begin)
+            yield Month(number=number, begin=begin, end=end, lived=lived, season=season)
 
     # ---- the fixed cast -------------------------------------------------------------------
     def bind(self, depts: dict[str, Department], ids: _Ids) -> None:
         self.depts = depts
         self.ids = ids
-        n = self.plan.customers
-        self.salespeople: list[tuple[int, int, float]] = []  # (id, dept id, conversion skill)
-        # Everyone who talks to customers, by department: (id, dept id, handle mean, fcr).
-        # Agents answer the phones; the others call, write or visit their own accounts.
-        self.staff: dict[str, list[tuple[int, int, float, float]]] = {}
-        self.employees: list[tuple[Any, ...]] = []
-        sizes = {
-            "Field Sales": max(6, n // 500),
-            "Inside Sales": max(8, n // 400),
-            "Call Centre": max(15, n // 250),
-            "Service Desk": max(6, n // 700),
-            "Digital Marketing": max(4, n // 2000),
-            "Marketing": 2,
-            "HR": max(3, n // 3000),
-            "Sales": 2,
-            "Customer Service": 2,
-        }
-        roles = {
-            "Field Sales": "salesperson",
-            "Inside Sales": "salesperson",
-            "Call Centre": "agent",
-            "Service Desk": "agent",
-        }
-        # Typical seconds per contact: a visit takes longest, a service-desk fix longer
-        # than a call-centre answer.
-        handle = {"Field Sales": 1500, "Service Desk": 540, "Call Centre": 330}
+        self._hire()
+        self._stock()
+
+    def _hire(self) -> None:
+        """Employees of every department. Salespeople work leads; everyone but managers
+        talks to customers: agents answer the phones, the others call, write or visit their
+        own accounts."""
+        rng = self.rng
+        self.employees: list[EmployeeRow] = []
+        self.salespeople: list[Seller] = []
+        self.staff: dict[str, list[StaffMember]] = {}
         number = 0
-        for dept_name, size in sizes.items():
-            dept = depts[dept_name]
+        for dept_name, size in team_sizes(self.plan.customers).items():
+            dept = self.depts[dept_name]
             for _ in range(size):
                 number += 1
-                pk = ids.take(m.Employee)
-                hired = (self.start - timedelta(days=self.rng.randint(30, 3000))).date()
+                pk = self.ids.take(m.Employee)
+                hired = (self.start - timedelta(days=rng.randint(30, 3000))).date()
                 left = None
-                if self.rng.random() < 0.12:
-                    left = (self.start + timedelta(seconds=self.rng.random() * self.span)).date()
-                role = roles.get(dept_name, "manager" if size <= 2 else "specialist")
+                if rng.random() < 0.12:
+                    left = (self.start + timedelta(seconds=rng.random() * self.span)).date()
+                role = ROLES.get(dept_name, "manager" if size <= 2 else "specialist")
                 self.employees.append(
-                    (pk, f"E{number:06d}", self._name(), dept.pk, role, hired, left)
+                    EmployeeRow(pk, f"E{number:06d}", self._name(), dept.pk, role, hired, left)
                 )
                 if role == "salesperson":
-                    self.salespeople.append((pk, dept.pk, self.rng.uniform(0.25, 0.7)))
+                    self.salespeople.append(Seller(pk, dept.pk, rng.uniform(0.25, 0.7)))
                 if role != "manager":
+                    handle = rng.lognormvariate(math.log(HANDLE_SECONDS.get(dept_name, 420)), 0.3)
                     self.staff.setdefault(dept_name, []).append(
-                        (
-                            pk,
-                            dept.pk,
-                            self.rng.lognormvariate(math.log(handle.get(dept_name, 420)), 0.3),
-                            self.rng.uniform(0.55, 0.9),
-                        )
+                        StaffMember(pk, dept.pk, handle, rng.uniform(0.55, 0.9))
                     )
-        self.staff_by_id = {s[0]: s for team in self.staff.values() for s in team}
-        self.products: list[tuple[int, str, str, float]] = []  # (id, category, tier, price)
-        self.product_rows: list[tuple[Any, ...]] = []
+        self.staff_by_id = {s.id: s for team in self.staff.values() for s in team}
+        self.sellers = {
+            team: [s for s in self.salespeople if s.department_id == self.depts[team].pk]
+            for team in SALES_TEAMS
+        }
+
+    def _stock(self) -> None:
+        """The product catalogue, and what the generator may sell of each category and tier."""
+        self.product_rows: list[ProductRow] = []
+        offers: list[Offer] = []
         for category, items in CATALOGUE.items():
             for i, (tier, name, price) in enumerate(items, start=1):
-                pk = ids.take(m.Product)
+                pk = self.ids.take(m.Product)
                 sku = f"{category[:3].upper()}-{tier[0].upper()}{i:02d}"
-                self.product_rows.append((pk, sku, name, category, tier, Decimal(str(price))))
-                self.products.append((pk, category, tier, float(price)))
+                self.product_rows.append(
+                    ProductRow(pk, sku, name, category, tier, Decimal(str(price)))
+                )
+                offers.append(Offer(pk, category, tier, float(price)))
         self.categories = list(CATALOGUE)
+        self.offers = {
+            (category, tier): [o for o in offers if o.category == category and o.tier == tier]
+            or [o for o in offers if o.category == category]
+            for category in self.categories
+            for tier in ("standard", "premium")
+        }
 
     def reference_rows(self) -> Iterator[TableRows]:
-        yield (
-            m.Employee,
-            ("id", "external_id", "full_name", "department_id", "role", "hired_at", "left_at"),
-            self.employees,
-        )
+        yield _table(m.Employee, EmployeeRow, self.employees)
+        yield _table(m.EngagementAnswer, EngagementAnswerRow, self._engagement_answers())
+        yield _table(m.Product, ProductRow, self.product_rows)
+
+    def _engagement_answers(self) -> list[EngagementAnswerRow]:
+        """Each employee's quarterly engagement answers while they work here, around a mood
+        of their own."""
+        rng = self.rng
         answers = []
-        for emp in self.employees:
-            mood = self.rng.uniform(2.2, 4.8)
+        for employee in self.employees:
+            mood = rng.uniform(2.2, 4.8)
             for quarter in range(0, self.plan.months, 3):
-                when = add_months(self.start, quarter) + timedelta(days=self.rng.randint(0, 27))
-                if (emp[6] and when.date() > emp[6]) or when >= self.stop:
+                when = add_months(self.start, quarter) + timedelta(days=rng.randint(0, 27))
+                left = employee.left_at
+                if (left and when.date() > left) or when >= self.stop:
                     break
-                rating = min(5, max(1, round(self.rng.gauss(mood, 0.8))))
-                comment = (
-                    ""
-                    if self.rng.random() < 0.7
-                    else self.rng.choice(
-                        [
-                            "Great team.",
-                            "Too much overtime.",
-                            "Want more training.",
-                            "Good manager.",
-                            "Tools are slow.",
-                        ]
+                rating = min(5, max(1, round(rng.gauss(mood, 0.8))))
+                comment = "" if rng.random() < 0.7 else rng.choice(ENGAGEMENT_COMMENTS)
+                answers.append(
+                    EngagementAnswerRow(
+                        self.ids.take(m.EngagementAnswer), employee.id, when, rating, comment
                     )
                 )
-                answers.append((self.ids.take(m.EngagementAnswer), emp[0], when, rating, comment))
-        yield m.EngagementAnswer, ("id", "employee_id", "answered_at", "rating", "comment"), answers
-        yield (
-            m.Product,
-            ("id", "sku", "name", "category", "tier", "list_price"),
-            self.product_rows,
-        )
+        return answers
 
-    # ---- customers and their history -------------------------------------------------------
+    # ---- small draws ----------------------------------------------------------------------
     def _name(self) -> str:
         return f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
 
@@ -600,436 +864,6 @@ class _Generator:
     def _moment(self, low: datetime, high: datetime) -> datetime:
         seconds = max(0.0, (high - low).total_seconds())
         return (low + timedelta(seconds=int(self.rng.random() * seconds))).replace(microsecond=0)
-
-    def _contact(
-        self, book: str, seller: tuple[int, int, float] | None
-    ) -> tuple[tuple[int, int, float, float], str, str]:
-        """Who handles a contact with a customer of `book`, by which channel and direction.
-        A quarter are the account's own people reaching out (field sales visit, inside sales
-        call, marketing and the staff scheme write); the rest are the customer calling,
-        writing or chatting, answered by the call centre or, for harder cases, the desk."""
-        rng = self.rng
-        if rng.random() < 0.25:
-            own = self.staff_by_id[seller[0]] if seller else rng.choice(self.staff[book])
-            if book == "Field Sales" and rng.random() < 0.6:
-                return own, "visit", "outbound"
-            if book == "Digital Marketing":
-                return own, rng.choice(["email", "email", "chat"]), "outbound"
-            return own, "email" if book == "HR" else "call", "outbound"
-        channel = rng.choices(["call", "email", "chat"], weights=[0.6, 0.25, 0.15])[0]
-        desk = (
-            "Service Desk" if rng.random() < (0.6 if channel == "email" else 0.3) else "Call Centre"
-        )
-        return rng.choice(self.staff[desk]), channel, "inbound"
-
-    def _first_lead(
-        self,
-        number: int,
-        cid: int,
-        book: str,
-        seller: tuple[int, int, float] | None,
-        acquired: datetime,
-    ) -> tuple[Any, ...] | None:
-        """The won lead a customer acquired inside the window came from: a salesperson's, or
-        Digital Marketing's web and campaign enquiries. Service and staff-scheme accounts
-        came in through a shop, the hotline or the scheme, without a lead."""
-        rng = self.rng
-        if seller is not None:
-            owner, dept_pk, source = seller[0], seller[1], self._weighted(LEAD_SOURCES)
-        elif book == "Digital Marketing":
-            owner, dept_pk = rng.choice(self.staff[book])[:2]
-            source = self._weighted(ONLINE_LEAD_SOURCES)
-        else:
-            return None
-        created = acquired - timedelta(days=rng.randint(1, 45))
-        return (
-            self.ids.take(m.Lead),
-            f"L{number:07d}",
-            source,
-            created,
-            "won",
-            acquired,
-            None,
-            owner,
-            cid,
-            dept_pk,
-        )
-
-    def customer_rows(self, *, first: int, count: int) -> Iterator[TableRows]:
-        rng = self.rng
-        ids = self.ids
-        customers: list[tuple[Any, ...]] = []
-        orders: list[tuple[Any, ...]] = []
-        lines: list[tuple[Any, ...]] = []
-        leads: list[tuple[Any, ...]] = []
-        interactions: list[tuple[Any, ...]] = []
-        feedback: list[tuple[Any, ...]] = []
-        complaints: list[tuple[Any, ...]] = []
-        books = [name for name, _ in ACCOUNT_SHARES]
-        shares = [share for _, share in ACCOUNT_SHARES]
-        # Who answers for a complaint; "other" falls to whoever looks after the account, and
-        # so does help with the website or the staff scheme (see OWN_COMPLAINTS).
-        complaint_depts = {
-            "warranty": "Service Desk",
-            "product": "Service Desk",
-            "service": "Call Centre",
-            "assistance": "Call Centre",
-            "billing": "Inside Sales",
-        }
-        sellers = {
-            team: [s for s in self.salespeople if s[1] == self.depts[team].pk]
-            for team in SALES_TEAMS
-        }
-        order_channels = {
-            "Field Sales": ["field", "field", "online", "phone"],
-            "Inside Sales": ["phone", "phone", "online", "retail"],
-        }
-        months = self.plan.months
-        for number in range(first + 1, first + count + 1):
-            cid = ids.take(m.Customer)
-            country = rng.choices(list(GEOGRAPHY), weights=COUNTRY_WEIGHTS)[0]
-            region = rng.choice(list(GEOGRAPHY[country]))
-            city = rng.choice(GEOGRAPHY[country][region])
-            name = self._name()
-            age = int(min(90, max(18, rng.gauss(44, 15))))
-            birth = date(self.plan.end.year - age, rng.randint(1, 12), rng.randint(1, 28))
-            segment = self._weighted(SEGMENTS)
-            book = rng.choices(books, weights=shares)[0]
-            seller = rng.choice(sellers[book]) if book in sellers else None
-            owner = seller[0] if seller else rng.choice(self.staff[book])[0]
-            if book == "HR":
-                segment = "consumer"  # staff buy for themselves and their families
-            # 40% were customers before the window opens; the rest are acquired inside it.
-            if rng.random() < 0.4:
-                acquired = self._moment(self.start - timedelta(days=1500), self.start)
-            else:
-                acquired = self._moment(self.start, self.stop - timedelta(days=1))
-            propensity = rng.betavariate(2, 15)  # chance of buying in a given month
-            premium_taste = rng.random()
-            satisfaction = rng.gauss(3.8, 0.8)
-            favourite = rng.choices(self.categories, k=2)
-            # Activity month by month: churn and come back.
-            active = True
-            ever_ordered = False
-            last_order: datetime | None = None
-            acquired_month = max(
-                0, (acquired.year * 12 + acquired.month) - (self.start.year * 12 + self.start.month)
-            )
-            if acquired >= self.start:
-                lead = self._first_lead(number, cid, book, seller, acquired)
-                if lead is not None:
-                    leads.append(lead)
-            for month in range(acquired_month, months):
-                begin = add_months(self.start, month)
-                end = min(add_months(begin, 1), self.stop)
-                if end <= begin:
-                    break
-                # A month still under way has had only some of its days.
-                lived = (end - begin) / (add_months(begin, 1) - begin)
-                if active and ever_ordered and rng.random() < 0.035 + (4 - satisfaction) * 0.01:
-                    active = False
-                elif not active and rng.random() < 0.06:
-                    active = True  # won back
-                if not active:
-                    continue
-                season = (
-                    1.6 if begin.month in (11, 12) else (0.8 if begin.month in (1, 2, 8) else 1.0)
-                )
-                if rng.random() < propensity * season * lived or (
-                    month == acquired_month and acquired >= self.start
-                ):
-                    when = self._moment(max(begin, acquired), end)
-                    oid = ids.take(m.Order)
-                    channel = rng.choice(order_channels.get(book, ["online", "online", "retail"]))
-                    orders.append(
-                        (oid, f"O{oid:08d}", cid, seller[0] if seller else None, when, channel)
-                    )
-                    upsell = min(0.9, premium_taste * 0.4 + month / months * 0.3)
-                    for line_no in range(1, rng.choice([1, 1, 1, 1, 2, 2]) + 1):
-                        category = (
-                            rng.choice(favourite)
-                            if rng.random() < 0.7
-                            else rng.choice(self.categories)
-                        )
-                        tier = "premium" if rng.random() < upsell else "standard"
-                        options = [
-                            p for p in self.products if p[1] == category and p[2] == tier
-                        ] or [p for p in self.products if p[1] == category]
-                        product = rng.choice(options)
-                        qty = rng.choice([1, 1, 1, 2, 3]) * (5 if segment == "enterprise" else 1)
-                        price = Decimal(str(round(product[3] * rng.uniform(0.85, 1.0), 2)))
-                        lines.append(
-                            (
-                                ids.take(m.OrderLine),
-                                oid,
-                                line_no,
-                                product[0],
-                                Decimal(qty),
-                                price,
-                                (price * qty).quantize(Decimal("0.01")),
-                            )
-                        )
-                    ever_ordered = True
-                    last_order = when
-                # Contacts: about 0.7 a month while a customer is active (~10 each over two years).
-                contacts = self._poisson((0.7 + (3.8 - satisfaction) * 0.1) * lived)
-                for _ in range(contacts):
-                    when = self._moment(max(begin, acquired), end)
-                    agent, channel, direction = self._contact(book, seller)
-                    handle = (
-                        int(rng.lognormvariate(math.log(agent[2]), 0.35))
-                        if channel != "email"
-                        else int(rng.uniform(60, 400))
-                    )
-                    answered = direction == "inbound" and channel in ("call", "chat")
-                    wait = int(rng.expovariate(1 / 75)) if answered else 0
-                    hold = (
-                        int(rng.expovariate(1 / 40))
-                        if channel == "call" and rng.random() < 0.45
-                        else 0
-                    )
-                    topics = rng.sample(TOPICS, rng.choice([1, 1, 1, 2, 2, 3]))
-                    fcr = rng.random() < agent[3]
-                    iid = ids.take(m.Interaction)
-                    interactions.append(
-                        (
-                            iid,
-                            f"I{iid:09d}",
-                            cid,
-                            agent[0],
-                            agent[1],
-                            channel,
-                            direction,
-                            when,
-                            wait,
-                            hold,
-                            handle,
-                            ";".join(topics),
-                            len(topics),
-                            fcr,
-                            "",
-                        )
-                    )
-                # Feedback now and then, more often after a contact.
-                if rng.random() < (0.05 + (0.1 if contacts else 0.0)) * lived:
-                    when = self._moment(begin, end)
-                    rating = min(5, max(1, round(rng.gauss(satisfaction, 0.7))))
-                    recommend = min(10, max(0, round(rating * 2 + rng.gauss(-0.5, 1.3))))
-                    theme = self._theme(rating)
-                    comment = rng.choice(THEMES[theme][1]) if rng.random() < 0.6 else ""
-                    source = rng.choice(["rating_sheet", "survey", "survey", "call"])
-                    fid = ids.take(m.Feedback)
-                    feedback.append(
-                        (fid, f"F{fid:08d}", cid, when, rating, recommend, comment, source)
-                    )
-                # Complaints, more for unhappy customers.
-                if rng.random() < max(0.002, 0.012 + (3.5 - satisfaction) * 0.01) * lived:
-                    opened = self._moment(begin, end)
-                    category = rng.choices(COMPLAINT_CATEGORIES, weights=COMPLAINT_WEIGHTS)[0]
-                    hours = rng.lognormvariate(math.log(40), 0.9)
-                    resolved: datetime | None = opened + timedelta(hours=hours)
-                    status = "resolved"
-                    if (resolved is not None and resolved >= self.stop) or rng.random() < 0.03:
-                        resolved, status = None, rng.choice(["open", "in_progress"])
-                    severity = rng.choices(
-                        ["low", "medium", "high", "critical"], weights=[0.3, 0.45, 0.2, 0.05]
-                    )[0]
-                    theme = self._theme(1)
-                    # The department answers within a quarter of the time it takes to resolve.
-                    answered_at: datetime | None = opened + timedelta(hours=hours / 4)
-                    if answered_at is not None and answered_at >= self.stop:
-                        answered_at = None
-                    cid_row = ids.take(m.Complaint)
-                    complaints.append(
-                        (
-                            cid_row,
-                            f"K{cid_row:08d}",
-                            cid,
-                            category,
-                            rng.choice(THEMES[theme][1]),
-                            opened,
-                            resolved,
-                            status,
-                            severity,
-                            self.depts[
-                                book
-                                if category in OWN_COMPLAINTS.get(book, ())
-                                else complaint_depts.get(category, book)
-                            ].pk,
-                            answered_at,
-                            0,
-                        )
-                    )
-            churned = last_order is not None and (self.stop - last_order).days > 240
-            status = (
-                "former"
-                if churned
-                else ("customer" if ever_ordered or acquired < self.start else "lead")
-            )
-            street = f"{rng.randint(1, 240)} {rng.choice(STREETS)}"
-            email = f"{name.lower().replace(' ', '.').replace('ü', 'u').replace('é', 'e')}{number}@example.com"
-            phone = f"+{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}"
-            customers.append(
-                (
-                    cid,
-                    f"C{number:07d}",
-                    name,
-                    email,
-                    phone,
-                    street,
-                    city,
-                    region,
-                    country,
-                    f"{rng.randint(10000, 99999)}",
-                    birth,
-                    segment,
-                    "staff scheme" if book == "HR" else self._weighted(ACQUISITION),
-                    acquired,
-                    status,
-                    owner,
-                    self.depts[book].pk,
-                )
-            )
-        # Leads that never became customers; salespeople convert at their own rate.
-        # Three in ten are web and campaign enquiries Digital Marketing works itself.
-        for _ in range(int(count * 0.8)):
-            if rng.random() < 0.3:
-                marketer = rng.choice(self.staff["Digital Marketing"])
-                seller, source = (
-                    (marketer[0], marketer[1], 0.4),
-                    self._weighted(ONLINE_LEAD_SOURCES),
-                )
-            else:
-                seller = rng.choice(self.salespeople)
-                source = self._weighted(LEAD_SOURCES)
-            created = self._moment(self.start, self.stop - timedelta(days=1))
-            lid = ids.take(m.Lead)
-            if rng.random() < seller[2] * 0.5:
-                stage, lost = rng.choice(["new", "qualified", "proposal"]), None
-            else:
-                stage, lost = (
-                    "lost",
-                    min(
-                        self.stop - timedelta(seconds=1),
-                        created + timedelta(days=rng.randint(3, 90)),
-                    ),
-                )
-            leads.append(
-                (
-                    lid,
-                    f"LX{lid:08d}",
-                    source,
-                    created,
-                    stage,
-                    None,
-                    lost,
-                    seller[0],
-                    None,
-                    seller[1],
-                )
-            )
-        yield (
-            m.Customer,
-            (
-                "id",
-                "external_id",
-                "full_name",
-                "email",
-                "phone",
-                "street",
-                "city",
-                "region",
-                "country",
-                "postal_code",
-                "birth_date",
-                "segment",
-                "acquisition_channel",
-                "acquired_at",
-                "status",
-                "owner_id",
-                "department_id",
-            ),
-            customers,
-        )
-        yield (
-            m.Order,
-            ("id", "external_id", "customer_id", "salesperson_id", "ordered_at", "channel"),
-            orders,
-        )
-        yield (
-            m.OrderLine,
-            ("id", "order_id", "line_no", "product_id", "quantity", "unit_price", "amount"),
-            lines,
-        )
-        yield (
-            m.Lead,
-            (
-                "id",
-                "external_id",
-                "source",
-                "created_at",
-                "stage",
-                "converted_at",
-                "lost_at",
-                "owner_id",
-                "customer_id",
-                "department_id",
-            ),
-            leads,
-        )
-        yield (
-            m.Interaction,
-            (
-                "id",
-                "external_id",
-                "customer_id",
-                "agent_id",
-                "department_id",
-                "channel",
-                "direction",
-                "started_at",
-                "wait_seconds",
-                "hold_seconds",
-                "handle_seconds",
-                "topics",
-                "topic_count",
-                "resolved_first_contact",
-                "note",
-            ),
-            interactions,
-        )
-        yield (
-            m.Feedback,
-            (
-                "id",
-                "external_id",
-                "customer_id",
-                "submitted_at",
-                "rating",
-                "recommend",
-                "comment",
-                "source",
-            ),
-            feedback,
-        )
-        yield (
-            m.Complaint,
-            (
-                "id",
-                "external_id",
-                "customer_id",
-                "category",
-                "description",
-                "opened_at",
-                "resolved_at",
-                "status",
-                "severity",
-                "department_id",
-                "first_response_at",
-                "reopened_count",
-            ),
-            complaints,
-        )
 
     def _poisson(self, lam: float) -> int:
         lam = max(0.01, lam)
@@ -1043,3 +877,339 @@ class _Generator:
         tone = 1 if rating >= 4 else -1
         themes = [name for name, (sign, _) in THEMES.items() if sign == tone]
         return self.rng.choice(themes)
+
+    # ---- customers and their history -------------------------------------------------------
+    def customer_rows(self, *, first: int, count: int) -> Iterator[TableRows]:
+        """Customers number first+1 .. first+count with their whole history, then the leads
+        of this chunk that never became customers."""
+        batch = CustomerBatch()
+        for number in range(first + 1, first + count + 1):
+            customer = self._customer(number)
+            if customer.acquired >= self.start:
+                lead = self._first_lead(customer)
+                if lead is not None:
+                    batch.leads.append(lead)
+            for month in self.months[customer.first_month :]:
+                self._live(customer, month, batch)
+            batch.customers.append(self._customer_row(customer))
+        batch.leads += self._lost_leads(int(count * 0.8))
+        yield from batch.tables()
+
+    def _customer(self, number: int) -> Customer:
+        """A new customer's traits: where they live, who looks after them, when they came,
+        how often they buy and how happy they are."""
+        rng = self.rng
+        cid = self.ids.take(m.Customer)
+        country = rng.choices(list(GEOGRAPHY), weights=COUNTRY_WEIGHTS)[0]
+        region = rng.choice(list(GEOGRAPHY[country]))
+        city = rng.choice(GEOGRAPHY[country][region])
+        name = self._name()
+        age = int(min(90, max(18, rng.gauss(44, 15))))
+        birth = date(self.plan.end.year - age, rng.randint(1, 12), rng.randint(1, 28))
+        segment = self._weighted(SEGMENTS)
+        book = rng.choices(BOOKS, weights=BOOK_SHARES)[0]
+        seller = rng.choice(self.sellers[book]) if book in self.sellers else None
+        owner = seller.id if seller else rng.choice(self.staff[book]).id
+        if book == "HR":
+            segment = "consumer"  # staff buy for themselves and their families
+        # 40% were customers before the window opens; the rest are acquired inside it.
+        if rng.random() < 0.4:
+            acquired = self._moment(self.start - timedelta(days=1500), self.start)
+        else:
+            acquired = self._moment(self.start, self.stop - timedelta(days=1))
+        first_month = max(
+            0, period_index(acquired.date(), "month") - period_index(self.start.date(), "month")
+        )
+        return Customer(
+            id=cid,
+            number=number,
+            name=name,
+            country=country,
+            region=region,
+            city=city,
+            birth=birth,
+            segment=segment,
+            book=book,
+            seller=seller,
+            owner=owner,
+            acquired=acquired,
+            first_month=first_month,
+            propensity=rng.betavariate(2, 15),
+            premium_taste=rng.random(),
+            satisfaction=rng.gauss(3.8, 0.8),
+            favourite=rng.choices(self.categories, k=2),
+        )
+
+    def _live(self, customer: Customer, month: Month, batch: CustomerBatch) -> None:
+        """One month of a customer's life: they may lapse or come back, and while active
+        they buy now and then, get in touch, give feedback and complain."""
+        rng = self.rng
+        if (
+            customer.active
+            and customer.ever_ordered
+            and rng.random() < 0.035 + (4 - customer.satisfaction) * 0.01
+        ):
+            customer.active = False
+        elif not customer.active and rng.random() < 0.06:
+            customer.active = True  # won back
+        if not customer.active:
+            return
+        first_purchase = month.number == customer.first_month and customer.acquired >= self.start
+        if rng.random() < customer.propensity * month.season * month.lived or first_purchase:
+            self._order(customer, month, batch)
+        # Contacts: about 0.7 a month while a customer is active (~10 each over two years).
+        contacts = self._poisson((0.7 + (3.8 - customer.satisfaction) * 0.1) * month.lived)
+        for _ in range(contacts):
+            batch.interactions.append(self._interaction(customer, month))
+        # Feedback now and then, more often after a contact.
+        if rng.random() < (0.05 + (0.1 if contacts else 0.0)) * month.lived:
+            batch.feedback.append(self._feedback(customer, month))
+        # Complaints, more for unhappy customers.
+        if rng.random() < max(0.002, 0.012 + (3.5 - customer.satisfaction) * 0.01) * month.lived:
+            batch.complaints.append(self._complaint(customer, month))
+
+    def _order(self, customer: Customer, month: Month, batch: CustomerBatch) -> None:
+        """An order of one or two lines, mostly from the customer's favourite categories,
+        more often premium the longer the window runs."""
+        rng = self.rng
+        when = self._moment(max(month.begin, customer.acquired), month.end)
+        oid = self.ids.take(m.Order)
+        channel = rng.choice(ORDER_CHANNELS.get(customer.book, OTHER_ORDER_CHANNELS))
+        seller_id = customer.seller.id if customer.seller else None
+        batch.orders.append(OrderRow(oid, f"O{oid:08d}", customer.id, seller_id, when, channel))
+        upsell = min(0.9, customer.premium_taste * 0.4 + month.number / self.plan.months * 0.3)
+        for line_no in range(1, rng.choice([1, 1, 1, 1, 2, 2]) + 1):
+            category = (
+                rng.choice(customer.favourite)
+                if rng.random() < 0.7
+                else rng.choice(self.categories)
+            )
+            tier = "premium" if rng.random() < upsell else "standard"
+            offer = rng.choice(self.offers[(category, tier)])
+            qty = rng.choice([1, 1, 1, 2, 3]) * (5 if customer.segment == "enterprise" else 1)
+            price = Decimal(str(round(offer.price * rng.uniform(0.85, 1.0), 2)))
+            batch.lines.append(
+                OrderLineRow(
+                    self.ids.take(m.OrderLine),
+                    oid,
+                    line_no,
+                    offer.id,
+                    Decimal(qty),
+                    price,
+                    (price * qty).quantize(Decimal("0.01")),
+                )
+            )
+        customer.ever_ordered = True
+        customer.last_order = when
+
+    def _interaction(self, customer: Customer, month: Month) -> InteractionRow:
+        """One contact with the customer: who handled it, how, for how long, about what."""
+        rng = self.rng
+        when = self._moment(max(month.begin, customer.acquired), month.end)
+        agent, channel, direction = self._contact(customer.book, customer.seller)
+        handle = (
+            int(rng.lognormvariate(math.log(agent.handle_seconds), 0.35))
+            if channel != "email"
+            else int(rng.uniform(60, 400))
+        )
+        answered = direction == "inbound" and channel in ("call", "chat")
+        wait = int(rng.expovariate(1 / 75)) if answered else 0
+        hold = int(rng.expovariate(1 / 40)) if channel == "call" and rng.random() < 0.45 else 0
+        topics = rng.sample(TOPICS, rng.choice([1, 1, 1, 2, 2, 3]))
+        resolved_first = rng.random() < agent.first_contact_resolution
+        iid = self.ids.take(m.Interaction)
+        return InteractionRow(
+            id=iid,
+            external_id=f"I{iid:09d}",
+            customer_id=customer.id,
+            agent_id=agent.id,
+            department_id=agent.department_id,
+            channel=channel,
+            direction=direction,
+            started_at=when,
+            wait_seconds=wait,
+            hold_seconds=hold,
+            handle_seconds=handle,
+            topics=";".join(topics),
+            topic_count=len(topics),
+            resolved_first_contact=resolved_first,
+            note="",
+        )
+
+    def _contact(self, book: str, seller: Seller | None) -> tuple[StaffMember, str, str]:
+        """Who handles a contact with a customer of `book`, by which channel and direction.
+        A quarter are the account's own people reaching out (field sales visit, inside sales
+        call, marketing and the staff scheme write); the rest are the customer calling,
+        writing or chatting, answered by the call centre or, for harder cases, the desk."""
+        rng = self.rng
+        if rng.random() < 0.25:
+            own = self.staff_by_id[seller.id] if seller else rng.choice(self.staff[book])
+            if book == "Field Sales" and rng.random() < 0.6:
+                return own, "visit", "outbound"
+            if book == "Digital Marketing":
+                return own, rng.choice(["email", "email", "chat"]), "outbound"
+            return own, "email" if book == "HR" else "call", "outbound"
+        channel = rng.choices(["call", "email", "chat"], weights=[0.6, 0.25, 0.15])[0]
+        desk = (
+            "Service Desk" if rng.random() < (0.6 if channel == "email" else 0.3) else "Call Centre"
+        )
+        return rng.choice(self.staff[desk]), channel, "inbound"
+
+    def _feedback(self, customer: Customer, month: Month) -> FeedbackRow:
+        """A rating around the customer's satisfaction, sometimes with a comment."""
+        rng = self.rng
+        when = self._moment(month.begin, month.end)
+        rating = min(5, max(1, round(rng.gauss(customer.satisfaction, 0.7))))
+        recommend = min(10, max(0, round(rating * 2 + rng.gauss(-0.5, 1.3))))
+        theme = self._theme(rating)
+        comment = rng.choice(THEMES[theme][1]) if rng.random() < 0.6 else ""
+        source = rng.choice(["rating_sheet", "survey", "survey", "call"])
+        fid = self.ids.take(m.Feedback)
+        return FeedbackRow(
+            fid, f"F{fid:08d}", customer.id, when, rating, recommend, comment, source
+        )
+
+    def _complaint(self, customer: Customer, month: Month) -> ComplaintRow:
+        """A complaint, answered within a quarter of the time it takes to resolve; most are
+        resolved, those still running at the end of the window are open or in progress."""
+        rng = self.rng
+        opened = self._moment(month.begin, month.end)
+        category = rng.choices(COMPLAINT_CATEGORIES, weights=COMPLAINT_WEIGHTS)[0]
+        hours = rng.lognormvariate(math.log(40), 0.9)
+        resolved: datetime | None = opened + timedelta(hours=hours)
+        status = "resolved"
+        if (resolved is not None and resolved >= self.stop) or rng.random() < 0.03:
+            resolved, status = None, rng.choice(["open", "in_progress"])
+        severity = rng.choices(
+            ["low", "medium", "high", "critical"], weights=[0.3, 0.45, 0.2, 0.05]
+        )[0]
+        theme = self._theme(1)
+        answered: datetime | None = opened + timedelta(hours=hours / 4)
+        if answered is not None and answered >= self.stop:
+            answered = None
+        pk = self.ids.take(m.Complaint)
+        book = customer.book
+        responsible = (
+            book
+            if category in OWN_COMPLAINTS.get(book, ())
+            else COMPLAINT_DEPARTMENTS.get(category, book)
+        )
+        return ComplaintRow(
+            id=pk,
+            external_id=f"K{pk:08d}",
+            customer_id=customer.id,
+            category=category,
+            description=rng.choice(THEMES[theme][1]),
+            opened_at=opened,
+            resolved_at=resolved,
+            status=status,
+            severity=severity,
+            department_id=self.depts[responsible].pk,
+            first_response_at=answered,
+            reopened_count=0,
+        )
+
+    def _customer_row(self, customer: Customer) -> CustomerRow:
+        """The customer's record as it stands at the end of the window: a former customer
+        after eight months without an order."""
+        rng = self.rng
+        churned = customer.last_order is not None and (self.stop - customer.last_order).days > 240
+        if churned:
+            status = "former"
+        elif customer.ever_ordered or customer.acquired < self.start:
+            status = "customer"
+        else:
+            status = "lead"
+        name = customer.name
+        street = f"{rng.randint(1, 240)} {rng.choice(STREETS)}"
+        email = f"{name.lower().replace(' ', '.').replace('ü', 'u').replace('é', 'e')}{customer.number}@example.com"
+        phone = f"+{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}"
+        postal_code = f"{rng.randint(10000, 99999)}"
+        acquisition = "staff scheme" if customer.book == "HR" else self._weighted(ACQUISITION)
+        return CustomerRow(
+            id=customer.id,
+            external_id=f"C{customer.number:07d}",
+            full_name=name,
+            email=email,
+            phone=phone,
+            street=street,
+            city=customer.city,
+            region=customer.region,
+            country=customer.country,
+            postal_code=postal_code,
+            birth_date=customer.birth,
+            segment=customer.segment,
+            acquisition_channel=acquisition,
+            acquired_at=customer.acquired,
+            status=status,
+            owner_id=customer.owner,
+            department_id=self.depts[customer.book].pk,
+        )
+
+    def _first_lead(self, customer: Customer) -> LeadRow | None:
+        """The won lead a customer acquired inside the window came from: a salesperson's, or
+        Digital Marketing's web and campaign enquiries. Service and staff-scheme accounts
+        came in through a shop, the hotline or the scheme, without a lead."""
+        rng = self.rng
+        if customer.seller is not None:
+            owner, dept_pk = customer.seller.id, customer.seller.department_id
+            source = self._weighted(LEAD_SOURCES)
+        elif customer.book == "Digital Marketing":
+            marketer = rng.choice(self.staff[customer.book])
+            owner, dept_pk = marketer.id, marketer.department_id
+            source = self._weighted(ONLINE_LEAD_SOURCES)
+        else:
+            return None
+        created = customer.acquired - timedelta(days=rng.randint(1, 45))
+        return LeadRow(
+            id=self.ids.take(m.Lead),
+            external_id=f"L{customer.number:07d}",
+            source=source,
+            created_at=created,
+            stage="won",
+            converted_at=customer.acquired,
+            lost_at=None,
+            owner_id=owner,
+            customer_id=customer.id,
+            department_id=dept_pk,
+        )
+
+    def _lost_leads(self, count: int) -> list[LeadRow]:
+        """Leads that never became customers; salespeople convert at their own rate. Three
+        in ten are web and campaign enquiries Digital Marketing works itself."""
+        rng = self.rng
+        leads = []
+        for _ in range(count):
+            if rng.random() < 0.3:
+                marketer = rng.choice(self.staff["Digital Marketing"])
+                seller = Seller(marketer.id, marketer.department_id, 0.4)
+                source = self._weighted(ONLINE_LEAD_SOURCES)
+            else:
+                seller = rng.choice(self.salespeople)
+                source = self._weighted(LEAD_SOURCES)
+            created = self._moment(self.start, self.stop - timedelta(days=1))
+            lid = self.ids.take(m.Lead)
+            lost: datetime | None
+            if rng.random() < seller.conversion * 0.5:
+                stage, lost = rng.choice(["new", "qualified", "proposal"]), None
+            else:
+                days = rng.randint(3, 90)
+                stage, lost = (
+                    "lost",
+                    min(self.stop - timedelta(seconds=1), created + timedelta(days=days)),
+                )
+            leads.append(
+                LeadRow(
+                    id=lid,
+                    external_id=f"LX{lid:08d}",
+                    source=source,
+                    created_at=created,
+                    stage=stage,
+                    converted_at=None,
+                    lost_at=lost,
+                    owner_id=seller.id,
+                    customer_id=None,
+                    department_id=seller.department_id,
+                )
+            )
+        return leads
