@@ -4,16 +4,36 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.csp import CSP
+
+from .env import (
+    cache_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    mailer_from_url,
+    proxy_ssl_header,
+    trusted_origins,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CRM_DATA_DIR", Path.cwd())).resolve()
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me")
 DEBUG = os.environ.get("DEBUG", "") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+# Behind a reverse proxy that ends HTTPS: the header it sets to say the browser used HTTPS
+# (e.g. SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto), so sign-in's CSRF check compares the
+# browser's https:// origin with an https:// site; and the origins browsers use when the
+# proxy passes on another host name (CSRF_TRUSTED_ORIGINS=https://crm.example.com).
+# Set the header only behind a proxy that always sets it, or a browser could claim HTTPS.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+CSRF_TRUSTED_ORIGINS = trusted_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -36,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crm_scorecard.requestlog.RequestIdMiddleware",  # first: every log line of a request names it
+    "crm_scorecard.health.ProbesFirst",  # /healthz, /readyz: before the host check and redirect
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -88,7 +110,9 @@ TEMPLATES = [
 DEFAULT_SQLITE_URL = f"sqlite:///{DATA_DIR / 'crm-scorecard.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", DEFAULT_SQLITE_URL), conn_max_age=60
+        os.environ.get("DATABASE_URL", DEFAULT_SQLITE_URL),
+        conn_max_age=env_int("CONN_MAX_AGE", 60),
+        conn_health_checks=True,  # a connection the server or a proxy dropped is reopened
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -131,7 +155,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -142,13 +166,14 @@ USE_TZ = True
 # the database, so two databases served from one data folder never share an entry.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 _db = DATABASES["default"]
+# Several servers share one cache through Redis: CACHE_URL=redis://HOST:6379/0 (needs
+# `pip install 'crm-scorecard[redis]'`); the keys are the same either way.
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": os.environ.get("CRM_CACHE_DIR") or str(DATA_DIR / "crm-scorecard-cache"),
-        "KEY_PREFIX": re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{_db.get('HOST') or ''}{_db['NAME']}"),
-        "OPTIONS": {"MAX_ENTRIES": 5000},
-    }
+    "default": cache_from_url(
+        os.environ.get("CACHE_URL", ""),
+        file_location=os.environ.get("CRM_CACHE_DIR") or str(DATA_DIR / "crm-scorecard-cache"),
+        key_prefix=re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{_db.get('HOST') or ''}{_db['NAME']}"),
+    )
 }
 
 STATIC_URL = "static/"
@@ -182,21 +207,50 @@ CRM_COMPLAINT_SLA_HOURS = {"critical": 4, "high": 24, "medium": 72, "low": 168} 
 RATING_LINK_DAYS = int(os.environ.get("RATING_LINK_DAYS", "30"))
 RATING_SHEET_LANGUAGE = os.environ.get("RATING_SHEET_LANGUAGE", "en")
 CRM_SITE_URL = os.environ.get("CRM_SITE_URL", "http://127.0.0.1:8000")
-# Mail (rating sheet links) is printed to the console unless EMAIL_HOST names an SMTP server.
-MAILERS = {
-    "default": (
-        {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": os.environ["EMAIL_HOST"],
-                "port": int(os.environ.get("EMAIL_PORT", "587")),
-                "username": os.environ.get("EMAIL_HOST_USER", ""),
-                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
-                "use_tls": os.environ.get("EMAIL_USE_TLS", "1") == "1",
-            },
-        }
-        if os.environ.get("EMAIL_HOST")
-        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    )
-}
+# Mail (rating sheet links) is printed to the console unless EMAIL_URL (see settings/env.py:
+# smtp+tls://USER:PASSWORD@HOST:587) or EMAIL_HOST names an SMTP server.
+_mailer: dict[str, Any]
+if os.environ.get("EMAIL_URL"):
+    _mailer = mailer_from_url(os.environ["EMAIL_URL"])
+elif os.environ.get("EMAIL_HOST"):
+    _mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ["EMAIL_HOST"],
+            "port": env_int("EMAIL_PORT", 587),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", True),
+        },
+    }
+else:
+    _mailer = {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+MAILERS = {"default": _mailer}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# Logs go to stderr (where gunicorn, systemd and containers collect them), each line with
+# time, level, logger and the request's id (the X-Request-ID header the proxy sent, or a
+# new one, returned in the answer); a server error is logged with its traceback.
+# LOG_LEVEL=INFO shows more; the default keeps commands quiet (warnings and errors only).
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "crm_scorecard.requestlog.RequestIdFilter"}},
+    "formatters": {
+        "line": {
+            "format": "%(asctime)s %(levelname)s %(name)s [request %(request_id)s] %(message)s",
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "class": "crm_scorecard.requestlog.StderrHandler",
+            "filters": ["request_id"],
+            "formatter": "line",
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    # Django's own handlers (the console when DEBUG, mail to ADMINS) make way for the one above.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
+}
