@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell
@@ -65,8 +65,13 @@ def _text(cell: Cell, text: str) -> Cell:
     return cell
 
 
+def _cell(ws: Worksheet, row: int, column: int) -> Cell:
+    """A plain cell (this workbook merges none)."""
+    return cast(Cell, ws.cell(row=row, column=column))
+
+
 def _put(ws: Worksheet, row: int, column: int, value: Any, fmt: str | None = None) -> Cell:
-    cell = ws.cell(row=row, column=column)
+    cell = _cell(ws, row, column)
     if isinstance(value, str):
         return _text(cell, value)
     cell.value = value
@@ -78,7 +83,7 @@ def _put(ws: Worksheet, row: int, column: int, value: Any, fmt: str | None = Non
 def _value(ws: Worksheet, row: int, column: int, value: float | None, unit: str) -> Cell:
     """A value in its unit; no data is the words "no data", never an empty cell or 0."""
     if value is None:
-        cell = _text(ws.cell(row=row, column=column), "no data")
+        cell = _text(_cell(ws, row, column), "no data")
         cell.font = NO_DATA
         return cell
     if unit == Unit.SECONDS:  # a duration Excel can add up and shows as m:ss
@@ -88,7 +93,7 @@ def _value(ws: Worksheet, row: int, column: int, value: float | None, unit: str)
 
 def _score(ws: Worksheet, row: int, column: int, score: float | None) -> Cell:
     if score is None:
-        cell = _text(ws.cell(row=row, column=column), "no data")
+        cell = _text(_cell(ws, row, column), "no data")
         cell.font = NO_DATA
         return cell
     return _put(ws, row, column, score, SCORE_FORMAT)
@@ -97,7 +102,7 @@ def _score(ws: Worksheet, row: int, column: int, score: float | None) -> Cell:
 def _status(ws: Worksheet, row: int, column: int, status: str) -> Cell:
     """The stop-light as a filled cell that also says its colour (for print and for
     people who do not tell red from green)."""
-    cell = _text(ws.cell(row=row, column=column), status)
+    cell = _text(_cell(ws, row, column), status)
     cell.fill = FILLS[status]
     cell.font = Font(bold=True, color=STATUS_FONT[status])
     cell.alignment = Alignment(horizontal="center")
@@ -107,7 +112,7 @@ def _status(ws: Worksheet, row: int, column: int, status: str) -> Cell:
 def _header(ws: Worksheet, row: int, titles: list[str]) -> None:
     for column, title in enumerate(titles, start=1):
         _put(ws, row, column, title).font = HEADER
-    ws.freeze_panes = ws.cell(row=row + 1, column=1)
+    ws.freeze_panes = _cell(ws, row + 1, 1)
 
 
 def _widths(ws: Worksheet, widths: list[int]) -> None:
