@@ -1,50 +1,51 @@
+"""The one map of the pages' addresses; the views live in `web.views`, by page family."""
+
 from django.urls import path
 
-from . import complaint_views, survey_views, views
-from . import scorecard_views as sc
-from . import voc_views as voc
+from .views import complaints, customers, editing, indicators, surveys, voc
+from .views import scorecards as sc
 
 urlpatterns = [
     path("", sc.home, name="home"),
-    path("customers/", views.customer_search, name="customer-search"),
-    path("customers/<str:external_id>/", views.customer_detail, name="customer-detail"),
+    path("customers/", customers.customer_search, name="customer-search"),
+    path("customers/<str:external_id>/", customers.customer_detail, name="customer-detail"),
     path(
         "customers/<str:external_id>/complaints/new/",
-        complaint_views.complaint_new,
+        complaints.complaint_new,
         name="complaint-new",
     ),
-    path("complaints/", complaint_views.complaint_queue, name="complaint-queue"),
-    path("complaints/<int:pk>/", complaint_views.complaint_detail, name="complaint-detail"),
+    path("complaints/", complaints.complaint_queue, name="complaint-queue"),
+    path("complaints/<int:pk>/", complaints.complaint_detail, name="complaint-detail"),
     path(
         "customers/<str:external_id>/rating-link/",
-        survey_views.rating_link_new,
+        surveys.rating_link_new,
         name="rating-link-new",
     ),
-    path("r/<str:token>/", survey_views.rating_sheet, name="rating-sheet"),  # public: the link
-    path("scorecards/new/", sc.scorecard_new, name="scorecard-new"),
-    path("scorecards/import/", sc.scorecard_import, name="scorecard-import"),
-    path("scorecards/templates/", sc.template_install_view, name="template-install"),
+    path("r/<str:token>/", surveys.rating_sheet, name="rating-sheet"),  # public: the link
+    path("scorecards/new/", editing.scorecard_new, name="scorecard-new"),
+    path("scorecards/import/", editing.scorecard_import, name="scorecard-import"),
+    path("scorecards/templates/", editing.template_install_view, name="template-install"),
     path("scorecards/<int:pk>/", sc.scorecard_detail, name="scorecard-detail"),
-    path("scorecards/<int:pk>/edit/", sc.scorecard_edit, name="scorecard-edit"),
+    path("scorecards/<int:pk>/edit/", editing.scorecard_edit, name="scorecard-edit"),
     path("scorecards/<int:pk>/export/", sc.scorecard_export, name="scorecard-export"),
     path("scorecards/<int:pk>/diamond/", sc.diamond, name="diamond"),
     path("scorecards/<int:pk>/map/", sc.strategy_map, name="strategy-map"),
-    path("scorecards/<int:pk>/links/new/", sc.link_new, name="link-new"),
-    path("scorecards/<int:pk>/goals/new/", sc.goal_new, name="goal-new"),
+    path("scorecards/<int:pk>/links/new/", editing.link_new, name="link-new"),
+    path("scorecards/<int:pk>/goals/new/", editing.goal_new, name="goal-new"),
     path("scorecards/<int:pk>/goals/<int:goal_pk>/", sc.goal_detail, name="goal-detail"),
-    path("scorecards/<int:pk>/goals/<int:goal_pk>/edit/", sc.goal_edit, name="goal-edit"),
+    path("scorecards/<int:pk>/goals/<int:goal_pk>/edit/", editing.goal_edit, name="goal-edit"),
     path(
         "scorecards/<int:pk>/goals/<int:goal_pk>/indicators/new/",
-        sc.indicator_new,
+        editing.indicator_new,
         name="indicator-new",
     ),
     path(
         "scorecards/<int:pk>/goals/<int:goal_pk>/initiatives/new/",
-        sc.initiative_new,
+        editing.initiative_new,
         name="initiative-new",
     ),
-    path("indicators/<int:pk>/", sc.indicator_detail, name="indicator-detail"),
-    path("indicators/<int:pk>/edit/", sc.indicator_edit, name="indicator-edit"),
+    path("indicators/<int:pk>/", indicators.indicator_detail, name="indicator-detail"),
+    path("indicators/<int:pk>/edit/", editing.indicator_edit, name="indicator-edit"),
     path("voc/", voc.board, name="voc-board"),
     path("voc/themes/new/", voc.theme_new, name="voc-theme-new"),
     path("voc/themes/<int:pk>/", voc.theme_detail, name="voc-theme"),

@@ -14,7 +14,7 @@ from crm_scorecard.crm import complaints as svc
 from crm_scorecard.crm.models import Complaint
 from crm_scorecard.crm.selectors import customer_get
 
-from .complaint_forms import ComplaintLogForm, ComplaintMoveForm
+from ..complaint_forms import ComplaintLogForm, ComplaintMoveForm
 
 
 def complaint_queue(request: HttpRequest) -> HttpResponse:
