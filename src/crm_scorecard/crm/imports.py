@@ -9,13 +9,14 @@ the spreadsheet's: the header is row 1, the first record row 2."""
 from __future__ import annotations
 
 import csv
+import io
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -23,10 +24,11 @@ from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department
-from crm_scorecard.accounts.services import departments_import
+from crm_scorecard.accounts.services import department_create, departments_import
 
 from . import models as m
 from .changes import tables_touch
+from .import_mapping import ColumnMapping, MappingError, did_you_mean, normalise_header
 
 BATCH_SIZE = 2000
 # The most characters one cell may hold: Excel's own limit, so anything a spreadsheet can
@@ -55,10 +57,26 @@ class RowError:
     row: int
     column: str
     reason: str
+    # the file's own column(s) when a mapping filled `column` from another name
+    source: str = ""
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
+        where = f"row {self.row}"
+        if self.column:
+            where += (
+                f", column {self.source} ({self.column})"
+                if self.source
+                else f", column {self.column}"
+            )
         return f"{where}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "column": self.column,
+            "file_column": self.source or self.column,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -73,6 +91,12 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # departments made for rows that named one not there yet (on a dry run: would be)
+    created_departments: list[str] = field(default_factory=list)
+    # what else a user should know: mapped columns the file has but that were not used
+    notes: list[str] = field(default_factory=list)
+    # an ignored column of the file -> the column of ours it may have meant
+    suggestions: dict[str, str] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -80,6 +104,32 @@ class ImportReport:
 
     def summary(self) -> str:
         return f"imported {self.imported}, updated {self.updated}, rejected {self.rejected}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data: counts, notes and every rejected row with its
+        cells as given and its reasons."""
+        reasons: dict[int, list[RowError]] = {}
+        for error in self.errors:
+            reasons.setdefault(error.row, []).append(error)
+        return {
+            "entity": self.entity,
+            "dry_run": self.dry_run,
+            "imported": self.imported,
+            "updated": self.updated,
+            "rejected": self.rejected,
+            "summary": self.summary(),
+            "ignored_columns": self.ignored_columns,
+            "created_departments": self.created_departments,
+            "notes": self.notes,
+            "rejected_rows": [
+                {
+                    "row": number,
+                    "values": {k: _cell(v) for k, v in raw.items() if k},
+                    "errors": [e.as_dict() for e in reasons.get(number, [])],
+                }
+                for number, raw in self.rejected_rows
+            ],
+        }
 
 
 # ---- parsing one value ----------------------------------------------------------------------
@@ -126,12 +176,86 @@ def text(max_length: int, required: bool = False) -> forms.Field:
     return forms.CharField(max_length=max_length, required=required)
 
 
+# Dates are never guessed: ISO 8601 always, another layout only when the import names it
+# (--date-format), so 03/04/2024 can never quietly become the 4th of March or the 3rd of April.
+ISO_DATE = "%Y-%m-%d"
+
+
+def _layout_hint(value: Any, date_format: str | None, kind: str) -> str:
+    given = f"{str(value).strip()!r} is not" if value not in (None, "") else "expected"
+    if date_format:
+        return f"{given} {kind} or {date_format} (the --date-format given)."
+    return (
+        f"{given} {kind}; for another layout give --date-format, e.g. %d/%m/%Y or "
+        "%m/%d/%Y (day-first and month-first are never guessed)."
+    )
+
+
+class IsoDate(forms.DateField):
+    """A date written YYYY-MM-DD, or in the one layout the import was given."""
+
+    def __init__(self, *, date_format: str | None = None, **kwargs: Any) -> None:
+        formats = [ISO_DATE] + ([date_format] if date_format else [])
+        super().__init__(input_formats=formats, **kwargs)
+        self.date_format = date_format
+
+    def with_format(self, date_format: str | None) -> IsoDate:
+        return IsoDate(date_format=date_format, required=self.required)
+
+    def to_python(self, value: Any) -> date | None:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            hint = _layout_hint(value, self.date_format, "YYYY-MM-DD")
+            raise ValidationError(f"Enter a valid date. {hint}") from None
+
+
+class IsoDateTime(forms.DateTimeField):
+    """A timestamp in ISO 8601 (`2026-01-05`, `2026-01-05 10:00`, `2026-01-05T10:00:00Z`),
+    or in the layout the import was given (with an optional ` %H:%M[:%S]` after it)."""
+
+    def __init__(self, *, date_format: str | None = None, **kwargs: Any) -> None:
+        formats: list[str] = []
+        if date_format:
+            formats = [date_format]
+            if "%H" not in date_format and "%I" not in date_format:
+                formats += [f"{date_format} %H:%M:%S", f"{date_format} %H:%M"]
+        super().__init__(input_formats=formats, **kwargs)
+        self.date_format = date_format
+
+    def with_format(self, date_format: str | None) -> IsoDateTime:
+        return IsoDateTime(date_format=date_format, required=self.required)
+
+    def to_python(self, value: Any) -> datetime | None:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            hint = _layout_hint(value, self.date_format, "ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]])")
+            raise ValidationError(f"Enter a valid date/time. {hint}") from None
+
+
+def date_format_check(date_format: str) -> None:
+    """Refuse a --date-format that cannot read back a date it writes (a typo in it)."""
+    sample = datetime(2024, 3, 15, 10, 22, 31)
+    try:
+        datetime.strptime(sample.strftime(date_format), date_format)
+    except ValueError as exc:
+        raise ImportFileError(
+            f"--date-format {date_format!r} is not a date layout ({exc}); "
+            "write it with strftime codes, e.g. %d/%m/%Y or %m/%d/%Y"
+        ) from None
+    if not any(code in date_format for code in ("%d", "%j")):
+        raise ImportFileError(
+            f"--date-format {date_format!r} has no day (%d); e.g. %d/%m/%Y or %m/%d/%Y"
+        )
+
+
 def when(required: bool = False) -> forms.Field:
-    return forms.DateTimeField(required=required)
+    return IsoDateTime(required=required)
 
 
 def day(required: bool = False) -> forms.Field:
-    return forms.DateField(required=required)
+    return IsoDate(required=required)
 
 
 def choice(choices: type[models.TextChoices], required: bool = False) -> forms.Field:
@@ -165,6 +289,9 @@ class EntitySpec:
     # column -> (model, lookup field, model field to set) for references by id or name
     refs: dict[str, Ref] = field(default_factory=dict)
     checks: Sequence[Callable[[dict[str, Any]], RowError | None]] = ()
+    # turns helper columns into the record's own before the checks (a close date into
+    # converted_at or lost_at)
+    settle: Callable[[dict[str, Any]], None] | None = None
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # rows sharing this column's value are one record (an order's lines): in or out together
     group: str | None = None
@@ -199,6 +326,23 @@ def not_both(first: str, second: str) -> Callable[[dict[str, Any]], RowError | N
 
 DEPARTMENT: Ref = (Department, "name", "department")
 CUSTOMER: Ref = (m.Customer, "external_id", "customer")
+
+
+def _closed(row: dict[str, Any]) -> None:
+    """A lead's close date (an export's CloseDate) is when it was won or lost, so it becomes
+    converted_at or lost_at by its stage; for an open lead it is only an expected date and
+    is dropped. A date without a time is taken as the start of that day (UTC), or as the
+    creation time when the lead was made on that same day."""
+    closed = row.pop("closed_at", None)
+    stage = row.get("stage")
+    target = {m.LeadStage.WON: "converted_at", m.LeadStage.LOST: "lost_at"}.get(stage)
+    if closed is None or target is None or row.get(target) is not None:
+        return
+    moment = datetime.combine(closed, time(), tzinfo=UTC)
+    created = row.get("created_at")
+    if created is not None and created.astimezone(UTC).date() == closed and moment < created:
+        moment = created
+    row[target] = moment
 
 
 def _topics(row: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +455,7 @@ SPECS: dict[str, EntitySpec] = {
                 "owner": text(64),
                 "customer_id": text(64),
                 "department": text(120, True),
+                "closed_at": day(),
             },
             required=("lead_id", "created_at", "department"),
             targets={c: c for c in ["source", "created_at", "stage", "converted_at", "lost_at"]},
@@ -320,6 +465,7 @@ SPECS: dict[str, EntitySpec] = {
                 "department": DEPARTMENT,
             },
             checks=[after("converted_at", "created_at"), not_both("converted_at", "lost_at")],
+            settle=_closed,
         ),
         EntitySpec(
             key="interactions",
@@ -459,10 +605,6 @@ DEFAULTS: dict[str, Any] = {
 # ---- reading files ------------------------------------------------------------------------------
 
 
-def normalise_header(name: Any) -> str:
-    return str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
-
-
 Rows = Iterator[tuple[int, list[Any]]]
 
 
@@ -472,17 +614,27 @@ class Table:
     # Opens the records afresh on each call, so an import can read them twice.
     rows: Callable[[], Rows]
     total: int | None
+    # the header as the file writes it, for messages
+    labels: list[str] = field(default_factory=list)
 
 
-def read_table(path: Path) -> Table:
-    """Open a CSV or .xlsx file and return its header and numbered rows."""
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+def read_table(path: Path, *, data: bytes | None = None) -> Table:
+    """Open a CSV or .xlsx file (or `data`, the bytes of one read from standard input,
+    named `path`) and return its header and numbered rows."""
+    if data is not None:
+        if data.startswith(XLSX_MAGIC):
+            return _read_xlsx(path, lambda: io.BytesIO(data))
+        return _read_csv(path, lambda: io.BytesIO(data))
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
+        return _read_xlsx(path, lambda: path)
     if suffix in (".csv", ".txt", ".tsv"):
-        return _read_csv(path)
+        return _read_csv(path, lambda: path.open("rb"))
     raise ImportFileError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
 
 
@@ -495,9 +647,12 @@ def _field_limit(limit: int) -> Iterator[None]:
         csv.field_size_limit(old)
 
 
-def _read_csv(path: Path) -> Table:
+def _read_csv(path: Path, opener: Callable[[], BinaryIO]) -> Table:
+    def text() -> TextIO:
+        return io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="")
+
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with text() as handle:
             sample = handle.read(64 * 1024)
             handle.seek(0)
             total = max(0, sum(1 for _ in handle) - 1)
@@ -532,24 +687,26 @@ def _read_csv(path: Path) -> Table:
             yield reader.line_num, record
 
     def rows() -> Rows:
-        with path.open(encoding="utf-8-sig", newline="") as handle, _field_limit(READ_LIMIT):
+        with text() as handle, _field_limit(READ_LIMIT):
             found = records(handle)
             next(found, None)
             for number, record in found:
                 if any(cell.strip() for cell in record):
                     yield number, list(record)
 
-    with path.open(encoding="utf-8-sig", newline="") as handle, _field_limit(READ_LIMIT):
+    with text() as handle, _field_limit(READ_LIMIT):
         header = next(records(handle), (1, []))[1]
-    return Table([normalise_header(h) for h in header], rows, total)
+    return Table(
+        [normalise_header(h) for h in header], rows, total, [str(h).strip() for h in header]
+    )
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path, opener: Callable[[], Any]) -> Table:
     from openpyxl import load_workbook
 
     def open_sheet() -> tuple[Any, Iterator[tuple[Any, ...]]]:
         try:
-            book = load_workbook(path, read_only=True, data_only=True)
+            book = load_workbook(opener(), read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
             raise ImportFileError(f"{path}: not a readable Excel workbook ({exc})") from None
         return book, book.worksheets[0].iter_rows(values_only=True)
@@ -572,13 +729,94 @@ def _read_xlsx(path: Path) -> Table:
         finally:
             book.close()
 
-    return Table([normalise_header(h) for h in header_row], rows, total)
+    labels = ["" if h is None else str(h).strip() for h in header_row]
+    return Table([normalise_header(h) for h in header_row], rows, total, labels)
 
 
 # ---- the import ---------------------------------------------------------------------------------
 
 Line = tuple[int, dict[str, Any], dict[str, Any]]  # (row number, cells as given, parsed values)
 PROGRESS_EVERY = 1000
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One of an entity's columns for one file: the form field that reads it, the file
+    columns it comes from (none: only a default, or blank), the file's name for them when
+    it differs from ours, its value translations and its default."""
+
+    column: str
+    field: forms.Field
+    positions: tuple[int, ...]
+    source: str = ""
+    values: Mapping[str, str] | None = None
+    default: str | None = None
+
+
+def _plan(
+    spec: EntitySpec, table: Table, mapping: ColumnMapping, name: str
+) -> tuple[list[Planned], list[str], dict[str, str], list[str]]:
+    """Match the file's columns to the entity's. Returns the plan, the file columns left
+    unused, a suggestion for some of those (file column -> ours), and notes."""
+    try:
+        mapping.check(entity=spec.key, known=list(spec.columns))
+        resolved = mapping.resolve(table.header, table.labels)
+    except MappingError as exc:
+        raise ImportFileError(f"{name}: {exc}") from None
+    if mapping.date_format:
+        date_format_check(mapping.date_format)
+    labels = table.labels or table.header
+    plan: list[Planned] = []
+    taken: set[int] = set()
+    for column, form_field in spec.columns.items():
+        if isinstance(form_field, IsoDate | IsoDateTime):
+            form_field = form_field.with_format(mapping.date_format)
+        source, positions = "", ()
+        if column in resolved.chosen:
+            chosen, positions = resolved.chosen[column]
+            if chosen.columns != (column,):
+                source = " + ".join(labels[i] for i in positions)
+        elif column in resolved.index and resolved.index[column] not in resolved.used:
+            positions = (resolved.index[column],)
+        taken.update(positions)
+        plan.append(
+            Planned(
+                column,
+                form_field,
+                positions,
+                source,
+                mapping.values.get(column),
+                mapping.defaults.get(column),
+            )
+        )
+    missing = [
+        p.column
+        for p in plan
+        if p.column in spec.required and not p.positions and p.default is None
+    ]
+    unused = [i for i, h in enumerate(table.header) if h and i not in taken]
+    if missing:
+        found = ", ".join(h for h in labels if h) or "no header"
+        hints = []
+        for column in missing:
+            near = did_you_mean(column, [table.header[i] for i in unused])
+            if near:
+                hints.append(f'--map "{labels[table.header.index(near)]}={column}"')
+            elif spec.refs.get(column, (None,))[0] is Department:
+                hints.append(f"--set {column}=NAME (for every row)")
+        hint = f" Name the columns: {'; '.join(hints)}." if hints else ""
+        raise ImportFileError(
+            f"{name}: missing required column(s) {', '.join(missing)} for {spec.key} "
+            f"(found: {found}). Is this really a file of {spec.key}?{hint} Other exports "
+            f"map their columns with --preset, --mapping FILE.yaml or --map."
+        )
+    free = [p.column for p in plan if not p.positions]
+    suggestions = {}
+    for i in unused:
+        near = did_you_mean(table.header[i], free)
+        if near:
+            suggestions[labels[i]] = near
+    return plan, [labels[i] for i in unused], suggestions, resolved.unused
 
 
 def records_import(
@@ -588,31 +826,34 @@ def records_import(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int | None], None] | None = None,
+    mapping: ColumnMapping | None = None,
+    create_departments: bool = False,
+    data: bytes | None = None,
 ) -> ImportReport:
-    """Import one file of `entity` records. Raises ImportFileError when the file is unusable,
-    and ImportStopped (carrying the report of what was committed) when it stops part-way."""
+    """Import one file of `entity` records (`data`: its bytes, read from standard input;
+    `path` then only names it). `mapping` says how the file's columns read as ours, with
+    defaults for blanks and the date layout; `create_departments` adds a department a row
+    names that is not there yet. Raises ImportFileError when the file is unusable, and
+    ImportStopped (carrying the report of what was committed) when it stops part-way."""
     spec = SPECS.get(entity)
     if spec is None:
         raise ImportFileError(f"unknown entity {entity!r}; choose one of {', '.join(SPECS)}")
-    table = read_table(path)
-    missing = [c for c in spec.required if c not in table.header]
-    if missing:
-        raise ImportFileError(
-            f"{path.name}: missing required column(s) {', '.join(missing)} for {entity} "
-            f"(found: {', '.join(h for h in table.header if h) or 'no header'}). Is this really a file of {entity}?"
-        )
+    table = read_table(path, data=data)
     duplicates = sorted({h for h in table.header if h and table.header.count(h) > 1})
     if duplicates:
         raise ImportFileError(f"{path.name}: column(s) named twice: {', '.join(duplicates)}")
+    plan, ignored, suggestions, notes = _plan(spec, table, mapping or ColumnMapping(), path.name)
     report = ImportReport(
         entity=entity,
         dry_run=dry_run,
         header=table.header,
-        ignored_columns=[h for h in table.header if h and h not in spec.columns],
+        ignored_columns=ignored,
+        suggestions=suggestions,
+        notes=notes,
     )
     if on_total:
         on_total(table.total)
-    importer = _Importer(spec, table.header, report, dry_run)
+    importer = _Importer(spec, table.header, plan, report, dry_run, create_departments)
     number, count, shown = 1, 0, 0
     try:
         if spec.group:
@@ -641,6 +882,9 @@ def records_import(
     return report
 
 
+TEXT = forms.CharField()
+
+
 def _prepare(value: Any, form_field: forms.Field) -> Any:
     """A cell as the form field expects it: text stripped, Excel's dates and whole numbers
     turned into text where the column holds text."""
@@ -657,14 +901,27 @@ def _prepare(value: Any, form_field: forms.Field) -> Any:
 
 class _Importer:
     def __init__(
-        self, spec: EntitySpec, header: list[str], report: ImportReport, dry_run: bool
+        self,
+        spec: EntitySpec,
+        header: list[str],
+        plan: list[Planned],
+        report: ImportReport,
+        dry_run: bool,
+        create_departments: bool = False,
     ) -> None:
         self.spec = spec
         self.header = header
+        self.plan = plan
+        self.by_column = {p.column: p for p in plan}
+        # file column position -> (our column, the file's name for it when different)
+        self.owner = {i: (p.column, p.source) for p in plan for i in p.positions}
         self.report = report
         self.dry_run = dry_run
+        self.create_departments = create_departments
         self.seen: dict[Any, int] = {}
         self.departments = {d.name.lower(): d.pk for d in Department.objects.all()}
+        self.department_names = sorted(d.name for d in Department.objects.all())
+        self.new_departments: dict[str, str] = {}  # on a dry run: the ones that would be made
         self.ready: list[Line] = []
         # Grouped entities (orders): a group's lines wait until its last row has been read,
         # then go to the database together, in one transaction with whole other groups.
@@ -679,21 +936,43 @@ class _Importer:
         self.report.errors.extend(errors)
         self.report.rejected_rows.append((number, raw))
 
+    def error(self, number: int, column: str, reason: str) -> RowError:
+        planned = self.by_column.get(column)
+        return RowError(number, column, reason, planned.source if planned else "")
+
     # -- reading rows -------------------------------------------------------------------------
-    def find_group_ends(self, rows: Iterator[tuple[int, list[Any]]]) -> None:
-        """First pass over a grouped file: the last row of each group."""
+    def value(self, cells: list[Any], planned: Planned) -> Any:
+        """The cell (or joined cells) for one of our columns, translated, defaulted."""
+        positions = planned.positions
+        if len(positions) == 1:
+            index = positions[0]
+            value = _prepare(cells[index] if index < len(cells) else "", planned.field)
+        elif positions:
+            parts = [str(_prepare(cells[i], TEXT)) for i in positions if i < len(cells)]
+            value = " ".join(p for p in parts if p)
+        else:
+            value = ""
+        if planned.values and isinstance(value, str):
+            value = planned.values.get(value.lower(), value)
+        if value in (None, "") and planned.default is not None:
+            value = _prepare(planned.default, planned.field)
+        return value
+
+    def _key(self, cells: list[Any]) -> Any:
         column = self.spec.group
         assert column is not None
-        index = self.header.index(column)
-        form_field = self.spec.columns[column]
+        planned = self.by_column[column]
+        try:
+            return planned.field.clean(self.value(cells, planned)) or None
+        except ValidationError:
+            return None
+
+    def find_group_ends(self, rows: Iterator[tuple[int, list[Any]]]) -> None:
+        """First pass over a grouped file: the last row of each group."""
         for number, cells in rows:
-            if index < len(cells):
-                try:
-                    key = form_field.clean(_prepare(cells[index], form_field))
-                except ValidationError:
-                    continue
-                if key:
-                    self.group_end[key] = number
+            key = self._key(cells)
+            if key:
+                self.group_end[key] = number
 
     def add(self, number: int, cells: list[Any]) -> None:
         raw = dict(zip(self.header, cells, strict=False))
@@ -705,7 +984,7 @@ class _Importer:
             if len(self.ready) >= BATCH_SIZE and not self.spec.whole_file:
                 self.flush()
             return
-        key = self._group_key(raw)
+        key = self._key(cells)
         if key is None:
             return  # rejected alone: it names no group
         self.group_end.setdefault(key, number)
@@ -715,15 +994,6 @@ class _Importer:
             self.pending.setdefault(key, []).append((number, raw, values))
         if self.group_end[key] == number:
             self._group_complete(key)
-
-    def _group_key(self, raw: dict[str, Any]) -> Any:
-        column = self.spec.group
-        assert column is not None
-        form_field = self.spec.columns[column]
-        try:
-            return form_field.clean(_prepare(raw.get(column, ""), form_field)) or None
-        except ValidationError:
-            return None
 
     def _group_complete(self, key: Any) -> None:
         lines = self.pending.pop(key, [])
@@ -772,39 +1042,45 @@ class _Importer:
         too_long = set()
         for index, cell in enumerate(cells):
             if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
-                column = (
+                too_long.add(index)
+                column, source = self.owner.get(index) or (
                     self.header[index]
                     if index < len(self.header) and self.header[index]
-                    else f"#{index + 1}"
+                    else f"#{index + 1}",
+                    "",
                 )
-                too_long.add(column)
                 errors.append(
                     RowError(
                         number,
                         column,
                         f"is longer than {MAX_CELL_CHARS:,} characters (it has {len(cell):,})",
+                        source,
                     )
                 )
         values: dict[str, Any] = {}
-        for column, form_field in self.spec.columns.items():
-            if column in too_long:
+        for planned in self.plan:
+            if too_long.intersection(planned.positions):
                 continue
-            value = _prepare(raw.get(column, ""), form_field)
+            value = self.value(cells, planned)
             if isinstance(value, str) and "\x00" in value:
                 errors.append(
-                    RowError(
-                        number, column, "contains a NUL character (\\x00), which cannot be stored"
+                    self.error(
+                        number,
+                        planned.column,
+                        "contains a NUL character (\\x00), which cannot be stored",
                     )
                 )
                 continue
             try:
-                values[column] = form_field.clean(value)
+                values[planned.column] = planned.field.clean(value)
             except ValidationError as exc:
-                errors.append(RowError(number, column, " ".join(exc.messages)))
+                errors.append(self.error(number, planned.column, " ".join(exc.messages)))
+        if not errors and self.spec.settle:
+            self.spec.settle(values)
         for check in self.spec.checks:
             problem = check(values)
             if problem:
-                errors.append(RowError(number, problem.column, problem.reason))
+                errors.append(self.error(number, problem.column, problem.reason))
         if not errors:
             key = values[self.spec.id_column]
             if self.spec.id_folds_case:
@@ -813,7 +1089,7 @@ class _Importer:
                 errors.extend(self._order_line(number, values))
             elif key in self.seen:
                 errors.append(
-                    RowError(
+                    self.error(
                         number,
                         self.spec.id_column,
                         f"{values[self.spec.id_column]} appears again (first on row {self.seen[key]})",
@@ -837,7 +1113,7 @@ class _Importer:
         first = self.order_heads.get(order_id)
         if first and first[1] != head:
             return [
-                RowError(
+                self.error(
                     number,
                     "customer_id",
                     f"order {order_id} has a different customer, date, "
@@ -871,15 +1147,17 @@ class _Importer:
                 if not given:
                     values[column] = None
                     continue
-                pk = (
-                    self.departments.get(given.lower())
-                    if model is Department
-                    else lookups[column].get(given)
-                )
+                if model is Department:
+                    pk, problem = self._department(given, make=not errors)
+                    if problem:
+                        errors.append(self.error(number, column, problem))
+                    values[column] = pk
+                    continue
+                pk = lookups[column].get(given)
                 if pk is None:
                     label = model._meta.verbose_name
                     errors.append(
-                        RowError(
+                        self.error(
                             number,
                             column,
                             f"no {label} with {lookup.replace('external_', '')} {given!r}",
@@ -892,6 +1170,41 @@ class _Importer:
             else:
                 good.append((number, raw, values))
         return good, bad
+
+    def _department(self, name: str, *, make: bool) -> tuple[int | None, str | None]:
+        """The department a row names, by name in any letter case: (its key, None), or
+        (None, why not). With --create-departments a new name is made a department at the
+        top of the tree (on a dry run only counted) when the row is otherwise good."""
+        key = name.lower()
+        if key in self.departments:
+            return self.departments[key], None
+        if key in self.new_departments:
+            return None, None
+        if self.create_departments:
+            if not make:
+                return None, None
+            if self.dry_run:
+                self.new_departments[key] = name
+                self.report.created_departments.append(name)
+                return None, None
+            try:
+                made = department_create(name=name)
+            except ValidationError as exc:
+                return None, f"cannot create department {name!r}: {' '.join(exc.messages)}"
+            self.departments[key] = made.pk
+            self.report.created_departments.append(made.name)
+            return made.pk, None
+        return None, f"no department with name {name!r} ({self._known_departments()})"
+
+    def _known_departments(self) -> str:
+        names = self.department_names
+        if not names:
+            return (
+                "there are no departments yet: add them with --create-departments, "
+                "`import departments` or `departments add`"
+            )
+        shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+        return f"known: {shown}; or add it with --create-departments"
 
     def row_fields(self, values: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
