@@ -351,3 +351,74 @@ def test_command_says_a_scorecard_cannot_be_scored(org, card, tmp_path):
     # Then the command says it cannot be scored, and why
     with pytest.raises(CommandError, match=r"'Board card' cannot be scored: .*Revenue"):
         _report("Board card", "--format", "pdf", "-o", str(tmp_path / "out.pdf"))
+
+
+# ---- breakdowns ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the engine reads committed rows, over its own connection
+def test_breakdowns_hold_only_what_the_reader_may_see(tmp_path):
+    from crm_scorecard.accounts.models import Level
+
+    from . import metrics_data
+    from .factories import UserFactory
+
+    # Given the tiny company (February revenue: M-Sales' customers bought Devices for 300,
+    # an M-Service customer Devices for 70; no accessories) and an M-Sales scorecard with a
+    # company-wide revenue indicator
+    departments = metrics_data.build()
+    card = scorecard_import(
+        card=files.parse(
+            {
+                "name": "Revenue card",
+                "perspectives": [
+                    {
+                        "name": "Financial",
+                        "goals": [
+                            {
+                                "name": "Sell",
+                                "indicators": [
+                                    {
+                                        "name": "Revenue",
+                                        "metric": "revenue",
+                                        "scope": "company",
+                                        "baseline": 0,
+                                        "target": 1000,
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ),
+        department=departments["sales"],
+    )
+    manager = UserFactory(
+        username="m-manager", level=Level.MANAGER, departments=[departments["sales"]]
+    )
+    boss = UserFactory(username="m-boss", level=Level.EXECUTIVE)
+
+    # When its manager and an executive export February broken down by product category
+    def breakdown(user):
+        export = report_export(
+            user=user, pk=card.pk, fmt="xlsx", period="2026-02", breakdowns=["product_category"]
+        )
+        ws = load_workbook(io.BytesIO(export.content))["Breakdowns"]
+        return [tuple(ws.cell(r, c).value for c in range(1, 5)) for r in range(2, ws.max_row + 1)]
+
+    # Then the manager's holds only their department's sales, the executive's the company's
+    assert breakdown(manager) == [
+        ("Revenue", "product_category", "Accessories", 0),
+        ("Revenue", "product_category", "Devices", 300),
+    ]
+    assert breakdown(boss) == [
+        ("Revenue", "product_category", "Accessories", 0),
+        ("Revenue", "product_category", "Devices", 370),
+    ]
+    # And the board pack lists them too
+    pack = report_export(
+        user=manager, pk=card.pk, fmt="pdf", period="2026-02", breakdowns=["product_category"]
+    )
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pack.content)).pages)
+    assert "Revenue by product_category" in text and "€300" in text and "€370" not in text
