@@ -3,18 +3,31 @@ from the environment, health endpoints and logs."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.cookies import SimpleCookie
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import dj_database_url
 import pytest
+from django.contrib.auth.decorators import login_not_required
+from django.test import Client
+from django.urls import path
 
 from crm_scorecard import __version__
+from crm_scorecard import urls as root_urls
 from crm_scorecard.cli import main
 
 
@@ -209,3 +222,328 @@ def test_sessions_and_cache_live_in_redis_when_cache_url_says_so(settings, clien
     finally:
         for key in server.scan_iter(f"{prefix}:*"):
             server.delete(key)
+
+
+# -- probes ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_healthz_answers_anyone_without_touching_the_database(client, django_assert_num_queries):
+    # Given no one signed in
+    # When the liveness probe asks
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    # Then the process answers, without a query and without being cached
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_readyz_answers_when_database_and_metrics_engine_can_read(client):
+    # Given a migrated database and no one signed in
+    # When the readiness probe asks
+    response = client.get("/readyz", headers={"host": "10.1.2.3:8000"})
+    # Then it is ready (even asked by an address that is not an allowed host)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "metrics": "ok"}
+
+
+def test_readyz_is_unavailable_when_the_database_is_not(db, client, monkeypatch, capsys):
+    from django.db import OperationalError, connections
+
+    # Given a database that refuses connections
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(connections["default"]), "cursor", refuse)
+        # When the readiness probe asks
+        response = client.get("/readyz", headers={"X-Request-ID": "probe-1"})
+        healthz = client.get("/healthz")
+    # Then it answers 503 naming the database, and the liveness probe still answers
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "unreachable: OperationalError",
+    }
+    assert healthz.status_code == 200
+    # and the log says which request was unavailable
+    assert "[request probe-1] Service Unavailable: /readyz" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_readyz_is_unavailable_when_the_metrics_engine_cannot_read(client, settings, monkeypatch):
+    # Given the metrics engine pointed at a Parquet folder that is not there
+    monkeypatch.delenv("METRICS_ENGINE", raising=False)
+    settings.METRICS_ENGINE = "parquet:/nonexistent/crm-parquet"
+    # When the readiness probe asks
+    response = client.get("/readyz")
+    # Then it answers 503 naming the engine
+    assert response.status_code == 503
+    assert (
+        response.json()["metrics"] == "cannot read (parquet:/nonexistent/crm-parquet): ValueError"
+    )
+
+
+@pytest.mark.django_db
+def test_probes_only_answer_get(client):
+    # Given no one signed in
+    # When something posts to the probes
+    # Then they refuse it
+    assert client.post("/healthz").status_code == 405
+    assert client.post("/readyz").status_code == 405
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+@login_not_required
+def _failing_view(request):
+    raise RuntimeError("the ledger does not balance")
+
+
+urlpatterns = [path("boom", _failing_view), *root_urls.urlpatterns]
+
+
+@pytest.mark.django_db
+def test_a_server_error_is_logged_with_its_traceback_and_request_id(settings, capsys):
+    # Given a page that fails, and a proxy that names each request
+    settings.ROOT_URLCONF = __name__
+    client = Client(raise_request_exception=False)
+    # When it is asked for
+    response = client.get("/boom", headers={"X-Request-ID": "edge-7f3a.1"})
+    err = capsys.readouterr().err
+    # Then the user gets the error page, carrying the request's id
+    assert response.status_code == 500
+    assert response["X-Request-ID"] == "edge-7f3a.1"
+    # and stderr has the error with its level, request id and traceback
+    assert "ERROR django.request [request edge-7f3a.1] Internal Server Error: /boom" in err
+    assert "Traceback (most recent call last)" in err
+    assert "RuntimeError: the ledger does not balance" in err
+
+
+@pytest.mark.django_db
+def test_a_request_without_a_usable_id_gets_a_new_one(client, capsys):
+    # Given a request id that would forge a log line
+    forged = "x\n2026-01-01 ERROR forged"
+    # When a page is asked for with it, and one without any
+    given = client.get("/healthz", headers={"X-Request-ID": forged})["X-Request-ID"]
+    fresh = client.get("/healthz")["X-Request-ID"]
+    # Then each gets a new id of its own
+    assert re.fullmatch(r"[0-9a-f]{32}", given) and re.fullmatch(r"[0-9a-f]{32}", fresh)
+    assert given != fresh
+
+
+# -- the production server behind an HTTPS proxy -----------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ask(port: int, method: str, target: str, headers: dict[str, str], body: str = "") -> Any:
+    """One request, redirects not followed; the response with its body read."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, target, body=body or None, headers=headers)
+        response = conn.getresponse()
+        response.text = response.read().decode()
+        return response
+    finally:
+        conn.close()
+
+
+def _cookies(response: Any) -> dict[str, str]:
+    jar = SimpleCookie()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        jar.load(header)
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+@pytest.fixture(scope="module")
+def production_server(tmp_path_factory):
+    """`crm-scorecard serve` under the production settings, on a database of its own with
+    one user, as a reverse proxy at https://crm.example.com would reach it."""
+    folder = tmp_path_factory.mktemp("production")
+    with _own_database(folder) as database_url:
+        yield from _serve(folder, database_url)
+
+
+@contextmanager
+def _own_database(folder: Path) -> Iterator[str]:
+    """A database for the server: on the suite's PostgreSQL when it runs on one (a database
+    named after the test database, made and dropped here), else a SQLite file."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{folder / 'crm.sqlite3'}"
+        return
+    import psycopg
+    from django.conf import settings
+
+    name = f"{settings.DATABASES['default']['TEST']['NAME']}_deploy"
+    admin = dj_database_url.parse(url)
+    server = {"host": admin["HOST"], "port": admin["PORT"] or 5432, "user": admin["USER"]}
+    server["password"] = admin["PASSWORD"]
+
+    def run(statement: str) -> None:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+            conn.execute(statement)
+
+    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _serve(folder: Path, database_url: str) -> Iterator[int]:
+    env = _production_env(
+        DATABASE_URL=database_url,
+        CACHE_URL=f"file://{folder / 'cache'}",
+        METRICS_MIRROR=str(folder / "columnar"),
+        EMAIL_URL="console://",
+    )
+    env.pop("METRICS_ENGINE", None)
+    subprocess.run([COMMAND, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [COMMAND, "createuser", "ana", "--level", "executive", "--password", "correct-horse-42"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [COMMAND, "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(300):
+            try:
+                _ask(port, "GET", "/healthz", {})
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+PROXIED = {"Host": "crm.example.com", "X-Forwarded-Proto": "https"}
+
+
+def _sign_in(port: int, origin: str) -> Any:
+    form = _ask(port, "GET", "/login/", PROXIED)
+    token = _cookies(form)["csrftoken"]
+    body = urlencode(
+        {"csrfmiddlewaretoken": token, "username": "ana", "password": "correct-horse-42"}
+    )
+    return _ask(
+        port,
+        "POST",
+        "/login/",
+        {
+            **PROXIED,
+            "Origin": origin,
+            "Cookie": f"csrftoken={token}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body,
+    )
+
+
+def test_sign_in_behind_an_https_proxy_works(production_server):
+    # Given the production server behind a proxy that ends HTTPS
+    # When a user signs in from the page the browser loaded over https
+    response = _sign_in(production_server, "https://crm.example.com")
+    # Then they are signed in (not refused by the CSRF check), with a Secure session cookie
+    assert response.status == 302, response.text[:500]
+    assert response.headers["Location"] == "/"
+    session = next(h for h in response.headers.get_all("Set-Cookie") if h.startswith("sessionid="))
+    assert "Secure" in session and "HttpOnly" in session
+    assert "includeSubDomains" in response.headers["Strict-Transport-Security"]
+
+
+def test_sign_in_from_another_origin_is_still_refused(production_server):
+    # Given the production server behind the proxy
+    # When a form on another site posts the sign-in
+    response = _sign_in(production_server, "https://evil.example.net")
+    # Then CSRF protection refuses it
+    assert response.status == 403
+
+
+def test_plain_http_is_redirected_but_probes_answer(production_server):
+    # Given the production server
+    # When a browser asks over plain HTTP, and a probe asks by address
+    page = _ask(production_server, "GET", "/login/", {"Host": "crm.example.com"})
+    healthz = _ask(production_server, "GET", "/healthz", {"Host": "10.0.0.5:8000"})
+    readyz = _ask(production_server, "GET", "/readyz", {"Host": "10.0.0.5:8000"})
+    # Then the browser is sent to HTTPS, and the probes answer
+    assert (page.status, page.headers["Location"]) == (301, "https://crm.example.com/login/")
+    assert (healthz.status, json.loads(healthz.text)) == (200, {"status": "ok"})
+    assert (readyz.status, json.loads(readyz.text)["status"]) == (200, "ok")
+
+
+# -- .env.example ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+# Read by the settings but not for a production site: tests, development, and the older
+# EMAIL_HOST… spelling that EMAIL_URL replaces (still honoured).
+NOT_FOR_PRODUCTION = {
+    "CRM_TEST_TAG",
+    "CRM_TEST_RUN",
+    "PYTEST_XDIST_TESTRUNUID",
+    "PYTEST_XDIST_WORKER",
+    "DEBUG",
+    "STATIC_ROOT",
+    "CRM_CACHE_DIR",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+}
+
+
+def _env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_env_example_documents_every_setting_the_environment_can_change():
+    # Given the names the settings read from the environment
+    code = "\n".join(p.read_text() for p in (ROOT / "src/crm_scorecard/settings").glob("*.py"))
+    read = set(
+        re.findall(
+            r"""(?:environ(?:\.get)?\(|environ\[|env_\w+\(|trusted_origins\(|proxy_ssl_header\()"([A-Z_]+)\"""",
+            code,
+        )
+    )
+    # When .env.example is read
+    documented = set(re.findall(r"^#? ?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    # Then each is there (set, or shown commented out)
+    assert "SECURE_HSTS_SECONDS" in read  # the pattern finds them
+    assert read - NOT_FOR_PRODUCTION - documented == set()
+
+
+def test_env_example_filled_in_passes_the_deployment_check():
+    # Given .env.example with its two blanks filled in
+    env = {**os.environ, **_env_example()}
+    env |= {"SECRET_KEY": PRODUCTION["SECRET_KEY"], "POSTGRES_PASSWORD": "0123abcd"}
+    env["DJANGO_SETTINGS_MODULE"] = "crm_scorecard.settings.production"
+    # When Django's deployment check runs on it
+    done = subprocess.run(
+        [COMMAND, "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    # Then it finds nothing
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -32,6 +32,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         sent = request.headers.get(HEADER, "")
         request_id = sent if _ACCEPTED.fullmatch(sent) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
         token = _current.set(request_id)
         try:
             response: HttpResponse = self.get_response(request)
@@ -42,10 +43,14 @@ class RequestIdMiddleware:
 
 
 class RequestIdFilter(logging.Filter):
-    """Gives each record `request_id`, for the formatter."""
+    """Gives each record `request_id`, for the formatter: the request being answered, or
+    the one the record is about (Django logs a 4xx or 5xx answer after the middleware)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = _current.get()
+        request_id = _current.get()
+        if request_id == "-":
+            request_id = getattr(getattr(record, "request", None), "request_id", "-")
+        record.request_id = request_id
         return True
 
 
