@@ -272,6 +272,65 @@ def test_refused_action_answers_403_in_the_layout(client, org):
     assert "Only managers create scorecards" not in html
 
 
+def test_domain_not_found_from_a_selector_answers_404_in_the_layout(client, org, monkeypatch):
+    # Given the customer 360's selector finding nothing, as the domain says it (NotFound)
+    from crm_scorecard.crm import selectors
+    from crm_scorecard.errors import NotFound
+
+    def missing(**_):
+        raise NotFound("No such customer: <b>C-1</b>")
+
+    monkeypatch.setattr(selectors, "customer_360", missing)
+    client.force_login(org.service_agent)
+    # When the page is opened
+    response = client.get(reverse("customer-detail", args=["C-1"]))
+    # Then it is the 404 page, which says nothing of what was asked for
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert '<nav aria-label="Main">' in html and "Page not found" in html
+    assert "C-1" not in html
+
+
+def test_domain_invalid_from_a_selector_answers_400_with_the_reason_as_text(
+    client, org, monkeypatch
+):
+    # Given the customer 360's selector refusing the request, with a reason holding markup
+    from crm_scorecard.crm import selectors
+    from crm_scorecard.errors import Invalid
+
+    def refused(**_):
+        raise Invalid("Customer <script>alert(1)</script> & co cannot be shown")
+
+    monkeypatch.setattr(selectors, "customer_360", refused)
+    client.force_login(org.service_agent)
+    # When the page is opened
+    response = client.get(reverse("customer-detail", args=["C-1"]))
+    # Then it is the 400 page in the layout, the reason shown as text, never as markup
+    assert response.status_code == 400
+    assert "400.html" in [t.name for t in response.templates]
+    html = response.content.decode()
+    assert '<nav aria-label="Main">' in html
+    assert "Customer &lt;script&gt;alert(1)&lt;/script&gt; &amp; co cannot be shown" in html
+    assert "<script>alert(1)" not in html
+
+
+def test_domain_invalid_reaches_the_api_unchanged_by_the_page_mapping(client, org, monkeypatch):
+    # Given the same refusal behind the API's customer endpoint
+    from crm_scorecard.crm import selectors
+    from crm_scorecard.errors import Invalid
+
+    def refused(**_):
+        raise Invalid("No <b>way</b>")
+
+    monkeypatch.setattr(selectors, "customer_360", refused)
+    client.force_login(org.service_agent)
+    # When the API is asked
+    response = client.get("/api/customers/C-1")
+    # Then the pages' mapping leaves it to the API's own: 422 with the reason as JSON
+    assert response.status_code == 422
+    assert response.json() == {"detail": "No <b>way</b>"}
+
+
 # ---- stop-lights --------------------------------------------------------------------------------
 
 

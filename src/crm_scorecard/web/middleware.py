@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
 
 from crm_scorecard.accounts.models import User
 from crm_scorecard.errors import Invalid, NotFound
@@ -37,9 +38,11 @@ class ScopeOncePerRequest:
 
 class DomainErrorsAsPages:
     """Maps the domain's errors (`crm_scorecard.errors`) for every page, once: no such
-    object is the 404 page, a refused change is 400 with the reason. `NotAllowed` is
-    Django's `PermissionDenied`, so the 403 page needs nothing here. The API maps the
-    same errors itself (`api.endpoints`)."""
+    object is the 404 page (which says nothing of what was asked for), a refused request
+    is the 400 page with the reason as text. `NotAllowed` is Django's `PermissionDenied`,
+    so the 403 page needs nothing here. The API maps the same errors itself
+    (`api.endpoints`). A view catches one of these only to show it somewhere better: a
+    form's refusal in the form, an unscorable scorecard on its own page."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -53,5 +56,5 @@ class DomainErrorsAsPages:
         if isinstance(exception, NotFound):
             raise Http404(str(exception)) from exception
         if isinstance(exception, Invalid):
-            return HttpResponseBadRequest(str(exception), content_type="text/plain; charset=utf-8")
+            return render(request, "400.html", {"reason": str(exception)}, status=400)
         return None

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from crm_scorecard.crm import complaints as svc
 from crm_scorecard.crm.models import Complaint
 from crm_scorecard.crm.selectors import customer_get
+from crm_scorecard.errors import Invalid
 
 from ..complaint_forms import ComplaintLogForm, ComplaintMoveForm
 
@@ -41,7 +42,7 @@ def complaint_new(request: HttpRequest, external_id: str) -> HttpResponse:
             complaint = svc.complaint_log(
                 actor=request.user, customer=customer, **form.cleaned_data
             )
-        except ValidationError as exc:
+        except (Invalid, ValidationError) as exc:
             _add_errors(form, exc)
         else:
             messages.success(
@@ -68,7 +69,7 @@ def complaint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 _step(request, complaint, form.cleaned_data)
-            except ValidationError as exc:
+            except (Invalid, ValidationError) as exc:
                 _add_errors(form, exc)
             else:
                 messages.success(request, "Recorded.")
@@ -99,8 +100,10 @@ def _step(request: HttpRequest, complaint: Complaint, data: dict[str, Any]) -> N
         svc.complaint_note(actor=request.user, complaint=complaint, note=data["note"])
 
 
-def _add_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
+def _add_errors(form: Any, exc: Invalid | ValidationError) -> None:
+    if isinstance(exc, Invalid):
+        form.add_error(None, str(exc))
+    elif hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
     else:

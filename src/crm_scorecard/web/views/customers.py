@@ -1,4 +1,5 @@
-"""Pages. Thin: parse the request, call a selector, render."""
+"""Customer pages: search as you type, and the customer 360. Thin: parse the request, call
+the crm selectors, render."""
 
 from __future__ import annotations
 
