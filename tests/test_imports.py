@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from crm_scorecard.accounts.models import Department
 from crm_scorecard.crm import models as m
 from crm_scorecard.crm.imports import ImportFileError, records_import
 
@@ -24,10 +27,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def run(entity: str, path: Path, *extra: str) -> tuple[int, str, str]:
+def run(entity: str, path: Path | str, *extra: str) -> tuple[int, str, str]:
     """Run the import command; return (exit status, stdout, stderr)."""
-    import io
-
     out, err = io.StringIO(), io.StringIO()
     try:
         call_command("import", entity, str(path), "--no-progress", *extra, stdout=out, stderr=err)
@@ -333,3 +334,206 @@ def test_semicolon_csv_is_understood(tmp_path):
     # When imported, then it goes in
     assert run("customers", path)[0] == 0
     assert m.Customer.objects.get().full_name == "Ann"
+
+
+# ---- dates: ISO always, other layouts only when named, never guessed ---------------------------
+
+US_DATES = """
+customer_id,full_name,department,birth_date,acquired_at
+D1,Ann,Sales,03/15/1980,11/02/2023 09:30
+D2,Bob,Sales,1990-04-15,2023-11-02T09:30:00+01:00
+"""
+
+
+def test_a_date_that_is_not_iso_is_a_row_error_naming_the_layout_and_the_flag(tmp_path):
+    # Given US-style dates in one row and ISO ones in the other
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "c.csv", US_DATES)
+    # When imported without --date-format
+    code, out, err = run("customers", path)
+    # Then the US row is refused (never read month first by a guess), saying what is expected
+    assert (code, out.strip().splitlines()[-1]) == (1, "imported 1, updated 0, rejected 1")
+    assert (
+        "row 2, column birth_date: Enter a valid date. '03/15/1980' is not YYYY-MM-DD; "
+        "for another layout give --date-format, e.g. %d/%m/%Y or %m/%d/%Y "
+        "(day-first and month-first are never guessed)." in err
+    )
+    assert (
+        "row 2, column acquired_at: Enter a valid date/time. '11/02/2023 09:30' is not ISO" in err
+    )
+    bob = m.Customer.objects.get(external_id="D2")
+    assert bob.acquired_at == datetime(2023, 11, 2, 8, 30, tzinfo=UTC)
+
+
+def test_date_format_reads_the_layout_it_names_and_nothing_else(tmp_path):
+    # Given the same file
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "c.csv", US_DATES)
+    # When imported saying the dates are month first
+    code, out, err = run("customers", path, "--date-format", "%m/%d/%Y")
+    # Then both rows are in: US dates as said, ISO ones as always
+    assert (code, out.strip().splitlines()[-1]) == (0, "imported 2, updated 0, rejected 0"), err
+    ann = m.Customer.objects.get(external_id="D1")
+    assert ann.birth_date.isoformat() == "1980-03-15"
+    assert ann.acquired_at == datetime(2023, 11, 2, 9, 30, tzinfo=UTC)
+    # And read day first instead, 03/15/1980 has no 15th month: refused, not swapped
+    m.Customer.objects.all().delete()
+    code, _, err = run("customers", path, "--date-format", "%d/%m/%Y")
+    assert code == 1
+    assert (
+        "row 2, column birth_date: Enter a valid date. '03/15/1980' is not YYYY-MM-DD or "
+        "%d/%m/%Y (the --date-format given)." in err
+    )
+
+
+# ---- --set fills blanks; departments made only when asked ---------------------------------------
+
+
+def test_set_fills_blank_cells_and_missing_columns_only(tmp_path):
+    # Given two departments and a file where one row names its department and one does not
+    DepartmentFactory(name="Sales")
+    DepartmentFactory(name="Service")
+    path = write(
+        tmp_path,
+        "c.csv",
+        "customer_id,full_name,department\nS1,Ann,Service\nS2,Bob,\n",
+    )
+    # When imported with defaults for department and for a column the file lacks
+    code, _, err = run("customers", path, "--set", "department=Sales", "--set", "segment=Retail")
+    # Then the blank is filled, the given value kept, the absent column set for every row
+    assert code == 0, err
+    assert sorted(m.Customer.objects.values_list("external_id", "department__name", "segment")) == [
+        ("S1", "Service", "Retail"),
+        ("S2", "Sales", "Retail"),
+    ]
+
+
+def test_an_unknown_department_is_a_row_error_naming_the_known_ones(tmp_path):
+    # Given two departments and a row naming a third
+    DepartmentFactory(name="Sales")
+    DepartmentFactory(name="Service")
+    path = write(tmp_path, "c.csv", "customer_id,full_name,department\nC1,Ann,Marketing\n")
+    # When imported without --create-departments
+    code, _, err = run("customers", path)
+    # Then the row is refused with the known names and the way to add it
+    assert code == 1
+    assert (
+        "row 2, column department: no department with name 'Marketing' "
+        "(known: Sales, Service; or add it with --create-departments)" in err
+    )
+    assert not Department.objects.filter(name="Marketing").exists()
+
+
+def test_create_departments_makes_the_new_ones_once_and_only_for_good_rows(tmp_path):
+    # Given one department and rows naming two new ones (one in two letter cases) and a bad row
+    DepartmentFactory(name="Sales")
+    path = write(
+        tmp_path,
+        "c.csv",
+        "customer_id,full_name,department,email\n"
+        "C1,Ann,Marketing,\nC2,Bob,marketing,\nC3,Cy,Sales,\nC4,Dee,Logistics,not-an-email\n",
+    )
+    # When imported with --create-departments
+    code, out, err = run("customers", path, "--create-departments")
+    # Then Marketing is made once, Logistics not (its only row is bad), and rows are filed
+    assert (code, out.strip().splitlines()[-1]) == (1, "imported 3, updated 0, rejected 1")
+    assert "created department(s): Marketing" in err
+    assert sorted(Department.objects.values_list("name", flat=True)) == ["Marketing", "Sales"]
+    assert m.Customer.objects.get(external_id="C2").department.name == "Marketing"
+
+
+# ---- dry run, --json and standard input ---------------------------------------------------------
+
+
+def _folder(path: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in path.iterdir()}
+
+
+def test_dry_run_leaves_the_folder_and_the_database_as_they_were(tmp_path):
+    # Given a file with good and bad rows, naming a department that does not exist yet
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "customers.csv", CUSTOMERS)
+    before_folder = _folder(tmp_path)
+    before_departments = list(Department.objects.values_list("name", flat=True))
+    # When it is validated with --dry-run, even with leave to create departments
+    code, out, err = run("customers", path, "--dry-run", "--create-departments")
+    # Then it says what would happen, and no file and no row, department included, changed
+    assert code == 1
+    assert "would create department(s): Nowhere" in err
+    assert out.strip().splitlines()[-1] == "imported 3, updated 0, rejected 3"
+    assert _folder(tmp_path) == before_folder
+    assert list(Department.objects.values_list("name", flat=True)) == before_departments
+    assert m.Customer.objects.count() == 0
+
+
+def test_json_prints_the_summary_and_every_rejected_row(tmp_path):
+    # Given the file with four bad rows
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "customers.csv", CUSTOMERS)
+    # When imported with --json
+    code, out, _ = run("customers", path, "--json", "--dry-run")
+    # Then stdout is one JSON document with the counts and each rejected row with its reasons
+    report = json.loads(out)
+    assert code == 1
+    assert (report["imported"], report["updated"], report["rejected"]) == (2, 0, 4)
+    assert report["dry_run"] is True and report["exit_status"] == 1
+    assert [r["row"] for r in report["rejected_rows"]] == [3, 4, 5, 6]
+    assert report["rejected_rows"][0]["values"]["email"] == "not-an-email"
+    assert report["rejected_rows"][3]["errors"] == [
+        {
+            "row": 6,
+            "column": "birth_date",
+            "file_column": "birth_date",
+            "reason": "Enter a valid date. '1990-13-01' is not YYYY-MM-DD; for another layout "
+            "give --date-format, e.g. %d/%m/%Y or %m/%d/%Y (day-first and month-first are "
+            "never guessed).",
+        },
+        {
+            "row": 6,
+            "column": "status",
+            "file_column": "status",
+            "reason": "'bogus' is not one of: lead, customer, former.",
+        },
+    ]
+
+
+def test_json_reports_an_unusable_file_as_json_too(tmp_path):
+    # Given a file of another entity
+    path = write(tmp_path, "c.csv", "name,mail\nAnn,a@x\n")
+    # When imported with --json, then the error is in the document and the status is 2
+    code, out, _ = run("customers", path, "--json")
+    report = json.loads(out)
+    assert (code, report["exit_status"], report["imported"]) == (2, 2, 0)
+    assert "missing required column(s)" in report["error"]
+
+
+def test_dash_reads_the_file_from_standard_input(tmp_path, monkeypatch):
+    # Given a CSV arriving on standard input
+    DepartmentFactory(name="Sales")
+    data = b"customer_id,full_name,department\nC1,Ann,Sales\nC2,Bob,Nowhere\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    monkeypatch.chdir(tmp_path)
+    # When imported from -
+    code, out, err = run("customers", "-")
+    # Then the good row is in, the bad one printed, and no rejects file appears anywhere
+    assert (code, out.strip().splitlines()[-1]) == (1, "imported 1, updated 0, rejected 1")
+    assert "row 3, column department: no department with name 'Nowhere'" in err
+    assert not list(tmp_path.rglob("*.csv"))
+    assert m.Customer.objects.get().full_name == "Ann"
+
+
+def test_an_excel_workbook_from_standard_input(tmp_path, monkeypatch):
+    # Given an Excel workbook arriving on standard input
+    from openpyxl import Workbook
+
+    DepartmentFactory(name="Sales")
+    book = Workbook()
+    book.active.append(["Customer ID", "Full Name", "Department"])
+    book.active.append([7, "Gus", "Sales"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(buffer.getvalue())))
+    # When imported from -, then it is read as a workbook
+    code, _, err = run("customers", "-")
+    assert code == 0, err
+    assert m.Customer.objects.get().external_id == "7"
