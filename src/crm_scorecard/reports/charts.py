@@ -197,7 +197,7 @@ def strategy_map(result: scoring.Result, links: Sequence[tuple[str, str]]) -> st
         body.append(f'<rect x="0" y="{top}" width="{width}" height="{band}" fill="{shade}"/>')
         body.append(
             _text_block(
-                left / 2, top + band / 2, _lines(perspective.name, 16, 3), size=10, weight="bold"
+                left / 2, top + band / 2, _lines(perspective.name, 14, 3), size=10, weight="bold"
             )
         )
         goals = [g for g in perspective.walk() if g.kind == "goal"]
@@ -268,7 +268,17 @@ def _arrow(
     """An arrow from the edge of box a to the edge of box b: straight when nothing is in the
     way, otherwise a curve out of the right (or left) sides around the boxes between."""
     (x1, y1, w1), (x2, y2, w2) = a, b
-    if any(_crosses((x1, y1), (x2, y2), o, box_h) for o in others):
+    blocked = any(_crosses((x1, y1), (x2, y2), o, box_h) for o in others)
+    if blocked and abs(y1 - y2) < 1:
+        # Within one band: under the boxes between, in the gap below them.
+        sy = y1 + box_h / 2
+        dip = sy + 36
+        return (
+            f'<path d="M {x1:.1f} {sy:.1f} C {x1:.1f} {dip:.1f} {x2:.1f} {dip:.1f} '
+            f'{x2:.1f} {sy + 9:.1f}" fill="none" stroke="{INK}" stroke-width="1.5"/>'
+            + _head(x2, sy, 0.0, -1.0)
+        )
+    if blocked:
         side = 1.0 if max(x1, x2) + 120 < width else -1.0
         sx, ex = x1 + side * w1 / 2, x2 + side * w2 / 2
         bend = (max(sx, ex) if side > 0 else min(sx, ex)) + side * 55
