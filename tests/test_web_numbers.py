@@ -205,3 +205,82 @@ def test_formatting_helpers():
     assert points_text(0.034, 1) == "+3.4 pts" and points_text(-0.02) == "−2 pts"
     assert scope_text("department") == "" and scope_text("company") == "company-wide"
     assert scope_text("cascaded from Sales") == "cascaded from Sales"
+
+
+# ---- how fresh the stored KPI values are ---------------------------------------------------------
+
+METRIC_CARD = {
+    "name": "Metric card",
+    "mission": "Count",
+    "perspectives": [
+        {
+            "name": "Financial",
+            "goals": [
+                {
+                    "name": "Grow",
+                    "indicators": [
+                        {"name": "Revenue", "metric": "revenue", "baseline": 0, "target": 100},
+                        {"name": "Orders", "metric": "orders", "baseline": 0, "target": 10},
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+def _stored(metric, department, value, computed_at):
+    from datetime import date
+
+    from crm_scorecard.metrics.api import Grain, KpiValue
+
+    row = KpiValue.objects.create(
+        metric=metric,
+        grain=Grain.MONTH,
+        period_start=date(2026, 1, 1),
+        department=department,
+        value=value,
+    )
+    # computed_at is stamped on save: set it afterwards, as a computation at that time would
+    KpiValue.objects.filter(pk=row.pk).update(computed_at=computed_at)
+
+
+@override_settings(TIME_ZONE="UTC")
+def test_scorecard_says_when_its_kpis_were_computed(client, org):
+    from datetime import UTC, datetime
+
+    # Given a scorecard of two metric indicators whose January values were computed at two
+    # times, and another metric's value computed later (not on this scorecard)
+    card = scorecard_import(card=files.parse(METRIC_CARD), department=org.sales)
+    _stored("revenue", org.sales, 50.0, datetime(2026, 2, 1, 3, 0, tzinfo=UTC))
+    _stored("orders", org.sales, 4.0, datetime(2026, 2, 1, 3, 7, tzinfo=UTC))
+    _stored("nps", org.sales, 10.0, datetime(2026, 2, 9, 9, 9, tzinfo=UTC))
+    client.force_login(org.sales_manager)
+    # When the manager opens January
+    html = client.get(reverse("scorecard-detail", args=[card.pk]) + "?period=2026-01")
+    # Then the page says between which times the numbers it shows were computed
+    text = html.content.decode()
+    assert "KPIs for 2026-01 computed between 2026-02-01 03:00 and 2026-02-01 03:07 UTC" in text
+    assert "2026-02-09" not in text
+
+
+@override_settings(TIME_ZONE="UTC")
+def test_scorecard_says_when_nothing_is_computed_yet_and_nothing_for_manual_ones(client, org, card):
+    from datetime import UTC, datetime
+
+    # Given a metric scorecard with nothing stored for January, one value stored for
+    # December, and the manual-value card
+    metric_card = scorecard_import(card=files.parse(METRIC_CARD), department=org.sales)
+    client.force_login(org.sales_manager)
+    url = reverse("scorecard-detail", args=[metric_card.pk])
+    # When January is opened, then it says nothing is computed for it (no "0", no time)
+    assert (
+        "No KPIs computed for 2026-01 yet" in client.get(url + "?period=2026-01").content.decode()
+    )
+    # And with the one value computed, the time of that one computation
+    _stored("revenue", org.sales, 50.0, datetime(2026, 2, 1, 3, 0, tzinfo=UTC))
+    html = client.get(url + "?period=2026-01").content.decode()
+    assert "KPIs for 2026-01 computed at 2026-02-01 03:00 UTC" in html
+    # And a scorecard of manual values only says nothing about KPI computations
+    manual = client.get(reverse("scorecard-detail", args=[card.pk]) + "?period=2026-01")
+    assert "computed" not in manual.content.decode()

@@ -9,6 +9,7 @@ import unicodedata
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import Max, Min
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -18,6 +19,8 @@ from django.utils.safestring import mark_safe
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.errors import NotFound
+from crm_scorecard.metrics.api import Grain, KpiValue
+from crm_scorecard.periods import month_first
 from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
@@ -99,7 +102,20 @@ def _scorecard_body(scorecard: Scorecard, ev: sel.Evaluation, can_edit: bool) ->
         "previous_period": sel.shift(ev.period, -1),
         "can_edit": can_edit,
         "radar_nodes": charts.radar_nodes(ev.result),
+        "computed": _kpis_computed(ev),
     }
+
+
+def _kpis_computed(ev: sel.Evaluation) -> dict[str, Any] | None:
+    """When the stored KPI values this scorecard's metric indicators show for the month were
+    computed (the oldest and the newest), or None when it has no metric indicator. Pages
+    read what is stored and never compute it; this says how fresh that is."""
+    metrics = {n.indicator.metric for n in ev.result.walk() if n.indicator and n.indicator.metric}
+    if not metrics:
+        return None
+    return KpiValue.objects.filter(
+        metric__in=metrics, grain=Grain.MONTH, period_start=month_first(ev.period)
+    ).aggregate(oldest=Min("computed_at"), newest=Max("computed_at"))
 
 
 def find_node(result: scoring.Result, node: str) -> scoring.Result | None:
