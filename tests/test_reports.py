@@ -168,6 +168,8 @@ def test_workbook_tree_holds_the_scored_numbers_formats_and_stop_light_fills(org
         assert ws.cell(row, 6).fill.fgColor.rgb.endswith(FILLS[status]), name
         assert ws.cell(row, 8).value == pytest.approx(weight)
     assert ws.max_row == header + len(TREE)
+    # And each weight as entered, beside its share of the whole
+    assert [ws.cell(header + i, 7).value for i in (1, 5, 9)] == [2, 1, 1]
     # And number formats follow each indicator's unit
     formats = {ws.cell(r, 2).value: ws.cell(r, 3).number_format for r in range(header + 1, 19)}
     assert formats["Revenue"] == '"€"#,##0'

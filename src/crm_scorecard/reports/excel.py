@@ -179,7 +179,7 @@ def _tree_row(ws: Worksheet, r: int, line: Row) -> None:
             _put(ws, r, 11, ind.scope or "department")
     _score(ws, r, 5, node.score)
     _status(ws, r, 6, node.status.value)
-    _put(ws, r, 7, node.weight, "0.##")
+    _put(ws, r, 7, node.weight, "General")
     _put(ws, r, 8, node.absolute_weight, WEIGHT_FORMAT)
     if node.no_data:
         _put(ws, r, 12, ", ".join(node.no_data))
