@@ -10,7 +10,19 @@ from django.db.models import Max
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.crm import models as m
-from crm_scorecard.crm.seed import CrmDataExists, SeedPlan, crm_data_clear, crm_seed
+from crm_scorecard.crm.seed import (
+    DEPARTMENTS,
+    CrmDataExists,
+    SeedPlan,
+    crm_data_clear,
+    crm_seed,
+)
+from crm_scorecard.crm.seed_comments import (
+    COMMENT_THEMES,
+    CommentTheme,
+    CommentWriter,
+    theme_for_label,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +188,73 @@ def test_nothing_is_dated_after_the_day_it_runs():
         ordered_at__date__gte=date(2026, 5, 1), ordered_at__date__lt=date(2026, 6, 1)
     ).count()
     assert 0 < june < 0.7 * may
+
+
+def sentence_themes() -> dict[str, CommentTheme]:
+    return {s: t for t in COMMENT_THEMES for s in t.sentences()}
+
+
+def test_comment_themes_say_each_thing_many_ways_and_belong_to_a_department():
+    # Given the themes the demo's customers write about
+    departments = set(DEPARTMENTS) | {d for children in DEPARTMENTS.values() for d in children}
+    # Then each is said in a dozen or more ways, hundreds in all, no sentence in two themes
+    for theme in COMMENT_THEMES:
+        assert len(set(theme.sentences())) >= 12, theme.name
+        assert theme.department in departments, theme.name
+    everything = [s for t in COMMENT_THEMES for s in t.sentences()]
+    assert len(everything) == len(set(everything)) >= 300
+    # And there is praise and grievance, and every complaint category has a theme
+    assert {t.praise for t in COMMENT_THEMES} == {True, False}
+    for category in m.ComplaintCategory.values:
+        assert any(category in t.categories for t in COMMENT_THEMES), category
+    assert all(not t.categories for t in COMMENT_THEMES if t.praise)
+
+
+def test_comments_come_from_the_themes_with_ratings_that_fit():
+    # Given a generated company
+    crm_seed(plan=SeedPlan(seed=1, customers=400, months=12, end=date(2026, 6, 1)))
+    themes = sentence_themes()
+    # When its comments are read back
+    feedback = list(m.Feedback.objects.exclude(comment="").values_list("rating", "comment"))
+    complaints = list(m.Complaint.objects.values_list("category", "description"))
+    # Then every feedback comment is a theme's sentence, praise rated 4 or 5, grievances
+    # below, and every complaint describes a grievance of its own category
+    assert len(feedback) > 100 and len(complaints) > 20
+    for rating, comment in feedback:
+        assert themes[comment].praise == (rating >= 4), (rating, comment)
+    for category, description in complaints:
+        assert category in themes[description].categories, (category, description)
+    # And the customers use many different sentences about most of the themes
+    assert len({c for _, c in feedback} | {d for _, d in complaints}) >= 100
+    assert len({themes[c].name for _, c in feedback}) >= 12
+
+
+def test_what_customers_write_changes_nothing_else(monkeypatch):
+    # Given a company generated with seed 7
+    crm_seed(plan=SeedPlan(seed=7, **PLAN))
+    first = snapshot()
+    crm_data_clear()
+    # When it is generated again by a writer that writes something else
+    monkeypatch.setattr(CommentWriter, "feedback", lambda self, rating: "(comment)")
+    monkeypatch.setattr(CommentWriter, "complaint", lambda self, category: "(complaint)")
+    crm_seed(plan=SeedPlan(seed=7, **PLAN))
+    again = snapshot()
+    # Then only the comments differ: what they say draws nothing from the company's stream
+    assert {c for *_, c in again["Feedback"]} == {"", "(comment)"}
+    strip = {"Feedback": lambda r: r[:-1]}
+    for table, rows in first.items():
+        keep = strip.get(table, lambda r: r)
+        assert [keep(r) for r in rows] == [keep(r) for r in again[table]], table
+    described = m.Complaint.objects.values_list("description", flat=True).distinct()
+    assert set(described) <= {"(complaint)"}
+
+
+def test_a_label_is_read_as_the_theme_its_words_stand_for():
+    # Given labels a grouping might draw
+    # When each is read, then the theme whose own words they are is found
+    assert theme_for_label("delivery / parcel / late").name == "Late or damaged deliveries"
+    assert theme_for_label("hold / minutes / hotline").name == "Long waits on the phone"
+    assert theme_for_label("refund / warranty / returned").name == "Returns and refunds"
+    # And a label whose words belong to no theme, or to two as much, is left alone
+    assert theme_for_label("the / and / was") is None
+    assert theme_for_label("shows / error / invoice") is None

@@ -4,7 +4,8 @@ Deterministic for a given seed and end month: the same arguments always give the
 The structure is meant to look like a real business: regions and cities, age brackets,
 product categories and tiers, seasonal buying, customers who churn and some who come
 back, agents with their own handle times, salespeople with their own conversion, and
-feedback comments written around a dozen recurring themes."""
+feedback comments and complaints written around the themes customers raise again and again
+(see `seed_comments`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from crm_scorecard.periods import add_months, month_start_utc, period_index
 from . import models as m
 from .bulk import analyze, insert_rows, next_id, reset_sequences
 from .changes import tables_touch
+from .seed_comments import CommentWriter
 
 DEPARTMENTS: dict[str, list[str]] = {
     "Sales": ["Field Sales", "Inside Sales"],
@@ -222,93 +224,6 @@ TOPICS = [
     "invoice copy",
 ]
 
-# The dozen recurring themes of customer comments, each with a few ways people say it.
-THEMES: dict[str, tuple[int, list[str]]] = {
-    "slow delivery": (
-        -1,
-        [
-            "Delivery took far too long.",
-            "My order arrived two weeks late.",
-            "Shipping was slow again.",
-        ],
-    ),
-    "friendly staff": (
-        1,
-        [
-            "The agent was very friendly.",
-            "Staff were polite and helpful.",
-            "Lovely people on the phone.",
-        ],
-    ),
-    "long waiting time": (
-        -1,
-        [
-            "I waited 20 minutes on hold.",
-            "Too long in the queue before anyone answered.",
-            "Waiting time on the hotline is awful.",
-        ],
-    ),
-    "billing errors": (
-        -1,
-        [
-            "I was charged twice.",
-            "The invoice amount was wrong.",
-            "Billing mistake on my last bill.",
-        ],
-    ),
-    "product quality": (
-        1,
-        ["Great build quality.", "The product works perfectly.", "Very solid and reliable device."],
-    ),
-    "product defects": (
-        -1,
-        [
-            "It stopped working after a week.",
-            "The screen was broken on arrival.",
-            "Defective unit, needed a replacement.",
-        ],
-    ),
-    "price too high": (
-        -1,
-        ["Too expensive for what it is.", "Prices went up again.", "Competitors are cheaper."],
-    ),
-    "easy ordering": (
-        1,
-        [
-            "Ordering online was quick and easy.",
-            "The website checkout is simple.",
-            "Easy to order, no fuss.",
-        ],
-    ),
-    "unresolved issue": (
-        -1,
-        [
-            "My problem is still not solved.",
-            "I had to call three times about the same issue.",
-            "Nobody followed up on my request.",
-        ],
-    ),
-    "knowledgeable support": (
-        1,
-        [
-            "The technician knew exactly what to do.",
-            "Support solved it on the first call.",
-            "Expert advice from the help desk.",
-        ],
-    ),
-    "warranty hassle": (
-        -1,
-        [
-            "The warranty claim was a nightmare.",
-            "Warranty repair took months.",
-            "They refused my warranty claim.",
-        ],
-    ),
-    "good value": (
-        1,
-        ["Good value for money.", "Fair price for the quality.", "Worth every penny."],
-    ),
-}
 # Who looks after a customer's account, as shares of the customer base: every leaf
 # department has a book of its own. Field and Inside Sales keep the accounts they sell to;
 # the call centre and the service desk the retail and support-plan accounts; Digital
@@ -751,6 +666,7 @@ class _Generator:
     def __init__(self, plan: SeedPlan) -> None:
         self.plan = plan
         self.rng = random.Random(plan.seed)
+        self.writer = CommentWriter(plan.seed)
         self.start = plan.start
         self.stop = plan.stop
         self.span = (self.stop - self.start).total_seconds()
@@ -873,10 +789,16 @@ class _Generator:
             product *= self.rng.random()
         return k
 
-    def _theme(self, rating: int) -> str:
-        tone = 1 if rating >= 4 else -1
-        themes = [name for name, (sign, _) in THEMES.items() if sign == tone]
-        return self.rng.choice(themes)
+    def _former_theme_draw(self, *, praise: bool) -> None:
+        """Comments used to be picked from this stream: one of five praising or seven
+        grieving themes, then a sentence of three. `CommentWriter` now writes them from a
+        stream of its own; the draws stay here so that every other column of a seeded
+        company, and every figure measured on one, is what it was for the same seed."""
+        self.rng.randrange(5 if praise else 7)
+
+    def _former_sentence_draw(self) -> None:
+        """The second of the former draws (see `_former_theme_draw`)."""
+        self.rng.randrange(3)
 
     # ---- customers and their history -------------------------------------------------------
     def customer_rows(self, *, first: int, count: int) -> Iterator[TableRows]:
@@ -1061,8 +983,11 @@ class _Generator:
         when = self._moment(month.begin, month.end)
         rating = min(5, max(1, round(rng.gauss(customer.satisfaction, 0.7))))
         recommend = min(10, max(0, round(rating * 2 + rng.gauss(-0.5, 1.3))))
-        theme = self._theme(rating)
-        comment = rng.choice(THEMES[theme][1]) if rng.random() < 0.6 else ""
+        self._former_theme_draw(praise=rating >= 4)
+        comment = ""
+        if rng.random() < 0.6:
+            self._former_sentence_draw()
+            comment = self.writer.feedback(rating)
         source = rng.choice(["rating_sheet", "survey", "survey", "call"])
         fid = self.ids.take(m.Feedback)
         return FeedbackRow(
@@ -1083,11 +1008,12 @@ class _Generator:
         severity = rng.choices(
             ["low", "medium", "high", "critical"], weights=[0.3, 0.45, 0.2, 0.05]
         )[0]
-        theme = self._theme(1)
+        self._former_theme_draw(praise=False)
         answered: datetime | None = opened + timedelta(hours=hours / 4)
         if answered is not None and answered >= self.stop:
             answered = None
         pk = self.ids.take(m.Complaint)
+        self._former_sentence_draw()
         book = customer.book
         responsible = (
             book
@@ -1099,7 +1025,7 @@ class _Generator:
             external_id=f"K{pk:08d}",
             customer_id=customer.id,
             category=category,
-            description=rng.choice(THEMES[theme][1]),
+            description=self.writer.complaint(category),
             opened_at=opened,
             resolved_at=resolved,
             status=status,
