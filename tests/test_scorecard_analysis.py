@@ -1,4 +1,4 @@
-"""Analysis: what to fix first, performers, trend, forecast, stale."""
+"""Analysis: what to fix first, forecast; the month pages open on."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_forecast_for_minimize_and_already_met():
     assert analysis.forecast(met, end="2026-03") == "2026-03"
 
 
-def test_fix_first_performers_and_stale():
+def test_fix_first_ranks_by_what_fixing_gains():
     # Given three indicators scoring 1.0 (w1), 0.5 (w1), 0.2 (w2) and one without data
     c = card(
         Indicator(name="A", baseline=0, target=1, value=1.0),
@@ -72,19 +72,6 @@ def test_fix_first_performers_and_stale():
     # Then fix first: C 0.4 * 0.8 = 0.32, B 0.2 * 0.5 = 0.1; A has nothing to gain
     ranked = analysis.fix_first(result)
     assert [(p.name, round(p.impact, 6)) for p in ranked] == [("C", 0.32), ("B", 0.1)]
-    best, worst = analysis.performers(result, count=1)
-    assert best[0].name == "A" and worst[0].name == "C"
-    assert [n.name for n in analysis.stale(result)] == ["D"]
-
-
-def test_trend_scores_each_month():
-    # Given monthly values, then the trend is the score of each month (None before data)
-    c = card(Indicator(name="A", baseline=0, target=10, values={"2026-02": 5, "2026-03": 8}))
-    assert analysis.trend(c, end="2026-03", periods=3) == [
-        ("2026-01", None),
-        ("2026-02", 0.5),
-        ("2026-03", pytest.approx(0.8)),
-    ]
 
 
 @pytest.mark.django_db
@@ -92,10 +79,11 @@ def test_pages_open_on_the_latest_complete_month():
     from datetime import date
 
     from crm_scorecard.metrics.models import KpiValue
-    from crm_scorecard.scorecards.selectors import latest_period, shift
-    from crm_scorecard.scorecards.services import period_label
+    from crm_scorecard.periods import month_of
+    from crm_scorecard.periods import shift_months as shift
+    from crm_scorecard.scorecards.selectors import latest_period
 
-    current = period_label(date.today())
+    current = month_of(date.today())
     # Given nothing computed, pages open on the current month
     assert latest_period() == current
     # Given values up to an old month, that month

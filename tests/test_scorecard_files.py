@@ -287,7 +287,8 @@ def test_import_to_unknown_department(tmp_path):
 def test_cascaded_goal_shares_the_parent_data():
     from crm_scorecard.scorecards import scoring as sc
     from crm_scorecard.scorecards.models import Goal, Perspective
-    from crm_scorecard.scorecards.services import goal_cascade, manual_value_set, scorecard_scoring
+    from crm_scorecard.scorecards.selectors import scorecard_scoring
+    from crm_scorecard.scorecards.services import goal_cascade, manual_value_set
 
     # Given Sales with a sub-team, and a Sales goal with a manual indicator valued 30 of 40
     sales = DepartmentFactory(name="Sales")
@@ -469,3 +470,99 @@ def test_files_at_the_limits_are_read():
     # Given 500 goals, which is the limit
     # When read, then the file is accepted
     assert len(files.loads(goals(500)).perspectives[0].goals) == 500
+
+
+# ---- one field list for the model, the file and scoring (scorecards.mapping) -------------------
+
+
+def test_the_field_lists_cover_the_model_the_file_and_scoring():
+    # Given the indicator's definition as the model, the file and scoring declare it
+    from dataclasses import fields
+
+    from crm_scorecard.scorecards import mapping, scoring
+
+    not_definition = {"id", "goal", "position", "cascaded_from"}
+    columns = {f.name for f in Indicator._meta.concrete_fields} - not_definition
+    columns = {c.removesuffix("_id") for c in columns}
+    # Then the mapping's lists name every definition column, and only fields that exist
+    assert set(mapping.DEFINITION) == columns
+    assert set(mapping.SHARED) <= set(files.IndicatorIn.model_fields)
+    assert set(mapping.SCORED) <= {f.name for f in fields(scoring.Indicator)}
+
+
+def test_an_indicator_with_every_field_set_goes_file_model_file_unchanged():
+    # Given a file's indicator with every definition field set away from its default
+    from crm_scorecard.scorecards import mapping
+
+    given = files.IndicatorIn.model_validate(
+        {
+            "name": "Handle time",
+            "metric": "average_handle_time",
+            "scope": "company",
+            "filter": {"channel": "phone"},
+            "optimization": "band",
+            "baseline": 600,
+            "target": 300,
+            "targets": {"2026-03": 280},
+            "min": 100,
+            "max": 900,
+            "tolerance": 20,
+            "weight": 2.5,
+            "thresholds": {"green": 0.9, "yellow": 0.4},
+            "unit": "seconds",
+            "owner": "Call centre lead",
+            "update_interval": "quarter",
+            "kind": "leading",
+        }
+    )
+    # When it is turned into the model's columns and back
+    definition = mapping.definition_from_file(given)
+    again = mapping.file_indicator(definition, targets=dict(given.targets), values={})
+    # Then nothing is lost or changed
+    assert again == given
+    assert (definition["filter_dimension"], definition["filter_value"]) == ("channel", "phone")
+    assert (definition["green"], definition["yellow"]) == (0.9, 0.4)
+    # And scoring reads the same numbers
+    scored = mapping.scoring_indicator(definition, values={}, targets={"2026-03": 280.0})
+    assert (scored.min, scored.max, scored.tolerance, scored.weight) == (100, 900, 20, 2.5)
+    assert (scored.thresholds.green, scored.thresholds.yellow) == (0.9, 0.4)
+    assert scored.metric == "average_handle_time" and scored.target_at("2026-04") == 280
+
+
+# ---- links join goals by id --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_renaming_a_goal_keeps_its_links(tmp_path):
+    # Given the loyalty scorecard, stored, with "Skilled agents" driving "Keep customers"
+    from crm_scorecard.scorecards.models import Goal
+    from crm_scorecard.scorecards.selectors import scorecard_export, scorecard_scoring
+    from crm_scorecard.scorecards.services import goal_save
+
+    card = scorecard_import(
+        card=files.load(write(tmp_path, LOYALTY)), department=DepartmentFactory()
+    )
+    skilled = Goal.objects.get(name="Skilled agents")
+    keep = Goal.objects.get(name="Keep customers")
+    # When "Skilled agents" is renamed
+    skilled.name = "Skilled people"
+    goal_save(goal=skilled)
+    # Then the scoring model still links the two goals, by their ids
+    scored = scorecard_scoring(card)
+    assert scored.goal_links == [(str(skilled.pk), str(keep.pk))]
+    assert scored.links == [("Skilled people", "Keep customers")]
+    # And the exported file names the goal by its new name, and imports again
+    exported = scorecard_export(card)
+    assert [(link.cause, link.effect) for link in exported.links] == [
+        ("Skilled people", "Keep customers")
+    ]
+    again = scorecard_import(card=exported, department=card.department, replace=True)
+    assert GoalLink.objects.get(scorecard=again).cause.name == "Skilled people"
+
+
+def test_a_file_link_to_a_goal_it_does_not_have_is_refused(tmp_path):
+    # Given the loyalty file linking a goal it does not have
+    path = write(tmp_path, LOYALTY.replace("to: Keep customers", "to: Keep everyone"))
+    # When it is evaluated, then it is refused naming the goal
+    with pytest.raises(CommandError, match="link names goal 'Keep everyone'"):
+        evaluate_json(path)

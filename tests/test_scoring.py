@@ -298,7 +298,7 @@ def test_zero_weight_child_is_allowed_beside_others():
 
 def test_link_to_unknown_goal_is_refused():
     card = card_of(Indicator(name="A", baseline=0, target=1))
-    card.links = [("G", "Nope")]
+    card.goal_links = [("G", "Nope")]
     with pytest.raises(DefinitionError, match="'Nope'"):
         evaluate(card)
 

@@ -10,9 +10,9 @@ from django.core.management.base import CommandError
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.scorecards import scoring
+from crm_scorecard.scorecards.mapping import file_to_scoring
 from crm_scorecard.scorecards.models import Scorecard
-from crm_scorecard.scorecards.selectors import latest_period
-from crm_scorecard.scorecards.services import scorecard_scoring
+from crm_scorecard.scorecards.selectors import latest_period, scorecard_scoring
 from crm_scorecard.scorecards.templates import template_load, template_names
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,9 +36,7 @@ def test_templates_are_valid_and_complete():
         card = template_load(name)
         # Then each has a mission and cause-and-effect links, and scores without errors
         assert card.mission and card.links, name
-        scoring.evaluate(
-            __import__("crm_scorecard.scorecards.files", fromlist=["to_scoring"]).to_scoring(card)
-        )
+        scoring.evaluate(file_to_scoring(card))
     # And the CRM scorecard covers the five facets
     crm = template_load("crm")
     goals = {g.name for p in crm.perspectives for g in p.goals}

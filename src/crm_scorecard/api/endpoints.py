@@ -1,18 +1,22 @@
 """The JSON API (OpenAPI at /api/docs). Thin: parse, call selectors and services, return.
-Every endpoint requires a signed-in session and answers within the caller's departments."""
+Every endpoint requires a signed-in session and answers within the caller's departments.
+
+The domain's errors (`crm_scorecard.errors`) are mapped here, once: `NotFound` is 404,
+`NotAllowed` 403 and `Invalid` 422, each as `{"detail": reason}`; every operation that can
+answer one of them lists it in its OpenAPI responses."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from crm_scorecard.crm import selectors as crm
+from crm_scorecard.errors import Invalid, NotAllowed, NotFound
 from crm_scorecard.metrics.api import (
     DIMENSIONS,
     GRAINS,
@@ -28,9 +32,31 @@ from crm_scorecard.scorecards import services as svc
 api = NinjaAPI(title="CRM Scorecard API", version="1", auth=django_auth, urls_namespace="api")
 
 
-@api.exception_handler(PermissionDenied)
-def _forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+class ErrorOut(Schema):
+    """Why the request was refused; a malformed request lists each problem."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def _errors(*statuses: int) -> dict[int, type[Schema]]:
+    """The error answers an operation can give, for its OpenAPI responses."""
+    return {status: ErrorOut for status in statuses}
+
+
+@api.exception_handler(NotFound)
+def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
+
+
+# NotAllowed is Django's PermissionDenied; ninja maps the latter to 403 too, without the reason.
+@api.exception_handler(NotAllowed)
+def _not_allowed(request: HttpRequest, exc: Exception) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc) or "Not allowed."}, status=403)
+
+
+@api.exception_handler(Invalid)
+def _invalid(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=422)
 
 
 class ScorecardOut(Schema):
@@ -75,6 +101,12 @@ class ValueIn(Schema):
     value: float
 
 
+class ValueOut(Schema):
+    indicator: int
+    period: str
+    value: float
+
+
 def _text(value: str, name: str) -> str:
     """Text no database can hold is refused: PostgreSQL rejects a NUL character (a 500)."""
     if "\x00" in value:
@@ -88,10 +120,10 @@ def _period(text: str | None) -> str | None:
     try:
         return files.parse_period(text)
     except ValueError as exc:
-        raise HttpError(422, str(exc)) from None
+        raise Invalid(str(exc)) from None
 
 
-@api.get("/scorecards", response=list[ScorecardOut], tags=["scorecards"])
+@api.get("/scorecards", response={200: list[ScorecardOut], **_errors(422)}, tags=["scorecards"])
 def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str, Any]]:
     out = []
     version = sel.kpi_version()
@@ -126,7 +158,11 @@ def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str
     return out
 
 
-@api.get("/scorecards/{pk}", tags=["scorecards"])
+@api.get(
+    "/scorecards/{pk}",
+    response={200: dict[str, Any], **_errors(404, 409, 422)},
+    tags=["scorecards"],
+)
 def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[str, Any]:
     """The scored tree, in the shape `crm-scorecard scorecard evaluate --json` prints."""
     card = sel.scorecard_get(user=request.user, pk=pk)
@@ -140,24 +176,34 @@ def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[
     return data
 
 
-@api.get("/scorecards/{pk}/export", tags=["scorecards"])
+@api.get(
+    "/scorecards/{pk}/export",
+    response=_errors(404),
+    openapi_extra={
+        "responses": {
+            200: {"description": "The scorecard file", "content": {"application/yaml": {}}}
+        }
+    },
+    tags=["scorecards"],
+)
 def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
     card = sel.scorecard_get(user=request.user, pk=pk)
     return HttpResponse(files.dump(svc.scorecard_export(card)), content_type="application/yaml")
 
 
-@api.put("/indicators/{pk}/values/{period}", tags=["scorecards"])
+@api.put(
+    "/indicators/{pk}/values/{period}",
+    response={200: ValueOut, **_errors(403, 404, 422)},
+    tags=["scorecards"],
+)
 def indicator_value(request: HttpRequest, pk: int, period: str, body: ValueIn) -> dict[str, Any]:
     """Enter a manual indicator's value for a month (managers of the department)."""
     indicator = sel.indicator_get(user=request.user, pk=pk)
     if not sel.can_edit(user=request.user, scorecard=indicator.goal.perspective.scorecard):
-        raise PermissionDenied("Only a manager of this department may enter values.")
+        raise NotAllowed("Only a manager of this department may enter values.")
     month = _period(period)
     assert month is not None
-    try:
-        svc.manual_value_set(indicator=indicator, period=month, value=body.value, user=request.user)
-    except scoring.DefinitionError as exc:
-        raise HttpError(422, str(exc)) from None
+    svc.manual_value_set(indicator=indicator, period=month, value=body.value, user=request.user)
     return {"indicator": indicator.pk, "period": month, "value": body.value}
 
 
@@ -166,7 +212,7 @@ def metrics(request: HttpRequest) -> list[Any]:
     return list(registry())
 
 
-@api.get("/metrics/{key}", response=list[PointOut], tags=["metrics"])
+@api.get("/metrics/{key}", response={200: list[PointOut], **_errors(404, 422)}, tags=["metrics"])
 def metric(
     request: HttpRequest,
     key: str,
@@ -206,12 +252,16 @@ def metric(
         raise HttpError(422, str(exc)) from None
 
 
-@api.get("/customers", response=list[CustomerOut], tags=["customers"])
+@api.get("/customers", response={200: list[CustomerOut], **_errors(422)}, tags=["customers"])
 def customers(request: HttpRequest, q: str) -> list[dict[str, Any]]:
     return [_customer(c) for c in crm.customer_search(user=request.user, query=_text(q, "q"))]
 
 
-@api.get("/customers/{external_id}", response=CustomerOut, tags=["customers"])
+@api.get(
+    "/customers/{external_id}",
+    response={200: CustomerOut, **_errors(404, 422)},
+    tags=["customers"],
+)
 def customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
     external_id = _text(external_id, "a customer id")
     return _customer(crm.customer_360(user=request.user, external_id=external_id)["customer"])  # type: ignore[arg-type]

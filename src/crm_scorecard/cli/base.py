@@ -1,4 +1,5 @@
-"""What every product command shares: a check that the schema is current, and progress bars."""
+"""What every product command shares: the domain's errors as a refusal with the reason and
+exit status 1, a check that the schema is current, and progress bars."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from crm_scorecard.errors import DomainError
 
 
 def database_label() -> str:
@@ -40,7 +43,19 @@ def require_current_schema() -> None:
         raise CommandError(problem)
 
 
-class ProductCommand(BaseCommand):
+class DomainCommand(BaseCommand):
+    """A command that maps the domain's errors (`crm_scorecard.errors`), once for every
+    command: not found, not allowed or refused is a `CommandError` with the reason, which
+    Django prints as `CommandError: <reason>` on stderr with exit status 1."""
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except DomainError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+class ProductCommand(DomainCommand):
     """A command that works on the product's data, so needs the schema to be current."""
 
     requires_migrations_checks = False

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, DateTimeField, ExpressionWrapper, F, QuerySet, When
-from django.http import Http404
 from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
+from crm_scorecard.errors import NotAllowed, NotFound
 
 from .models import (
     Complaint,
@@ -164,7 +164,7 @@ def complaint_get(*, user: Actor, pk: int) -> Complaint:
             .get(pk=pk)
         )
     except Complaint.DoesNotExist:
-        raise Http404("No such complaint.") from None
+        raise NotFound("No such complaint.") from None
 
 
 def complaint_events(*, complaint: Complaint) -> list[ComplaintEvent]:
@@ -230,9 +230,9 @@ def complaint_log(
     """Log a customer's complaint and send it to the responsible department's queue (any
     department: a complaint may be for another department to answer)."""
     if not complaint_may_log(user=actor):
-        raise PermissionDenied("Only agents and managers log complaints.")
+        raise NotAllowed("Only agents and managers log complaints.")
     if not customers_visible(user=actor).filter(pk=customer.pk).exists():
-        raise PermissionDenied("This customer is outside your departments.")
+        raise NotAllowed("This customer is outside your departments.")
     errors = {}
     if order is not None and order.customer_id != customer.pk:
         errors["order"] = "That order is not this customer's."
@@ -268,7 +268,7 @@ def _locked(complaint: Complaint, actor: Actor) -> Complaint:
     """The complaint re-read under a row lock (its status as it stands now), if the actor
     may move it."""
     if not complaint_may_move(user=actor, complaint=complaint):
-        raise PermissionDenied("Only agents and managers of the responsible department may.")
+        raise NotAllowed("Only agents and managers of the responsible department may.")
     return Complaint.objects.select_for_update().get(pk=complaint.pk)
 
 

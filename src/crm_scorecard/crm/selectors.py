@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet, Sum
-from django.http import Http404
 
 from crm_scorecard.accounts.scope import Actor, restrict
+from crm_scorecard.errors import NotFound
 
 from .models import Customer
 
@@ -41,7 +41,7 @@ def customer_get(*, user: Actor, external_id: str) -> Customer:
     """One customer the user may see, by the id the company knows it by; a customer outside
     their departments answers exactly like one that does not exist (404)."""
     if "\x00" in external_id:  # no id holds a NUL; PostgreSQL would refuse to look
-        raise Http404("No such customer.")
+        raise NotFound("No such customer.")
     try:
         return (
             customers_visible(user=user)
@@ -49,7 +49,7 @@ def customer_get(*, user: Actor, external_id: str) -> Customer:
             .get(external_id=external_id)
         )
     except Customer.DoesNotExist:
-        raise Http404("No such customer.") from None
+        raise NotFound("No such customer.") from None
 
 
 def customer_360(*, user: Actor, external_id: str, recent: int = 50) -> dict[str, object]:

@@ -1,16 +1,14 @@
-"""What a manager asks of a scorecard after its score: what to fix first, who is best and
-worst, where things are heading and when each target will be reached."""
+"""What a manager asks of a scorecard after its score: what to fix first, and when each
+target will be reached."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm_scorecard.periods import Period, month_index, month_key
+
 from . import scoring
-from .scoring import Period, Result, period_index
-
-
-def _label(index: int) -> Period:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+from .scoring import Result
 
 
 @dataclass(frozen=True)
@@ -32,39 +30,14 @@ def fix_first(result: Result, *, limit: int = 10) -> list[Priority]:
     return [p for p in ranked if p.impact > 0][:limit]
 
 
-def performers(result: Result, *, count: int = 3) -> tuple[list[Result], list[Result]]:
-    """The best and the worst scoring indicators."""
-    scored = sorted(
-        (n for n in result.walk() if n.kind == "indicator" and n.score is not None),
-        key=lambda n: (-(n.score or 0), n.name),
-    )
-    return scored[:count], list(reversed(scored[-count:])) if scored else []
-
-
-def stale(result: Result) -> list[Result]:
-    """Indicators whose latest value is older than their update interval, or that have none."""
-    return [n for n in result.walk() if n.kind == "indicator" and (n.stale or n.value is None)]
-
-
-def trend(
-    card: scoring.Scorecard, *, end: Period, periods: int = 6
-) -> list[tuple[Period, float | None]]:
-    """The scorecard's score over the last `periods` months up to `end`."""
-    last = period_index(end)
-    return [
-        (_label(i), scoring.evaluate(card, period=_label(i)).score)
-        for i in range(last - periods + 1, last + 1)
-    ]
-
-
 def forecast(indicator: scoring.Indicator, *, end: Period, periods: int = 6) -> Period | None:
     """When a straight line through the last values reaches the target; None when it never
     will (flat or heading away) or there are fewer than three values. The current month if
     the target is already met."""
     points = sorted(
-        (period_index(p), v)
+        (month_index(p), v)
         for p, v in indicator.values.items()
-        if v is not None and period_index(end) - periods < period_index(p) <= period_index(end)
+        if v is not None and month_index(end) - periods < month_index(p) <= month_index(end)
     )
     if len(points) < 3:
         return None
@@ -74,7 +47,7 @@ def forecast(indicator: scoring.Indicator, *, end: Period, periods: int = 6) -> 
         higher_better = False
     last_x, last_y = points[-1]
     if (last_y >= target) if higher_better else (last_y <= target):
-        return _label(last_x)
+        return month_key(last_x)
     n = len(points)
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
@@ -85,4 +58,4 @@ def forecast(indicator: scoring.Indicator, *, end: Period, periods: int = 6) -> 
     intercept = mean_y - slope * mean_x
     reach = (target - intercept) / slope
     month = max(last_x + 1, int(-(-reach // 1)))  # first whole month at or after the crossing
-    return _label(month)
+    return month_key(month)

@@ -1,6 +1,7 @@
 """Scorecards as YAML files: written, versioned and reviewed like code, then imported,
-exported or evaluated. The schema is checked on load and every problem names its place
-in the file (`perspectives[0].goals[1].indicators[0].weight: ...`).
+exported or evaluated (`mapping` turns a file into the models or the scoring model). The
+schema is checked on load and every problem names its place in the file
+(`perspectives[0].goals[1].indicators[0].weight: ...`).
 
 Files come from people (the web import, the CLI), so a file is refused before it can cost
 much: over `MAX_BYTES`, nested deeper than `MAX_DEPTH`, using YAML anchors or aliases (one
@@ -9,7 +10,6 @@ perspectives, goals, indicators or links, or longer names, than the limits below
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from crm_scorecard.errors import Invalid
 
 from . import scoring
 
@@ -41,7 +43,7 @@ MAX_NAME = 200  # characters, as the database stores them
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
 
 
-class FileError(ValueError):
+class FileError(Invalid):
     """A scorecard file that cannot be read, with every problem and where it is."""
 
 
@@ -255,54 +257,3 @@ def load(path: Path) -> ScorecardFile:
 def dump(card: ScorecardFile) -> str:
     data = card.model_dump(mode="json", by_alias=True, exclude_none=True)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-ValuesFor = Callable[[str, dict[str, str] | None], dict[str, float | None]]
-
-
-def to_scoring(card: ScorecardFile, *, values_for: ValuesFor | None = None) -> scoring.Scorecard:
-    """Turn a checked file into the scoring model. Metric-bound indicators take their
-    history from `values_for(metric, filter)`; without it they have no data."""
-
-    def indicator(i: IndicatorIn) -> scoring.Indicator:
-        values = dict(i.values or {})
-        if i.metric and values_for is not None:
-            values = values_for(i.metric, i.filter)
-        return scoring.Indicator(
-            name=i.name,
-            baseline=i.baseline,
-            target=i.target,
-            optimization=i.optimization,
-            min=i.min,
-            max=i.max,
-            tolerance=i.tolerance,
-            weight=i.weight,
-            thresholds=scoring.Thresholds(**i.thresholds.model_dump()) if i.thresholds else None,
-            value=i.value,
-            values=values,
-            targets=dict(i.targets),
-            metric=i.metric,
-            update_interval=i.update_interval,
-            unit=i.unit,
-        )
-
-    def goal(g: GoalIn) -> scoring.Goal:
-        return scoring.Goal(
-            name=g.name,
-            weight=g.weight,
-            indicators=[indicator(i) for i in g.indicators],
-            goals=[goal(s) for s in g.goals],
-        )
-
-    return scoring.Scorecard(
-        name=card.name,
-        mission=card.mission,
-        thresholds=scoring.Thresholds(**card.thresholds.model_dump())
-        if card.thresholds
-        else scoring.Thresholds(),
-        perspectives=[
-            scoring.Perspective(name=p.name, weight=p.weight, goals=[goal(g) for g in p.goals])
-            for p in card.perspectives
-        ],
-        links=[(link.cause, link.effect) for link in card.links],
-    )

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from crm_scorecard.metrics.units import Unit
+from crm_scorecard.periods import month_index as period_index
+from crm_scorecard.periods import shift_months as shift
 
 from . import scoring
 from .models import Indicator, Scorecard
@@ -28,9 +30,9 @@ from .scoring import (
     Status,
     Thresholds,
     latest_at,
-    period_index,
 )
-from .services import indicator_save, kpi_history, manual_value_set, metric_units
+from .selectors import kpi_history, metric_units
+from .services import indicator_save, manual_value_set
 
 # The range a unit's values can take: a rate cannot beat 100%, nor a count go below 0.
 UNIT_BOUNDS: dict[str, tuple[float, float]] = {
@@ -56,11 +58,6 @@ class FitSummary:
 
     def mix(self) -> Counter[Status]:
         return Counter(self.planned.values())
-
-
-def shift(period: Period, months: int) -> Period:
-    index = period_index(period) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def aim(colour: Status, thresholds: Thresholds) -> float:

@@ -19,6 +19,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from crm_scorecard.errors import Invalid
+from crm_scorecard.periods import Period, month_index
+
 
 class Optimization(StrEnum):
     MAXIMIZE = "maximize"
@@ -38,7 +41,7 @@ EPSILON = 1e-9
 INTERVAL_MONTHS: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 
 
-class DefinitionError(ValueError):
+class DefinitionError(Invalid):
     """A scorecard definition that cannot be scored, with the path of the offending item."""
 
 
@@ -68,21 +71,13 @@ class Thresholds:
         return Status.RED
 
 
-Period = str  # "YYYY-MM"
-
-
-def period_index(period: Period) -> int:
-    year, month = period.split("-")[:2]
-    return int(year) * 12 + int(month) - 1
-
-
 def latest_at(
     series: Mapping[Period, float | None], period: Period | None
 ) -> tuple[Period, float | None] | None:
     """The latest entry at or before `period` (any, when period is None)."""
-    keys = sorted(series, key=period_index)
+    keys = sorted(series, key=month_index)
     if period is not None:
-        keys = [k for k in keys if period_index(k) <= period_index(period)]
+        keys = [k for k in keys if month_index(k) <= month_index(period)]
     return (keys[-1], series[keys[-1]]) if keys else None
 
 
@@ -208,11 +203,17 @@ def progress(ind: Indicator, v: float, target: float | None = None) -> float:
 
 @dataclass
 class Goal:
+    """An objective; `key` identifies it within its scorecard (links name it): a stored
+    goal's id, or its name when none is given (a file's goals)."""
+
     name: str
     weight: float = 1.0
     indicators: list[Indicator] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
     key: str = ""
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.name
 
 
 @dataclass
@@ -229,13 +230,31 @@ class Scorecard:
     mission: str = ""
     thresholds: Thresholds = field(default_factory=Thresholds)
     perspectives: list[Perspective] = field(default_factory=list)
-    links: list[tuple[str, str]] = field(default_factory=list)
+    # Cause and effect between goals, as (cause key, effect key): a goal's id survives
+    # renaming it.
+    goal_links: list[tuple[str, str]] = field(default_factory=list)
+
+    def goals(self) -> Iterator[Goal]:
+        """Every goal, sub-goals included, perspective by perspective."""
+        for perspective in self.perspectives:
+            for goal in perspective.goals:
+                for _, g in _walk_goals("", goal):
+                    yield g
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """The links as (cause name, effect name), for drawing them by name. (Kept while
+        the strategy-map charts in web/ and reports/ still join by name; they should join
+        by key through `goal_links`.)"""
+        names = {g.key: g.name for g in self.goals()}
+        return [(names.get(c, c), names.get(e, e)) for c, e in self.goal_links]
 
     def check(self) -> None:
         """Refuse definitions that cannot be scored, naming the item and the reason."""
         self.thresholds.check(self.name)
         _check_weights(self.name, "perspectives", [p.weight for p in self.perspectives])
         goal_names: set[str] = set()
+        goal_keys: set[str] = set()
         for perspective in self.perspectives:
             where = f"{self.name} > {perspective.name}"
             _check_weights(where, "goals", [g.weight for g in perspective.goals])
@@ -247,15 +266,16 @@ class Scorecard:
                             "within a scorecard"
                         )
                     goal_names.add(g.name)
+                    goal_keys.add(g.key)
                     for ind in g.indicators:
                         ind.check(path)
                     children = [i.weight for i in g.indicators] + [s.weight for s in g.goals]
                     _check_weights(path, "indicators and sub-goals", children)
-        for cause, effect in self.links:
-            for name in (cause, effect):
-                if name not in goal_names:
+        for cause, effect in self.goal_links:
+            for key in (cause, effect):
+                if key not in goal_keys:
                     raise DefinitionError(
-                        f"{self.name}: link names goal {name!r}, which is not in the scorecard"
+                        f"{self.name}: link names goal {key!r}, which is not in the scorecard"
                     )
 
 
@@ -403,7 +423,7 @@ def _indicator(ind: Indicator, period: Period | None, thresholds: Thresholds) ->
         if found is not None:
             found_period = found[0]
             if period is not None:
-                age = period_index(period) - period_index(found_period)
+                age = month_index(period) - month_index(found_period)
                 stale = age >= INTERVAL_MONTHS.get(ind.update_interval, 1)
     else:
         value = ind.value

@@ -1,4 +1,5 @@
-"""Reads of scorecards, always within what the acting user may see."""
+"""Reads of scorecards: what the acting user may see, a stored scorecard as the scoring
+model or as a file, its scored evaluation (cached), and what the KPI store holds for it."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from typing import cast
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Max, QuerySet
-from django.http import Http404
+from django.db.models import Max, Prefetch, Q, QuerySet
 
-from crm_scorecard.accounts.models import Level, User
+from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
+from crm_scorecard.errors import NotFound
+from crm_scorecard.metrics.definitions import registry as load_registry
 from crm_scorecard.metrics.models import FillRun, Grain, KpiValue
+from crm_scorecard.periods import Period, month_index, month_of, shift_months
 
-from . import analysis, scoring
-from .models import Goal, Indicator, Scorecard
-from .scoring import Period, period_index
-from .services import period_label, scorecard_scoring
+from . import analysis, files, mapping, scoring
+from .models import Goal, Indicator, ManualValue, Scorecard
 
 CACHE_SECONDS = 3600  # entries are keyed by version; the timeout only bounds memory use
 
@@ -31,7 +32,7 @@ def scorecard_get(*, user: Actor, pk: int) -> Scorecard:
     """A scorecard the user may see; any other answers 404, like one that does not exist."""
     found = scorecards_visible(user=user).filter(pk=pk).first()
     if found is None:
-        raise Http404("No such scorecard.")
+        raise NotFound("No such scorecard.")
     return found
 
 
@@ -50,7 +51,7 @@ def goal_get(*, user: Actor, pk: int) -> Goal:
         .first()
     )
     if found is None:
-        raise Http404("No such goal.")
+        raise NotFound("No such goal.")
     return found
 
 
@@ -61,7 +62,7 @@ def indicator_get(*, user: Actor, pk: int) -> Indicator:
         .first()
     )
     if found is None:
-        raise Http404("No such indicator.")
+        raise NotFound("No such indicator.")
     return found
 
 
@@ -89,15 +90,15 @@ def latest_period(*, version: str | None = None) -> Period:
     if cached is not None:
         return cast(Period, cached)
     top = KpiValue.objects.filter(grain=Grain.MONTH).aggregate(top=Max("period_start"))["top"]
-    current = period_label(today)
-    found = current if top is None else min(period_label(top), shift(current, -1), key=period_index)
+    current = month_of(today)
+    found = (
+        current if top is None else min(month_of(top), shift_months(current, -1), key=month_index)
+    )
     cache.set(key, found, timeout=CACHE_SECONDS)
     return found
 
 
-def shift(period: Period, months: int) -> Period:
-    index = period_index(period) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+shift = shift_months  # the old name, while web/ still calls `sel.shift`
 
 
 @dataclass
@@ -165,13 +166,14 @@ def evaluation(
 def _evaluate(*, scorecard: Scorecard, period: Period, months: int) -> Evaluation:
     card = scorecard_scoring(scorecard)
     result = scoring.evaluate(card, period=period)
-    previous = scoring.evaluate(card, period=shift(period, -1))
+    previous = scoring.evaluate(card, period=shift_months(period, -1))
     history: dict[str, list[tuple[Period, float | None]]] = {}
     for node in result.walk():
         if node.indicator is not None:
             values = node.indicator.values
             history[node.key] = [
-                (p, values.get(p)) for p in (shift(period, -i) for i in range(months - 1, -1, -1))
+                (p, values.get(p))
+                for p in (shift_months(period, -i) for i in range(months - 1, -1, -1))
             ]
     previous_scores = {f"{n.kind}:{n.key}": n.score for n in previous.walk()}
     return Evaluation(scorecard, card, period, result, previous, history, previous_scores)
@@ -214,3 +216,141 @@ def indicator_filters(*, indicator: Indicator) -> dict[str, str]:
     if source.filter_dimension:
         filters[source.filter_dimension] = source.filter_value
     return filters
+
+
+# ---- a stored scorecard as the scoring model and as a file ---------------------------------------
+
+
+def scorecard_tree(scorecard: Scorecard) -> Scorecard:
+    """Load a scorecard with everything under it in a fixed number of queries."""
+    indicators = Indicator.objects.prefetch_related(
+        "target_points", "manual_values"
+    ).select_related("cascaded_from__goal__perspective__scorecard__department")
+    goals = Goal.objects.prefetch_related(
+        Prefetch("indicators", queryset=indicators), "initiatives"
+    )
+    return (
+        Scorecard.objects.select_related("department")
+        .prefetch_related(
+            Prefetch("perspectives__goals", queryset=goals), "links__cause", "links__effect"
+        )
+        .get(pk=scorecard.pk)
+    )
+
+
+def scorecard_export(scorecard: Scorecard) -> files.ScorecardFile:
+    """The scorecard as a file: the same shape `scorecard import` reads."""
+    return mapping.stored_to_file(scorecard_tree(scorecard))
+
+
+def metric_units() -> dict[str, str]:
+    """Each metric's unit (see metrics.units.Unit), for indicators that name none."""
+    return {m.key: m.unit for m in load_registry()}
+
+
+def kpi_history(
+    metric: str, filter_: dict[str, str] | None = None, *, department: Department | None = None
+) -> dict[Period, float | None]:
+    """Monthly values of a metric from the KPI store: the whole company's (no `department`)
+    or one department subtree's, overall or for one dimension value. A filter on a
+    department reads that department's subtree."""
+    dimension, value = next(iter((filter_ or {}).items()), ("", ""))
+    if dimension == "department":
+        found = Department.objects.filter(name=value).first()
+        if found is None:
+            return {}
+        department, dimension, value = found, "", ""
+    rows = KpiValue.objects.filter(
+        metric=metric,
+        grain=Grain.MONTH,
+        department=department,
+        dimension=dimension,
+        dimension_value=value,
+    ).values_list("period_start", "value")
+    return {month_of(day): v for day, v in rows}
+
+
+Slice = tuple[
+    int | None, str, str
+]  # department subtree (None: the whole company), dimension, value
+
+
+def scorecard_scoring(scorecard: Scorecard) -> scoring.Scorecard:
+    """The stored scorecard as the scoring model, with its values (manual or from the KPI
+    store): one query for every metric-bound indicator's history, whatever their number."""
+    card = scorecard_tree(scorecard)
+    all_indicators = [
+        i for p in card.perspectives.all() for g in p.goals.all() for i in g.indicators.all()
+    ]
+    department_ids = dict(Department.objects.values_list("name", "pk"))
+    units = metric_units()
+
+    def where(i: Indicator) -> Slice:
+        """The slice of the KPI store an indicator reads. A cascaded indicator reads its
+        source's."""
+        source = i.cascaded_from or i
+        home = (
+            card.department_id if source is i else source.goal.perspective.scorecard.department_id
+        )
+        if source.filter_dimension == "department":
+            # A department filter is that department's subtree (-1: no such department).
+            return department_ids.get(source.filter_value, -1), "", ""
+        department = None if source.scope == Indicator.Scope.COMPANY else home
+        return department, source.filter_dimension, source.filter_value
+
+    def scope_label(i: Indicator) -> str:
+        source = i.cascaded_from or i
+        if source is not i:
+            return f"cascaded from {source.goal.perspective.scorecard.department.name}"
+        if source.filter_dimension == "department":
+            return f"department {source.filter_value}"
+        return str(source.scope)
+
+    metrics = {(i.cascaded_from or i).metric for i in all_indicators} - {""}
+    stored = _kpi_slices(metrics=metrics, slices={where(i) for i in all_indicators})
+
+    def history(i: Indicator) -> dict[Period, float | None]:
+        source = i.cascaded_from or i
+        if source.metric:
+            return stored.get((source.metric, *where(i)), {})
+        manual = (
+            source.manual_values.all()
+            if source is i
+            else ManualValue.objects.filter(indicator=source)
+        )
+        return {month_of(v.period_start): v.value for v in manual}
+
+    def indicator(i: Indicator) -> scoring.Indicator:
+        definition = mapping.definition_of(i)
+        definition["unit"] = i.unit or units.get(i.metric, "")
+        return mapping.scoring_indicator(
+            definition,
+            values=history(i),
+            targets=mapping.stored_targets(i),
+            key=str(i.pk),
+            scope=scope_label(i) if i.metric else "",
+        )
+
+    return mapping.stored_to_scoring(card, indicator=indicator)
+
+
+def _kpi_slices(
+    *, metrics: set[str], slices: set[Slice]
+) -> dict[tuple[str, int | None, str, str], dict[Period, float | None]]:
+    """The stored monthly values of `metrics` in each slice, in one query."""
+    found: dict[tuple[str, int | None, str, str], dict[Period, float | None]] = {}
+    if not metrics or not slices:
+        return found
+    where = Q()
+    for department, dimension, value in slices:
+        where |= (
+            Q(department=department, dimension=dimension, dimension_value=value)
+            if department is not None
+            else Q(department__isnull=True, dimension=dimension, dimension_value=value)
+        )
+    rows = KpiValue.objects.filter(where, metric__in=metrics, grain=Grain.MONTH).values_list(
+        "metric", "department", "dimension", "dimension_value", "period_start", "value"
+    )
+    for metric, department, dimension, value, day, number in rows:
+        found.setdefault((metric, department, dimension, value), {})[month_of(day)] = number
+    return found

@@ -1,56 +1,29 @@
-"""Writes to scorecards, and turning stored scorecards into scores."""
+"""Writes to scorecards: import a file, edit a part, enter a value, cascade a goal. Each
+checks that the scorecard still scores before it is committed. Reads are in `selectors`."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Prefetch, Q
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.scope import Actor, descendant_ids, visible_department_ids
-from crm_scorecard.metrics.definitions import registry as load_registry
-from crm_scorecard.metrics.models import Grain, KpiValue
+from crm_scorecard.errors import Invalid
+from crm_scorecard.periods import month_first, month_of
 
-from . import files, scoring
+from . import files, mapping, scoring
 from .models import Goal, GoalLink, Indicator, ManualValue, Perspective, Scorecard, TargetPoint
+from .selectors import scorecard_export as scorecard_export  # read; here while web/ imports it
+from .selectors import scorecard_scoring
 from .signals import scorecards_touch
 
+period_start = month_first  # the old name, while web/ still calls `svc.period_start`
 
-class ScorecardExists(ValueError):
+
+class ScorecardExists(Invalid):
     """A scorecard of that name is already in the department."""
-
-
-def period_start(period: str) -> date:
-    year, month = period.split("-")[:2]
-    return date(int(year), int(month), 1)
-
-
-def period_label(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def kpi_history(
-    metric: str, filter_: dict[str, str] | None = None, *, department: Department | None = None
-) -> dict[str, float | None]:
-    """Monthly values of a metric from the KPI store: the whole company's (no `department`)
-    or one department subtree's, overall or for one dimension value. A filter on a
-    department reads that department's subtree."""
-    dimension, value = next(iter((filter_ or {}).items()), ("", ""))
-    if dimension == "department":
-        found = Department.objects.filter(name=value).first()
-        if found is None:
-            return {}
-        department, dimension, value = found, "", ""
-    rows = KpiValue.objects.filter(
-        metric=metric,
-        grain=Grain.MONTH,
-        department=department,
-        dimension=dimension,
-        dimension_value=value,
-    ).values_list("period_start", "value")
-    return {period_label(day): v for day, v in rows}
 
 
 class ScopeError(scoring.DefinitionError):
@@ -104,18 +77,18 @@ def scorecard_import(
     of the same name. The definition is scored once first, and every indicator's scope
     checked against `actor` (None: an operator), so an invalid one is refused before
     anything is written."""
-    scoring.evaluate(files.to_scoring(card))
+    scoring.evaluate(mapping.file_to_scoring(card))
     for p in card.perspectives:
         for g in files._walk(p.goals):
             for i in g.indicators:
-                dimension, dim_value = next(iter((i.filter or {}).items()), ("", ""))
+                definition = mapping.definition_from_file(i)
                 indicator_scope_check(
                     department=department,
-                    name=i.name,
-                    metric=i.metric or "",
-                    scope=i.scope,
-                    filter_dimension=dimension,
-                    filter_value=dim_value,
+                    name=definition["name"],
+                    metric=definition["metric"],
+                    scope=definition["scope"],
+                    filter_dimension=definition["filter_dimension"],
+                    filter_value=definition["filter_value"],
                     actor=actor,
                 )
     existing = Scorecard.objects.filter(department=department, name=card.name).first()
@@ -146,39 +119,18 @@ def scorecard_import(
         )
         goals_by_name[g.name] = goal
         for i_pos, i in enumerate(g.indicators):
-            (dimension, dim_value) = next(iter((i.filter or {}).items()), ("", ""))
-            thresholds = i.thresholds
             indicator = Indicator.objects.create(
-                goal=goal,
-                name=i.name,
-                metric=i.metric or "",
-                scope=i.scope,
-                filter_dimension=dimension,
-                filter_value=dim_value,
-                unit=i.unit,
-                owner=i.owner,
-                optimization=i.optimization,
-                baseline=i.baseline,
-                target=i.target,
-                min=i.min,
-                max=i.max,
-                tolerance=i.tolerance,
-                weight=i.weight,
-                green=thresholds.green if thresholds else None,
-                yellow=thresholds.yellow if thresholds else None,
-                update_interval=i.update_interval,
-                kind=i.kind,
-                position=i_pos,
+                goal=goal, **mapping.definition_from_file(i), position=i_pos
             )
             targets.extend(
-                TargetPoint(indicator=indicator, period_start=period_start(p), target=t)
+                TargetPoint(indicator=indicator, period_start=month_first(p), target=t)
                 for p, t in i.targets.items()
             )
             series = dict(i.values or {})
             if i.value is not None:
-                series[period_label(date.today())] = i.value
+                series[month_of(date.today())] = i.value
             values.extend(
-                ManualValue(indicator=indicator, period_start=period_start(p), value=v)
+                ManualValue(indicator=indicator, period_start=month_first(p), value=v)
                 for p, v in series.items()
                 if v is not None
             )
@@ -205,204 +157,6 @@ def scorecard_import(
     )
     scorecards_touch()  # bulk inserts send no signals
     return scorecard
-
-
-def scorecard_tree(scorecard: Scorecard) -> Scorecard:
-    """Load a scorecard with everything under it in a fixed number of queries."""
-    indicators = Indicator.objects.prefetch_related(
-        "target_points", "manual_values"
-    ).select_related("cascaded_from__goal__perspective__scorecard__department")
-    goals = Goal.objects.prefetch_related(
-        Prefetch("indicators", queryset=indicators), "initiatives"
-    )
-    return (
-        Scorecard.objects.select_related("department")
-        .prefetch_related(
-            Prefetch("perspectives__goals", queryset=goals), "links__cause", "links__effect"
-        )
-        .get(pk=scorecard.pk)
-    )
-
-
-def scorecard_export(scorecard: Scorecard) -> files.ScorecardFile:
-    """The scorecard as a file: the same shape `scorecard import` reads."""
-    card = scorecard_tree(scorecard)
-
-    def indicator(i: Indicator) -> files.IndicatorIn:
-        manual: dict[str, float | None] = {
-            period_label(v.period_start): v.value for v in i.manual_values.all()
-        }
-        thresholds = (
-            files.ThresholdsIn(green=i.green, yellow=i.yellow)
-            if i.green is not None and i.yellow is not None
-            else None
-        )
-        return files.IndicatorIn(
-            name=i.name,
-            metric=i.metric or None,
-            scope=cast(Any, i.scope),
-            filter={i.filter_dimension: i.filter_value} if i.filter_dimension else None,
-            values=manual or None if not i.metric else None,
-            optimization=scoring.Optimization(i.optimization),
-            baseline=i.baseline,
-            target=i.target,
-            targets={period_label(t.period_start): t.target for t in i.target_points.all()},
-            min=i.min,
-            max=i.max,
-            tolerance=i.tolerance,
-            weight=i.weight,
-            thresholds=thresholds,
-            unit=i.unit,
-            owner=i.owner,
-            update_interval=cast(Any, i.update_interval),
-            kind=cast(Any, i.kind),
-        )
-
-    def goal(g: Goal, all_goals: list[Goal]) -> files.GoalIn:
-        return files.GoalIn(
-            name=g.name,
-            weight=g.weight,
-            indicators=[indicator(i) for i in g.indicators.all()],
-            goals=[goal(s, all_goals) for s in all_goals if s.parent_id == g.pk],
-        )
-
-    perspectives = []
-    for p in card.perspectives.all():
-        all_goals = list(p.goals.all())
-        perspectives.append(
-            files.PerspectiveIn(
-                name=p.name,
-                weight=p.weight,
-                goals=[goal(g, all_goals) for g in all_goals if g.parent_id is None],
-            )
-        )
-    return files.ScorecardFile(
-        name=card.name,
-        mission=card.mission,
-        thresholds=files.ThresholdsIn(green=card.green, yellow=card.yellow),
-        perspectives=perspectives,
-        links=[
-            files.LinkIn.model_validate({"from": link.cause.name, "to": link.effect.name})
-            for link in card.links.all()
-        ],
-    )
-
-
-def metric_units() -> dict[str, str]:
-    """Each metric's unit (see metrics.units.Unit), for indicators that name none."""
-    return {m.key: m.unit for m in load_registry()}
-
-
-def scorecard_scoring(scorecard: Scorecard) -> scoring.Scorecard:
-    """The stored scorecard as the scoring model, with its values (manual or from the KPI store)."""
-    card = scorecard_tree(scorecard)
-    all_indicators = [
-        i for p in card.perspectives.all() for g in p.goals.all() for i in g.indicators.all()
-    ]
-    metrics = {(i.cascaded_from or i).metric for i in all_indicators} - {""}
-    department_ids = dict(Department.objects.values_list("name", "pk"))
-    units = metric_units()
-
-    def where(i: Indicator) -> tuple[int | None, str, str]:
-        """The slice of the KPI store an indicator reads: (department subtree, or None for
-        the whole company; dimension; value). A cascaded indicator reads its source's."""
-        source = i.cascaded_from or i
-        home = (
-            card.department_id if source is i else source.goal.perspective.scorecard.department_id
-        )
-        if source.filter_dimension == "department":
-            # A department filter is that department's subtree (-1: no such department).
-            return department_ids.get(source.filter_value, -1), "", ""
-        department = None if source.scope == Indicator.Scope.COMPANY else home
-        return department, source.filter_dimension, source.filter_value
-
-    def scope_label(i: Indicator) -> str:
-        source = i.cascaded_from or i
-        if source is not i:
-            return f"cascaded from {source.goal.perspective.scorecard.department.name}"
-        if source.filter_dimension == "department":
-            return f"department {source.filter_value}"
-        return str(source.scope)
-
-    # One query for every metric-bound indicator's history, whatever their number.
-    history_cache: dict[tuple[str, int | None, str, str], dict[str, float | None]] = {}
-    slices = Q()
-    for department, dimension, dim_value in {where(i) for i in all_indicators}:
-        slices |= (
-            Q(department=department, dimension=dimension, dimension_value=dim_value)
-            if department is not None
-            else Q(department__isnull=True, dimension=dimension, dimension_value=dim_value)
-        )
-    for metric, department, dimension, dim_value, day, value in KpiValue.objects.filter(
-        slices, metric__in=metrics, grain=Grain.MONTH
-    ).values_list("metric", "department", "dimension", "dimension_value", "period_start", "value"):
-        history_cache.setdefault((metric, department, dimension, dim_value), {})[
-            period_label(day)
-        ] = value
-
-    def history(i: Indicator) -> dict[str, float | None]:
-        source = i.cascaded_from or i
-        if source.metric:
-            return history_cache.get((source.metric, *where(i)), {})
-        manual = (
-            source.manual_values.all()
-            if source is i
-            else ManualValue.objects.filter(indicator=source)
-        )
-        return {period_label(v.period_start): v.value for v in manual}
-
-    def indicator(i: Indicator) -> scoring.Indicator:
-        thresholds = (
-            scoring.Thresholds(i.green, i.yellow)
-            if i.green is not None and i.yellow is not None
-            else None
-        )
-        return scoring.Indicator(
-            name=i.name,
-            baseline=i.baseline,
-            target=i.target,
-            optimization=scoring.Optimization(i.optimization),
-            min=i.min,
-            max=i.max,
-            tolerance=i.tolerance,
-            weight=i.weight,
-            thresholds=thresholds,
-            values=history(i),
-            targets={period_label(t.period_start): t.target for t in i.target_points.all()},
-            metric=i.metric or None,
-            update_interval=i.update_interval,
-            unit=i.unit or units.get(i.metric, ""),
-            key=str(i.pk),
-            scope=scope_label(i) if i.metric else "",
-        )
-
-    def goal(g: Goal, all_goals: list[Goal]) -> scoring.Goal:
-        return scoring.Goal(
-            name=g.name,
-            weight=g.weight,
-            key=str(g.pk),
-            indicators=[indicator(i) for i in g.indicators.all()],
-            goals=[goal(s, all_goals) for s in all_goals if s.parent_id == g.pk],
-        )
-
-    perspectives = []
-    for p in card.perspectives.all():
-        all_goals = list(p.goals.all())
-        perspectives.append(
-            scoring.Perspective(
-                name=p.name,
-                weight=p.weight,
-                key=str(p.pk),
-                goals=[goal(g, all_goals) for g in all_goals if g.parent_id is None],
-            )
-        )
-    return scoring.Scorecard(
-        name=card.name,
-        mission=card.mission,
-        thresholds=scoring.Thresholds(card.green, card.yellow),
-        perspectives=perspectives,
-        links=[(link.cause.name, link.effect.name) for link in card.links.all()],
-    )
 
 
 # ---- edits made in the browser or through the API ------------------------------------------------
@@ -452,7 +206,7 @@ def scorecard_save(*, scorecard: Scorecard) -> Scorecard:
 def goal_save(*, goal: Goal) -> Goal:
     """Save a goal if its place in the tree makes sense: a sub-goal's parent is in the
     same perspective and not the goal itself or one of its own sub-goals, and no other goal
-    of the scorecard has its name (links and files name goals)."""
+    of the scorecard has its name (a scorecard file names its goals)."""
     goal.full_clean()
     if goal.parent_id is not None:
         parent = Goal.objects.get(pk=goal.parent_id)
@@ -499,7 +253,7 @@ def manual_value_set(
         )
     entry, _ = ManualValue.objects.update_or_create(
         indicator=indicator,
-        period_start=period_start(period),
+        period_start=month_first(period),
         defaults={"value": value, "entered_by": user if getattr(user, "pk", None) else None},
     )
     return entry
@@ -525,29 +279,7 @@ def goal_cascade(*, source: Goal, perspective: Perspective, weight: float = 1.0)
     )
     Indicator.objects.bulk_create(
         [
-            Indicator(
-                goal=goal,
-                name=i.name,
-                metric=i.metric,
-                scope=i.scope,
-                filter_dimension=i.filter_dimension,
-                filter_value=i.filter_value,
-                unit=i.unit,
-                owner=i.owner,
-                optimization=i.optimization,
-                baseline=i.baseline,
-                target=i.target,
-                min=i.min,
-                max=i.max,
-                tolerance=i.tolerance,
-                weight=i.weight,
-                green=i.green,
-                yellow=i.yellow,
-                update_interval=i.update_interval,
-                kind=i.kind,
-                position=i.position,
-                cascaded_from=i,
-            )
+            Indicator(goal=goal, **mapping.definition_of(i), position=i.position, cascaded_from=i)
             for i in source.indicators.all()
         ]
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.scope import Actor
+from crm_scorecard.errors import Invalid
 
 from . import files
 from .models import Scorecard
@@ -16,8 +17,8 @@ from .services import scorecard_import
 LIBRARY = Path(__file__).parent / "library"
 
 
-class UnknownTemplate(ValueError):
-    pass
+class UnknownTemplate(Invalid):
+    """No template of that name in the library."""
 
 
 def template_names() -> list[str]:

@@ -12,10 +12,10 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncMonth
-from django.http import Http404
 
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
+from crm_scorecard.errors import NotFound
 
 from .models import CommentKind, Theme, ThemeChange, ThemeMember
 
@@ -33,7 +33,7 @@ def theme_get(*, user: Actor | None, pk: int) -> Theme:
     """A theme the user may see; any other answers 404, like one that does not exist."""
     found = themes_visible(user=user).filter(pk=pk).first()
     if found is None:
-        raise Http404("No such theme.")
+        raise NotFound("No such theme.")
     return found
 
 
@@ -45,7 +45,7 @@ def member_get(*, user: Actor | None, pk: int) -> ThemeMember:
         .first()
     )
     if found is None:
-        raise Http404("No such comment.")
+        raise NotFound("No such comment.")
     return found
 
 
@@ -228,7 +228,7 @@ def theme_column(*, user: Actor, theme: Theme) -> Column:
     scoped = themes_visible(user=user).filter(pk=theme.pk)
     found = _columns(user=user, themes=scoped, per_theme=None)
     if not found:
-        raise Http404("No such theme.")
+        raise NotFound("No such theme.")
     return found[0]
 
 

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department, User
 from crm_scorecard.accounts.scope import Actor
 from crm_scorecard.crm.changes import tables_touch
+from crm_scorecard.errors import NotAllowed
 
 from . import grouping
 from .models import ChangeAction, CommentKind, Theme, ThemeChange, ThemeMember
@@ -29,7 +30,7 @@ def _user(actor: Actor | None) -> User | None:
 def _require_edit(actor: Actor | None, *themes: Theme) -> None:
     for theme in themes:
         if not can_edit_theme(user=actor, theme=theme):
-            raise PermissionDenied("Only a manager of the theme's department may change it.")
+            raise NotAllowed("Only a manager of the theme's department may change it.")
 
 
 def _require_department(actor: Actor | None, department: Department | None) -> None:
@@ -37,7 +38,7 @@ def _require_department(actor: Actor | None, department: Department | None) -> N
     if ids is None:
         return
     if department is None or department.pk not in ids:
-        raise PermissionDenied("You may hand themes only to your own departments.")
+        raise NotAllowed("You may hand themes only to your own departments.")
 
 
 def _audit(actor: Actor | None, action: str, theme: Theme | None, **detail: Any) -> ThemeChange:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from crm_scorecard.accounts.models import User
-from crm_scorecard.cli.base import require_current_schema
+from crm_scorecard.cli.base import DomainCommand, require_current_schema
 from crm_scorecard.cli.management.commands.compute import parse_date
 from crm_scorecard.metrics.api import (
     DIMENSIONS,
@@ -26,7 +26,7 @@ def parse_filter(text: str) -> tuple[str, str]:
     return dim.strip(), value.strip()
 
 
-class Command(BaseCommand):
+class Command(DomainCommand):
     help = "The KPI catalogue: list metrics, or show one metric's values."
 
     def add_arguments(self, parser: CommandParser) -> None:

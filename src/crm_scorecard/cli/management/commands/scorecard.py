@@ -4,22 +4,21 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from rich.console import Console
 from rich.tree import Tree
 
 from crm_scorecard.accounts.models import Department
-from crm_scorecard.cli.base import require_current_schema
-from crm_scorecard.scorecards import analysis, files, scoring
+from crm_scorecard.cli.base import DomainCommand, require_current_schema
+from crm_scorecard.scorecards import analysis, files, mapping, scoring
 from crm_scorecard.scorecards.models import Scorecard
-from crm_scorecard.scorecards.selectors import latest_period
-from crm_scorecard.scorecards.services import (
-    ScorecardExists,
+from crm_scorecard.scorecards.selectors import (
     kpi_history,
+    latest_period,
     scorecard_export,
-    scorecard_import,
     scorecard_scoring,
 )
+from crm_scorecard.scorecards.services import scorecard_import
 
 COLOURS = {"green": "green", "yellow": "yellow", "red": "red", "grey": "bright_black"}
 
@@ -65,7 +64,7 @@ def render(result: scoring.Result, console: Console) -> None:
             )
 
 
-class Command(BaseCommand):
+class Command(DomainCommand):
     help = "Balanced scorecards as files: evaluate, import, export, list."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -102,10 +101,7 @@ class Command(BaseCommand):
         ls.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            getattr(self, f"do_{options['action']}")(options)
-        except (files.FileError, scoring.DefinitionError, ScorecardExists) as exc:
-            raise CommandError(str(exc)) from None
+        getattr(self, f"do_{options['action']}")(options)
 
     def do_evaluate(self, options: dict[str, Any]) -> None:
         card = files.load(options["file"])
@@ -120,7 +116,7 @@ class Command(BaseCommand):
             return kpi_history(metric, filter_, department=department)
 
         result = scoring.evaluate(
-            files.to_scoring(card, values_for=values_for if uses_metrics else None),
+            mapping.file_to_scoring(card, values_for=values_for if uses_metrics else None),
             period=options["period"],
         )
         self._print(result, options["json"])
