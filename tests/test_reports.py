@@ -424,3 +424,64 @@ def test_breakdowns_hold_only_what_the_reader_may_see(tmp_path):
     )
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pack.content)).pages)
     assert "Revenue by product_category" in text and "€300" in text and "€370" not in text
+
+
+def test_a_small_scorecard_with_sub_goals_still_makes_a_whole_pack(org):
+    # Given one perspective whose goal has a sub-goal, and only manual values
+    small = scorecard_import(
+        card=files.parse(
+            {
+                "name": "Small card",
+                "perspectives": [
+                    {
+                        "name": "Only",
+                        "goals": [
+                            {
+                                "name": "Top",
+                                "indicators": [
+                                    {"name": "A", "values": {"2026-01": 5}, "baseline": 0,
+                                     "target": 10}
+                                ],
+                                "goals": [
+                                    {
+                                        "name": "Under",
+                                        "indicators": [
+                                            {"name": "B", "values": {"2026-01": 10},
+                                             "baseline": 0, "target": 10}
+                                        ],
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ),
+        department=org.service,
+    )  # fmt: skip
+    # When its manager exports both formats for January
+    pack = report_export(user=org.service_manager, pk=small.pk, fmt="pdf", period="2026-01")
+    book = report_export(user=org.service_manager, pk=small.pk, fmt="xlsx", period="2026-01")
+    # Then the pack says why it has no diamond chart, and shows the sub-goal's indicator
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(pack.content)).pages]
+    assert len(pages) == 6
+    assert "needs three or more perspectives; this scorecard has 1" in pages[4]
+    assert "B" in pages[5] and "Under" in pages[5]
+    # And the workbook nests the sub-goal under its goal: A 50%, B 100%, Top (A + Under) 75%
+    ws = load_workbook(io.BytesIO(book.content))["Scorecard"]
+    rows = [
+        (
+            ws.cell(r, 1).value,
+            ws.cell(r, 2).value,
+            ws.cell(r, 2).alignment.indent,
+            ws.cell(r, 5).value,
+        )
+        for r in range(excel.TREE_FIRST_ROW + 1, ws.max_row + 1)
+    ]
+    assert rows == [
+        ("Perspective", "Only", 0, 0.75),
+        ("Goal", "Top", 2, 0.75),
+        ("Indicator", "A", 4, 0.5),
+        ("Goal", "Under", 4, 1.0),
+        ("Indicator", "B", 6, 1.0),
+    ]
