@@ -90,7 +90,7 @@ def gauge(score: float | None, *, green: float, yellow: float) -> str:
         _arc(cx, cy, r, green, 1, COLOURS["green"], 22),
     ]
     for share in (0, 0.25, 0.5, 0.75, 1):
-        x, y = _polar(cx, cy, r + 22, share)
+        x, y = _polar(cx, cy, r + 28, share)
         body.append(_text_block(x, y, [f"{round(share * 100)}%"], size=9, fill=MUTED))
     if score is not None:
         x, y = _polar(cx, cy, r - 22, max(0.0, min(1.0, score)))
@@ -110,7 +110,7 @@ def diamond(
     names: Sequence[str], current: Sequence[float | None], previous: Sequence[float | None]
 ) -> str:
     """Current scores against the target (100% on every axis) and the previous period."""
-    width, height, cx, cy, r = 520.0, 400.0, 260.0, 200.0, 130.0
+    width, height, cx, cy, r = 520.0, 450.0, 260.0, 205.0, 130.0
     n = len(names)
 
     def point(i: int, share: float) -> tuple[float, float]:
@@ -118,11 +118,13 @@ def diamond(
         return cx + r * share * math.cos(angle), cy + r * share * math.sin(angle)
 
     def polygon(shares: Sequence[float | None], style: str) -> str:
+        """Through the axes that have a score; an axis with none is left out, never 0."""
+        known = [(i, v) for i, v in enumerate(shares) if v is not None]
         points = " ".join(
-            "{:.1f},{:.1f}".format(*point(i, max(0.0, min(1.0, s or 0.0))))
-            for i, s in enumerate(shares)
+            "{:.1f},{:.1f}".format(*point(i, max(0.0, min(1.0, v)))) for i, v in known
         )
-        return f'<polygon points="{points}" {style}/>'
+        tag = "polygon" if len(known) >= 3 else "polyline"
+        return f'<{tag} points="{points}" {style}/>' if known else ""
 
     body = []
     for ring in (0.25, 0.5, 0.75, 1.0):
