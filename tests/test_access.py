@@ -229,6 +229,16 @@ def writes(w):
             f"/scorecards/{w['card'].pk}/goals/new/",
             {"perspective": goal.perspective_id, "name": "Grow", "weight": 1},
         ),
+        "edit_goal": (
+            "post",
+            f"/scorecards/{w['card'].pk}/goals/{goal.pk}/edit/",
+            {"perspective": goal.perspective_id, "name": "Win more", "weight": 2},
+        ),
+        "new_indicator": (
+            "post",
+            f"/scorecards/{w['card'].pk}/goals/{goal.pk}/indicators/new/",
+            {**indicator_form, "name": "Calls"},
+        ),
         "new_link": (
             "post",
             f"/scorecards/{w['card'].pk}/links/new/",
@@ -270,6 +280,8 @@ WRITE = {
         "edit_indicator",
         "manual_value",
         "new_goal",
+        "edit_goal",
+        "new_indicator",
         "new_link",
         "new_initiative",
         "edit_card",
@@ -482,6 +494,22 @@ def test_cached_dashboard_keeps_edit_links_to_those_who_may_edit(client, world):
     # Then they see the scores but no edit links, and their own name in the header
     assert "Sales card" in html and f"/scorecards/{world['card'].pk}/edit/" not in html
     assert "agent ·" in html
+
+
+def test_refused_manual_value_explains_on_the_indicator_page_and_changes_nothing(client, world):
+    # Given the manager and Revenue, whose values come from its metric
+    login(client, world["users"]["manager"])
+    revenue = Indicator.objects.get(name="Revenue")
+    before = snapshot()
+    # When they enter a value for it, and a month that is not one for Manual
+    refused = client.post(f"/indicators/{revenue.pk}/", {"period": "2026-02", "value": 7})
+    bad_month = client.post(f"/indicators/{world['manual'].pk}/", {"period": "2026-13", "value": 7})
+    # Then each answers 400 on the indicator page (Revenue's has no form to show the reason
+    # in; Manual's says what is wrong), and nothing is saved
+    assert refused.status_code == bad_month.status_code == 400
+    assert "web/indicator.html" in [t.name for t in refused.templates]
+    assert "Use a month like 2026-03." in bad_month.content.decode()
+    assert snapshot() == before
 
 
 def test_invalid_edit_explains_and_changes_nothing(client, world):
