@@ -485,3 +485,21 @@ def test_a_small_scorecard_with_sub_goals_still_makes_a_whole_pack(org):
         ("Goal", "Under", 4, 1.0),
         ("Indicator", "B", 6, 1.0),
     ]
+
+
+def test_strategy_map_draws_each_link_around_the_boxes_between(org, card):
+    from crm_scorecard.reports import charts
+
+    # Given the scorecard: -Skilled (Learning) and +Keep customers (Customer) drive Grow
+    # revenue (Financial); all three goals stand in one column
+    report = report_build(scorecard=card, user=org.sales_manager, period="2026-01")
+    # When its strategy map is drawn
+    svg = charts.strategy_map(report.result, report.evaluation.card.goal_links)
+    # Then there are two arrowheads: Customer → Financial straight, Learning → Financial
+    # curved around the Customer box instead of through it
+    assert svg.count(' Z" fill="#1f2937"') == 2
+    assert svg.count("<line ") == 1 and svg.count(" C ") == 1
+    assert ">-Skilled</text>" in svg
+    # And a name that looks like markup is drawn as text
+    radar = charts.diamond(["<b>R&D</b>", "B", "C"], [0.5, None, 1.0], [None, None, None])
+    assert "&lt;b&gt;R&amp;D&lt;/b&gt;" in radar and "<b>" not in radar

@@ -187,11 +187,12 @@ def diamond(
 
 
 def strategy_map(result: scoring.Result, links: Sequence[tuple[str, str]]) -> str:
-    """Perspectives as bands, goals as boxes coloured by stop-light, cause → effect arrows."""
+    """Perspectives as bands, goals as boxes coloured by stop-light, cause → effect arrows
+    (`links`: (cause key, effect key), as `scoring.Scorecard.goal_links`)."""
     width, band, left, box_h = 720.0, 150.0, 120.0, 60.0
     bands = result.children
     height = max(1, len(bands)) * band
-    boxes: dict[str, tuple[float, float, float]] = {}  # goal name: centre x, centre y, width
+    boxes: dict[str, tuple[float, float, float]] = {}  # goal key: centre x, centre y, width
     body: list[str] = []
     for row, perspective in enumerate(bands):
         top = row * band
@@ -205,14 +206,14 @@ def strategy_map(result: scoring.Result, links: Sequence[tuple[str, str]]) -> st
         goals = [g for g in perspective.walk() if g.kind == "goal"]
         span = (width - left) / max(1, len(goals))
         for col, goal in enumerate(goals):
-            boxes[goal.name] = (left + span * (col + 0.5), top + band / 2, min(130.0, span - 12))
+            boxes[goal.key] = (left + span * (col + 0.5), top + band / 2, min(130.0, span - 12))
     for cause, effect in links:
         if cause in boxes and effect in boxes:
             others = [b for name, b in boxes.items() if name not in (cause, effect)]
             body.append(_arrow(boxes[cause], boxes[effect], box_h, others, width))
     for perspective in bands:
         for goal in (g for g in perspective.walk() if g.kind == "goal"):
-            x, y, w = boxes[goal.name]
+            x, y, w = boxes[goal.key]
             colour = COLOURS[goal.status.value]
             body.append(
                 f'<rect x="{x - w / 2:.1f}" y="{y - box_h / 2:.1f}" width="{w:.1f}" '

@@ -81,7 +81,8 @@ def report_export(
     breakdowns: Sequence[str] = (),
 ) -> Export:
     """What the page button and the API call: the scorecard `pk` as `user` may see it; one
-    outside their departments answers like one that does not exist (the selector's 404)."""
+    outside their departments answers like one that does not exist (the selector raises
+    `errors.NotFound`, which each face maps to its 404)."""
     scorecard = sel.scorecard_get(user=user, pk=pk)
     return report_render(
         scorecard=scorecard, user=user, fmt=fmt, period=period, breakdowns=breakdowns

@@ -169,7 +169,7 @@ def html(report: Report) -> str:
             for p in report.fix_first
         ],
         "tree": _tree(report),
-        "strategy_map": _safe(charts.strategy_map(result, ev.card.links)),
+        "strategy_map": _safe(charts.strategy_map(result, ev.card.goal_links)),
         "diamond": diamond,
         "perspective_pages": _perspective_pages(report),
         "breakdowns": [
