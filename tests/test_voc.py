@@ -467,6 +467,11 @@ def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
 
     from .test_browser import CHROMIUM, FLAGS
 
+    # Every database read is made here or after the browser closes, never inside the
+    # Playwright block: there the ORM opens a second connection in Playwright's context that
+    # nothing closes, and PostgreSQL's teardown then finds the test database in use.
+    card = ThemeMember.objects.get(feedback=comments["delivery"][0])
+    other = ThemeMember.objects.get(feedback=comments["delivery"][1])
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -488,13 +493,11 @@ def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "voc-board.png"), full_page=True)
         # When a delivery card is dragged onto the billing column
-        card = ThemeMember.objects.get(feedback=comments["delivery"][0])
         source = page.locator(f'li[data-member="{card.pk}"] .voc-text')
         target = page.locator(f'ul[data-theme="{themes["billing"].pk}"]')
         source.drag_to(target)
         page.wait_for_selector("#voc-status:not(:empty)")
         # And, from the keyboard, another card is moved to app with its Move-to list
-        other = ThemeMember.objects.get(feedback=comments["delivery"][1])
         select = page.locator(f'li[data-member="{other.pk}"] select[name=theme]')
         select.focus()
         select.select_option(str(themes["app"].pk))
