@@ -12,7 +12,6 @@ from django.db.models import QuerySet
 from crm_scorecard.accounts.models import Department, User
 from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.cli.base import ProductCommand
-from crm_scorecard.errors import Invalid
 from crm_scorecard.metrics.api import DIMENSIONS
 from crm_scorecard.reports.exports import Format, report_render
 from crm_scorecard.scorecards import files, scoring
@@ -69,8 +68,6 @@ class Command(ProductCommand):
             )
         except scoring.DefinitionError as exc:
             raise CommandError(f"Scorecard {scorecard.name!r} cannot be scored: {exc}") from None
-        except Invalid as exc:
-            raise CommandError(str(exc)) from None
         output: Path = options["output"] or Path(export.filename)
         try:
             output.write_bytes(export.content)
