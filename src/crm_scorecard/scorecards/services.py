@@ -31,19 +31,15 @@ class ScopeError(scoring.DefinitionError):
 
 
 def indicator_scope_check(
-    *,
-    department: Department,
-    name: str,
-    metric: str,
-    scope: str,
-    filter_dimension: str,
-    filter_value: str,
-    actor: Actor | None,
+    *, department: Department, definition: mapping.Definition, actor: Actor | None
 ) -> None:
-    """Refuse an indicator that would read data outside its scorecard's department subtree.
-    A company-wide number, or one filtered to a department elsewhere, is a publication only
-    an executive (or an operator at the command line, `actor` None) may make."""
-    if not metric:
+    """Refuse an indicator (its `definition`) that would read data outside its scorecard's
+    department subtree. A company-wide number, or one filtered to a department elsewhere, is
+    a publication only an executive (or an operator at the command line, `actor` None) may
+    make."""
+    name, scope = definition["name"], definition["scope"]
+    filter_dimension, filter_value = definition["filter_dimension"], definition["filter_value"]
+    if not definition["metric"]:
         return
     publisher = actor is None or visible_department_ids(user=actor) is None
     if scope == Indicator.Scope.COMPANY:
@@ -81,14 +77,9 @@ def scorecard_import(
     for p in card.perspectives:
         for g in files._walk(p.goals):
             for i in g.indicators:
-                definition = mapping.definition_from_file(i)
                 indicator_scope_check(
                     department=department,
-                    name=definition["name"],
-                    metric=definition["metric"],
-                    scope=definition["scope"],
-                    filter_dimension=definition["filter_dimension"],
-                    filter_value=definition["filter_value"],
+                    definition=mapping.definition_from_file(i),
                     actor=actor,
                 )
     existing = Scorecard.objects.filter(department=department, name=card.name).first()
@@ -175,11 +166,7 @@ def indicator_save(*, indicator: Indicator, actor: Actor | None = None) -> Indic
     indicator.full_clean()
     indicator_scope_check(
         department=indicator.goal.perspective.scorecard.department,
-        name=indicator.name,
-        metric=indicator.metric,
-        scope=indicator.scope,
-        filter_dimension=indicator.filter_dimension,
-        filter_value=indicator.filter_value,
+        definition=mapping.definition_of(indicator),
         actor=actor,
     )
     indicator.save()
