@@ -21,7 +21,8 @@ from crm_scorecard.errors import Invalid
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
-from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
+from crm_scorecard.scorecards.initiatives import initiative_create
+from crm_scorecard.scorecards.models import Goal, Indicator, Scorecard
 from crm_scorecard.scorecards.templates import template_install, template_load, template_names
 
 from .. import forms
@@ -175,19 +176,11 @@ link_new: Edit[Scorecard] = Edit(
 )
 
 
-def _initiative_add(request: HttpRequest, goal: Goal, form: Any) -> Initiative:
-    initiative: Initiative = form.save(commit=False)
-    initiative.goal = goal
-    initiative.full_clean()
-    initiative.save()
-    return initiative
-
-
 initiative_new: Edit[Goal] = Edit(
     find=goal_in_scorecard,
     scorecard=goal_card,
     form=lambda g, data, _: forms.InitiativeForm(data),
-    save=_initiative_add,
+    save=lambda request, g, f: initiative_create(goal=g, **f.cleaned_data),
     then=lambda g, _: redirect("goal-detail", pk=g.perspective.scorecard_id, goal_pk=g.pk),
     title=lambda g: f"New initiative for {g.name}",
 )

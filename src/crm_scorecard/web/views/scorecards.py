@@ -20,10 +20,9 @@ from crm_scorecard.accounts.models import Level
 from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.errors import NotFound
 from crm_scorecard.metrics.api import Grain, KpiValue
-from crm_scorecard.periods import month_first
+from crm_scorecard.periods import month_first, shift_months
 from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
-from crm_scorecard.scorecards import services as svc
 from crm_scorecard.scorecards.models import Goal, Scorecard
 
 from .. import charts, forms
@@ -98,8 +97,8 @@ def _scorecard_body(scorecard: Scorecard, ev: sel.Evaluation, can_edit: bool) ->
         "ev": ev,
         "rows": rows,
         "fix_first": sel.fix_first(ev),
-        "periods": [sel.shift(latest, -i) for i in range(0, 24)],
-        "previous_period": sel.shift(ev.period, -1),
+        "periods": [shift_months(latest, -i) for i in range(0, 24)],
+        "previous_period": shift_months(ev.period, -1),
         "can_edit": can_edit,
         "radar_nodes": charts.radar_nodes(ev.result),
         "computed": _kpis_computed(ev),
@@ -191,7 +190,7 @@ def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
 def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
     response = HttpResponse(
-        files.dump(svc.scorecard_export(scorecard)), content_type="application/yaml"
+        files.dump(sel.scorecard_export(scorecard)), content_type="application/yaml"
     )
     # The name is the user's text: no control characters (a line break fails the header)
     # or path separators; quotes and non-ASCII are escaped by the header's own rules.
