@@ -183,7 +183,8 @@ def run_engine(choice: str, keys: list[str]) -> dict:
     metric and month index, with seconds in all and per metric."""
     from crm_scorecard.metrics.catalogue import builtin_registry
     from crm_scorecard.metrics.connect import connect
-    from crm_scorecard.metrics.engine import Engine, period_index
+    from crm_scorecard.metrics.engine import Engine
+    from crm_scorecard.periods import period_index
 
     out: dict = {"mirror_seconds": None}
     if choice == "auto":
@@ -239,7 +240,7 @@ def main() -> int:
 
     from crm_scorecard.crm import models as m
     from crm_scorecard.crm.seed import SeedPlan, crm_data_clear, crm_seed
-    from crm_scorecard.metrics.engine import period_index
+    from crm_scorecard.periods import period_index
 
     call_command("migrate", verbosity=0)
     if args.seed_customers:

@@ -13,7 +13,8 @@ from crm_scorecard.metrics import definitions
 from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.engine import MetricError
-from crm_scorecard.metrics.sources import DIMENSIONS, SOURCE_COLUMNS, Sources, UnknownColumn
+from crm_scorecard.metrics.semantic import MODEL
+from crm_scorecard.metrics.sources import Sources, UnknownColumn
 
 from . import metrics_data
 
@@ -301,12 +302,18 @@ def test_unknown_dimension_and_breakdown_are_refused(company):
 
 
 def test_declared_source_columns_match_the_sources(company):
-    # The static column lists that check metric files must match what the sources offer
+    # Given each source as the semantic model declares it (what checks metric files)
     conn = connect("duckdb")
-    sources = Sources(conn)
+    sources = Sources(conn, model=MODEL)
     try:
-        for name, columns in SOURCE_COLUMNS.items():
-            assert set(sources.get(name, DIMENSIONS).columns) == set(columns), name
+        for name, source in MODEL.sources.items():
+            # When it is built, alone and with every dimension
+            core = sources.get(name).columns
+            whole = sources.get(name, MODEL.dimensions).columns
+            # Then it has exactly the declared columns, and the declared dimensions on top
+            assert set(core) == set(source.columns), name
+            assert set(whole) == set(source.offers), name
+            assert set(source.entities) <= set(source.columns), name
     finally:
         conn.close()
 
@@ -386,6 +393,155 @@ def test_metric_file_errors_are_clear(tmp_path, text, message):
 def test_metric_file_must_exist(tmp_path):
     with pytest.raises(MetricError, match="no such metrics file"):
         definitions.registry(Path(tmp_path / "none.yaml"))
+
+
+DIMENSIONS_FILE = """
+dimensions:
+  - name: basket
+    source: order_lines
+    expression: "'large' if amount >= 100 else 'small'"
+    meaning: Order lines of 100 or more.
+  - name: home
+    source: orders
+    expression: "'home' if region == 'North' else 'away'"
+metrics:
+  - key: large_revenue
+    kind: aggregate
+    source: order_lines
+    agg: sum
+    column: amount
+    filter: {basket: large}
+"""
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_metric_file_adds_dimensions_to_sources(company, tmp_path, choice):
+    # Given a metrics file adding a basket size to order lines, a home region to orders
+    # (read off the customer's region, a joined dimension) and a metric filtering on one
+    path = tmp_path / "metrics.yaml"
+    path.write_text(DIMENSIONS_FILE)
+    engine = Engine(connect(choice), definitions.registry(path))
+    # When revenue is broken down by basket, orders by home, and the new metric computed
+    by_basket = engine.compute("revenue", by="basket")
+    by_home = engine.compute("orders", by="home")
+    # Then lines of 100 and more are large: Jan MO1 100 | MO2 50 + 30; Feb MO3 300 | MO4 70;
+    # Mar none | MO5 20 + MO6 40
+    assert [(p.month, d, v) for p, d, v in by_basket] == [
+        (1, "large", 100),
+        (1, "small", 80),
+        (2, "large", 300),
+        (2, "small", 70),
+        (3, "large", 0),
+        (3, "small", 60),
+    ]
+    # And orders of North customers (c1, c3) are home: Jan MO1 | MO2; Feb MO3, MO4 |; Mar MO5 | MO6
+    assert [(p.month, d, v) for p, d, v in by_home] == [
+        (1, "away", 1),
+        (1, "home", 1),
+        (2, "away", 0),
+        (2, "home", 2),
+        (3, "away", 1),
+        (3, "home", 1),
+    ]
+    assert series(engine, "large_revenue") == [100, 300, 0]
+    # And a source without the dimension cannot be broken down by it
+    with pytest.raises(UnknownColumn, match="cannot be broken down by basket"):
+        engine.compute("interactions", by="basket")
+
+
+def test_metrics_show_breaks_down_by_a_file_dimension(company, tmp_path, monkeypatch):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    # Given no metrics file, `--by basket` is refused
+    monkeypatch.delenv("METRICS_FILE", raising=False)
+    with pytest.raises(CommandError, match="invalid choice: 'basket'"):
+        call_command("metrics", "show", "revenue", "--by", "basket", "--engine", "app")
+    # When METRICS_FILE declares the basket dimension
+    path = tmp_path / "metrics.yaml"
+    path.write_text(DIMENSIONS_FILE)
+    monkeypatch.setenv("METRICS_FILE", str(path))
+    out = io.StringIO()
+    call_command(
+        "metrics", "show", "revenue", "--by", "basket", "--engine", "app", "--json", stdout=out
+    )
+    # Then revenue is shown by basket: January's large line of 100 and small ones of 80
+    points = json.loads(out.getvalue())
+    january = {
+        p["dimension_value"]: p["value"] for p in points if p["period_start"] == "2026-01-01"
+    }
+    assert january == {"large": 100, "small": 80}
+    assert {p["dimension"] for p in points} == {"basket"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "{name: basket, source: order_lines, expression: amout >= 100}",
+            "dimensions entry 1 (basket): dimension basket on order_lines: source order_lines "
+            "has no column 'amout'; it has order, customer",
+        ),
+        (
+            "{name: basket, source: order_lines, expression: 'amount >='}",
+            "dimensions entry 1 (basket): dimension basket on order_lines: cannot read "
+            "expression 'amount >='",
+        ),
+        (
+            "{name: basket, source: order_lines, expression: \"__import__('os')\"}",
+            "dimension basket on order_lines: unknown function in \"__import__('os')\"",
+        ),
+        (
+            "{name: basket, source: order_lines, expression: amount.real}",
+            "dimension basket on order_lines: attribute is not allowed in 'amount.real'",
+        ),
+        (
+            "{name: basket, source: planets, expression: amount}",
+            "dimensions entry 1 (basket): unknown source 'planets'; sources are orders,",
+        ),
+        (
+            "{name: region, source: orders, expression: channel}",
+            "dimensions entry 1 (region): source orders already has a column or dimension 'region'",
+        ),
+        (
+            "{name: Basket Size, source: orders, expression: channel}",
+            "dimension 'Basket Size': a name is lower-case letters, digits and _",
+        ),
+        (
+            "{name: mine, source: orders, expression: department == 'x'}",
+            "dimension mine on orders: an expression cannot read department",
+        ),
+        ("{name: basket, source: orders}", "dimensions entry 1 (basket): needs expression"),
+        (
+            "{name: basket, source: orders, expression: channel, colour: red}",
+            "dimensions entry 1 (basket): unknown field(s) colour",
+        ),
+    ],
+)
+def test_metric_file_dimension_errors_are_clear(tmp_path, entry, message):
+    # Given a metrics file with a bad dimension
+    path = tmp_path / "metrics.yaml"
+    path.write_text("dimensions:\n  - " + entry + "\n")
+    # When it is loaded, then the error names the entry, the field and the reason
+    with pytest.raises(MetricError) as info:
+        definitions.registry(path)
+    assert message in str(info.value)
+
+
+def test_file_dimension_of_the_wrong_type_is_refused_when_computed(company, tmp_path):
+    # Given a dimension lower-casing a number
+    path = tmp_path / "metrics.yaml"
+    path.write_text(
+        "dimensions:\n  - {name: odd, source: order_lines, expression: lower(amount)}\n"
+    )
+    engine = Engine(connect("app"), definitions.registry(path))
+    # When a metric is broken down by it, then the error names the dimension and expression
+    with pytest.raises(
+        MetricError, match=r"dimension odd on order_lines: cannot compute 'lower\(amount\)'"
+    ):
+        engine.compute("revenue", by="odd")
 
 
 def test_compute_stores_values_idempotently_and_records_the_fill(company):

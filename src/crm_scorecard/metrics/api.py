@@ -5,15 +5,19 @@ contract in CI holds the faces to this module)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import overload
+
+from crm_scorecard.periods import GRAINS
 
 from .connect import connect, engine_setting
-from .definitions import registry
-from .engine import GRAINS, Engine, MetricError
+from .definitions import dimensions, registry
+from .engine import Engine, MetricError
 from .mirror import mirror_stale, mirror_sync
 from .models import FillRun, Grain, KpiValue
 from .services import Point, engine_for, kpi_compute, metric_series
-from .sources import DIMENSIONS, TABLES, UnknownColumn
+from .sources import TABLES, UnknownColumn
 from .units import Unit, currency_symbol, format_score, format_value
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "Unit",
     "UnknownColumn",
     "currency_symbol",
+    "dimensions",
     "engine_for",
     "engine_setting",
     "export_parquet",
@@ -41,6 +46,33 @@ __all__ = [
     "refresh_mirror",
     "registry",
 ]
+
+
+class _Dimensions(Sequence[str]):
+    """Every dimension metrics can be broken down by, read when used: the built-in ones,
+    then those the metrics file (METRICS_FILE) declares on its sources."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return dimensions()[index]
+
+    def __len__(self) -> int:
+        return len(dimensions())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dimensions())
+
+    def __contains__(self, name: object) -> bool:
+        return name in dimensions()
+
+    def __repr__(self) -> str:
+        return repr(dimensions())
+
+
+DIMENSIONS: Sequence[str] = _Dimensions()
 
 
 def refresh_mirror() -> list[str]:

@@ -13,24 +13,19 @@ import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, ClassVar
 
 from ibis.expr.types import Table
 
-from .sources import DIMENSIONS, SAME_ROWS, Connection, Sources, UnknownColumn, within
+from crm_scorecard.periods import GRAINS, period_index, period_start
+
+from .semantic import MODEL, MetricError, Model
+from .sources import Connection, Sources, UnknownColumn, within
 
 Key = tuple[int, str | None]
 Values = dict[Key, float | None]
-GRAINS = ("day", "week", "month", "quarter", "year")
-EPOCH = date(1970, 1, 1)
-# Sources that describe a state that goes on until today (people stay employed).
-OPEN_ENDED = {"employees"}
 UNKNOWN = "(unknown)"  # the dimension value of records that lack it (no birth date, no region...)
-
-
-class MetricError(ValueError):
-    """A metric that cannot be defined or computed, with the reason."""
 
 
 # ---- periods -------------------------------------------------------------------------------------
@@ -56,36 +51,6 @@ def period_expr(ts: Any, grain: str) -> Any:
     raise MetricError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
 
 
-def period_start(index: int, grain: str) -> date:
-    match grain:
-        case "month":
-            return date(index // 12, index % 12 + 1, 1)
-        case "quarter":
-            return date(index // 4, (index % 4) * 3 + 1, 1)
-        case "year":
-            return date(index, 1, 1)
-        case "day":
-            return EPOCH + timedelta(days=index)
-        case "week":
-            return EPOCH + timedelta(days=7 * index - 3)
-    raise MetricError(f"unknown grain {grain!r}")
-
-
-def period_index(day: date, grain: str) -> int:
-    match grain:
-        case "month":
-            return day.year * 12 + day.month - 1
-        case "quarter":
-            return day.year * 4 + (day.month - 1) // 3
-        case "year":
-            return day.year
-        case "day":
-            return (day - EPOCH).days
-        case "week":
-            return ((day - EPOCH).days + 3) // 7
-    raise MetricError(f"unknown grain {grain!r}")
-
-
 # ---- the request and the result -------------------------------------------------------------------
 
 
@@ -100,11 +65,6 @@ class Request:
     def __post_init__(self) -> None:
         if self.grain not in GRAINS:
             raise MetricError(f"unknown grain {self.grain!r}; use one of {', '.join(GRAINS)}")
-        for dim in [self.by, *(d for d, _ in self.filters)]:
-            if dim is not None and dim not in DIMENSIONS:
-                raise MetricError(
-                    f"unknown dimension {dim!r}; dimensions are {', '.join(DIMENSIONS)}"
-                )
         # No engine's strings hold a NUL (PostgreSQL refuses it, DuckDB cuts the query at it).
         if any("\x00" in value for _, value in self.filters):
             raise MetricError("a filter value cannot contain a NUL character (\\x00)")
@@ -202,6 +162,7 @@ class Aggregate(Metric):
     column: str | None = None
     quantile: float | None = None  # for agg="percentile": 0.9 is the 90th percentile
     where: Where | None = None
+    reads: tuple[str, ...] = ()  # the dimensions `where` reads (joined on for it)
     period_column: str = "ts"
     kind: ClassVar[str] = "aggregate"
 
@@ -213,7 +174,7 @@ class Aggregate(Metric):
         return self.source
 
     def compute(self, engine: Engine, request: Request) -> Series:
-        t = engine.table(self.source, request)
+        t = engine.table(self.source, request, self.reads)
         if self.where is not None:
             t = t.filter(self.where(t))
         if self.column is not None and self.column not in t.columns:
@@ -236,7 +197,7 @@ class Aggregate(Metric):
             return t[self.column].quantile(self.quantile, where=where)
         return AGGREGATIONS[self.agg](t, self.column, where)
 
-    def batches(self, engine: Engine) -> tuple[str, str] | None:
+    def batches(self, engine: Engine) -> tuple[str, ...] | None:
         """What a query computing this aggregate together with others must share (its
         source and period column), or None when it has to run on its own."""
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
@@ -251,7 +212,7 @@ class Aggregate(Metric):
             # sorts just the rows its own filter keeps (visits: 0.8 s), and the batch
             # of the rest hashes (4 s).
             return None
-        return (self.source, self.period_column)
+        return (self.source, self.period_column, *self.reads)
 
     @staticmethod
     def compute_together(
@@ -260,7 +221,7 @@ class Aggregate(Metric):
         """Several aggregates of one source in one scan, each over the rows its own filter
         keeps: the same numbers as computing them one at a time."""
         source, period_column = metrics[0].source, metrics[0].period_column
-        t = engine.table(source, request)
+        t = engine.table(source, request, metrics[0].reads)
         t = t.filter(t[period_column].notnull())
         t, keys = _group(t, request, period_column)
         columns: dict[str, Any] = {}
@@ -672,9 +633,11 @@ class Manual(Metric):
 
 
 class Registry:
-    """Metrics by key; checks that every input exists and that derived metrics form no cycle."""
+    """Metrics by key, over the sources of a semantic model; checks that every input
+    exists and that derived metrics form no cycle."""
 
-    def __init__(self, metrics: Iterable[Metric] = ()) -> None:
+    def __init__(self, metrics: Iterable[Metric] = (), *, model: Model = MODEL) -> None:
+        self.model = model
         self._metrics: dict[str, Metric] = {}
         for metric in metrics:
             self.add(metric)
@@ -733,6 +696,7 @@ class Engine:
     def __post_init__(self) -> None:
         self._sources = Sources(
             self.conn,
+            model=self.registry.model,
             departments=self.departments,
             materialise=self.materialise,
             period=period_expr,
@@ -751,10 +715,12 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def table(self, source: str, request: Request) -> Table:
+    def table(self, source: str, request: Request, reads: Iterable[str] = ()) -> Table:
+        """The source's rows for `request`, with the dimensions it breaks down and filters
+        by, and those in `reads`, joined on; filtered."""
         dimensions = [request.by] if request.by else []
         t = self._sources.get(
-            source, [*dimensions, *(d for d, _ in request.filters)], request.grain
+            source, [*dimensions, *(d for d, _ in request.filters), *reads], request.grain
         )
         for dim, value in request.filters:
             if dim not in t.columns:
@@ -771,20 +737,19 @@ class Engine:
 
     def coverage(self, source: str, request: Request) -> tuple[int, int] | None:
         """First and last period the source has any record in (within the access scope)."""
-        source = SAME_ROWS.get(source, source)
-        key = (source, request.grain)
+        spec = self.registry.model.source(source)
+        if spec.same_rows is not None:
+            spec = self.registry.model.source(spec.same_rows)
+        key = (spec.name, request.grain)
         if key not in self._coverage:
-            t = self._sources.get(source, grain=request.grain)
-            ends = [t.ts.max()]
-            for extra in ("resolved_ts", "left_ts", "converted_ts"):
-                if extra in t.columns:
-                    ends.append(t[extra].max())
+            t = self._sources.get(spec.name, grain=request.grain)
+            ends = [t.ts.max(), *(t[extra].max() for extra in spec.ends)]
             expr = t.aggregate(first=t.ts.min(), **{f"last{i}": e for i, e in enumerate(ends)})
             row = self.execute(expr).iloc[0]
             first = row["first"]
             lasts = [row[f"last{i}"] for i in range(len(ends))]
             lasts = [x for x in lasts if x is not None and x == x]
-            if source in OPEN_ENDED:
+            if spec.open_ended:
                 lasts.append(date.today())
             if first is None or first != first or not lasts:
                 self._coverage[key] = None
@@ -800,7 +765,8 @@ class Engine:
         from, a source at a time: one scan of each source answers all of its aggregates.
         Later calls to `compute` for these keys read the results."""
         request = Request(grain=grain, by=by)
-        batches: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
+        self.registry.model.check_dimensions([by])
+        batches: dict[tuple[str, ...], list[Aggregate]] = defaultdict(list)
         seen: set[str] = set()
         pending = list(keys)
         while pending:
@@ -844,6 +810,7 @@ class Engine:
     ) -> list[tuple[date, str | None, float | None]]:
         """The metric as rows (period start, dimension value, value), in period order."""
         request = Request(grain=grain, by=by, filters=tuple(sorted((filters or {}).items())))
+        self.registry.model.check_dimensions([by, *(d for d, _ in request.filters)])
         result = self.series(key, request)
         low = period_index(since, grain) if since else None
         high = period_index(until, grain) if until else None

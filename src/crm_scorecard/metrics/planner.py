@@ -18,20 +18,10 @@ import ibis
 import sqlglot
 from sqlglot import exp
 
-from .engine import GRAINS, period_expr
+from crm_scorecard.periods import GRAINS
 
-# The event timestamps metrics group by, as (table, column).
-EVENT_TIMESTAMPS = (
-    ("crm_order", "ordered_at"),
-    ("crm_interaction", "started_at"),
-    ("crm_feedback", "submitted_at"),
-    ("crm_complaint", "opened_at"),
-    ("crm_complaint", "resolved_at"),
-    ("crm_complaint", "first_response_at"),
-    ("crm_complaint", "first_reopened_at"),
-    ("crm_lead", "created_at"),
-    ("crm_engagementanswer", "answered_at"),
-)
+from .engine import period_expr
+from .semantic import event_timestamps
 
 
 def period_sql(column: str, grain: str) -> str:
@@ -54,7 +44,7 @@ def statistics(
     """(name, table, expression) of each statistics object; with `exists`, only those on
     columns the database has yet (a migration runs before later apps' columns exist)."""
     out = []
-    for table, column in EVENT_TIMESTAMPS:
+    for table, column in event_timestamps():
         if exists is not None and not exists(table, column):
             continue
         for grain in GRAINS:

@@ -12,26 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 from ibis.expr.types import Table
 
-DIMENSIONS = (
-    "department",
-    "region",
-    "country",
-    "city",
-    "age_bracket",
-    "segment",
-    "product_category",
-    "product_tier",
-    "channel",
-    "salesperson",
-    "agent",
-    "complaint_category",
-    "voc_theme",
-)
+if TYPE_CHECKING:
+    from .semantic import Dimension, Model, Source
 
 AGE_BRACKETS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 
@@ -239,7 +226,8 @@ def age_bracket(ts: Any, birth: Any) -> Any:
 
 
 class Sources:
-    """Builds the per-event tables the metrics aggregate, scoped to departments.
+    """Builds the per-event tables the metrics aggregate, scoped to departments, as the
+    semantic model (`semantic.py`) declares them.
 
     Each source has a narrow core (the event's own columns and the ids it points at) and
     gets its descriptive dimensions (a customer's region or age bracket, a department's or
@@ -250,16 +238,18 @@ class Sources:
         self,
         conn: Connection,
         *,
+        model: Model,
         departments: set[int] | None = None,
         materialise: bool = False,
         period: Callable[[Any, str], Any] | None = None,
     ) -> None:
         self.conn = conn
+        self.model = model
         self.departments = departments
-        # Compute the core of each source that joins tables (JOINED) once into a table
-        # of its own (DuckDB and PostgreSQL), so every metric after that is a plain scan:
-        # worth it when many metrics read one source. The other sources are column scans
-        # already.
+        # Compute the core of each source that joins tables (declared `materialise`) once
+        # into a table of its own (DuckDB and PostgreSQL), so every metric after that is a
+        # plain scan: worth it when many metrics read one source. The other sources are
+        # column scans already.
         self.materialise = materialise and conn.name in ("duckdb", "postgres")
         # How to index a timestamp's period at a grain (the engine's period_expr).
         self.period = period
@@ -273,23 +263,23 @@ class Sources:
     def get(self, name: str, dimensions: Iterable[str] = (), grain: str | None = None) -> Table:
         """The source `name`, with those of `dimensions` it offers joined on; with a
         `grain`, each row also carries `p`, the index of its period at that grain."""
-        core = self._core(name, grain if self.period is not None else None)
-        wanted = [d for d in dict.fromkeys(dimensions) if d in SOURCE_COLUMNS[name]]
-        return with_dimensions(self.conn, core, wanted)
+        source = self.model.source(name)
+        core = self._core(source, grain if self.period is not None else None)
+        wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
+        # A dimension computed from others (declared in a metrics file) has them joined first.
+        needed = [source.dimension(r) for d in wanted for r in d.reads]
+        return with_dimensions(self.conn, core, [d for d in needed if d is not None] + wanted)
 
-    def _core(self, name: str, grain: str | None) -> Table:
-        key = (name, grain)
+    def _core(self, source: Source, grain: str | None) -> Table:
+        key = (source.name, grain)
         if key not in self._cache:
-            builder = BUILDERS.get(name)
-            if builder is None:
-                raise UnknownColumn(f"unknown source {name!r}; sources are {', '.join(BUILDERS)}")
-            if name in DERIVED:
+            if source.extends is not None:
                 # Built on the (scoped, maybe materialised) source it extends, so a repeat
                 # contact is one within the same scope, and nothing is joined twice.
-                base, derive = DERIVED[name]
-                table = derive(self.conn, self._core(base, grain))
+                base = self._core(self.model.source(source.extends), grain)
+                table = source.build(self.conn, base)
             else:
-                table = builder(self.conn)
+                table = source.build(self.conn)
                 if grain is not None:
                     # The period index is worked out once per row, where the row is read:
                     # stored with a materialised source, so no metric computes it again,
@@ -298,8 +288,8 @@ class Sources:
                     assert self.period is not None
                     table = table.mutate(p=self.period(table.ts, grain))
                 table = self._scoped(table)
-            label = f"source_{name}" + (f"_{grain}" if grain else "")
-            self._cache[key] = self.keep(label, table) if name in JOINED else table
+            label = f"source_{source.name}" + (f"_{grain}" if grain else "")
+            self._cache[key] = self.keep(label, table) if source.materialise else table
         return self._cache[key]
 
     def keep(self, label: str, table: Table) -> Table:
@@ -309,7 +299,6 @@ class Sources:
         return self.conn.work_table(f"{label}_{id(self):x}", table)
 
 
-CUSTOMER_DIMENSIONS = ("region", "country", "city", "segment", "age_bracket")
 # Dimensions that name what an id column points at: (the id column, the table of names).
 NAMED_DIMENSIONS = {
     "agent": ("agent_id", "crm_employee", "full_name"),
@@ -356,33 +345,61 @@ def department_ancestors(conn: Connection) -> Table:
     return pairs.join(names, pairs.anc_id == names.anc_key).select("dim_dept", "department")
 
 
-def with_dimensions(conn: Connection, t: Table, wanted: Iterable[str]) -> Table:
-    """`t` with the dimensions in `wanted` joined on: the customer's region, country, city,
-    segment and age bracket (at the time of the event), and the names behind ids."""
-    wanted = [d for d in wanted if d not in t.columns]
-    from_customer = [d for d in wanted if d in CUSTOMER_DIMENSIONS]
-    if from_customer:
-        c = conn.table("crm_customer")
-        columns = {d: c[d] for d in from_customer if d != "age_bracket"}
-        if "age_bracket" in from_customer:
-            columns["dim_birth_date"] = c.birth_date
-        lookup = c.select(dim_customer=c.id, **columns)
-        t = t.left_join(lookup, t.customer == lookup.dim_customer)
-        if "age_bracket" in from_customer:
-            t = t.mutate(age_bracket=age_bracket(t.ts, t.dim_birth_date)).drop("dim_birth_date")
-        t = t.drop("dim_customer")
-    if "department" in wanted:
-        tree = department_ancestors(conn)
-        t = t.join(tree, t.department_id == tree.dim_dept).drop("dim_dept")
-    for name in wanted:
-        if name in NAMED_DIMENSIONS:
-            key, table, column = NAMED_DIMENSIONS[name]
-            n = conn.table(table)
-            lookup = n.select(dim_id=n.id, **{name: n[column]})
-            t = t.left_join(lookup, t[key] == lookup.dim_id).drop("dim_id")
-    if "voc_theme" in wanted:
-        t = _with_voc_theme(conn, t)
+Join = Callable[[Connection, Table, list[str]], Table]
+
+
+def with_dimensions(conn: Connection, t: Table, wanted: Iterable[Dimension]) -> Table:
+    """`t` with the dimensions in `wanted` that it lacks added, each join once for all the
+    dimensions it brings: the customer's columns, the department tree, the names behind
+    ids and the themes, in that order, then those computed from these."""
+    joins: dict[Join, list[str]] = {}
+    for dim in wanted:
+        if dim.join is not None and dim.name not in t.columns:
+            names = joins.setdefault(dim.join, [])
+            if dim.name not in names:
+                names.append(dim.name)
+    ordered = sorted(joins, key=lambda j: JOINS.index(j) if j in JOINS else len(JOINS))
+    for join in ordered:
+        t = join(conn, t, joins[join])
     return t
+
+
+def join_customer(conn: Connection, t: Table, names: list[str]) -> Table:
+    """`t` with its customer's region, country, city, segment or age bracket (at the time
+    of the event) among `names`, in one join."""
+    c = conn.table("crm_customer")
+    columns = {d: c[d] for d in names if d != "age_bracket"}
+    if "age_bracket" in names:
+        columns["dim_birth_date"] = c.birth_date
+    lookup = c.select(dim_customer=c.id, **columns)
+    t = t.left_join(lookup, t.customer == lookup.dim_customer)
+    if "age_bracket" in names:
+        t = t.mutate(age_bracket=age_bracket(t.ts, t.dim_birth_date)).drop("dim_birth_date")
+    return t.drop("dim_customer")
+
+
+def join_department_tree(conn: Connection, t: Table, names: list[str]) -> Table:
+    """`t` with `department`: each record once for its department and once for every
+    department above (see department_ancestors)."""
+    tree = department_ancestors(conn)
+    return t.join(tree, t.department_id == tree.dim_dept).drop("dim_dept")
+
+
+def join_names(conn: Connection, t: Table, names: list[str]) -> Table:
+    """`t` with the names behind its ids (`agent`: the agent's, `salesperson`: ...)."""
+    for name in names:
+        key, table, column = NAMED_DIMENSIONS[name]
+        n = conn.table(table)
+        lookup = n.select(dim_id=n.id, **{name: n[column]})
+        t = t.left_join(lookup, t[key] == lookup.dim_id).drop("dim_id")
+    return t
+
+
+def join_voc_theme(conn: Connection, t: Table, names: list[str]) -> Table:
+    return _with_voc_theme(conn, t)
+
+
+JOINS: tuple[Join, ...] = (join_customer, join_department_tree, join_names, join_voc_theme)
 
 
 def _with_voc_theme(conn: Connection, t: Table) -> Table:
@@ -595,100 +612,3 @@ def engagement(conn: Connection) -> Table:
         rating=t.rating.cast("float64"),
         department_id=t.department_id,
     )
-
-
-# The columns each source offers, for checking user-declared metrics without a database.
-_COMMON = (
-    "customer",
-    "ts",
-    "department_id",
-    "department",
-    "region",
-    "country",
-    "city",
-    "segment",
-    "age_bracket",
-)
-SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "orders": (*_COMMON, "order", "channel", "salesperson_id", "salesperson"),
-    "order_lines": (
-        *_COMMON,
-        "order",
-        "channel",
-        "salesperson_id",
-        "salesperson",
-        "line",
-        "amount",
-        "quantity",
-        "product_category",
-        "product_tier",
-    ),
-    "interactions": (
-        *_COMMON,
-        "interaction",
-        "channel",
-        "agent_id",
-        "agent",
-        "wait_seconds",
-        "hold_seconds",
-        "handle_seconds",
-        "topic_count",
-        "resolved",
-    ),
-    "contacts": (*_COMMON, "interaction", "channel", "agent_id", "agent", "next_ts", "repeat"),
-    "feedback": (*_COMMON, "feedback", "rating", "recommend", "channel", "voc_theme"),
-    "complaints": (
-        *_COMMON,
-        "complaint",
-        "resolved_ts",
-        "complaint_category",
-        "voc_theme",
-        "severity",
-        "resolution_hours",
-        "resolved_in_time",
-        "overdue_ts",
-        "overdue_end_ts",
-        "first_response_ts",
-        "first_response_hours",
-        "reopened_ts",
-    ),
-    "leads": (
-        "lead",
-        "customer",
-        "ts",
-        "converted_ts",
-        "lost_ts",
-        "channel",
-        "department_id",
-        "department",
-        "salesperson_id",
-        "salesperson",
-    ),
-    "employees": ("employee", "ts", "left_ts", "department_id", "department"),
-    "engagement": ("answer", "employee", "ts", "rating", "department_id", "department"),
-}
-
-# Sources whose core joins tables: worth materialising. (Not contacts: its window is
-# cheaper run inside each query, where only the columns the query reads are sorted.)
-JOINED = {"orders", "order_lines", "feedback", "engagement"}
-
-# Sources that hold exactly the rows of another (and so cover the same periods).
-SAME_ROWS = {"contacts": "interactions"}
-
-# Sources built from another source: (the source, how to build on it).
-DERIVED: dict[str, tuple[str, Callable[[Connection, Table], Table]]] = {
-    "order_lines": ("orders", order_lines),
-    "contacts": ("interactions", contacts),
-}
-
-BUILDERS: dict[str, Callable[[Connection], Table]] = {
-    "orders": orders,
-    "order_lines": order_lines,
-    "interactions": interactions,
-    "contacts": contacts,
-    "feedback": feedback,
-    "complaints": complaints,
-    "leads": leads,
-    "employees": employees,
-    "engagement": engagement,
-}

@@ -1,0 +1,519 @@
+"""The semantic model: every source metrics read, declared once, with what it means.
+
+A `Source` says how its rows are built (`sources.py` holds the builders), which CRM table
+each row stands for, its columns and entities, the event timestamps metrics group it by,
+the dimensions it can be broken down by, whether its core is worth materialising, and
+whether it holds exactly the rows of another source. A `Dimension` says what a breakdown
+means and how a source's rows get it. Everything else reads these declarations: the
+engine, the check of user-declared metrics, PostgreSQL's period statistics (`planner.py`)
+and the faces' list of dimensions.
+
+A metrics file (`METRICS_FILE`, see `definitions.py`) can add a dimension to a source: an
+expression over the source's columns, e.g. ``"'large' if amount >= 200 else 'small'"``."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import ibis
+from ibis.expr.types import Table
+
+from . import sources as built
+from .sources import Connection, Join, UnknownColumn
+
+
+class MetricError(ValueError):
+    """A metric that cannot be defined or computed, with the reason."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A way to break a source's events down: what it means, and how a row gets its value
+    (`join`: adds the dimensions it is given to a table, joining what they need; None: the
+    value is one of the source's own columns)."""
+
+    name: str
+    meaning: str
+    join: Join | None = None
+    reads: tuple[str, ...] = ()  # other dimensions it is computed from (joined first)
+
+
+# The built-in dimensions, in the order pages and commands list them.
+DEPARTMENT = Dimension(
+    "department",
+    "The department responsible, with every department above it: a department's figures "
+    "cover its whole subtree.",
+    built.join_department_tree,
+)
+REGION = Dimension("region", "The customer's region.", built.join_customer)
+COUNTRY = Dimension("country", "The customer's country.", built.join_customer)
+CITY = Dimension("city", "The customer's city.", built.join_customer)
+AGE_BRACKET = Dimension(
+    "age_bracket", "The customer's age at the time of the event, in brackets.", built.join_customer
+)
+SEGMENT = Dimension("segment", "The customer's segment.", built.join_customer)
+PRODUCT_CATEGORY = Dimension("product_category", "The category of the product sold.")
+PRODUCT_TIER = Dimension("product_tier", "The tier (standard, premium) of the product sold.")
+CHANNEL = Dimension(
+    "channel", "Where it happened: the order's, contact's or lead's channel, the survey's source."
+)
+SALESPERSON = Dimension("salesperson", "The salesperson's name.", built.join_names)
+AGENT = Dimension("agent", "The agent's name.", built.join_names)
+COMPLAINT_CATEGORY = Dimension("complaint_category", "What the complaint is about.")
+VOC_THEME = Dimension(
+    "voc_theme", "The voice-of-the-customer theme the comment was put in.", built.join_voc_theme
+)
+BUILT_IN = (
+    DEPARTMENT,
+    REGION,
+    COUNTRY,
+    CITY,
+    AGE_BRACKET,
+    SEGMENT,
+    PRODUCT_CATEGORY,
+    PRODUCT_TIER,
+    CHANNEL,
+    SALESPERSON,
+    AGENT,
+    COMPLAINT_CATEGORY,
+    VOC_THEME,
+)
+# The order dimensions are joined on in: the customer's columns in one join, then the
+# department tree, the names behind ids and the themes; expressions last (they read these).
+JOIN_ORDER: tuple[Join, ...] = (
+    built.join_customer,
+    built.join_department_tree,
+    built.join_names,
+    built.join_voc_theme,
+)
+CUSTOMER = (DEPARTMENT, REGION, COUNTRY, CITY, SEGMENT, AGE_BRACKET)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """One row per business event, with a timestamp `ts`, the ids that scope it to a
+    department (`department_id`) and, when asked for, its dimensions."""
+
+    name: str
+    meaning: str
+    build: Callable[..., Table]  # (connection) -> core; with `extends`: (connection, its core)
+    table: str  # the CRM table one row stands for
+    columns: tuple[str, ...]  # the core's columns (dimensions come on top)
+    entities: tuple[str, ...]  # the ids of who and what a row is about
+    # Event timestamps metrics group by: source column -> the table's column. PostgreSQL
+    # keeps statistics on their period indexes (planner.py).
+    timestamps: Mapping[str, str] = field(default_factory=dict)
+    ends: tuple[str, ...] = ()  # timestamps that extend the periods it covers (resolutions)
+    open_ended: bool = False  # describes a state that goes on until today (people employed)
+    dimensions: tuple[Dimension, ...] = ()
+    extends: str | None = None  # built on this source's core (so within the same scope)
+    same_rows: str | None = None  # holds exactly the rows of this source (same coverage)
+    # Its core joins tables: worth computing once into a table of its own when many
+    # metrics read it.
+    materialise: bool = False
+
+    @property
+    def offers(self) -> tuple[str, ...]:
+        """Every column a metric may name: the core's and the dimensions'."""
+        return tuple(dict.fromkeys([*self.columns, *(d.name for d in self.dimensions)]))
+
+    def dimension(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class Model:
+    """The sources by name, and the dimensions they offer between them."""
+
+    sources: Mapping[str, Source]
+
+    def source(self, name: str) -> Source:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise UnknownColumn(
+                f"unknown source {name!r}; sources are {', '.join(self.sources)}"
+            ) from None
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """Every dimension some source offers: the built-in ones, then those added."""
+        names = [d.name for d in BUILT_IN]
+        for source in self.sources.values():
+            names.extend(d.name for d in source.dimensions)
+        return tuple(dict.fromkeys(names))
+
+    def check_dimensions(self, names: Iterable[str | None]) -> None:
+        for name in names:
+            if name is not None and name not in self.dimensions:
+                raise MetricError(
+                    f"unknown dimension {name!r}; dimensions are {', '.join(self.dimensions)}"
+                )
+
+    def with_dimension(self, source: str, dimension: Dimension) -> Model:
+        """This model with `dimension` added to `source`."""
+        target = self.source(source)
+        if dimension.name in target.offers:
+            raise MetricError(
+                f"source {source} already has a column or dimension {dimension.name!r}"
+            )
+        sources = dict(self.sources)
+        sources[source] = replace(target, dimensions=(*target.dimensions, dimension))
+        return Model(sources)
+
+
+SOURCES = (
+    Source(
+        name="orders",
+        meaning="Orders placed, one row per order, in the customer's department.",
+        build=built.orders,
+        table="crm_order",
+        columns=("order", "customer", "ts", "channel", "salesperson_id", "department_id"),
+        entities=("order", "customer", "salesperson_id"),
+        timestamps={"ts": "ordered_at"},
+        dimensions=(*CUSTOMER, CHANNEL, SALESPERSON),
+        materialise=True,
+    ),
+    Source(
+        name="order_lines",
+        meaning="Order lines with their order's columns and their product's category and tier.",
+        build=built.order_lines,
+        table="crm_orderline",
+        columns=(
+            "order",
+            "customer",
+            "ts",
+            "channel",
+            "salesperson_id",
+            "department_id",
+            "product_category",
+            "product_tier",
+            "line",
+            "amount",
+            "quantity",
+        ),
+        entities=("line", "order", "customer", "salesperson_id"),
+        dimensions=(*CUSTOMER, PRODUCT_CATEGORY, PRODUCT_TIER, CHANNEL, SALESPERSON),
+        extends="orders",
+        materialise=True,
+    ),
+    Source(
+        name="interactions",
+        meaning="Contacts with customers (calls, e-mails, visits...) and how they went.",
+        build=built.interactions,
+        table="crm_interaction",
+        columns=(
+            "interaction",
+            "customer",
+            "ts",
+            "channel",
+            "agent_id",
+            "department_id",
+            "wait_seconds",
+            "hold_seconds",
+            "handle_seconds",
+            "topic_count",
+            "resolved",
+        ),
+        entities=("interaction", "customer", "agent_id"),
+        timestamps={"ts": "started_at"},
+        dimensions=(*CUSTOMER, CHANNEL, AGENT),
+    ),
+    # Not materialised: its window is cheaper run inside each query, where only the
+    # columns the query reads are sorted.
+    Source(
+        name="contacts",
+        meaning="Interactions, each knowing whether the customer came back within 7 days.",
+        build=built.contacts,
+        table="crm_interaction",
+        columns=(
+            "interaction",
+            "customer",
+            "ts",
+            "channel",
+            "agent_id",
+            "department_id",
+            "next_ts",
+            "repeat",
+        ),
+        entities=("interaction", "customer", "agent_id"),
+        dimensions=(*CUSTOMER, CHANNEL, AGENT),
+        extends="interactions",
+        same_rows="interactions",
+    ),
+    Source(
+        name="feedback",
+        meaning="Survey answers: rating (1-5) and likelihood to recommend (0-10).",
+        build=built.feedback,
+        table="crm_feedback",
+        columns=("feedback", "customer", "ts", "rating", "recommend", "channel", "department_id"),
+        entities=("feedback", "customer"),
+        timestamps={"ts": "submitted_at"},
+        dimensions=(*CUSTOMER, CHANNEL, VOC_THEME),
+        materialise=True,
+    ),
+    Source(
+        name="complaints",
+        meaning="Complaints with their service level, first response and reopening.",
+        build=built.complaints,
+        table="crm_complaint",
+        columns=(
+            "complaint",
+            "customer",
+            "ts",
+            "resolved_ts",
+            "complaint_category",
+            "department_id",
+            "severity",
+            "resolution_hours",
+            "resolved_in_time",
+            "overdue_ts",
+            "overdue_end_ts",
+            "first_response_ts",
+            "first_response_hours",
+            "reopened_ts",
+        ),
+        entities=("complaint", "customer"),
+        timestamps={
+            "ts": "opened_at",
+            "resolved_ts": "resolved_at",
+            "first_response_ts": "first_response_at",
+            "reopened_ts": "first_reopened_at",
+        },
+        ends=("resolved_ts",),
+        dimensions=(*CUSTOMER, COMPLAINT_CATEGORY, VOC_THEME),
+    ),
+    Source(
+        name="leads",
+        meaning="Leads, from creation to conversion or loss.",
+        build=built.leads,
+        table="crm_lead",
+        columns=(
+            "lead",
+            "customer",
+            "ts",
+            "converted_ts",
+            "lost_ts",
+            "channel",
+            "department_id",
+            "salesperson_id",
+        ),
+        entities=("lead", "customer", "salesperson_id"),
+        timestamps={"ts": "created_at"},
+        ends=("converted_ts",),
+        dimensions=(DEPARTMENT, CHANNEL, SALESPERSON),
+    ),
+    # Hire and leaving dates are dates, not timestamps: no period statistics.
+    Source(
+        name="employees",
+        meaning="Employees, from hiring to leaving.",
+        build=built.employees,
+        table="crm_employee",
+        columns=("employee", "ts", "left_ts", "department_id"),
+        entities=("employee",),
+        ends=("left_ts",),
+        open_ended=True,
+        dimensions=(DEPARTMENT,),
+    ),
+    Source(
+        name="engagement",
+        meaning="Employee engagement survey answers, in the employee's department.",
+        build=built.engagement,
+        table="crm_engagementanswer",
+        columns=("answer", "employee", "ts", "rating", "department_id"),
+        entities=("answer", "employee"),
+        timestamps={"ts": "answered_at"},
+        dimensions=(DEPARTMENT,),
+        materialise=True,
+    ),
+)
+MODEL = Model({s.name: s for s in SOURCES})
+
+
+def event_timestamps(model: Model = MODEL) -> tuple[tuple[str, str], ...]:
+    """(table, column) of every event timestamp metrics group by."""
+    return tuple(
+        dict.fromkeys(
+            (source.table, column)
+            for source in model.sources.values()
+            for column in source.timestamps.values()
+        )
+    )
+
+
+# ---- dimensions declared in a metrics file ---------------------------------------------------
+
+NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "lower": lambda x: x.lower(),
+    "upper": lambda x: x.upper(),
+    "year": lambda x: x.year(),
+    "month": lambda x: x.month(),
+    "hour": lambda x: x.hour(),
+    "coalesce": lambda *xs: ibis.coalesce(*xs),
+}
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+SYNTAX = (
+    "columns, 'text', numbers, None, + - * /, == != < <= > >=, in [...], is None, and, or, "
+    f"not, A if CONDITION else B, and {', '.join(f'{f}()' for f in FUNCTIONS)}"
+)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A dimension's value computed from a source's columns, as text; the expression is a
+    Python-like formula, read once and turned into an Ibis expression (never into SQL text)."""
+
+    label: str  # "dimension NAME on SOURCE", for messages
+    text: str
+    tree: ast.expr
+    columns: tuple[str, ...]  # the source's columns it reads
+
+    @classmethod
+    def parse(cls, label: str, text: str, source: Source) -> Expression:
+        try:
+            tree = ast.parse(text, mode="eval").body
+        except SyntaxError as exc:
+            raise MetricError(f"{label}: cannot read expression {text!r}: {exc.msg}") from None
+        names: list[str] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                    raise MetricError(f"{label}: unknown function in {text!r}; use {SYNTAX}")
+                if node.keywords:
+                    raise MetricError(f"{label}: functions take no named arguments in {text!r}")
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                names.append(node.id)
+            elif not isinstance(node, _ALLOWED):
+                raise MetricError(
+                    f"{label}: {type(node).__name__.lower()} is not allowed in {text!r}; "
+                    f"use {SYNTAX}"
+                )
+            if isinstance(node, ast.Constant) and not isinstance(
+                node.value, str | int | float | type(None)
+            ):
+                raise MetricError(f"{label}: constant {node.value!r} is not allowed in {text!r}")
+        functions = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}  # type: ignore[attr-defined]
+        columns = tuple(dict.fromkeys(n for n in names if n not in functions))
+        for column in columns:
+            if column == "department":
+                raise MetricError(
+                    f"{label}: an expression cannot read department (a record counts "
+                    "once for each department above its own)"
+                )
+            if column not in source.offers:
+                raise MetricError(
+                    f"{label}: source {source.name} has no column {column!r}; "
+                    f"it has {', '.join(source.offers)}"
+                )
+        return cls(label, text, tree, columns)
+
+    def value(self, t: Table) -> Any:
+        try:
+            return _compile(self.tree, t).cast("string")
+        except Exception as exc:  # Ibis says which operation does not fit which type
+            raise MetricError(f"{self.label}: cannot compute {self.text!r}: {exc}") from None
+
+    def join(self, conn: Connection, t: Table, names: list[str]) -> Table:
+        """`t` with this dimension (`names`: its own name) computed."""
+        return t.mutate(**{name: self.value(t) for name in names})
+
+
+_ALLOWED = (
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.List,
+    ast.Tuple,
+    ast.And,
+    ast.Or,
+    ast.Not,
+    ast.USub,
+    ast.Is,
+    ast.IsNot,
+    ast.In,
+    ast.NotIn,
+    *_COMPARE,
+    *_ARITHMETIC,
+)
+
+
+def _compile(node: ast.expr, t: Table) -> Any:
+    match node:
+        case ast.Constant(value=None):
+            return ibis.null()
+        case ast.Constant(value=value):
+            return ibis.literal(value)
+        case ast.Name(id=name):
+            return t[name]
+        case ast.IfExp(test=test, body=body, orelse=orelse):
+            return ibis.ifelse(_compile(test, t), _compile(body, t), _compile(orelse, t))
+        case ast.BoolOp(op=op, values=values):
+            join = operator.and_ if isinstance(op, ast.And) else operator.or_
+            return functools.reduce(join, [_compile(v, t) for v in values])
+        case ast.UnaryOp(op=ast.Not(), operand=operand):
+            return ~_compile(operand, t)
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            return -_compile(operand, t)
+        case ast.BinOp(left=left, op=op, right=right):
+            return _ARITHMETIC[type(op)](_compile(left, t), _compile(right, t))
+        case ast.Call(func=ast.Name(id=name), args=args):
+            return FUNCTIONS[name](*[_compile(a, t) for a in args])
+        case ast.Compare(left=left, ops=ops, comparators=comparators):
+            parts, before = [], _compile(left, t)
+            for comparison, right in zip(ops, comparators, strict=True):
+                parts.append(_compare(before, comparison, right, t))
+                before = _compile(right, t) if not isinstance(right, ast.List | ast.Tuple) else None
+            return functools.reduce(operator.and_, parts)
+    raise ValueError(f"cannot use {ast.unparse(node)!r} here")
+
+
+def _compare(left: Any, op: ast.cmpop, right: ast.expr, t: Table) -> Any:
+    if isinstance(op, ast.In | ast.NotIn):
+        if not isinstance(right, ast.List | ast.Tuple):
+            raise ValueError("`in` takes a list: x in ['a', 'b']")
+        values = [_compile(v, t) for v in right.elts]
+        inside = left.isin(values)
+        return inside if isinstance(op, ast.In) else ~inside
+    if isinstance(op, ast.Is | ast.IsNot):
+        if not (isinstance(right, ast.Constant) and right.value is None):
+            raise ValueError("`is` compares with None only: x is None, x is not None")
+        return left.isnull() if isinstance(op, ast.Is) else left.notnull()
+    return _COMPARE[type(op)](left, _compile(right, t))
+
+
+def expression_dimension(source: Source, name: str, expression: str, meaning: str) -> Dimension:
+    """A dimension computed on `source` from `expression` (its value is text; null reads
+    as unknown)."""
+    label = f"dimension {name} on {source.name}"
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise MetricError(
+            f"dimension {name!r}: a name is lower-case letters, digits and _ (at most 40)"
+        )
+    parsed = Expression.parse(label, expression, source)
+    reads = tuple(c for c in parsed.columns if c not in source.columns)
+    return Dimension(name, meaning or f"{expression}", parsed.join, reads)
