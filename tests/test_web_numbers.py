@@ -284,3 +284,45 @@ def test_scorecard_says_when_nothing_is_computed_yet_and_nothing_for_manual_ones
     # And a scorecard of manual values only says nothing about KPI computations
     manual = client.get(reverse("scorecard-detail", args=[card.pk]) + "?period=2026-01")
     assert "computed" not in manual.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)  # the metrics engine reads over its own connection
+def test_pages_read_the_mirror_as_it_is_and_never_copy_tables(client, org):
+    from datetime import UTC, datetime
+
+    from crm_scorecard.crm import models as m
+    from crm_scorecard.metrics.api import mirror_stale, mirror_sync
+
+    from .factories import CustomerFactory
+
+    # Given Sales' revenue scorecard, January orders of 40 copied to the columnar mirror,
+    # and then one more order of 60 the mirror has not seen
+    card = scorecard_import(card=files.parse(METRIC_CARD), department=org.sales)
+    customer = CustomerFactory(department=org.sales, region="North")
+
+    def order(ref, amount):
+        placed = m.Order.objects.create(
+            external_id=ref, customer=customer, ordered_at=datetime(2026, 1, 15, tzinfo=UTC)
+        )
+        m.OrderLine.objects.create(order=placed, line_no=1, amount=amount)
+
+    order("O-1", 40)
+    mirror_sync()
+    order("O-2", 60)
+    stale = mirror_stale()
+    assert stale != []
+    revenue = Indicator.objects.get(goal__perspective__scorecard=card, name="Revenue")
+    client.force_login(org.sales_manager)
+    # When the manager opens home, the scorecard, and Revenue broken down by region
+    pages = [
+        reverse("home"),
+        reverse("scorecard-detail", args=[card.pk]) + "?period=2026-01",
+        reverse("indicator-detail", args=[revenue.pk]) + "?period=2026-01&by=region",
+    ]
+    answers = [client.get(url) for url in pages]
+    # Then every page answers, the breakdown shows what the mirror holds (40, not 100), and
+    # no table was copied: the mirror is exactly as stale as before
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    breakdown = answers[2].content.decode().split("<h2>Breakdown", 1)[-1].split("</section>")[0]
+    assert "North" in breakdown and "40" in breakdown and "100" not in breakdown
+    assert mirror_stale() == stale
