@@ -503,3 +503,75 @@ def test_strategy_map_draws_each_link_around_the_boxes_between(org, card):
     # And a name that looks like markup is drawn as text
     radar = charts.diamond(["<b>R&D</b>", "B", "C"], [0.5, None, 1.0], [None, None, None])
     assert "&lt;b&gt;R&amp;D&lt;/b&gt;" in radar and "<b>" not in radar
+
+
+def _csv(content: bytes) -> list[list[str]]:
+    import csv
+
+    assert content.startswith(b"\xef\xbb\xbf")  # a BOM, so spreadsheet programs read UTF-8
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+
+
+def test_csv_tables_hold_raw_numbers_and_defuse_typed_formulas(org, card):
+    # Given the scorecard
+    # When its tree and history are exported as CSV
+    tree = report_export(user=org.sales_manager, pk=card.pk, fmt="csv", period="2026-01")
+    history = report_export(
+        user=org.sales_manager, pk=card.pk, fmt="csv", period="2026-01", table="history"
+    )
+    # Then each is named for its table
+    assert tree.filename == "board-card-sales-2026-01-tree.csv"
+    assert history.filename == "board-card-sales-2026-01-history.csv"
+    rows = _csv(tree.content)
+    header, body = rows[0], rows[1:]
+    by_name = {r[header.index("name")]: dict(zip(header, r, strict=True)) for r in body}
+    # And numbers are raw, at full precision, with their unit beside them
+    revenue = by_name["Revenue"]
+    assert float(revenue["value"]) == 597141.47 and revenue["unit"] == "currency"
+    assert float(revenue["score"]) == pytest.approx(REVENUE) and revenue["status"] == "red"
+    assert float(by_name["Handling time"]["value"]) == 245
+    # And no data is written out, never empty or 0
+    assert by_name["'@Complaints"]["value"] == "no data"
+    assert by_name["'@Complaints"]["score"] == "no data"
+    # And typed text that a spreadsheet would run as a formula starts with an apostrophe
+    assert {"'=Win rate", "'+Keep customers", "'-Skilled", "'@Complaints"} <= set(by_name)
+    assert by_name["Revenue"]["goal"] == "Grow revenue"
+    assert by_name["'=Win rate"]["perspective"] == "Financial"
+    # And the history has a row per indicator and month
+    rows = _csv(history.content)
+    assert rows[0] == ["perspective", "goal", "indicator", "period", "value", "target", "unit"]
+    assert len(rows) == 1 + 5 * 12
+    assert [
+        "Financial",
+        "Grow revenue",
+        "Revenue",
+        "2025-12",
+        "500000",
+        "800000",
+        "currency",
+    ] in rows
+    assert [
+        "Financial",
+        "Grow revenue",
+        "Revenue",
+        "2025-11",
+        "no data",
+        "800000",
+        "currency",
+    ] in rows
+
+
+def test_command_writes_a_csv_table_and_refuses_an_unknown_one(org, card, tmp_path):
+    # Given the scorecard
+    # When the command writes its fix-first table
+    out = tmp_path / "fix.csv"
+    _report("Board card", "--format", "csv", "--table", "fix-first", "--period", "2026-01",
+            "-o", str(out))  # fmt: skip
+    # Then it ranks the indicators by gain
+    rows = _csv(out.read_bytes())
+    assert [r[1] for r in rows[1:]] == ["Revenue", "'=Win rate", "Handling time",
+                                       "Training <hours> & more"]  # fmt: skip
+    assert float(rows[1][4]) == pytest.approx(0.25 * (1 - REVENUE))
+    # And an unknown table is refused by name
+    with pytest.raises(Invalid, match="table: 'charts' is not one of"):
+        report_render(scorecard=card, user=None, fmt="csv", table="charts")

@@ -89,6 +89,11 @@ class Report:
         return self.scorecard.department.name
 
     @property
+    def generated_text(self) -> str:
+        """When it was made, in the site's time zone (TIME_ZONE), named."""
+        return timezone.localtime(self.generated_at).strftime("%Y-%m-%d %H:%M %Z")
+
+    @property
     def indicators(self) -> list[Row]:
         return [r for r in self.rows if r.node.kind == "indicator"]
 

@@ -5,6 +5,7 @@ by their unit; "no data" is text, never 0; whatever people typed is text, never 
 from __future__ import annotations
 
 import io
+import math
 from datetime import timedelta
 from typing import Any, cast
 
@@ -82,7 +83,7 @@ def _put(ws: Worksheet, row: int, column: int, value: Any, fmt: str | None = Non
 
 def _value(ws: Worksheet, row: int, column: int, value: float | None, unit: str) -> Cell:
     """A value in its unit; no data is the words "no data", never an empty cell or 0."""
-    if value is None:
+    if value is None or math.isnan(value):
         cell = _text(_cell(ws, row, column), "no data")
         cell.font = NO_DATA
         return cell
@@ -145,7 +146,7 @@ def _scorecard_sheet(ws: Worksheet, report: Report) -> None:
         [
             ("Department", report.department),
             ("Period", report.period),
-            ("Generated at", report.generated_at.strftime("%Y-%m-%d %H:%M %Z")),
+            ("Generated at", report.generated_text),
         ],
         start=2,
     ):

@@ -16,16 +16,19 @@ from crm_scorecard.scorecards.models import Scorecard
 
 from . import excel, pdf
 from .content import report_build
+from .tables import Table, table_csv
 
 
 class Format(StrEnum):
     PDF = "pdf"
     XLSX = "xlsx"
+    CSV = "csv"  # one table (see tables.Table)
 
 
 CONTENT_TYPES = {
     Format.PDF: "application/pdf",
     Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    Format.CSV: "text/csv; charset=utf-8",
 }
 
 
@@ -53,22 +56,33 @@ def report_render(
     fmt: str,
     period: str | None = None,
     breakdowns: Sequence[str] = (),
+    table: str = Table.TREE,
 ) -> Export:
-    """`scorecard` for `period` (default: the month pages open on) as a PDF board pack or an
-    Excel workbook. The caller has found `scorecard` within what `user` may see (None: an
+    """`scorecard` for `period` (default: the month pages open on) as a PDF board pack, an
+    Excel workbook, or one of its tables as CSV (`table`: tree, history, fix-first,
+    breakdowns). The caller has found `scorecard` within what `user` may see (None: an
     operator at the command line, who sees the whole company); breakdowns of metric
     indicators by `breakdowns` (dimensions) are computed within `user`'s departments.
-    Raises `Invalid` (format, period, dimension) and `scoring.DefinitionError` (a scorecard
+    Raises `Invalid` (format, table, period, dimension) and `scoring.DefinitionError` (a scorecard
     that cannot be scored)."""
     try:
         chosen = Format(fmt)
     except ValueError:
-        raise Invalid(f"format: {fmt!r} is not one of pdf, xlsx") from None
+        raise Invalid(f"format: {fmt!r} is not one of {', '.join(Format)}") from None
+    try:
+        which = Table(table)
+    except ValueError:
+        raise Invalid(f"table: {table!r} is not one of {', '.join(Table)}") from None
     report = report_build(scorecard=scorecard, user=user, period=period, breakdowns=breakdowns)
-    content = pdf.document(report) if chosen == Format.PDF else excel.workbook(report)
-    stem = "-".join(
-        part for part in (_stem(scorecard.name), _stem(report.department), report.period) if part
-    )
+    parts = [_stem(scorecard.name), _stem(report.department), report.period]
+    if chosen == Format.PDF:
+        content = pdf.document(report)
+    elif chosen == Format.XLSX:
+        content = excel.workbook(report)
+    else:
+        content = table_csv(report, which)
+        parts.append(which.value)
+    stem = "-".join(part for part in parts if part)
     return Export(f"{stem}.{chosen.value}", CONTENT_TYPES[chosen], content)
 
 
@@ -79,11 +93,12 @@ def report_export(
     fmt: str,
     period: str | None = None,
     breakdowns: Sequence[str] = (),
+    table: str = Table.TREE,
 ) -> Export:
     """What the page button and the API call: the scorecard `pk` as `user` may see it; one
     outside their departments answers like one that does not exist (the selector raises
     `errors.NotFound`, which each face maps to its 404)."""
     scorecard = sel.scorecard_get(user=user, pk=pk)
     return report_render(
-        scorecard=scorecard, user=user, fmt=fmt, period=period, breakdowns=breakdowns
+        scorecard=scorecard, user=user, fmt=fmt, period=period, breakdowns=breakdowns, table=table
     )

@@ -145,7 +145,7 @@ def html(report: Report) -> str:
         "report": report,
         "css": _safe((TEMPLATES / "reports" / "board_pack.css").read_text(encoding="utf-8")),
         "period_name": month_first(report.period).strftime("%B %Y"),
-        "generated_at": report.generated_at.strftime("%Y-%m-%d %H:%M %Z"),
+        "generated_at": report.generated_text,
         "overall": format_score(result.score),
         "change": _points(ev.change),
         "previous_period": shift_months(report.period, -1),

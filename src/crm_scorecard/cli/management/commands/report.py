@@ -1,5 +1,6 @@
-"""`crm-scorecard report SCORECARD --department D --period YYYY-MM --format pdf|xlsx -o FILE`:
-a stored scorecard as a PDF board pack or an Excel workbook, as its pages show it."""
+"""`crm-scorecard report SCORECARD --department D --period YYYY-MM --format pdf|xlsx|csv -o FILE`:
+a stored scorecard as a PDF board pack, an Excel workbook or one table as CSV (`--table`),
+as its pages show it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.cli.base import ProductCommand
 from crm_scorecard.metrics.api import DIMENSIONS
 from crm_scorecard.reports.exports import Format, report_render
+from crm_scorecard.reports.tables import Table
 from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards.models import Scorecard
 from crm_scorecard.scorecards.selectors import scorecards_visible
@@ -28,7 +30,8 @@ def _period(text: str) -> str:
 
 class Command(ProductCommand):
     help = (
-        "Export a stored scorecard for a period as a PDF board pack or an Excel workbook. "
+        "Export a stored scorecard for a period as a PDF board pack, an Excel workbook or "
+        "one of its tables as CSV. "
         "With --as, only what that user may see."
     )
 
@@ -39,6 +42,12 @@ class Command(ProductCommand):
             "--period", type=_period, help="YYYY-MM (default: the latest complete month)"
         )
         parser.add_argument("--format", choices=[f.value for f in Format], required=True)
+        parser.add_argument(
+            "--table",
+            choices=[t.value for t in Table],
+            default=Table.TREE.value,
+            help="with --format csv: which table (default: tree)",
+        )
         parser.add_argument(
             "-o", "--output", type=Path, help="file to write (default: a name in this folder)"
         )
@@ -65,6 +74,7 @@ class Command(ProductCommand):
                 fmt=options["format"],
                 period=options["period"],
                 breakdowns=options["by"],
+                table=options["table"],
             )
         except scoring.DefinitionError as exc:
             raise CommandError(f"Scorecard {scorecard.name!r} cannot be scored: {exc}") from None
