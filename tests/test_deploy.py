@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import dj_database_url
 import pytest
+import yaml
 from django.contrib.auth.decorators import login_not_required
 from django.test import Client
 from django.urls import path
@@ -547,3 +548,33 @@ def test_env_example_filled_in_passes_the_deployment_check():
     )
     # Then it finds nothing
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_runs_the_web_server_after_the_schema_on_postgresql():
+    # Given the compose file (this machine cannot run containers: `docker compose up` is
+    # checked by hand where it can, README "Run it in production")
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    # When its services are read
+    web, migrate, db = services["web"], services["migrate"], services["db"]
+    # Then PostgreSQL is checked healthy before the schema is migrated, the web server
+    # starts after that succeeded, and both read the same settings file and database
+    assert set(services) == {"db", "migrate", "web"}  # the worker waits for its command
+    assert db["image"].startswith("postgres:") and "healthcheck" in db
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert web["command"][:2] == ["crm-scorecard", "serve"]
+    assert web["env_file"] == migrate["env_file"] == ".env"
+    assert web["environment"]["DATABASE_URL"].startswith("postgres://crm:")
+
+
+def test_image_runs_the_products_wheel_as_a_user_without_privileges():
+    # Given the Dockerfile
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    # When its instructions are read
+    final = lines[max(i for i, line in enumerate(lines) if line.startswith("FROM")) :]
+    # Then the image installs the wheel built in the first stage and runs as `crm`
+    assert any("pip wheel" in line for line in lines)
+    assert any("--no-index --find-links /wheels" in line for line in final)
+    assert "USER crm" in final
+    assert final[-1] == 'CMD ["crm-scorecard", "serve", "--host", "0.0.0.0", "--port", "8000"]'
