@@ -97,14 +97,17 @@ def test_a_page_answers_404_for_not_found(client, org, card):
 def test_api_answers_404_with_the_reason_for_not_found(client, org, card):
     # Given Customer Service's agent, signed in
     client.force_login(org.service_agent)
-    # When they ask the API for Sales' scorecard, its export and a customer not theirs
+    # When they ask the API for Sales' scorecard, its export, a customer not theirs and a
+    # metric that does not exist
     tree = client.get(f"/api/scorecards/{card.pk}")
     export = client.get(f"/api/scorecards/{card.pk}/export")
     customer = client.get("/api/customers/NOPE-1")
+    metric = client.get("/api/metrics/nope")
     # Then each answers 404 with what was not found
     assert tree.status_code == export.status_code == customer.status_code == 404
     assert tree.json() == {"detail": "No such scorecard."}
     assert customer.json() == {"detail": "No such customer."}
+    assert (metric.status_code, metric.json()) == (404, {"detail": "unknown metric 'nope'"})
 
 
 @pytest.mark.django_db
@@ -130,14 +133,17 @@ def test_api_answers_422_with_the_reason_for_invalid(client, org, card):
     # Given Sales' manager and an indicator that reads a metric
     indicator = _indicator(card, "Churn")
     client.force_login(org.sales_manager)
-    # When they enter a value for it by hand, and ask for the scorecards of a month "2026-13"
+    # When they enter a value for it by hand, ask for the scorecards of a month "2026-13"
+    # and for a metric by the fortnight
     value = client.put(
         f"/api/indicators/{indicator.pk}/values/2026-02",
         data={"value": 0.15},
         content_type="application/json",
     )
     period = client.get("/api/scorecards?period=2026-13")
-    # Then both are refused with 422 and why, and nothing was written
+    grain = client.get("/api/metrics/revenue?grain=fortnight")
+    # Then each is refused with 422 and why, and nothing was written
+    assert grain.status_code == 422 and "grain must be one of" in grain.json()["detail"]
     assert value.status_code == 422
     assert value.json() == {"detail": "Churn takes its values from the metric churn_rate"}
     assert period.status_code == 422 and "2026-13" in period.json()["detail"]

@@ -110,7 +110,7 @@ class ValueOut(Schema):
 def _text(value: str, name: str) -> str:
     """Text no database can hold is refused: PostgreSQL rejects a NUL character (a 500)."""
     if "\x00" in value:
-        raise HttpError(422, f"{name} cannot contain a NUL character (\\x00)")
+        raise Invalid(f"{name} cannot contain a NUL character (\\x00)")
     return value
 
 
@@ -224,18 +224,18 @@ def metric(
 ) -> list[Any]:
     """A metric computed live within the caller's departments. `filter` is DIMENSION=VALUE."""
     if grain not in GRAINS:
-        raise HttpError(422, f"grain must be one of {', '.join(GRAINS)}")
+        raise Invalid(f"grain must be one of {', '.join(GRAINS)}")
     if by and by not in DIMENSIONS:
-        raise HttpError(422, f"unknown dimension {by!r}; dimensions are {', '.join(DIMENSIONS)}")
+        raise Invalid(f"unknown dimension {by!r}; dimensions are {', '.join(DIMENSIONS)}")
     filters = {}
     if filter:
         if "=" not in _text(filter, "filter"):
-            raise HttpError(422, "filter takes DIMENSION=VALUE")
+            raise Invalid("filter takes DIMENSION=VALUE")
         dim, value = filter.split("=", 1)
         filters[dim] = value
     try:
         if key not in registry():
-            raise HttpError(404, f"unknown metric {key!r}")
+            raise NotFound(f"unknown metric {key!r}")
         return [
             p.as_dict()
             for p in metric_series(
@@ -248,8 +248,8 @@ def metric(
                 until=until,
             )
         ]
-    except (MetricError, UnknownColumn) as exc:
-        raise HttpError(422, str(exc)) from None
+    except (MetricError, UnknownColumn) as exc:  # the metrics layer's refusals
+        raise Invalid(str(exc)) from None
 
 
 @api.get("/customers", response={200: list[CustomerOut], **_errors(422)}, tags=["customers"])
