@@ -253,6 +253,8 @@ def test_pdf_board_pack_pages_and_text(org, card):
     assert "Strategy map" in pages[3] and "-Skilled" in pages[3]
     assert "Diamond chart" in pages[4]
     assert "Financial" in pages[5] and "Customer" in pages[6] and "Learning" in pages[7]
+    # And a duration's chart ticks at whole minutes (200–400 s: 3:00 to 7:00 in 1-minute steps)
+    assert all(t in pages[6] for t in ("3:00", "4:00", "5:00", "6:00", "7:00"))
 
 
 def test_default_period_is_the_month_pages_open_on(org, card):

@@ -311,8 +311,15 @@ def _arrow(
 # ---- an indicator's history ----------------------------------------------------------------
 
 
-def _nice_step(span: float, ticks: int = 4) -> float:
+# Steps that read well on a clock: 1, 2, 5, 10, 15, 30 s; 1, 2, 5, 10, 15, 30 min; hours.
+DURATION_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
+
+
+def _nice_step(span: float, ticks: int = 4, steps: Sequence[float] = ()) -> float:
     raw = span / ticks
+    for step in steps:
+        if raw <= step:
+            return step
     power = 10 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:
@@ -326,9 +333,11 @@ def history(
     *,
     baseline: float,
     label: Callable[[float], str],
+    steps: Sequence[float] = (),
 ) -> str:
     """Monthly values as a line (gaps where there is no data) against the target (dashed)
-    and the baseline (dotted), the y axis labelled in the indicator's unit."""
+    and the baseline (dotted), the y axis labelled in the indicator's unit (`steps`: the
+    tick steps that read well in it, such as DURATION_STEPS; default 1, 2, 2.5, 5 × 10ⁿ)."""
     width, height = 500.0, 170.0
     left, right, top, bottom = 64.0, 24.0, 12.0, 30.0
     values = [v for _, v in points if v is not None]
@@ -336,7 +345,7 @@ def history(
     low, high = min(everything), max(everything)
     if high == low:
         high, low = high + 1, low - 1
-    step = _nice_step(high - low)
+    step = _nice_step(high - low, steps=steps)
     low, high = math.floor(low / step) * step, math.ceil(high / step) * step
     n = len(points)
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.template import Context, Engine
 from django.utils.safestring import SafeString, mark_safe
 
-from crm_scorecard.metrics.api import format_score
+from crm_scorecard.metrics.api import Unit, format_score
 from crm_scorecard.periods import month_first, shift_months
 
 from . import charts
@@ -92,6 +92,7 @@ def _indicator_chart(report: Report, row: Row) -> SafeString:
             [ind.target_at(p) for p, _ in points],
             baseline=ind.baseline,
             label=lambda v: value_text(v, row.unit),
+            steps=charts.DURATION_STEPS if row.unit == Unit.SECONDS else (),
         )
     )
 
