@@ -332,7 +332,10 @@ def test_command_refuses_what_the_user_cannot_see(org, card, tmp_path):
     [
         (["Nope", "--format", "pdf"], "No scorecard named 'Nope'"),
         (["Board card", "--department", "Nowhere", "--format", "pdf"], "no department named"),
-        (["Board card", "--period", "2026-13", "--format", "pdf"], "--period: period '2026-13'"),
+        (
+            ["Board card", "--period", "2026-13", "--format", "pdf"],
+            "argument --period: period '2026-13' must look like",
+        ),
         (["Board card", "--period", "2999-01", "--format", "xlsx"], "2999-01 is in the future"),
         (["Board card", "--format", "xlsx", "--as", "nobody"], "--as: no user named 'nobody'"),
     ],

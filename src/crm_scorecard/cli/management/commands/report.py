@@ -4,6 +4,7 @@ as its pages show it."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ def _period(text: str) -> str:
     try:
         return files.parse_period(text)
     except ValueError as exc:
-        raise CommandError(f"--period: {exc}") from None
+        # argparse names the option and prints the usage (a CommandError here would be a
+        # traceback: it is raised while the arguments are parsed)
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class Command(ProductCommand):
