@@ -188,7 +188,7 @@ def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[
 )
 def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
     card = sel.scorecard_get(user=request.user, pk=pk)
-    return HttpResponse(files.dump(svc.scorecard_export(card)), content_type="application/yaml")
+    return HttpResponse(files.dump(sel.scorecard_export(card)), content_type="application/yaml")
 
 
 @api.put(

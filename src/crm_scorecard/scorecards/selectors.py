@@ -23,6 +23,8 @@ from .models import Goal, Indicator, ManualValue, Scorecard
 
 CACHE_SECONDS = 3600  # entries are keyed by version; the timeout only bounds memory use
 
+shift = shift_months  # the old name, while tests/test_demo.py imports it from here
+
 
 def scorecards_visible(*, user: Actor) -> QuerySet[Scorecard]:
     return restrict(Scorecard.objects.select_related("department"), user=user)
@@ -96,9 +98,6 @@ def latest_period(*, version: str | None = None) -> Period:
     )
     cache.set(key, found, timeout=CACHE_SECONDS)
     return found
-
-
-shift = shift_months  # the old name, while web/ still calls `sel.shift`
 
 
 @dataclass

@@ -15,11 +15,8 @@ from crm_scorecard.periods import month_first, month_of
 
 from . import files, mapping, scoring
 from .models import Goal, GoalLink, Indicator, ManualValue, Perspective, Scorecard, TargetPoint
-from .selectors import scorecard_export as scorecard_export  # read; here while web/ imports it
 from .selectors import scorecard_scoring
 from .signals import scorecards_touch
-
-period_start = month_first  # the old name, while web/ still calls `svc.period_start`
 
 
 class ScorecardExists(Invalid):
