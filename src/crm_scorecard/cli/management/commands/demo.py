@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,13 +12,17 @@ from crm_scorecard.accounts.guards import demo_allowed
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.cli.base import database_label, progress_bar
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
+from crm_scorecard.crm.seed_comments import COMMENT_THEMES, CommentTheme, theme_for_label
 from crm_scorecard.metrics.api import KpiValue, kpi_compute, registry
 from crm_scorecard.scorecards.fitting import scorecards_fit
 from crm_scorecard.scorecards.initiatives import initiative_create
 from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
-from crm_scorecard.scorecards.selectors import latest_period
-from crm_scorecard.scorecards.services import indicator_save
+from crm_scorecard.scorecards.scoring import Optimization
+from crm_scorecard.scorecards.selectors import indicator_slices, latest_period
+from crm_scorecard.scorecards.services import goal_save, indicator_save
 from crm_scorecard.scorecards.templates import template_install, template_load
+from crm_scorecard.voc import selectors as voc_selectors
+from crm_scorecard.voc import services as voc_services
 
 DEMO_PASSWORD = "demo"
 # department -> the templates its demo scorecards come from: every department and
@@ -172,6 +177,21 @@ DEMO_INITIATIVES = [
         Initiative.Status.PLANNED,
     ),
 ]
+# The goal each department's first demo scorecard gets for the themes of the affinity diagram
+# handed to it, with an indicator per theme: complaints about a grievance, feedback praising
+# what it does well.
+THEME_GOAL = "Act on what customers tell us"
+THEME_PERSPECTIVE = "Customer"
+# What a theme's indicator counts, by the theme's tone (praise?): its complaints, or its
+# feedback; and the kind of comment that is on the board.
+THEME_METRICS = {False: "complaints", True: "rated_feedback"}
+THEME_COMMENTS = {False: "complaint", True: "feedback"}
+
+
+def theme_indicator_name(theme: CommentTheme) -> str:
+    return f"{'Praise for' if theme.praise else 'Complaints about'} {theme.name.lower()}"
+
+
 # (username, level, department)
 DEMO_USERS = [
     ("ceo", Level.EXECUTIVE, None),
@@ -224,6 +244,7 @@ class Command(BaseCommand):
                 f"{result.total:,} rows over {plan.months} months."
             )
         self.ensure_users()
+        self.ensure_themes(options["verbosity"] > 0)
         self.ensure_scorecards(options["verbosity"] > 0, seed=options["seed"])
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
@@ -233,12 +254,41 @@ class Command(BaseCommand):
         self.stdout.write(f"\nOpen http://{options['host']}:{options['port']}/ and sign in.\n")
         call_command("serve", host=options["host"], port=options["port"])
 
+    def ensure_themes(self, show_progress: bool) -> None:
+        """The affinity diagram as a manager leaves it after a first look: what customers
+        wrote grouped into themes, each theme recognised named after what it is about (two
+        that say one thing merged) and handed to the department that acts on it."""
+        if voc_selectors.themes_summary(user=None):
+            return
+        # The default pipeline (no model to load), drawing twice as many themes as there are
+        # subjects the demo's customers write about: k-means then splits a large subject
+        # rather than lumping two small ones together, and naming brings the parts together.
+        with progress_bar("themes", 4, enabled=show_progress) as advance:
+            voc_services.comments_group(
+                themes=2 * len(COMMENT_THEMES), embeddings=False, progress=advance
+            )
+        departments = {d.name: d for d in Department.objects.all()}
+        drawn: dict[str, list[int]] = {}
+        for row in voc_selectors.themes_summary(user=None):  # largest first
+            subject = theme_for_label(row["label"])
+            if subject is not None:
+                drawn.setdefault(subject.name, []).append(row["id"])
+        for subject in COMMENT_THEMES:
+            if subject.name not in drawn:
+                continue
+            keep, *same = [voc_selectors.theme_get(user=None, pk=pk) for pk in drawn[subject.name]]
+            for theme in same:
+                keep = voc_services.theme_merge(actor=None, theme=theme, into=keep)
+            keep = voc_services.theme_rename(actor=None, theme=keep, label=subject.name)
+            voc_services.theme_assign(
+                actor=None, theme=keep, department=departments[subject.department]
+            )
+        self.stdout.write(
+            f"Affinity diagram: {len(voc_selectors.themes_summary(user=None))} themes, "
+            f"{len(drawn)} named and assigned to a department."
+        )
+
     def ensure_scorecards(self, show_progress: bool, *, seed: int) -> None:
-        if not KpiValue.objects.exists():
-            keys = [m.key for m in registry() if m.kind != "manual"]
-            with progress_bar("KPIs", len(keys), enabled=show_progress) as advance:
-                run = kpi_compute(metrics=keys, progress=lambda _key: advance(1))
-            self.stdout.write(f"Computed {len(keys)} KPIs: {run.rows_written:,} monthly values.")
         installed: list[Scorecard] = []
         for dept_name, templates in DEMO_SCORECARDS.items():
             department = Department.objects.get(name=dept_name)
@@ -255,6 +305,10 @@ class Command(BaseCommand):
                         indicator_save(indicator=indicator)
                 installed.append(scorecard)
         if installed:
+            self.add_theme_indicators(installed)
+        if installed or not KpiValue.objects.exists():
+            self.compute(show_progress)
+        if installed:
             # Targets from each department's own track record, so the demo shows a mix.
             period = latest_period()
             summary = scorecards_fit(scorecards=installed, period=period, seed=seed)
@@ -268,6 +322,68 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Scorecards: {Scorecard.objects.count()} across "
             f"{Scorecard.objects.values('department').distinct().count()} departments."
+        )
+
+    def compute(self, show_progress: bool) -> None:
+        """Every metric, for the company and each department, with the breakdowns the
+        scorecards' indicators read (as `compute` stores them)."""
+        keys = [m.key for m in registry() if m.kind != "manual"]
+        company, within = indicator_slices()
+        by = [None, "department", *sorted(d for d in company if d != "department")]
+        with progress_bar("KPIs", len(keys), enabled=show_progress) as advance:
+            run = kpi_compute(metrics=keys, by=by, slices=within, progress=lambda _key: advance(1))
+        self.stdout.write(f"Computed {len(keys)} KPIs: {run.rows_written:,} monthly values.")
+
+    def add_theme_indicators(self, scorecards: list[Scorecard]) -> None:
+        """On the first demo scorecard of each department that has themes of the affinity
+        diagram: a goal with one indicator per theme, counting its comments. The count is
+        the company's: a theme is its department's to act on wherever the comment came in,
+        as the board shows the department every comment of its themes."""
+        first: dict[str, Scorecard] = {}
+        for scorecard in scorecards:
+            first.setdefault(scorecard.department.name, scorecard)
+        subjects = {t.name: t for t in COMMENT_THEMES}
+        kinds = Counter(
+            (c["theme_id"], c["kind"]) for c in voc_selectors.grouped_comments(user=None)
+        )
+        for row in voc_selectors.themes_summary(user=None):
+            subject = subjects.get(row["label"])
+            card = first.get(row["department"] or "")
+            if subject is None or card is None:
+                continue
+            if not kinds[(row["id"], THEME_COMMENTS[subject.praise])]:
+                continue  # nothing to count yet (a small company's rare complaint)
+            goal = self.theme_goal(card)
+            # Until targets are fitted to the track record: no complaints, or as much
+            # praise as the theme gets in an average month.
+            usual = max(1.0, float(round(row["count"] / max(1, len(row["months"])))))
+            indicator_save(
+                indicator=Indicator(
+                    goal=goal,
+                    name=theme_indicator_name(subject),
+                    metric=THEME_METRICS[subject.praise],
+                    scope=Indicator.Scope.COMPANY,
+                    filter_dimension="voc_theme",
+                    filter_value=row["label"],
+                    optimization=(
+                        Optimization.MAXIMIZE if subject.praise else Optimization.MINIMIZE
+                    ),
+                    baseline=0.0 if subject.praise else usual,
+                    target=usual if subject.praise else 0.0,
+                    owner=card.department.name,
+                    position=goal.indicators.count(),
+                )
+            )
+
+    def theme_goal(self, scorecard: Scorecard) -> Goal:
+        found = Goal.objects.filter(perspective__scorecard=scorecard, name=THEME_GOAL).first()
+        if found is not None:
+            return found
+        perspectives = scorecard.perspectives.order_by("position")
+        perspective = perspectives.filter(name=THEME_PERSPECTIVE).first() or perspectives.first()
+        assert perspective is not None  # every installed template has perspectives
+        return goal_save(
+            goal=Goal(perspective=perspective, name=THEME_GOAL, position=perspective.goals.count())
         )
 
     def add_initiatives(self, scorecards: list[Scorecard]) -> None:
