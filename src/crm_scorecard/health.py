@@ -72,5 +72,6 @@ class ProbesFirst:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBES.get(request.path_info)
         if probe is not None:
-            return probe(request)  # type: ignore[no-any-return]
-        return self.get_response(request)  # type: ignore[no-any-return]
+            return probe(request)
+        response: HttpResponse = self.get_response(request)
+        return response
