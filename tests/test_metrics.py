@@ -683,7 +683,7 @@ def test_postgres_planner_knows_how_many_periods(company, grain):
     import ibis
     from django.db import connection
 
-    from crm_scorecard.metrics.engine import Request
+    from crm_scorecard.metrics.kinds import Request
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE crm_interaction")

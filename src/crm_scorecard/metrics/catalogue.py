@@ -5,17 +5,20 @@ dated in the period."""
 
 from __future__ import annotations
 
-from .engine import (
+from .engine import Registry
+from .kinds import (
     Aggregate,
     Conversion,
+    CrossSell,
     Derived,
     Headcount,
-    History,
     Metric,
+    New,
     Ratio,
-    Registry,
     Retention,
+    Returning,
     Stock,
+    Upsell,
 )
 
 CALLS = lambda t: t.channel == "call"  # noqa: E731
@@ -47,18 +50,16 @@ CATALOGUE: list[Metric] = [
         column="customer",
         meaning="Distinct customers with at least one order in the period.",
     ),
-    History(
+    New(
         key="new_customers",
         name="New customers",
         source="orders",
-        mode="new",
         meaning="Customers whose first ever order is in the period.",
     ),
-    History(
+    Returning(
         key="repeat_customers",
         name="Repeat customers",
         source="orders",
-        mode="returning",
         meaning="Active customers who had ordered before the period started.",
     ),
     Ratio(
@@ -110,11 +111,10 @@ CATALOGUE: list[Metric] = [
         meaning="Share of the previous period's active customers who did not come back: 1 - retention rate.",
     ),
     # Up-selling and cross-selling
-    History(
+    Upsell(
         key="upsell_customers",
         name="Up-sold customers",
         source="order_lines",
-        mode="upsell",
         meaning="Active customers whose first premium-tier purchase is in the period, after standard purchases before.",
     ),
     Ratio(
@@ -125,11 +125,10 @@ CATALOGUE: list[Metric] = [
         denominator="repeat_customers",
         meaning="Up-sold customers over active customers with earlier purchases.",
     ),
-    History(
+    CrossSell(
         key="cross_sell_customers",
         name="Cross-sold customers",
         source="order_lines",
-        mode="cross_sell",
         meaning="Active customers who bought in a product category they had never bought before, after earlier purchases.",
     ),
     Ratio(

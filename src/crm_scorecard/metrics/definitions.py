@@ -35,7 +35,8 @@ from typing import Any
 import yaml
 
 from .catalogue import CATALOGUE
-from .engine import (
+from .engine import Registry
+from .kinds import (
     AGGREGATIONS,
     Aggregate,
     Conversion,
@@ -43,7 +44,6 @@ from .engine import (
     Manual,
     Metric,
     Ratio,
-    Registry,
     Retention,
 )
 from .semantic import MODEL, MetricError, Model, expression_dimension

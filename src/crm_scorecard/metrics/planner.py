@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from crm_scorecard.periods import GRAINS
 
-from .engine import period_expr
+from .kinds import period_expr
 from .semantic import event_timestamps
 
 

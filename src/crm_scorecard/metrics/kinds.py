@@ -1,0 +1,671 @@
+"""The kinds of metric: one class each, each building its own query from a request.
+
+A kind is given a `Request` (grain, breakdown, filters) and the `Engine` (which reads the
+sources, within the access scope) and returns a `Series` keyed by (period index, dimension
+value). "No data" stays None; there is no dispatch on kind."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ibis.expr.types import Table
+
+from crm_scorecard.periods import GRAINS
+
+from .semantic import MetricError
+from .sources import UnknownColumn, within
+
+if TYPE_CHECKING:
+    from .engine import Engine, Registry
+
+Key = tuple[int, str | None]
+Values = dict[Key, float | None]
+UNKNOWN = "(unknown)"  # the dimension value of records that lack it (no birth date, no region...)
+
+
+# ---- periods -------------------------------------------------------------------------------------
+
+
+def period_expr(ts: Any, grain: str) -> Any:
+    """An integer index of the calendar period (UTC) holding each timestamp; consecutive
+    periods have consecutive indexes on every engine."""
+    # Cast: PostgreSQL's EXTRACT gives numerics, and arithmetic and grouping on numerics
+    # took twice as long as on integers (7.8 s against 4.6 s over ten million contacts).
+    year, month = ts.year().cast("int64"), ts.month().cast("int64")
+    match grain:
+        case "month":
+            return year * 12 + month - 1
+        case "quarter":
+            return year * 4 + (month - 1) // 3
+        case "year":
+            return year
+        case "day":
+            return (ts.epoch_seconds() // 86400).cast("int64")
+        case "week":
+            return ((ts.epoch_seconds() // 86400 + 3) // 7).cast("int64")
+    raise MetricError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+
+
+# ---- the request and the result -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to compute: a grain, an optional breakdown and equality filters on dimensions."""
+
+    grain: str = "month"
+    by: str | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAINS:
+            raise MetricError(f"unknown grain {self.grain!r}; use one of {', '.join(GRAINS)}")
+        # No engine's strings hold a NUL (PostgreSQL refuses it, DuckDB cuts the query at it).
+        if any("\x00" in value for _, value in self.filters):
+            raise MetricError("a filter value cannot contain a NUL character (\\x00)")
+
+
+@dataclass
+class Series:
+    values: Values
+    coverage: tuple[int, int] | None  # first and last period index the source has data for
+
+
+# ---- declarations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    """A KPI: what it means to the business and how it is computed."""
+
+    key: str
+    name: str
+    meaning: str
+    unit: str = ""
+    direction: str = "higher"  # higher or lower is better
+    kind: ClassVar[str] = "metric"
+    counts: ClassVar[bool] = False  # a count or sum: 0 when nothing happened in a covered period
+
+    def __post_init__(self) -> None:
+        # Every metric reads in a unit (see units.Unit): a count when it counts, else a ratio.
+        if not self.unit:
+            object.__setattr__(self, "unit", "count" if self.counts else "ratio")
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def source_name(self, registry: Registry) -> str | None:
+        return None
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        raise NotImplementedError
+
+
+def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Values:
+    values: Values = {}
+    for row in frame.itertuples(index=False):
+        record = row._asdict()
+        raw = record[column]
+        dim = record.get(by) if by else None
+        if by:
+            dim = UNKNOWN if dim is None or dim != dim or dim == "" else str(dim)
+        key = (int(record["p"]), dim)
+        values[key] = (
+            None if raw is None or (isinstance(raw, float) and math.isnan(raw)) else float(raw)
+        )
+    return values
+
+
+def _with_period(t: Table, grain: str, ts: str = "ts") -> Table:
+    """`t` with `p`, the period index of column `ts`: the source's own `p` (its rows'
+    period, worked out once per row) when `ts` is the source's timestamp."""
+    if ts == "ts" and "p" in t.columns:
+        return t
+    return t.mutate(p=period_expr(t[ts], grain))
+
+
+def _group(t: Table, request: Request, ts: str = "ts") -> tuple[Table, list[Any]]:
+    t = _with_period(t, request.grain, ts)
+    keys: list[Any] = ["p"]
+    if request.by:
+        if request.by not in t.columns:
+            raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
+        keys.append(request.by)
+    return t, keys
+
+
+AGGREGATIONS: dict[str, Callable[[Table, str | None, Any], Any]] = {
+    "count": lambda t, c, where: t.count(where=where) if c is None else t[c].count(where=where),
+    "count_distinct": lambda t, c, where: t[c].nunique(where=where),
+    "sum": lambda t, c, where: t[c].sum(where=where),
+    "mean": lambda t, c, where: t[c].mean(where=where),
+    "median": lambda t, c, where: t[c].median(where=where),
+    "percentile": lambda t, c, where: None,  # needs the quantile: see Aggregate.value
+    "min": lambda t, c, where: t[c].min(where=where),
+    "max": lambda t, c, where: t[c].max(where=where),
+}
+Where = Callable[[Table], Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregate(Metric):
+    """count, count distinct, sum, mean, median, percentile (continuous, `quantile` 0-1),
+    min or max of a column of one source."""
+
+    source: str
+    agg: str
+    column: str | None = None
+    quantile: float | None = None  # for agg="percentile": 0.9 is the 90th percentile
+    where: Where | None = None
+    reads: tuple[str, ...] = ()  # the dimensions `where` reads (joined on for it)
+    period_column: str = "ts"
+    kind: ClassVar[str] = "aggregate"
+
+    @property
+    def counts(self) -> bool:  # type: ignore[override]
+        return self.agg in ("count", "count_distinct", "sum")
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request, self.reads)
+        if self.where is not None:
+            t = t.filter(self.where(t))
+        if self.column is not None and self.column not in t.columns:
+            raise UnknownColumn(f"{self.key}: source {self.source} has no column {self.column!r}")
+        t = t.filter(t[self.period_column].notnull())
+        t, keys = _group(t, request, self.period_column)
+        if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
+            return Series(
+                self._quantile_in_python(engine, t, keys, request),
+                engine.coverage(self.source, request),
+            )
+        expr = t.group_by(keys).aggregate(value=self.value(t))
+        values = _frame_to_values(engine.execute(expr), request.by)
+        return Series(values, engine.coverage(self.source, request))
+
+    def value(self, t: Table, where: Any = None) -> Any:
+        """The aggregate over `t` (over the rows where `where` holds, if given)."""
+        if self.agg == "percentile":
+            assert self.column is not None and self.quantile is not None
+            return t[self.column].quantile(self.quantile, where=where)
+        return AGGREGATIONS[self.agg](t, self.column, where)
+
+    def batches(self, engine: Engine) -> tuple[str, ...] | None:
+        """What a query computing this aggregate together with others must share (its
+        source and period column), or None when it has to run on its own."""
+        if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
+            return None
+        if (
+            self.agg in ("count_distinct", "median", "percentile")
+            and engine.conn.name == "postgres"
+        ):
+            # PostgreSQL computes distinct and ordered-set aggregates only by sorting all
+            # of a query's rows by group, and then runs none of it in parallel: in a batch
+            # one of them made the scan of ten million contacts take 21 s; alone, each
+            # sorts just the rows its own filter keeps (visits: 0.8 s), and the batch
+            # of the rest hashes (4 s).
+            return None
+        return (self.source, self.period_column, *self.reads)
+
+    @staticmethod
+    def compute_together(
+        engine: Engine, metrics: list[Aggregate], request: Request
+    ) -> dict[str, Series]:
+        """Several aggregates of one source in one scan, each over the rows its own filter
+        keeps: the same numbers as computing them one at a time."""
+        source, period_column = metrics[0].source, metrics[0].period_column
+        t = engine.table(source, request, metrics[0].reads)
+        t = t.filter(t[period_column].notnull())
+        t, keys = _group(t, request, period_column)
+        columns: dict[str, Any] = {}
+        for i, metric in enumerate(metrics):
+            if metric.column is not None and metric.column not in t.columns:
+                raise UnknownColumn(
+                    f"{metric.key}: source {source} has no column {metric.column!r}"
+                )
+            where = metric.where(t) if metric.where is not None else None
+            columns[f"v{i}"] = metric.value(t, where)
+            if where is not None:
+                # A group none of the metric's rows fall in is absent, as when run alone.
+                columns[f"n{i}"] = t.count(where=where)
+        frame = engine.execute(t.group_by(keys).aggregate(**columns))
+        coverage = engine.coverage(source, request)
+        results = {}
+        for i, metric in enumerate(metrics):
+            rows = frame[frame[f"n{i}"] > 0] if f"n{i}" in frame.columns else frame
+            results[metric.key] = Series(_frame_to_values(rows, request.by, f"v{i}"), coverage)
+        return results
+
+    def _quantile_in_python(
+        self, engine: Engine, t: Table, keys: list[Any], request: Request
+    ) -> Values:
+        # SQLite has no median or percentile: gather the values and let pandas interpolate
+        # between ranks as SQL's percentile_cont does (the 90th-percentile wait of a
+        # million customers' calls: 14.6 s in a Python loop, 7.8 s so).
+        assert self.column is not None
+        frame = engine.execute(t.filter(t[self.column].notnull()).select(*keys, v=t[self.column]))
+        if request.by:
+            frame[request.by] = [
+                UNKNOWN if d is None or d != d or d == "" else str(d) for d in frame[request.by]
+            ]
+        q = 0.5 if self.agg == "median" else self.quantile
+        assert q is not None
+        quantiles = frame.astype({"v": "float64"}).groupby(keys)["v"].quantile(q)
+        return {
+            (int(k[0]), k[1]) if request.by else (int(k), None): float(v)
+            for k, v in quantiles.items()
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ratio(Metric):
+    """One metric over another, times `scale`; null when the denominator is 0 or missing."""
+
+    numerator: str
+    denominator: str
+    scale: float = 1.0
+    kind: ClassVar[str] = "ratio"
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.numerator, self.denominator)
+
+    def source_name(self, registry: Registry) -> str | None:
+        return registry.get(self.numerator).source_name(registry)
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        num = engine.series(self.numerator, request)
+        den = engine.series(self.denominator, request)
+        numerator_counts = engine.registry.get(self.numerator).counts
+        coverage = _overlap(num.coverage, den.coverage)
+        values: Values = {}
+        for key, d in den.values.items():
+            if coverage is None or not coverage[0] <= key[0] <= coverage[1]:
+                continue
+            n = num.values.get(key, 0.0 if numerator_counts else None)
+            values[key] = None if n is None or not d else n / d * self.scale
+        return Series(values, coverage)
+
+
+_OPERATORS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Derived(Metric):
+    """Arithmetic (+ - * / and numbers) over other metrics, e.g. `1 - retention_rate`."""
+
+    expression: str
+    kind: ClassVar[str] = "derived"
+
+    def _tree(self) -> ast.expr:
+        try:
+            tree = ast.parse(self.expression, mode="eval").body
+        except SyntaxError as exc:
+            raise MetricError(
+                f"{self.key}: cannot read expression {self.expression!r}: {exc.msg}"
+            ) from None
+        for node in ast.walk(tree):
+            if not isinstance(
+                node,
+                ast.BinOp
+                | ast.UnaryOp
+                | ast.Name
+                | ast.Constant
+                | ast.operator
+                | ast.unaryop
+                | ast.Load,
+            ):
+                raise MetricError(
+                    f"{self.key}: only + - * / numbers and metric keys are allowed in {self.expression!r}"
+                )
+        return tree
+
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(sorted({n.id for n in ast.walk(self._tree()) if isinstance(n, ast.Name)}))
+
+    def source_name(self, registry: Registry) -> str | None:
+        names = self.inputs()
+        return registry.get(names[0]).source_name(registry) if names else None
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        tree = self._tree()
+        inputs = {name: engine.series(name, request) for name in self.inputs()}
+        keys = set().union(*(s.values for s in inputs.values())) if inputs else set()
+        coverages = [s.coverage for s in inputs.values()]
+        coverage = coverages[0] if coverages else None
+        for other in coverages[1:]:
+            coverage = _overlap(coverage, other)
+        return Series(
+            {k: _evaluate(tree, {n: s.values.get(k) for n, s in inputs.items()}) for k in keys},
+            coverage,
+        )
+
+
+def _overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The periods both sources cover: a ratio of two sources exists only where both have data."""
+    if a is None or b is None or max(a[0], b[0]) > min(a[1], b[1]):
+        return None
+    return (max(a[0], b[0]), min(a[1], b[1]))
+
+
+def _evaluate(node: ast.expr, env: Mapping[str, float | None]) -> float | None:
+    if isinstance(node, ast.Constant):
+        return float(node.value)  # type: ignore[arg-type]  # only numbers pass _tree()
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.UnaryOp):
+        inner = _evaluate(node.operand, env)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    assert isinstance(node, ast.BinOp)
+    left, right = _evaluate(node.left, env), _evaluate(node.right, env)
+    if left is None or right is None or (isinstance(node.op, ast.Div) and right == 0):
+        return None
+    return _OPERATORS[type(node.op)](left, right)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conversion(Metric):
+    """Share of entities that reach event B within `window_days` after event A, by A's period."""
+
+    source: str
+    start: str = "ts"
+    end: str = "converted_ts"
+    window_days: int = 30
+    kind: ClassVar[str] = "conversion"
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request)
+        for column in (self.start, self.end):
+            if column not in t.columns:
+                raise UnknownColumn(f"{self.key}: source {self.source} has no column {column!r}")
+        t, keys = _group(t, request, self.start)
+        window = within(engine.conn, t[self.start], t[self.end], self.window_days)
+        reached = (t[self.end].notnull() & window).ifelse(1, 0)
+        expr = t.group_by(keys).aggregate(hits=reached.sum(), total=t.count())
+        frame = engine.execute(expr)
+        values = _frame_to_values(frame.assign(value=frame["hits"] / frame["total"]), request.by)
+        return Series(values, engine.coverage(self.source, request))
+
+
+def _activity(
+    engine: Engine, source: str, entity: str, request: Request, where: Where | None = None
+) -> Table:
+    """Distinct (entity, period[, dimension]) pairs: who was active when."""
+
+    def build() -> Table:
+        t = engine.table(source, request)
+        if where is not None:
+            t = t.filter(where(t))
+        t, keys = _group(t, request)
+        return t.select(entity, *keys).distinct()
+
+    return (
+        build() if where is not None else engine.shared(("active", source, entity, request), build)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retention(Metric):
+    """Share of entities active in the previous period that are active again in this one."""
+
+    source: str
+    entity: str = "customer"
+    kind: ClassVar[str] = "retention"
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        active = _activity(engine, self.source, self.entity, request)
+        previous = active.select(
+            prev_entity=active[self.entity],
+            prev_p=active.p + 1,
+            **({"prev_dim": active[request.by]} if request.by else {}),
+        )
+        denominators = previous.group_by(
+            ["prev_p", *(["prev_dim"] if request.by else [])]
+        ).aggregate(total=previous.count())
+        predicates = [active[self.entity] == previous.prev_entity, active.p == previous.prev_p]
+        if request.by:
+            predicates.append(active[request.by] == previous.prev_dim)
+        kept = active.join(previous, predicates, how="inner")
+        hits = kept.group_by(["p", *([request.by] if request.by else [])]).aggregate(
+            hits=kept.count()
+        )
+        den = engine.execute(denominators)
+        hit_values = _frame_to_values(engine.execute(hits), request.by, "hits")
+        values: Values = {}
+        coverage = engine.coverage(self.source, request)
+        for row in den.itertuples(index=False):
+            record = row._asdict()
+            key = (int(record["prev_p"]), record.get("prev_dim") if request.by else None)
+            if coverage and key[0] > coverage[1]:
+                continue  # the period after the data ends is not covered
+            values[key] = (hit_values.get(key) or 0.0) / float(record["total"])
+        return Series(values, coverage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class History(Metric):
+    """Counts active entities by what their history says about the period; each kind of
+    history (New, Returning, Upsell, CrossSell) says which entities it keeps."""
+
+    source: str
+    entity: str = "customer"
+    kind: ClassVar[str] = "history"
+    counts: ClassVar[bool] = True
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = _with_period(engine.table(self.source, request), request.grain)
+        # History is not narrowed by filters.
+        base = _with_period(engine.table(self.source, Request(grain=request.grain)), request.grain)
+        firsts = engine.shared(
+            ("firsts", self.source, self.entity, request.grain),
+            lambda: base.group_by(first_entity=base[self.entity]).aggregate(first_p=base.p.min()),
+        )
+        dims = [request.by] if request.by else []
+        if request.by and request.by not in t.columns:
+            raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
+        kept = self.kept(_Histories(engine, request, t, base, firsts, dims))
+        counted = kept.select(self.entity, "p", *dims).distinct()
+        expr = counted.group_by(["p", *dims]).aggregate(value=counted.count())
+        return Series(
+            _frame_to_values(engine.execute(expr), request.by),
+            engine.coverage(self.source, request),
+        )
+
+    def kept(self, h: _Histories) -> Table:
+        """The (entity, period[, dimension]) rows this history counts."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _Histories:
+    """What every kind of history reads: the period's rows `t` (broken down and filtered
+    as asked), the whole history `base`, each entity's first period `firsts`."""
+
+    engine: Engine
+    request: Request
+    t: Table
+    base: Table
+    firsts: Table
+    dims: list[str]
+
+    @property
+    def whole(self) -> bool:
+        # Neither broken down nor filtered: the period's purchases are the whole history's,
+        # and up- and cross-selling can be read off the first purchases alone (four times
+        # faster on PostgreSQL; the same numbers, tested against the breakdown's sum).
+        return not self.request.by and not self.request.filters
+
+
+@dataclass(frozen=True, kw_only=True)
+class New(History):
+    """Entities active for the first time ever in the period."""
+
+    def kept(self, h: _Histories) -> Table:
+        active = _activity(h.engine, self.source, self.entity, h.request)
+        joined = active.join(h.firsts, active[self.entity] == h.firsts.first_entity)
+        return joined.filter(joined.p == joined.first_p)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Returning(History):
+    """Entities active in the period that were active in an earlier one."""
+
+    def kept(self, h: _Histories) -> Table:
+        active = _activity(h.engine, self.source, self.entity, h.request)
+        joined = active.join(h.firsts, active[self.entity] == h.firsts.first_entity)
+        return joined.filter(joined.p > joined.first_p)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upsell(History):
+    """Entities whose first premium purchase is in the period, after standard ones."""
+
+    def kept(self, h: _Histories) -> Table:
+        base, firsts = h.base, h.firsts
+        premium = base.filter(base.product_tier == "premium")
+        first_premium = premium.group_by(prem_entity=premium[self.entity]).aggregate(
+            prem_p=premium.p.min()
+        )
+        if h.whole:
+            # Each first premium purchase is a purchase in its period: no need to find
+            # it again among the period's purchases.
+            joined = first_premium.join(firsts, first_premium.prem_entity == firsts.first_entity)
+            joined = joined.filter(joined.first_p < joined.prem_p)
+            return joined.select(**{self.entity: joined.prem_entity, "p": joined.prem_p})
+        t = h.t
+        buyers = t.filter(t.product_tier == "premium").select(self.entity, "p", *h.dims).distinct()
+        joined = buyers.join(firsts, buyers[self.entity] == firsts.first_entity).join(
+            first_premium, buyers[self.entity] == first_premium.prem_entity
+        )
+        return joined.filter((joined.p == joined.prem_p) & (joined.first_p < joined.p))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossSell(History):
+    """Entities that buy in some category for the first time in the period, after buying
+    in others."""
+
+    def kept(self, h: _Histories) -> Table:
+        base, firsts = h.base, h.firsts
+        per_category = (
+            base.filter(base.product_category.notnull())
+            .group_by(cat_entity=base[self.entity], cat=base.product_category)
+            .aggregate(cat_p=base.p.min())
+        )
+        if h.whole:
+            # Likewise, each first purchase in a category is one of its period's purchases.
+            joined = per_category.join(firsts, per_category.cat_entity == firsts.first_entity)
+            joined = joined.filter(joined.first_p < joined.cat_p)
+            return joined.select(**{self.entity: joined.cat_entity, "p": joined.cat_p})
+        t = h.t
+        bought = (
+            t.filter(t.product_category.notnull())
+            .select(self.entity, "p", "product_category", *h.dims)
+            .distinct()
+        )
+        joined = bought.join(firsts, bought[self.entity] == firsts.first_entity).join(
+            per_category,
+            (bought[self.entity] == per_category.cat_entity)
+            & (bought.product_category == per_category.cat),
+        )
+        return joined.filter((joined.p == joined.cat_p) & (joined.first_p < joined.p))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stock(Metric):
+    """How many are open at the end of each period: started on or before it and not ended by then."""
+
+    source: str
+    start: str = "ts"
+    end: str = "resolved_ts"
+    kind: ClassVar[str] = "stock"
+    counts: ClassVar[bool] = True
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        t = engine.table(self.source, request)
+        if request.by and request.by not in t.columns:
+            raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
+        dims = [request.by] if request.by else []
+        starts = t.filter(t[self.start].notnull())
+        starts = _with_period(starts, request.grain, self.start)
+        ends = t.filter(t[self.end].notnull())
+        ends = _with_period(ends, request.grain, self.end)
+        opened = _frame_to_values(
+            engine.execute(starts.group_by(["p", *dims]).aggregate(value=starts.count())),
+            request.by,
+        )
+        closed = _frame_to_values(
+            engine.execute(ends.group_by(["p", *dims]).aggregate(value=ends.count())), request.by
+        )
+        coverage = engine.coverage(self.source, request)
+        if coverage is None:
+            return Series({}, None)
+        values: Values = {}
+        for dim in {k[1] for k in opened} | {k[1] for k in closed}:
+            running = 0.0
+            first = (
+                min(k[0] for k in opened if k[1] == dim)
+                if any(k[1] == dim for k in opened)
+                else coverage[0]
+            )
+            for p in range(min(first, coverage[0]), coverage[1] + 1):
+                running += (opened.get((p, dim)) or 0.0) - (closed.get((p, dim)) or 0.0)
+                if p >= coverage[0]:
+                    values[(p, dim)] = running
+        return Series(values, coverage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Headcount(Metric):
+    """How many were on board at the start of each period (hired before it, not yet left)."""
+
+    source: str = "employees"
+    kind: ClassVar[str] = "headcount"
+    counts: ClassVar[bool] = True
+
+    def source_name(self, registry: Registry) -> str | None:
+        return self.source
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        stock = Stock(
+            key=self.key, name=self.name, meaning=self.meaning, source=self.source, end="left_ts"
+        )
+        at_end = stock.compute(engine, request)
+        # Headcount at the start of p is the headcount at the end of p - 1.
+        values = {(p + 1, dim): v for (p, dim), v in at_end.values.items()}
+        if at_end.coverage:
+            values = {k: v for k, v in values.items() if k[0] <= at_end.coverage[1]}
+        return Series(values, at_end.coverage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manual(Metric):
+    """Values entered by people or pushed by another system; nothing to compute."""
+
+    kind: ClassVar[str] = "manual"
+
+    def compute(self, engine: Engine, request: Request) -> Series:
+        return Series({}, None)
