@@ -326,3 +326,29 @@ def test_pages_read_the_mirror_as_it_is_and_never_copy_tables(client, org):
     breakdown = answers[2].content.decode().split("<h2>Breakdown", 1)[-1].split("</section>")[0]
     assert "North" in breakdown and "40" in breakdown and "100" not in breakdown
     assert mirror_stale() == stale
+
+
+def test_dimensions_a_metrics_file_adds_are_offered_by_the_pages(
+    client, org, monkeypatch, tmp_path
+):
+    # Given Sales' metric scorecard, and a metrics file adding a basket size to order lines
+    card = scorecard_import(card=files.parse(METRIC_CARD), department=org.sales)
+    revenue = Indicator.objects.get(goal__perspective__scorecard=card, name="Revenue")
+    client.force_login(org.sales_manager)
+    edit = reverse("indicator-edit", args=[revenue.pk])
+    page = reverse("indicator-detail", args=[revenue.pk])
+    option = '<option value="basket"'
+    assert option not in client.get(edit).content.decode()
+    path = tmp_path / "metrics.yaml"
+    path.write_text(
+        "dimensions:\n"
+        "  - name: basket\n"
+        "    source: order_lines\n"
+        "    expression: \"'large' if amount >= 100 else 'small'\"\n"
+    )
+    monkeypatch.setenv("METRICS_FILE", str(path))
+    # When the indicator's edit form and its page are opened
+    form, detail = client.get(edit), client.get(page)
+    # Then both offer the new dimension: to filter on, and to break down by
+    assert option in form.content.decode()
+    assert option in detail.content.decode()

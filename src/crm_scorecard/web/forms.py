@@ -46,6 +46,11 @@ def metric_choices() -> list[tuple[str, str]]:
     return [("", "— manual values —")] + [(m.key, f"{m.name} ({m.key})") for m in registry()]
 
 
+def dimension_choices() -> list[tuple[str, str]]:
+    """Read when the form is drawn: a metrics file (METRICS_FILE) may add dimensions."""
+    return [("", "— none —")] + [(d, d) for d in DIMENSIONS]
+
+
 class IndicatorForm(forms.ModelForm):
     metric = forms.ChoiceField(required=False, choices=metric_choices)
     scope = forms.ChoiceField(
@@ -54,9 +59,7 @@ class IndicatorForm(forms.ModelForm):
         help_text="Whose numbers: this department with its sub-departments (default), or the "
         "whole company (executives only).",
     )
-    filter_dimension = forms.ChoiceField(
-        required=False, choices=[("", "— none —")] + [(d, d) for d in DIMENSIONS]
-    )
+    filter_dimension = forms.ChoiceField(required=False, choices=dimension_choices)
 
     class Meta:
         model = Indicator
