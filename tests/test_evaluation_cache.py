@@ -139,3 +139,13 @@ def test_server_processes_share_one_cache():
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
     # Then this process reads it: a sign-out or a new score in one process holds in all
     assert cache.get("written-by-another-process") == 42
+
+
+def test_an_entry_pickled_by_the_previous_release_is_never_read(sales_card):
+    # Given an entry the previous release cached (its key named no shape), of another shape
+    from crm_scorecard.scorecards.selectors import EVALUATION_SHAPE, evaluation_key
+
+    key, _, _ = evaluation_key(scorecard=fresh(sales_card), period=JAN)
+    cache.set(key.replace(f"v{EVALUATION_SHAPE}:", ""), "an evaluation of the old shape")
+    # When the scorecard is evaluated, then it is scored afresh, not read from that entry
+    assert evaluation(scorecard=fresh(sales_card), period=JAN).result.score == pytest.approx(0.5)

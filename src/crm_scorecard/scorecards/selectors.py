@@ -22,6 +22,9 @@ from . import analysis, files, mapping, scoring
 from .models import Goal, Indicator, ManualValue, Scorecard
 
 CACHE_SECONDS = 3600  # entries are keyed by version; the timeout only bounds memory use
+# The shape of a cached `Evaluation` and of scoring's classes in it; part of the key, so an
+# upgrade that changes them never reads an entry pickled by the previous release.
+EVALUATION_SHAPE = 2  # 2: scoring.Scorecard.goal_links
 
 shift = shift_months  # the old name, while tests/test_demo.py imports it from here
 
@@ -133,7 +136,7 @@ def evaluation_key(
     version = version or kpi_version()
     period = period or latest_period(version=version)
     key = (
-        f"evaluation:{scorecard.pk}:{scorecard.updated_at.timestamp()}:{version}:"
+        f"evaluation:v{EVALUATION_SHAPE}:{scorecard.pk}:{scorecard.updated_at.timestamp()}:{version}:"
         f"{date.today()}:{period}:{months}"
     )
     return key, period, version
