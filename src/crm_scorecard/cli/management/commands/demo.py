@@ -256,8 +256,9 @@ class Command(BaseCommand):
 
     def ensure_themes(self, show_progress: bool) -> None:
         """The affinity diagram as a manager leaves it after a first look: what customers
-        wrote grouped into themes, each theme recognised named after what it is about (two
-        that say one thing merged) and handed to the department that acts on it."""
+        wrote grouped into themes; each theme whose label stands for one of the subjects
+        they write about named after it (two that say one thing merged) and handed to the
+        department that acts on it."""
         if voc_selectors.themes_summary(user=None):
             return
         # The default pipeline (no model to load), drawing twice as many themes as there are
