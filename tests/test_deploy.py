@@ -175,7 +175,7 @@ def test_file_cache_stays_the_default():
     # When the settings are read
     got = _settings(_production_env(CACHE_URL=None), "CACHES")
     # Then the cache is the file cache
-    assert got["CACHES"]["default"]["BACKEND"].endswith("FileBasedCache")
+    assert got["CACHES"]["default"]["BACKEND"] == "crm_scorecard.filecache.FileCache"
 
 
 @pytest.mark.parametrize(
@@ -197,6 +197,32 @@ def test_a_wrong_setting_stops_the_start_naming_it(name, value, message):
     # Then it stops, saying which and what would do
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_file_cache_counts_its_files_once_per_interval_not_per_write(tmp_path, monkeypatch):
+    from crm_scorecard import filecache
+
+    # Given the file cache holding at most 10 entries, dropping a third when over
+    cache = filecache.FileCache(str(tmp_path), {"OPTIONS": {"MAX_ENTRIES": 10}})
+    listings = []
+    monkeypatch.setattr(
+        cache,
+        "_list_cache_files",
+        lambda real=cache._list_cache_files: listings.append(1) or real(),
+    )
+    # When 100 entries are written at once
+    for i in range(100):
+        cache.set(f"key-{i}", i)
+    # Then the folder was listed once (the first write), and every entry is there
+    assert len(listings) == 1
+    assert [cache.get(f"key-{i}") for i in range(100)] == list(range(100))
+    # When a write comes after the interval
+    later = time.monotonic() + filecache.CULL_SECONDS + 1
+    monkeypatch.setattr(filecache.time, "monotonic", lambda: later)
+    cache.set("key-100", 100)
+    # Then the folder is counted again and a third of its 100 files dropped: 67 + the new one
+    assert len(listings) == 2
+    assert len(list(tmp_path.glob("*.djcache"))) == 68
 
 
 @pytest.mark.django_db
