@@ -537,3 +537,80 @@ def test_an_excel_workbook_from_standard_input(tmp_path, monkeypatch):
     code, _, err = run("customers", "-")
     assert code == 0, err
     assert m.Customer.objects.get().external_id == "7"
+
+
+# ---- the fast path: whole batches validated by column, written with one upsert ----------------
+
+MIXED = (
+    "customer_id,full_name,email,phone,birth_date,acquired_at,status,department,segment\n"
+    "M1,  Ann Able ,ann@example.com,+1 1,1980-02-03,2024-03-15 10:22,Customer,Sales,retail\n"
+    "M2,Bob,bob@example,,,,,Sales,\n"
+    "M3,Cy,,,03/15/1980,,,Sales,\n"
+    "M4,Dee,,,,2024-03-15T10:22:00+02:00,former,sales,\n"
+    "M5," + "x" * 201 + ",,,,,,Sales,\n"
+    "M6,Eve\x00,,,,,,Sales,\n"
+    "M1,Ann Again,,,,,,Sales,\n"
+    "M7,Fay,,,,,bogus,Sales,\n"
+    "M8,,,,,,,Sales,\n"
+    "M9,Gus,,,,,,Nowhere,\n"
+    "M10,Hal,,,,,,Sales,,extra\n"
+    "M11,Ivy,ivy@EXAMPLE.org,,,2024-02-29,lead,Sales\n"
+    "M12,Jo,jo@example.com,,1990-02-30,,,Sales,\n"
+    "M13,Kim,kim@example.com,,,2024-03-15T10:22:31.000Z,,Sales,smb\n"
+)
+
+
+def _snapshot() -> list[tuple]:
+    return list(
+        m.Customer.objects.order_by("external_id").values_list(
+            "external_id",
+            "full_name",
+            "email",
+            "phone",
+            "birth_date",
+            "acquired_at",
+            "status",
+            "department__name",
+            "segment",
+        )
+    )
+
+
+def test_the_fast_path_accepts_refuses_and_stores_exactly_what_row_by_row_does(tmp_path):
+    # Given a file mixing good rows with every kind of bad one
+    DepartmentFactory(name="Sales")
+    path = write(tmp_path, "mixed.csv", MIXED)
+    # When it is imported row by row through the form fields (as before), then in batches
+    slow = records_import(entity="customers", path=path, fast=False)
+    slow_rows = _snapshot()
+    m.Customer.objects.all().delete()
+    fast = records_import(entity="customers", path=path)
+    # Then both keep the same rows out with the same reasons, and store the same values
+    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+    assert fast.rejected_rows == slow.rejected_rows
+    assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (4, 0)
+    assert _snapshot() == slow_rows
+    assert slow_rows[0][:3] == ("M1", "Ann Able", "ann@example.com")
+
+
+def test_when_the_database_refuses_a_batch_its_rows_go_in_one_by_one(tmp_path, monkeypatch):
+    # Given a database that refuses the one-statement upsert of a batch
+    from django.db import DatabaseError
+
+    from crm_scorecard.crm import imports
+
+    def refusing(*args, **kwargs):
+        raise DatabaseError("no upsert today")
+
+    monkeypatch.setattr(imports, "records_upsert", refusing)
+    DepartmentFactory(name="Sales")
+    path = write(
+        tmp_path, "c.csv", "customer_id,full_name,department\nC1,Ann,Sales\nC2,Bob,Sales\n"
+    )
+    # When the file is imported twice
+    first = records_import(entity="customers", path=path)
+    second = records_import(entity="customers", path=path)
+    # Then every row still goes in (the row-by-row writer), counted as new, then as updated
+    assert (first.imported, first.updated, first.rejected) == (2, 0, 0)
+    assert (second.imported, second.updated, second.rejected) == (0, 2, 0)
+    assert m.Customer.objects.count() == 2

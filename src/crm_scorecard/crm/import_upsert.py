@@ -1,0 +1,160 @@
+"""Write a batch of imported records with one upsert: COPY into a staging table and one
+INSERT ... ON CONFLICT on PostgreSQL, one prepared INSERT ... ON CONFLICT run for every row
+on SQLite. Either every row of the batch is written or none is (the caller then finds the
+guilty rows the slow way).
+
+The only SQL here is composed from model metadata (table and column names, quoted as
+identifiers); values always travel as parameters or COPY data, never in the text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models import Field
+
+Adapt = Callable[[Any], Any]
+
+
+def _fields(model: type[models.Model]) -> list[Field[Any, Any]]:
+    return [cast(Field, f) for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _default(field: Field[Any, Any]) -> Callable[[], Any]:
+    if field.has_default() and callable(field.default):
+        return field.get_default
+    value = field.get_default()
+    return lambda: value
+
+
+def _utc_text(value: Any) -> Any:
+    """An aware timestamp as Django's SQLite backend stores it when its zone is UTC."""
+    if getattr(value, "tzinfo", None) is None:
+        return connection.ops.adapt_datetimefield_value(value)
+    return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def _sqlite_adapter(field: Field[Any, Any]) -> Adapt | None:
+    ops = connection.ops
+    if isinstance(field, models.DateTimeField):
+        if settings.USE_TZ and connection.timezone_name == "UTC":
+            return _utc_text
+        return ops.adapt_datetimefield_value
+    if isinstance(field, models.DateField):
+        return ops.adapt_datefield_value
+    if isinstance(field, models.DecimalField):
+        digits, places = field.max_digits, field.decimal_places
+        return lambda v: ops.adapt_decimalfield_value(v, digits, places)
+    return None
+
+
+def records_upsert(
+    model: type[models.Model], unique: str, records: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert the records, or update the ones whose `unique` field exists already, in one
+    statement. A record maps field attnames (`department_id` for a foreign key) to values;
+    a field it leaves out gets the model's default, as a new model instance would. Call it
+    inside a transaction; the keys in `records` must be distinct. Returns how many of them
+    were there before (updated rather than inserted)."""
+    fields = _fields(model)
+    names = [f.attname for f in fields]
+    defaults = [_default(f) for f in fields]
+    rows = [
+        tuple(
+            record[name] if name in record else make()
+            for name, make in zip(names, defaults, strict=True)
+        )
+        for record in records
+    ]
+    if connection.vendor == "postgresql":
+        return _postgresql(model, unique, fields, rows)
+    keys = [record[unique] for record in records]
+    existed = model._default_manager.filter(**{f"{unique}__in": keys}).count()
+    _sqlite(model, unique, fields, rows)
+    return existed
+
+
+def _postgresql(
+    model: type[models.Model],
+    unique: str,
+    fields: list[Field[Any, Any]],
+    rows: list[tuple[Any, ...]],
+) -> int:
+    from psycopg import sql
+
+    table = model._meta.db_table
+    stage = sql.Identifier(f"import_stage_{table}")
+    columns = sql.SQL(", ").join(sql.Identifier(str(f.column)) for f in fields)
+    key_column = str(cast(Field, model._meta.get_field(unique)).column)
+    key = sql.Identifier(key_column)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(str(f.column)))
+        for f in fields
+        if f.column != key_column
+    )
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        raw.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA").format(
+                stage, columns, sql.Identifier(table)
+            )
+        )
+        raw.execute(sql.SQL("TRUNCATE {}").format(stage))
+        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, columns)) as copy:
+            for row in rows:
+                copy.write_row(row)
+        raw.execute(
+            sql.SQL("SELECT count(*) FROM {} JOIN {} USING ({})").format(
+                stage, sql.Identifier(table), key
+            )
+        )
+        found = raw.fetchone()
+        raw.execute(
+            sql.SQL(
+                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
+                "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+            ).format(
+                table=sql.Identifier(table),
+                columns=columns,
+                stage=stage,
+                key=key,
+                updates=updates,
+            )
+        )
+    return int(found[0]) if found else 0
+
+
+def _sqlite(
+    model: type[models.Model],
+    unique: str,
+    fields: list[Field[Any, Any]],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    quote = connection.ops.quote_name
+    key = str(cast(Field, model._meta.get_field(unique)).column)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    updates = ", ".join(
+        f"{quote(str(f.column))} = excluded.{quote(str(f.column))}"
+        for f in fields
+        if f.column != key
+    )
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote(key)}) DO UPDATE SET {updates}"
+    )
+    adapters = [(i, a) for i, a in enumerate(_sqlite_adapter(f) for f in fields) if a]
+    if adapters:
+        adapted = []
+        for row in rows:
+            cells = list(row)
+            for i, adapt in adapters:
+                if cells[i] is not None:
+                    cells[i] = adapt(cells[i])
+            adapted.append(cells)
+        rows = [tuple(r) for r in adapted]
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
