@@ -32,10 +32,11 @@ from crm_scorecard import urls as root_urls
 from crm_scorecard.cli import main
 
 
-def test_version_is_the_products(capsys):
+@pytest.mark.parametrize("argv", [["--version"], ["version"], ["serve", "--version"]])
+def test_version_is_the_products(argv, capsys):
     # Given the installed product
-    # When its version is asked for
-    main(["--version"])
+    # When its version is asked for, of the command or of one of its commands
+    main(argv)
     # Then it is the product's one version, the one its package metadata carries
     assert capsys.readouterr().out == f"crm-scorecard {__version__}\n"
     assert version("crm-scorecard") == __version__

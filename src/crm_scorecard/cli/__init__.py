@@ -37,7 +37,8 @@ class ProductUtility(ManagementUtility):
 
     def execute(self) -> None:
         args = self.argv[1:]
-        if args in (["--version"], ["version"]):
+        # `crm-scorecard serve --version` too: Django's commands would print Django's version.
+        if args in (["--version"], ["version"]) or args[1:] == ["--version"]:
             sys.stdout.write(f"crm-scorecard {__version__}\n")
             return
         if args[:1] == ["help"] and "--all" in args:
