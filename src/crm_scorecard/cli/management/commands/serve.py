@@ -88,6 +88,12 @@ class Command(ProductCommand):
                 "worker_class": "gthread",
                 "preload_app": True,
                 "accesslog": "-",
+                # The access line ends with the answer's X-Request-ID, the id the
+                # application's own log lines for that request carry.
+                "access_log_format": (
+                    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                    "%({x-request-id}o)s"
+                ),
                 "control_socket_disable": True,
                 "timeout": 120,  # a first page on a big database may compute for a while
             }
