@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from crm_scorecard.metrics import definitions
-from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import MetricError
 from crm_scorecard.metrics.semantic import MODEL
 from crm_scorecard.metrics.sources import Sources, UnknownColumn
@@ -147,13 +147,13 @@ def series(engine: Engine, key: str, **kwargs) -> list[float | None]:
 @pytest.mark.parametrize("key", sorted(EXPECTED))
 def test_catalogue_metric(company, choice, key):
     # Given the tiny company, when the metric is computed monthly
-    got = series(Engine(connect(choice), builtin_registry()), key)
+    got = series(Engine(connect(choice), registry()), key)
     # Then it equals the hand-computed values
     assert got == pytest.approx(EXPECTED[key], abs=1e-9)
 
 
 def test_every_builtin_metric_has_a_hand_computed_test():
-    assert {m.key for m in builtin_registry()} == set(EXPECTED)
+    assert {m.key for m in registry()} == set(EXPECTED)
 
 
 @pytest.fixture(scope="module")
@@ -175,18 +175,18 @@ def test_engines_agree_on_the_whole_catalogue(company, parquet_folder, other):
     # DuckDB attached to the app database, DuckDB over the Parquet export, Spark over it
     choice = other if other == "duckdb" else f"{other}:{parquet_folder}"
     app, them = (
-        Engine(connect("app"), builtin_registry(), materialise=True),
-        Engine(connect(choice), builtin_registry(), materialise=True),
+        Engine(connect("app"), registry(), materialise=True),
+        Engine(connect(choice), registry(), materialise=True),
     )
     assert them.conn.name == ("pyspark" if other == "spark" else "duckdb")
     # (the other engine, too, builds its joined sources into tables and computes each
     # source's aggregates together, as `compute` does; the hand-computed tests above cover
     # each engine without either)
     for by in (None, "region"):
-        them.prefetch([m.key for m in builtin_registry()], by=by)
+        them.prefetch([m.key for m in registry()], by=by)
     # When every metric is computed overall and by region on both, then the numbers match within 1e-9
     compared = 0
-    for metric in builtin_registry():
+    for metric in registry():
         for by in (None, "region"):
             try:
                 a = app.compute(metric.key, by=by, since=JAN, until=MAR)
@@ -205,7 +205,7 @@ def test_engines_agree_on_the_whole_catalogue(company, parquet_folder, other):
 def test_history_metrics_by_department_add_up_to_the_whole(company, choice):
     # Given the history metrics, which read a whole company's figures off first purchases
     # and a breakdown's off each period's purchases; every customer is in one department
-    engine = Engine(connect(choice), builtin_registry())
+    engine = Engine(connect(choice), registry())
     for key in ("new_customers", "repeat_customers", "upsell_customers", "cross_sell_customers"):
         whole = {p: v for p, _, v in engine.compute(key)}
         # When they are broken down by department
@@ -222,9 +222,9 @@ def test_aggregates_computed_together_equal_one_at_a_time(company, choice):
     # Given one engine computing each metric on its own, and one computing each source's
     # aggregates in one query (the channel breakdown tests filters such as "calls only":
     # a channel without calls has no handle time at all, not a null one)
-    keys = [m.key for m in builtin_registry()]
-    alone = Engine(connect(choice), builtin_registry())
-    together = Engine(connect(choice), builtin_registry())
+    keys = [m.key for m in registry()]
+    alone = Engine(connect(choice), registry())
+    together = Engine(connect(choice), registry())
     compared = 0
     for by in (None, "department", "channel", "age_bracket"):
         together.prefetch(keys, by=by)
@@ -239,7 +239,7 @@ def test_aggregates_computed_together_equal_one_at_a_time(company, choice):
 
 @pytest.mark.parametrize("choice", ENGINES)
 def test_breakdowns_fill_zero_and_name_unknowns(company, choice):
-    engine = Engine(connect(choice), builtin_registry())
+    engine = Engine(connect(choice), registry())
     # Given revenue by product category: Feb had no accessory sale, which is a real 0
     rows = engine.compute("revenue", by="product_category", since=JAN, until=MAR)
     assert [(p.month, d, v) for p, d, v in rows] == [
@@ -260,7 +260,7 @@ def test_breakdowns_fill_zero_and_name_unknowns(company, choice):
 
 @pytest.mark.parametrize("choice", ENGINES)
 def test_filters_and_grains(company, choice):
-    engine = Engine(connect(choice), builtin_registry())
+    engine = Engine(connect(choice), registry())
     # Given a filter on region North: c1 and c3
     assert series(engine, "revenue", filters={"region": "North"}) == [100, 370, 20]
     # Quarter: 180 + 370 + 60
@@ -285,16 +285,16 @@ def test_filters_and_grains(company, choice):
 @pytest.mark.parametrize("choice", ENGINES)
 def test_department_scope_is_applied_inside_the_engine(company, choice):
     # Given an engine scoped to Sales (customers c1 and c2)
-    engine = Engine(connect(choice), builtin_registry(), departments={company["sales"].pk})
+    engine = Engine(connect(choice), registry(), departments={company["sales"].pk})
     # Then revenue leaves out c3's February order, and Service's contacts are invisible
     assert series(engine, "revenue") == [180, 300, 60]
     assert series(engine, "interactions") == []
     # And an empty scope sees nothing at all
-    assert series(Engine(connect(choice), builtin_registry(), departments=set()), "revenue") == []
+    assert series(Engine(connect(choice), registry(), departments=set()), "revenue") == []
 
 
 def test_unknown_dimension_and_breakdown_are_refused(company):
-    engine = Engine(connect("app"), builtin_registry())
+    engine = Engine(connect("app"), registry())
     with pytest.raises(MetricError, match="unknown dimension 'planet'"):
         engine.compute("revenue", by="planet")
     with pytest.raises(UnknownColumn, match="cannot be broken down by agent"):
@@ -474,6 +474,27 @@ def test_metrics_show_breaks_down_by_a_file_dimension(company, tmp_path, monkeyp
     }
     assert january == {"large": 100, "small": 80}
     assert {p["dimension"] for p in points} == {"basket"}
+
+
+def test_public_dimensions_add_the_file_ones_after_the_built_in(tmp_path, monkeypatch):
+    from crm_scorecard.metrics.api import DIMENSIONS
+
+    # Given no metrics file, the faces list the built-in dimensions, in their order
+    monkeypatch.delenv("METRICS_FILE", raising=False)
+    built_in = ["department", "region", "country", "city", "age_bracket", "segment"]
+    built_in += ["product_category", "product_tier", "channel", "salesperson", "agent"]
+    built_in += ["complaint_category", "voc_theme"]
+    assert list(DIMENSIONS) == built_in
+    assert "basket" not in DIMENSIONS
+    # When METRICS_FILE adds two
+    path = tmp_path / "metrics.yaml"
+    path.write_text(DIMENSIONS_FILE)
+    monkeypatch.setenv("METRICS_FILE", str(path))
+    # Then they come after the built-in ones (in the order of their sources: orders, then
+    # order lines), read when the list is used
+    assert list(DIMENSIONS) == [*built_in, "home", "basket"]
+    assert "basket" in DIMENSIONS
+    assert len(DIMENSIONS) == 15
 
 
 @pytest.mark.parametrize(
@@ -669,7 +690,7 @@ def test_export_parquet_then_compute_on_it(company, tmp_path):
     # Given the tables exported as Parquet
     call_command("export-parquet", str(tmp_path), "--no-progress", stdout=io.StringIO())
     # When DuckDB computes over the files, then the numbers are the same
-    engine = Engine(connect(f"parquet:{tmp_path}"), builtin_registry())
+    engine = Engine(connect(f"parquet:{tmp_path}"), registry())
     assert series(engine, "revenue") == [180, 370, 60]
     assert series(engine, "retention_rate") == pytest.approx([None, 0.5, 0.5])
 
@@ -687,7 +708,7 @@ def test_postgres_planner_knows_how_many_periods(company, grain):
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE crm_interaction")
-    engine = Engine(connect("app"), builtin_registry())
+    engine = Engine(connect("app"), registry())
     # When PostgreSQL plans the engine's own query grouping interactions by period
     t = engine.table("interactions", Request(grain=grain))
     query = ibis.to_sql(t.group_by("p").aggregate(n=t.count()), dialect="postgres")
@@ -707,7 +728,7 @@ def test_postgres_planner_knows_how_many_periods(company, grain):
 def test_postgres_work_tables_are_dropped(company):
     from django.db import connection
 
-    from crm_scorecard.metrics.sources import WORK_PREFIX
+    from crm_scorecard.metrics.backends import WORK_PREFIX
 
     def work_tables() -> set[str]:
         with connection.cursor() as cursor:
@@ -723,7 +744,7 @@ def test_postgres_work_tables_are_dropped(company):
     other.close()
     assert orphan in work_tables()
     # When an engine materialises its sources
-    engine = Engine(connect("app"), builtin_registry(), materialise=True)
+    engine = Engine(connect("app"), registry(), materialise=True)
     assert series(engine, "revenue") == EXPECTED["revenue"]
     # Then the orphan is gone, the engine's own tables exist while it is open...
     made = work_tables()
@@ -736,11 +757,9 @@ def test_postgres_work_tables_are_dropped(company):
 
 @postgres_only
 def test_postgres_user_who_may_not_create_tables_gets_temporary_ones(company):
-    import ibis
     from django.db import connection
 
-    from crm_scorecard.metrics.connect import _pg_args
-    from crm_scorecard.metrics.sources import WORK_PREFIX, Connection
+    from crm_scorecard.metrics.backends import WORK_PREFIX, Connection, postgres
 
     # Given a database user who may read the CRM tables but not create tables
     role = f"crm_metrics_reader_{connection.settings_dict['NAME'][-12:]}".lower()
@@ -753,13 +772,12 @@ def test_postgres_user_who_may_not_create_tables_gets_temporary_ones(company):
     run(f'CREATE ROLE "{role}" LOGIN')
     run(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
     try:
-        args = {**_pg_args(connection.settings_dict), "user": role, "password": None}
-        reader = Connection(ibis.postgres.connect(**args))
+        reader = Connection(postgres({**connection.settings_dict, "USER": role, "PASSWORD": ""}))
         cursor = reader.backend.raw_sql("SELECT has_schema_privilege('public', 'CREATE')")
         assert cursor.fetchone()[0] is False
         cursor.close()
         # When that user's engine materialises its sources
-        engine = Engine(reader, builtin_registry(), materialise=True)
+        engine = Engine(reader, registry(), materialise=True)
         # Then the numbers are right, from temporary tables, not unlogged ones
         assert series(engine, "revenue") == EXPECTED["revenue"]
         assert series(engine, "new_customers") == EXPECTED["new_customers"]
@@ -802,3 +820,57 @@ def test_postgres_period_statistics_are_dropped_and_made_again(company):
         # And when it is applied again, then the engine's are back
         create_statistics(cursor.execute)
     assert names() == {name for name, _, _ in statistics()}
+
+
+def test_postgres_connection_string_keeps_awkward_passwords_and_options():
+    import dj_database_url
+    from psycopg.conninfo import conninfo_to_dict
+
+    from crm_scorecard.metrics.backends import pg_conninfo
+
+    # Given a DATABASE_URL whose password holds a space, quotes and a backslash, with
+    # libpq options in its query string (and a Django-only option beside them)
+    db = dj_database_url.parse(
+        "postgres://me:it%27s%20a%20%22secret%22%5C@db.example:6543/crm"
+        "?sslmode=require&application_name=crm%20metrics"
+    )
+    db["OPTIONS"]["isolation_level"] = 1
+    # When the engine builds its libpq connection string
+    info = pg_conninfo(db)
+    # Then libpq reads every value back as given, and only libpq's options
+    assert conninfo_to_dict(info) == {
+        "host": "db.example",
+        "port": "6543",
+        "user": "me",
+        "password": 'it\'s a "secret"\\',
+        "dbname": "crm",
+        "sslmode": "require",
+        "application_name": "crm metrics",
+    }
+
+
+@postgres_only
+@pytest.mark.parametrize("choice", ["app", "duckdb"])
+def test_postgres_connections_honour_awkward_passwords_and_options(company, monkeypatch, choice):
+    from django.db import connection
+
+    # Given settings with a password holding quotes and a space (the test server trusts
+    # local connections, so it is sent and ignored) and a libpq option
+    monkeypatch.setitem(connection.settings_dict, "PASSWORD", 'it\'s a "secret"')
+    monkeypatch.setitem(
+        connection.settings_dict,
+        "OPTIONS",
+        {**connection.settings_dict.get("OPTIONS", {}), "application_name": "crm metrics"},
+    )
+    # When the metrics connect to PostgreSQL (DuckDB: through its PostgreSQL scanner)
+    conn = connect(choice)
+    try:
+        engine = Engine(conn, registry())
+        # Then they connect and compute
+        assert series(engine, "revenue") == EXPECTED["revenue"]
+        if choice == "app":
+            cursor = conn.backend.raw_sql("SELECT current_setting('application_name')")
+            assert cursor.fetchone()[0] == "crm metrics"
+            cursor.close()
+    finally:
+        conn.close()

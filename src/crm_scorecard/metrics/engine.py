@@ -18,9 +18,10 @@ from ibis.expr.types import Table
 
 from crm_scorecard.periods import period_index, period_start
 
+from .backends import Connection
 from .kinds import Aggregate, Metric, Request, Series, period_expr
 from .semantic import MODEL, MetricError, Model
-from .sources import Connection, Sources, UnknownColumn
+from .sources import Sources, UnknownColumn
 
 __all__ = ["Engine", "MetricError", "Registry", "Request", "Series"]
 

@@ -17,8 +17,9 @@ from ibis.expr.types import Table
 
 from crm_scorecard.periods import GRAINS
 
+from .backends import within
 from .semantic import MetricError
-from .sources import UnknownColumn, within
+from .sources import UnknownColumn
 
 if TYPE_CHECKING:
     from .engine import Engine, Registry

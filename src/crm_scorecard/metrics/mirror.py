@@ -39,8 +39,9 @@ from django.db import connection
 
 from crm_scorecard.crm.changes import table_versions
 
+from .backends import connect_duckdb, naive_utc_select
 from .columnar_copy import sqlite_to_parquet
-from .sources import TABLES, naive_utc_select
+from .sources import TABLES
 
 MANIFEST = "mirror.json"
 SYNC_LOCK = ".sync.lock"
@@ -170,9 +171,7 @@ def _copy(tables: list[str], target: Path, progress: Callable[[str], None] | Non
         name = str(connection.settings_dict["NAME"])
         sqlite_to_parquet(database=name, targets=files, progress=progress)
         return
-    from .connect import connect  # connect() builds on this module
-
-    conn = connect("duckdb-direct")
+    conn = connect_duckdb(TABLES, copy=False)
     try:
         for table, path in files.items():
             select = naive_utc_select(conn.backend, f'{conn.database}."{table}"')

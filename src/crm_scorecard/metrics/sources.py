@@ -7,15 +7,13 @@ run on SQLite, PostgreSQL, DuckDB (over the app database or over Parquet files) 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
 from ibis.expr.types import Table
+
+from .backends import Connection, epoch_seconds, flag, shifted, within
 
 if TYPE_CHECKING:
     from .semantic import Dimension, Model, Source
@@ -39,182 +37,8 @@ TABLES = (
 )
 
 
-WORK_PREFIX = "crm_metrics_work_"
-
-
-def _drop_orphan_work_tables(backend: Any) -> None:
-    """Drop the work tables of PostgreSQL sessions that no longer exist."""
-    cursor = backend.raw_sql(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-        "AND starts_with(tablename, %s)",
-        params=(WORK_PREFIX,),
-    )
-    names = [row[0] for row in cursor.fetchall()]
-    cursor.close()
-    if not names:
-        return
-    cursor = backend.raw_sql("SELECT pid FROM pg_stat_activity")
-    alive = {str(row[0]) for row in cursor.fetchall()}
-    cursor.close()
-    for name in names:
-        pid = name[len(WORK_PREFIX) :].split("_", 1)[0]
-        if pid.isdigit() and pid not in alive:
-            backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
-
-
 class UnknownColumn(ValueError):
     """A metric names a column or dimension its source does not have."""
-
-
-@dataclass
-class Connection:
-    """An Ibis backend plus how to reach the CRM tables on it."""
-
-    backend: Any
-    database: str | None = None
-    parquet: Path | None = None
-    copy: bool = False  # copy each table into DuckDB's columnar memory on first use
-    shared: bool = False  # the backend is shared by the process (Spark): close() leaves it running
-    _loaded: dict[str, Table] = field(default_factory=dict)
-    _work: list[str] = field(default_factory=list)  # tables made by work_table, to drop
-    _pid: int | None = None  # PostgreSQL's server process for this connection
-    _unlogged: bool = False  # PostgreSQL: work tables are unlogged tables (else temporary)
-    _closed: bool = False
-    _depth: int | None = None  # levels of the department tree (see department_depth)
-
-    @property
-    def name(self) -> str:
-        return str(self.backend.name)
-
-    def close(self) -> None:
-        """Release the connection (and DuckDB's own connection to an attached database);
-        closing twice does nothing."""
-        if self.shared:
-            for table in self._loaded.values():
-                self.backend.drop_view(table.get_name(), force=True)
-            self._loaded.clear()
-            return
-        if self._closed:
-            return
-        self._closed = True
-        for name in self._work:
-            self.backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
-        if self.database:
-            self.backend.raw_sql(f"DETACH {self.database}")
-        self.backend.disconnect()
-
-    def work_table(self, label: str, table: Table) -> Table:
-        """`table` computed into a table that lasts as long as the connection."""
-        if self.name == "duckdb":
-            # Written directly: Ibis's create_table took 0.9-1.0 s for the order lines of a
-            # million customers, this 0.6-0.7 s.
-            sql = ibis.to_sql(table, dialect="duckdb")
-            self.backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{label}" AS {sql}')
-            return self.backend.table(label, database=("temp", "main"))
-        if self.name != "postgres":
-            return self.backend.create_table(label, table, temp=True, overwrite=True)
-        # On PostgreSQL an unlogged table rather than a temporary one: PostgreSQL reads
-        # and fills temporary tables in one process only, unlogged ones with its parallel
-        # workers (the whole catalogue over a million customers: 41 s -> 32 s). Named
-        # after this session's server process, and dropped on close; those a crashed
-        # process left behind are dropped by the next connection. A database user who
-        # may not create tables in its schema gets temporary ones.
-        if self._pid is None:
-            cursor = self.backend.raw_sql(
-                "SELECT pg_backend_pid(), has_schema_privilege(current_schema(), 'CREATE')"
-            )
-            pid, self._unlogged = cursor.fetchone()
-            self._pid = int(pid)
-            cursor.close()
-            if self._unlogged:
-                _drop_orphan_work_tables(self.backend)
-        if self._unlogged:
-            name = f"{WORK_PREFIX}{self._pid}_{label}"
-            if len(name) > 63:  # PostgreSQL's longest name: keep it unique when shortened
-                name = f"{name[:54]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-            sql = ibis.to_sql(table, dialect="postgres")
-            self.backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
-            self.backend.raw_sql(f'CREATE UNLOGGED TABLE "{name}" AS {sql}').close()
-            self._work.append(name)
-            kept = self.backend.table(name)
-        else:
-            kept = self.backend.create_table(label, table, temp=True, overwrite=True)
-            # Dropped on close too, not left to the server process's exit, which happens
-            # after the client has gone (a role dropped meanwhile fails on them).
-            self._work.append(kept.get_name())
-        # Autovacuum analyses new tables only after a while (and temporary ones never):
-        # without statistics PostgreSQL guesses their size and plans joins on them badly
-        # (retention over 1,000,000 customers took 6.1 s so, 2.1 s once analysed).
-        self.backend.raw_sql(f'ANALYZE "{kept.get_name()}"').close()
-        return kept
-
-    def table(self, name: str) -> Table:
-        if name not in self._loaded:
-            self._loaded[name] = self._open(name)
-        return self._loaded[name]
-
-    def _open(self, name: str) -> Table:
-        if self.parquet is not None and self.shared:
-            # On a shared session each connection registers views under its own generated
-            # names, so concurrent engines never see each other's files.
-            return self.backend.read_parquet(str(self.parquet / f"{name}.parquet"))
-        if self.name != "duckdb":
-            return self.backend.table(name, database=self.database)
-        if self.parquet is not None:
-            path = str(self.parquet / f"{name}.parquet").replace("'", "''")
-            origin = f"read_parquet('{path}')"
-        else:
-            origin = f'{self.database}."{name}"'
-        select = naive_utc_select(self.backend, origin)
-        if self.copy and self.database:
-            # One scan of the app database per table; every metric then reads the
-            # columnar copy instead of going back through the scanner.
-            self.backend.raw_sql(f'CREATE OR REPLACE TABLE main."{name}" AS {select}')
-        else:
-            self.backend.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {select}')
-        return self.backend.table(name)
-
-
-def naive_utc_select(backend: Any, origin: str) -> str:
-    """SELECT every column of `origin` (DuckDB), with timestamps that carry a time zone as
-    plain UTC ones. DuckDB reads the calendar fields of a zoned timestamp, and even casts
-    it, through ICU: measured here on ten million events, a month index took 2.2 s zoned,
-    1.7 s through a cast, 0.2 s from the epoch microseconds. Every connection runs in UTC."""
-    described = backend.raw_sql(f"DESCRIBE SELECT * FROM {origin}").fetchall()
-    zoned = [row[0] for row in described if row[1] == "TIMESTAMP WITH TIME ZONE"]
-    if not zoned:
-        return f"SELECT * FROM {origin}"
-    plain = ", ".join(f'make_timestamp(epoch_us("{c}")) AS "{c}"' for c in zoned)
-    return f"SELECT * REPLACE ({plain}) FROM {origin}"
-
-
-def epoch_seconds(conn: Connection, ts: Any) -> Any:
-    """Seconds since 1970, with their fraction, on every engine. Ibis's own drops the
-    fraction on SQLite (strftime('%s')) and Spark (unix_timestamp): over a million customers
-    the median complaint resolution came out up to 0.2 s short on SQLite. SQLite's date
-    functions keep only milliseconds, so the fraction is read off the text itself (ISO
-    text: the characters after the 19th, '.ffffff', then any zone, which the cast stops at)."""
-    if conn.name == "sqlite":
-        return ts.epoch_seconds() + ts.cast("string").substr(19).cast("float64")
-    if conn.name == "pyspark":
-        return _unix_micros(ts.cast("timestamp('UTC')")) / 1_000_000
-    return ts.epoch_seconds()
-
-
-def within(conn: Connection, start: Any, end: Any, days: int) -> Any:
-    """Whether `end` comes at most `days` after `start` (and not before it). Compared as
-    timestamps where the engine can shift one by an interval: PostgreSQL works out epoch
-    seconds as numerics, which made the repeat-contact query 1 s slower over ten million
-    contacts. SQLite (before 3.46) cannot shift a timestamp, so there it is epoch seconds."""
-    if conn.name == "sqlite":
-        gap = epoch_seconds(conn, end) - epoch_seconds(conn, start)
-        return (gap >= 0) & (gap <= days * 86400)
-    return (end >= start) & (end <= start + ibis.interval(days=days))
-
-
-@ibis.udf.scalar.builtin(name="unix_micros")
-def _unix_micros(ts) -> int:  # type: ignore[no-untyped-def, empty-body]
-    """Spark's microseconds since 1970 (of a timestamp with a zone: Spark takes no other)."""
 
 
 def age_bracket(ts: Any, birth: Any) -> Any:
@@ -417,15 +241,6 @@ def _with_voc_theme(conn: Connection, t: Table) -> Table:
     return t.left_join(labels, t[kind] == labels.dim_comment).drop("dim_comment")
 
 
-def _flag(column: Any) -> Any:
-    """1 for true, 0 for false or unknown. Booleans arrive as booleans from PostgreSQL and
-    SQLite through Ibis, but as integers through DuckDB's SQLite scanner; and PostgreSQL
-    cannot cast a boolean to an integer, so each gets its own comparison."""
-    if column.type().is_boolean():
-        return column.fill_null(False).ifelse(1, 0)
-    return (column == 1).ifelse(1, 0)
-
-
 def _customer_department(conn: Connection, t: Table) -> Table:
     """`t` with `department_id`: the department its customer belongs to."""
     c = conn.table("crm_customer")
@@ -477,7 +292,7 @@ def interactions(conn: Connection) -> Table:
         hold_seconds=i.hold_seconds.cast("float64"),
         handle_seconds=i.handle_seconds.cast("float64"),
         topic_count=i.topic_count.cast("float64"),
-        resolved=_flag(i.resolved_first_contact),
+        resolved=flag(i.resolved_first_contact),
     )
 
 
@@ -520,21 +335,6 @@ def feedback(conn: Connection) -> Table:
     return _customer_department(conn, f)
 
 
-@ibis.udf.scalar.builtin(name="datetime")
-def _sqlite_datetime(seconds: int, modifier: str) -> datetime:  # type: ignore[empty-body]
-    """SQLite's datetime(seconds, 'unixepoch')."""
-
-
-def _shifted(conn: Connection, ts: Any, hours: Any) -> Any:
-    """`ts` plus a number of hours that varies by row. SQLite before 3.42 shifts no
-    timestamp that has fractions of a second, so there it goes through whole epoch seconds:
-    dropping the fraction moves no time across a period boundary (boundaries are whole
-    seconds)."""
-    if conn.name == "sqlite":
-        return _sqlite_datetime(ts.epoch_seconds().cast("int64") + hours * 3600, "unixepoch")
-    return ts + hours.as_interval("h")
-
-
 def complaints(conn: Connection) -> Table:
     """Complaints, with their service level (hours allowed by severity, from
     `CRM_COMPLAINT_SLA_HOURS`): whether each was resolved in time, and from when to when it
@@ -553,7 +353,7 @@ def complaints(conn: Connection) -> Table:
         (resolution_hours <= sla, 1),
         else_=0,
     )
-    due = _shifted(conn, k.opened_at, sla)
+    due = shifted(conn, k.opened_at, sla)
     late = sla.notnull() & (in_time.isnull() | (in_time == 0))
     return k.select(
         complaint=k.id,

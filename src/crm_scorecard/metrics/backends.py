@@ -1,0 +1,375 @@
+"""Where the metrics run: a connection to each engine, and what differs between their
+dialects (timestamps, booleans, intervals, PostgreSQL's work tables and settings).
+
+- the app database itself: SQLite, or PostgreSQL (`connect_app`);
+- DuckDB over the app database, each table copied once per connection: attached to
+  PostgreSQL; from SQLite, copied to Parquet by a process of its own (`columnar_copy.py`:
+  DuckDB never opens the SQLite file in a process that uses it through Python's sqlite3)
+  (`connect_duckdb`);
+- DuckDB over Parquet files: a pinned version of the columnar mirror (`mirror.py`), or
+  files written by `crm-scorecard export-parquet` (`connect_parquet`);
+- Spark (local mode, or the cluster named by `SPARK_MASTER`) over the same Parquet files.
+
+Which one a run uses is METRICS_ENGINE's choice (`connect.py`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import ibis
+from ibis.expr.types import Table
+
+from .columnar_copy import extension_path, sqlite_to_parquet
+
+WORK_PREFIX = "crm_metrics_work_"
+
+
+def _drop_orphan_work_tables(backend: Any) -> None:
+    """Drop the work tables of PostgreSQL sessions that no longer exist."""
+    cursor = backend.raw_sql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+        "AND starts_with(tablename, %s)",
+        params=(WORK_PREFIX,),
+    )
+    names = [row[0] for row in cursor.fetchall()]
+    cursor.close()
+    if not names:
+        return
+    cursor = backend.raw_sql("SELECT pid FROM pg_stat_activity")
+    alive = {str(row[0]) for row in cursor.fetchall()}
+    cursor.close()
+    for name in names:
+        pid = name[len(WORK_PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and pid not in alive:
+            backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
+
+
+@dataclass
+class Connection:
+    """An Ibis backend plus how to reach the CRM tables on it."""
+
+    backend: Any
+    database: str | None = None
+    parquet: Path | None = None
+    copy: bool = False  # copy each table into DuckDB's columnar memory on first use
+    shared: bool = False  # the backend is shared by the process (Spark): close() leaves it running
+    _loaded: dict[str, Table] = field(default_factory=dict)
+    _work: list[str] = field(default_factory=list)  # tables made by work_table, to drop
+    _pid: int | None = None  # PostgreSQL's server process for this connection
+    _unlogged: bool = False  # PostgreSQL: work tables are unlogged tables (else temporary)
+    _closed: bool = False
+    _depth: int | None = None  # levels of the department tree (see department_depth)
+
+    @property
+    def name(self) -> str:
+        return str(self.backend.name)
+
+    def close(self) -> None:
+        """Release the connection (and DuckDB's own connection to an attached database);
+        closing twice does nothing."""
+        if self.shared:
+            for table in self._loaded.values():
+                self.backend.drop_view(table.get_name(), force=True)
+            self._loaded.clear()
+            return
+        if self._closed:
+            return
+        self._closed = True
+        for name in self._work:
+            self.backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
+        if self.database:
+            self.backend.raw_sql(f"DETACH {self.database}")
+        self.backend.disconnect()
+
+    def work_table(self, label: str, table: Table) -> Table:
+        """`table` computed into a table that lasts as long as the connection."""
+        if self.name == "duckdb":
+            # Written directly: Ibis's create_table took 0.9-1.0 s for the order lines of a
+            # million customers, this 0.6-0.7 s.
+            sql = ibis.to_sql(table, dialect="duckdb")
+            self.backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{label}" AS {sql}')
+            return self.backend.table(label, database=("temp", "main"))
+        if self.name != "postgres":
+            return self.backend.create_table(label, table, temp=True, overwrite=True)
+        # On PostgreSQL an unlogged table rather than a temporary one: PostgreSQL reads
+        # and fills temporary tables in one process only, unlogged ones with its parallel
+        # workers (the whole catalogue over a million customers: 41 s -> 32 s). Named
+        # after this session's server process, and dropped on close; those a crashed
+        # process left behind are dropped by the next connection. A database user who
+        # may not create tables in its schema gets temporary ones.
+        if self._pid is None:
+            cursor = self.backend.raw_sql(
+                "SELECT pg_backend_pid(), has_schema_privilege(current_schema(), 'CREATE')"
+            )
+            pid, self._unlogged = cursor.fetchone()
+            self._pid = int(pid)
+            cursor.close()
+            if self._unlogged:
+                _drop_orphan_work_tables(self.backend)
+        if self._unlogged:
+            name = f"{WORK_PREFIX}{self._pid}_{label}"
+            if len(name) > 63:  # PostgreSQL's longest name: keep it unique when shortened
+                name = f"{name[:54]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+            sql = ibis.to_sql(table, dialect="postgres")
+            self.backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
+            self.backend.raw_sql(f'CREATE UNLOGGED TABLE "{name}" AS {sql}').close()
+            self._work.append(name)
+            kept = self.backend.table(name)
+        else:
+            kept = self.backend.create_table(label, table, temp=True, overwrite=True)
+            # Dropped on close too, not left to the server process's exit, which happens
+            # after the client has gone (a role dropped meanwhile fails on them).
+            self._work.append(kept.get_name())
+        # Autovacuum analyses new tables only after a while (and temporary ones never):
+        # without statistics PostgreSQL guesses their size and plans joins on them badly
+        # (retention over 1,000,000 customers took 6.1 s so, 2.1 s once analysed).
+        self.backend.raw_sql(f'ANALYZE "{kept.get_name()}"').close()
+        return kept
+
+    def table(self, name: str) -> Table:
+        if name not in self._loaded:
+            self._loaded[name] = self._open(name)
+        return self._loaded[name]
+
+    def _open(self, name: str) -> Table:
+        if self.parquet is not None and self.shared:
+            # On a shared session each connection registers views under its own generated
+            # names, so concurrent engines never see each other's files.
+            return self.backend.read_parquet(str(self.parquet / f"{name}.parquet"))
+        if self.name != "duckdb":
+            return self.backend.table(name, database=self.database)
+        if self.parquet is not None:
+            path = str(self.parquet / f"{name}.parquet").replace("'", "''")
+            origin = f"read_parquet('{path}')"
+        else:
+            origin = f'{self.database}."{name}"'
+        select = naive_utc_select(self.backend, origin)
+        if self.copy and self.database:
+            # One scan of the app database per table; every metric then reads the
+            # columnar copy instead of going back through the scanner.
+            self.backend.raw_sql(f'CREATE OR REPLACE TABLE main."{name}" AS {select}')
+        else:
+            self.backend.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {select}')
+        return self.backend.table(name)
+
+
+def naive_utc_select(backend: Any, origin: str) -> str:
+    """SELECT every column of `origin` (DuckDB), with timestamps that carry a time zone as
+    plain UTC ones. DuckDB reads the calendar fields of a zoned timestamp, and even casts
+    it, through ICU: measured here on ten million events, a month index took 2.2 s zoned,
+    1.7 s through a cast, 0.2 s from the epoch microseconds. Every connection runs in UTC."""
+    described = backend.raw_sql(f"DESCRIBE SELECT * FROM {origin}").fetchall()
+    zoned = [row[0] for row in described if row[1] == "TIMESTAMP WITH TIME ZONE"]
+    if not zoned:
+        return f"SELECT * FROM {origin}"
+    plain = ", ".join(f'make_timestamp(epoch_us("{c}")) AS "{c}"' for c in zoned)
+    return f"SELECT * REPLACE ({plain}) FROM {origin}"
+
+
+def epoch_seconds(conn: Connection, ts: Any) -> Any:
+    """Seconds since 1970, with their fraction, on every engine. Ibis's own drops the
+    fraction on SQLite (strftime('%s')) and Spark (unix_timestamp): over a million customers
+    the median complaint resolution came out up to 0.2 s short on SQLite. SQLite's date
+    functions keep only milliseconds, so the fraction is read off the text itself (ISO
+    text: the characters after the 19th, '.ffffff', then any zone, which the cast stops at)."""
+    if conn.name == "sqlite":
+        return ts.epoch_seconds() + ts.cast("string").substr(19).cast("float64")
+    if conn.name == "pyspark":
+        return _unix_micros(ts.cast("timestamp('UTC')")) / 1_000_000
+    return ts.epoch_seconds()
+
+
+def within(conn: Connection, start: Any, end: Any, days: int) -> Any:
+    """Whether `end` comes at most `days` after `start` (and not before it). Compared as
+    timestamps where the engine can shift one by an interval: PostgreSQL works out epoch
+    seconds as numerics, which made the repeat-contact query 1 s slower over ten million
+    contacts. SQLite (before 3.46) cannot shift a timestamp, so there it is epoch seconds."""
+    if conn.name == "sqlite":
+        gap = epoch_seconds(conn, end) - epoch_seconds(conn, start)
+        return (gap >= 0) & (gap <= days * 86400)
+    return (end >= start) & (end <= start + ibis.interval(days=days))
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _unix_micros(ts) -> int:  # type: ignore[no-untyped-def, empty-body]
+    """Spark's microseconds since 1970 (of a timestamp with a zone: Spark takes no other)."""
+
+
+class Pin(Protocol):
+    """A version of the columnar mirror held for one reader (mirror.MirrorPin)."""
+
+    path: Path
+
+    def release(self) -> None: ...
+
+
+@dataclass
+class ParquetConnection(Connection):
+    """DuckDB over Parquet files that last as long as the connection: a pinned version of
+    the mirror (released on close), or a copy of the SQLite tables (deleted on close)."""
+
+    pin: Pin | None = None
+    scratch: Path | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.pin is not None:
+                self.pin.release()
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def connect_app() -> Connection:
+    """Ibis on the app database (SQLite or PostgreSQL), as Django's settings name it."""
+    from django.db import connection as django_connection
+
+    db = django_connection.settings_dict
+    if django_connection.vendor == "sqlite":
+        return Connection(ibis.sqlite.connect(str(db["NAME"])))
+    return Connection(postgres(db))
+
+
+def postgres(db: dict[str, Any]) -> Any:
+    """An Ibis PostgreSQL backend for Django's database settings `db`, set for metrics."""
+    params = pg_params(db)
+    params["database"] = params.pop("dbname")
+    backend = ibis.postgres.connect(**params)
+    # The metrics sort and hash millions of rows at once (the repeat-contact window,
+    # distinct customers); PostgreSQL's default 4 MB per operation spills them to disk.
+    backend.raw_sql(f"SET work_mem = '{os.environ.get('METRICS_PG_WORK_MEM', '256MB')}'").close()
+    # PostgreSQL cannot estimate how many periods a computed period index has, guesses
+    # one per row, and so never splits an aggregate over its parallel workers; with
+    # the cost of moving rows between workers set to nothing it does (a month's
+    # aggregates over 10M contacts: 4.5 s -> 3.2 s on 2 cores).
+    backend.raw_sql("SET parallel_tuple_cost = 0").close()
+    backend.raw_sql("SET parallel_setup_cost = 0").close()
+    return backend
+
+
+def connect_duckdb(tables: tuple[str, ...], *, copy: bool) -> Connection:
+    """DuckDB over the app database's `tables`; `copy`: each table copied into DuckDB once
+    (else read through PostgreSQL's scanner at every query)."""
+    from django.db import connection as django_connection
+
+    db = django_connection.settings_dict
+    if django_connection.vendor == "sqlite":
+        scratch = Path(tempfile.mkdtemp(prefix="crm-scorecard-duckdb-"))
+        try:
+            files = {t: scratch / f"{t}.parquet" for t in tables}
+            sqlite_to_parquet(database=str(db["NAME"]), targets=files)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return ParquetConnection(duckdb_in_utc(), parquet=scratch, scratch=scratch)
+    backend = duckdb_in_utc()
+    backend.raw_sql(f"LOAD '{extension_path('duckdb_extension_postgres_scanner')}'")
+    dsn = pg_conninfo(db).replace("'", "''")
+    backend.raw_sql(f"ATTACH '{dsn}' AS app (TYPE postgres, READ_ONLY)")
+    return Connection(backend, database="app", copy=copy)
+
+
+def connect_parquet(folder: Path, *, spark: bool = False) -> Connection:
+    """DuckDB (or Spark) over the Parquet files in `folder`, one per table."""
+    if spark:
+        return Connection(ibis.pyspark.connect(spark_session()), parquet=folder, shared=True)
+    return Connection(duckdb_in_utc(), parquet=folder)
+
+
+def connect_pinned(pin: Pin) -> Connection:
+    """DuckDB over a pinned version of the columnar mirror, released on close."""
+    return ParquetConnection(duckdb_in_utc(), parquet=pin.path, pin=pin)
+
+
+def spark_session() -> Any:
+    """The process's Spark session (started once; a JVM takes seconds to start), in UTC."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ValueError(
+            "METRICS_ENGINE=spark:DIR needs PySpark: pip install 'crm-scorecard[spark]' (and Java 17+)"
+        ) from None
+    # Spark's Python workers must run the same Python as this process.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (
+        SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+        .appName("crm-scorecard")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"))
+        .getOrCreate()
+    )
+
+
+def duckdb_in_utc() -> Any:
+    """An in-memory DuckDB that works in UTC, as the metrics' periods are UTC."""
+    backend = ibis.duckdb.connect()
+    backend.raw_sql("SET TimeZone = 'UTC'")
+    return backend
+
+
+# Django's PostgreSQL OPTIONS that are not libpq's (the rest, sslmode and the like, are).
+DJANGO_ONLY_OPTIONS = {
+    "isolation_level",
+    "server_side_binding",
+    "assume_role",
+    "pool",
+    "cursor_factory",
+}
+
+
+def pg_params(db: dict[str, Any]) -> dict[str, Any]:
+    """libpq's connection parameters for Django's database settings: host, port, user,
+    password, database name and the OPTIONS libpq takes (sslmode, sslrootcert... as
+    DATABASE_URL's query string gives them)."""
+    options = {k: v for k, v in (db.get("OPTIONS") or {}).items() if k not in DJANGO_ONLY_OPTIONS}
+    params = {
+        "host": db.get("HOST") or "localhost",
+        "port": int(db.get("PORT") or 5432),
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "dbname": db["NAME"],
+        **options,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def pg_conninfo(db: dict[str, Any]) -> str:
+    """The libpq connection string for Django's database settings, each value quoted as
+    libpq needs (a password with spaces or quotes stays one value)."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo("", **pg_params(db))
+
+
+def flag(column: Any) -> Any:
+    """1 for true, 0 for false or unknown. Booleans arrive as booleans from PostgreSQL and
+    SQLite through Ibis, but as integers through DuckDB's SQLite scanner; and PostgreSQL
+    cannot cast a boolean to an integer, so each gets its own comparison."""
+    if column.type().is_boolean():
+        return column.fill_null(False).ifelse(1, 0)
+    return (column == 1).ifelse(1, 0)
+
+
+@ibis.udf.scalar.builtin(name="datetime")
+def _sqlite_datetime(seconds: int, modifier: str) -> datetime:  # type: ignore[empty-body]
+    """SQLite's datetime(seconds, 'unixepoch')."""
+
+
+def shifted(conn: Connection, ts: Any, hours: Any) -> Any:
+    """`ts` plus a number of hours that varies by row. SQLite before 3.42 shifts no
+    timestamp that has fractions of a second, so there it goes through whole epoch seconds:
+    dropping the fraction moves no time across a period boundary (boundaries are whole
+    seconds)."""
+    if conn.name == "sqlite":
+        return _sqlite_datetime(ts.epoch_seconds().cast("int64") + hours * 3600, "unixepoch")
+    return ts + hours.as_interval("h")
