@@ -88,7 +88,8 @@ def customer_search_page(*, user: Actor, query: str, limit: int = 20) -> Custome
     anywhere = Q(external_id__istartswith=text)
     for field, lookup, needle in keys:
         anywhere |= Q(**{f"{field}__{lookup}contains": needle})
-    counted = scoped.filter(anywhere)[: SEARCH_COUNT_CAP + 1].count()
+    # Without order_by() the model's default ordering would sort every match before the cut.
+    counted = scoped.filter(anywhere).order_by()[: SEARCH_COUNT_CAP + 1].count()
 
     found: dict[int, Customer] = {}
 
@@ -138,19 +139,37 @@ def _sort_key(field: str) -> Any:
     return Collate(expression, "C") if connection.vendor == "postgresql" else expression
 
 
+_TRIGRAM: dict[str, bool] = {}
+
+
+def _trigram_available() -> bool:
+    """Whether this PostgreSQL database has pg_trgm (migration 0005 says so when it could not
+    create it); without it fragments come in name order, as on SQLite."""
+    if connection.vendor != "postgresql":
+        return False
+    name = str(connection.settings_dict["NAME"])
+    if name not in _TRIGRAM:
+        with connection.cursor() as cursor:  # a fixed catalogue query, asked once per database
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            _TRIGRAM[name] = cursor.fetchone() is not None
+    return _TRIGRAM[name]
+
+
 def _by_similarity(
     scoped: QuerySet[Customer], keys: list[SearchKey], *, limit: int
 ) -> list[Customer]:
     """Customers holding the text anywhere in a searched column, best first: on PostgreSQL
     by trigram distance (the nearest of their columns; a GiST index hands them over
     nearest first), elsewhere by name."""
-    trigram = connection.vendor == "postgresql"
+    trigram = _trigram_available()
     ranked: dict[int, tuple[float, str, int, Customer]] = {}
     for field, lookup, needle in keys:
         rows = scoped.filter(**{f"{field}__{lookup}contains": needle}).select_related("department")
         if trigram:
             distance = TrigramDistance(_key_expression(field), needle.upper())
-            rows = rows.annotate(search_distance=distance).order_by("search_distance", "pk")
+            rows = rows.annotate(search_distance=distance).order_by(
+                "search_distance", Upper("full_name"), "pk"
+            )
         else:
             rows = rows.order_by(Upper("full_name"), "pk")
         for customer in rows[:limit]:
