@@ -8,10 +8,11 @@ answer one of them lists it in its OpenAPI responses."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from django.utils.http import content_disposition_header
+from ninja import NinjaAPI, Query, Schema
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
@@ -25,6 +26,8 @@ from crm_scorecard.metrics.api import (
     metric_series,
     registry,
 )
+from crm_scorecard.reports.exports import CONTENT_TYPES, Format, report_export
+from crm_scorecard.reports.tables import Table
 from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
@@ -189,6 +192,56 @@ def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[
 def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
     card = sel.scorecard_get(user=request.user, pk=pk)
     return HttpResponse(files.dump(sel.scorecard_export(card)), content_type="application/yaml")
+
+
+def _binary(description: str, *content_types: str) -> dict[str, Any]:
+    """An OpenAPI 200 answer that is a file of one of `content_types`."""
+    schema = {"type": "string", "format": "binary"}
+    content = {kind.split(";")[0]: {"schema": schema} for kind in content_types}
+    headers = {"Content-Disposition": {"schema": {"type": "string"}}}
+    return {
+        "responses": {200: {"description": description, "content": content, "headers": headers}}
+    }
+
+
+@api.get(
+    "/scorecards/{pk}/report",
+    response=_errors(404, 409, 422),
+    openapi_extra=_binary(
+        "The report as a file: a PDF board pack, an Excel workbook or one table as CSV",
+        *CONTENT_TYPES.values(),
+    ),
+    tags=["scorecards"],
+)
+def scorecard_report(
+    request: HttpRequest,
+    pk: int,
+    format: Format,
+    period: str | None = None,
+    table: Table = Table.TREE,
+    by: Annotated[list[str] | None, Query()] = None,
+) -> HttpResponse:
+    """The scorecard for `period` (YYYY-MM; default the month pages open on) as a PDF board
+    pack, an Excel workbook (with breakdowns of metric indicators by each dimension in `by`)
+    or one of its tables as CSV (`table`). Holds only what the caller may see; a scorecard
+    that cannot be scored answers 409 with why."""
+    try:
+        export = report_export(
+            user=request.user,
+            pk=pk,
+            fmt=format,
+            period=_text(period, "period") if period else None,
+            breakdowns=[_text(d, "by") for d in by or () if d],
+            table=table,
+        )
+    except scoring.DefinitionError as exc:
+        card = sel.scorecard_get(user=request.user, pk=pk)
+        raise HttpError(409, f"{card.name} cannot be scored: {exc}") from None
+    response = HttpResponse(export.content, content_type=export.content_type)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=export.filename
+    )
+    return response
 
 
 @api.put(
