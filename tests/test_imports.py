@@ -614,3 +614,42 @@ def test_when_the_database_refuses_a_batch_its_rows_go_in_one_by_one(tmp_path, m
     assert (first.imported, first.updated, first.rejected) == (2, 0, 0)
     assert (second.imported, second.updated, second.rejected) == (0, 2, 0)
     assert m.Customer.objects.count() == 2
+
+
+def _workbook(tmp_path: Path) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Customer ID", "Full Name", "Department", "Birth Date", "Acquired At", "Phone"])
+    sheet.append(
+        [1001, "Ann Able", "Sales", datetime(1980, 2, 3), datetime(2024, 3, 15, 10, 22), 441]
+    )
+    sheet.append(["1002", "Bob", "Sales", "03/15/1980", None, None])
+    sheet.append([None] * 6)
+    sheet.append(["1003", "Cy", "Sales", "1990-04-15", "2024-03-15", "+44 2"])
+    path = tmp_path / "customers.xlsx"
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_excel_rows_read_alike_with_calamine_and_with_openpyxl(tmp_path, monkeypatch, reader):
+    # Given a workbook with real date cells, numbers in text columns and a blank row
+    import sys
+
+    if reader == "openpyxl":  # as on an installation without python-calamine
+        monkeypatch.setitem(sys.modules, "python_calamine", None)
+    DepartmentFactory(name="Sales")
+    path = _workbook(tmp_path)
+    # When imported
+    code, out, err = run("customers", path)
+    # Then the row numbers are the sheet's, the good rows are in with the same values
+    assert (code, out.strip().splitlines()[-1]) == (1, "imported 2, updated 0, rejected 1")
+    assert "row 3, column birth_date: Enter a valid date. '03/15/1980' is not YYYY-MM-DD" in err
+    ann = m.Customer.objects.get(external_id="1001")
+    assert (ann.birth_date.isoformat(), ann.phone) == ("1980-02-03", "441")
+    assert ann.acquired_at == datetime(2024, 3, 15, 10, 22, tzinfo=UTC)
+    assert m.Customer.objects.get(external_id="1003").acquired_at == datetime(
+        2024, 3, 15, tzinfo=UTC
+    )

@@ -622,24 +622,29 @@ class Table:
     labels: list[str] = field(default_factory=list)
 
 
-XLSX_MAGIC = b"PK\x03\x04"
+# Workbooks by their first bytes (from standard input there is no file name): zip
+# (.xlsx, .xlsm, .ods) and OLE (.xls).
+SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
 def read_table(path: Path, *, data: bytes | None = None) -> Table:
     """Open a CSV or .xlsx file (or `data`, the bytes of one read from standard input,
     named `path`) and return its header and numbered rows."""
     if data is not None:
-        if data.startswith(XLSX_MAGIC):
+        if data.startswith(SPREADSHEET_MAGIC):
             return _read_xlsx(path, lambda: io.BytesIO(data))
         return _read_csv(path, lambda: io.BytesIO(data))
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
+    if suffix in SPREADSHEETS:
         return _read_xlsx(path, lambda: path)
     if suffix in (".csv", ".txt", ".tsv"):
         return _read_csv(path, lambda: path.open("rb"))
-    raise ImportFileError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
+    raise ImportFileError(
+        f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .xlsx, .xls or .ods"
+    )
 
 
 @contextmanager
@@ -706,6 +711,44 @@ def _read_csv(path: Path, opener: Callable[[], BinaryIO]) -> Table:
 
 
 def _read_xlsx(path: Path, opener: Callable[[], Any]) -> Table:
+    """The first sheet of a workbook, read with calamine (Rust; about 15 times faster than
+    openpyxl), or openpyxl where python-calamine is not installed."""
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:  # an installation from before the dependency
+        return _read_xlsx_openpyxl(path, opener)
+
+    def open_sheet() -> Any:
+        source = opener()
+        try:
+            if isinstance(source, Path):
+                book = CalamineWorkbook.from_path(str(source))
+            else:
+                book = CalamineWorkbook.from_filelike(source)
+            with book:  # the sheet holds its cells; the file can close
+                return book.get_sheet_by_index(0)
+        except Exception as exc:  # calamine's own errors, zip and XML ones alike
+            raise ImportFileError(f"{path}: not a readable Excel workbook ({exc})") from None
+
+    sheet = open_sheet()
+    values = sheet.iter_rows()
+    header_row = next(values, None)
+    if header_row is None:
+        raise ImportFileError(f"{path}: the first sheet is empty")
+    total = max(0, sheet.total_height - 1)
+
+    def rows() -> Rows:
+        values = open_sheet().iter_rows()
+        next(values, None)
+        for number, record in enumerate(values, start=2):
+            if any(c != "" and str(c).strip() for c in record):
+                yield number, list(record)
+
+    labels = [str(h).strip() for h in header_row]
+    return Table([normalise_header(h) for h in header_row], rows, total, labels)
+
+
+def _read_xlsx_openpyxl(path: Path, opener: Callable[[], Any]) -> Table:
     from openpyxl import load_workbook
 
     def open_sheet() -> tuple[Any, Iterator[tuple[Any, ...]]]:
