@@ -14,9 +14,10 @@ from django.db.models import Max
 from crm_scorecard.accounts.models import Department, User
 from crm_scorecard.crm import models as m
 from crm_scorecard.crm.seed_comments import COMMENT_THEMES
+from crm_scorecard.periods import shift_months
 from crm_scorecard.scorecards import scoring
 from crm_scorecard.scorecards.models import Indicator, Initiative, ManualValue, Scorecard
-from crm_scorecard.scorecards.selectors import latest_period, shift
+from crm_scorecard.scorecards.selectors import latest_period
 from crm_scorecard.scorecards.services import scorecard_scoring
 from crm_scorecard.voc.models import Theme, ThemeMember
 from crm_scorecard.voc.services import member_move
@@ -61,7 +62,7 @@ def test_demo_looks_like_a_company():
         assert m.Customer.objects.filter(department=leaf).count() >= 5, leaf.name
     # And the latest complete month shows about a third of the indicators in each colour
     period = latest_period()
-    assert period == shift(f"{date.today():%Y-%m}", -1)
+    assert period == shift_months(f"{date.today():%Y-%m}", -1)
     latest = indicator_scores(period)
     mix = Counter(n.status for n in latest.values())
     total = len(latest)
@@ -72,7 +73,7 @@ def test_demo_looks_like_a_company():
     # And no indicator scores exactly 0 or 1 in every one of the last 12 months, but for a
     # theme's complaints in a company this small: none, one or two a month can only be on
     # or off a target (at the demo's 5,000 customers none is stuck)
-    months = [shift(period, -back) for back in range(12)]
+    months = [shift_months(period, -back) for back in range(12)]
     by_month = {month: indicator_scores(month) for month in months}
     history: dict[str, list[float]] = defaultdict(list)
     values: dict[str, list[float]] = defaultdict(list)
