@@ -8,6 +8,7 @@ from .views import scorecards as sc
 urlpatterns = [
     path("", sc.home, name="home"),
     path("customers/", customers.customer_search, name="customer-search"),
+    path("customers.csv", customers.customer_search_csv, name="customer-search-csv"),
     path("customers/<str:external_id>/", customers.customer_detail, name="customer-detail"),
     path(
         "customers/<str:external_id>/complaints/new/",
@@ -15,6 +16,7 @@ urlpatterns = [
         name="complaint-new",
     ),
     path("complaints/", complaints.complaint_queue, name="complaint-queue"),
+    path("complaints.csv", complaints.complaint_queue_csv, name="complaint-queue-csv"),
     path("complaints/<int:pk>/", complaints.complaint_detail, name="complaint-detail"),
     path(
         "customers/<str:external_id>/rating-link/",
@@ -28,6 +30,8 @@ urlpatterns = [
     path("scorecards/<int:pk>/", sc.scorecard_detail, name="scorecard-detail"),
     path("scorecards/<int:pk>/edit/", editing.scorecard_edit, name="scorecard-edit"),
     path("scorecards/<int:pk>/export/", sc.scorecard_export, name="scorecard-export"),
+    # report.pdf, report.xlsx, report.csv?table=...; any other format answers 400 naming them
+    path("scorecards/<int:pk>/report.<str:fmt>", sc.scorecard_report, name="scorecard-report"),
     path("scorecards/<int:pk>/diamond/", sc.diamond, name="diamond"),
     path("scorecards/<int:pk>/map/", sc.strategy_map, name="strategy-map"),
     path("scorecards/<int:pk>/links/new/", editing.link_new, name="link-new"),
@@ -46,6 +50,16 @@ urlpatterns = [
     ),
     path("indicators/<int:pk>/", indicators.indicator_detail, name="indicator-detail"),
     path("indicators/<int:pk>/edit/", editing.indicator_edit, name="indicator-edit"),
+    path(
+        "indicators/<int:pk>/history.csv",
+        indicators.indicator_history_csv,
+        name="indicator-history-csv",
+    ),
+    path(
+        "indicators/<int:pk>/breakdown.csv",
+        indicators.indicator_breakdown_csv,
+        name="indicator-breakdown-csv",
+    ),
     path("voc/", voc.board, name="voc-board"),
     path("voc/themes/new/", voc.theme_new, name="voc-theme-new"),
     path("voc/themes/<int:pk>/", voc.theme_detail, name="voc-theme"),

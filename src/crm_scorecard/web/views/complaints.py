@@ -1,21 +1,26 @@
-"""Complaint pages: logging from the customer 360, the department's queue, one complaint's
-history with its next steps. Thin: parse, call crm.complaints, render."""
+"""Complaint pages: logging from the customer 360, the department's queue (and the queue as
+CSV), one complaint's history with its next steps. Thin: parse, call crm.complaints, render."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from crm_scorecard.crm import complaints as svc
 from crm_scorecard.crm.models import Complaint
 from crm_scorecard.crm.selectors import customer_get
 from crm_scorecard.errors import Invalid
+from crm_scorecard.reports.exports import CONTENT_TYPES, Format
+from crm_scorecard.reports.tables import Cell, csv_bytes
 
 from ..complaint_forms import ComplaintLogForm, ComplaintMoveForm
+from .shared import attachment
 
 
 def complaint_queue(request: HttpRequest) -> HttpResponse:
@@ -29,6 +34,39 @@ def complaint_queue(request: HttpRequest) -> HttpResponse:
             "overdue": sum(1 for r in rows if r.overdue),
             "sla": svc.service_level_hours(),
         },
+    )
+
+
+def _when(moment: datetime | None) -> str | None:
+    """A moment in the site's time zone with its offset (the page shows the same clock)."""
+    return None if moment is None else timezone.localtime(moment).isoformat(timespec="minutes")
+
+
+def complaint_queue_csv(request: HttpRequest) -> HttpResponse:
+    """The queue's table as CSV: the same complaints, in the same order, as the page shows
+    that user. A complaint with no service level says so instead of a due time."""
+    rows, _ = svc.complaint_queue(user=request.user)
+    header = ["due_at", "overdue", "complaint", "customer", "customer_id", "category"]
+    header += ["severity", "status", "department", "opened_at"]
+    table: list[list[Cell]] = [
+        [
+            _when(r.due_at) or "no service level",
+            "yes" if r.overdue else "no",
+            r.complaint.external_id,
+            r.complaint.customer.full_name,
+            r.complaint.customer.external_id,
+            r.complaint.get_category_display(),
+            r.complaint.get_severity_display(),
+            r.complaint.get_status_display(),
+            r.complaint.department.name,
+            _when(r.complaint.opened_at),
+        ]
+        for r in rows
+    ]
+    return attachment(
+        filename=f"complaints-{timezone.localdate().isoformat()}.csv",
+        content_type=CONTENT_TYPES[Format.CSV],
+        content=csv_bytes(header, table),
     )
 
 

@@ -5,7 +5,6 @@ render."""
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from typing import Any
 
 from django.core.cache import cache
@@ -13,20 +12,21 @@ from django.db.models import Max, Min
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.accounts.scope import departments_for
 from crm_scorecard.errors import NotFound
-from crm_scorecard.metrics.api import Grain, KpiValue
+from crm_scorecard.metrics.api import DIMENSIONS, Grain, KpiValue
 from crm_scorecard.periods import month_first, shift_months
+from crm_scorecard.reports.exports import report_export
+from crm_scorecard.reports.tables import Table
 from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards.models import Goal, Scorecard
 
 from .. import charts, forms
-from .shared import goal_in_scorecard, period_asked, unscorable
+from .shared import attachment, file_stem, goal_in_scorecard, period_asked, unscorable
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -102,6 +102,11 @@ def _scorecard_body(scorecard: Scorecard, ev: sel.Evaluation, can_edit: bool) ->
         "can_edit": can_edit,
         "radar_nodes": charts.radar_nodes(ev.result),
         "computed": _kpis_computed(ev),
+        # The workbook's breakdowns split metric indicators; a scorecard of only manual
+        # values has none to offer.
+        "breakdown_dimensions": DIMENSIONS
+        if any(n.indicator and n.indicator.metric for n in ev.result.walk())
+        else [],
     }
 
 
@@ -188,15 +193,33 @@ def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
 
 
 def scorecard_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """The scorecard's definition as a file that `scorecard import` reads back."""
     scorecard = sel.scorecard_get(user=request.user, pk=pk)
-    response = HttpResponse(
-        files.dump(sel.scorecard_export(scorecard)), content_type="application/yaml"
+    return attachment(
+        filename=f"{file_stem(scorecard.name) or 'scorecard'}.yaml",
+        content_type="application/yaml",
+        content=files.dump(sel.scorecard_export(scorecard)).encode(),
     )
-    # The name is the user's text: no control characters (a line break fails the header)
-    # or path separators; quotes and non-ASCII are escaped by the header's own rules.
-    stem = "".join(
-        " " if unicodedata.category(c).startswith("C") or c in "/\\" else c for c in scorecard.name
+
+
+def scorecard_report(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """The page's download buttons: the scorecard for `?period=` as a PDF board pack
+    (`report.pdf`), an Excel workbook (`report.xlsx`, with `?by=DIMENSION` breakdowns) or
+    one table as CSV (`report.csv?table=tree|history|fix-first|breakdowns`). Outside the
+    user's departments it answers 404 like any page; a bad format, table, period or
+    dimension 400 with the reason; a scorecard that cannot be scored 409 with why."""
+    try:
+        export = report_export(
+            user=request.user,
+            pk=pk,
+            fmt=fmt,
+            period=request.GET.get("period") or None,
+            breakdowns=[d for d in request.GET.getlist("by") if d],
+            table=request.GET.get("table") or Table.TREE,
+        )
+    except scoring.DefinitionError as exc:
+        scorecard = sel.scorecard_get(user=request.user, pk=pk)
+        return unscorable(request, scorecard, exc, status=409)
+    return attachment(
+        filename=export.filename, content_type=export.content_type, content=export.content
     )
-    stem = "-".join(stem.lower().split()) or "scorecard"
-    response["Content-Disposition"] = content_disposition_header(True, f"{stem}.yaml")
-    return response
