@@ -63,3 +63,27 @@ class User(AbstractUser):
                 validate_password(raw, user=self)
             except ValidationError as exc:
                 raise ValidationError({"password": exc.messages}) from None
+
+
+class ApiToken(models.Model):
+    """A personal key with which a script or another system calls the API as its owner: it
+    sees and may change exactly what the owner may. Only a hash of the key is kept (the key
+    itself is shown once, when created); it stops working when revoked or past its expiry."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'ERP sync'.")
+    prefix = models.CharField(
+        max_length=12, help_text="The key's first characters, to recognise it in a list."
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,14 +1,27 @@
-"""Writes to departments and users."""
+"""Writes to departments, users and their API tokens."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from .models import Department, Level, User
+from crm_scorecard.errors import Invalid, NotFound
+
+from .models import ApiToken, Department, Level, User
+from .scope import Actor
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -179,3 +192,121 @@ def user_create(
     user.save()
     user.departments.set(departments)
     return user
+
+
+# ---- API tokens ----------------------------------------------------------------------------
+
+TOKEN_MARK = "crm_"
+"""Every key starts with this, so a secret scanner (or a person) can tell what it is."""
+TOKEN_DAYS = 90
+"""How long a token works when its creator does not say."""
+TOKEN_MAX_DAYS = 365
+"""The longest a token may work, unless the site's settings say otherwise (API_TOKEN_MAX_DAYS)."""
+TOKEN_TOUCH_SECONDS = 60
+"""A token's last use is written at most this often, not on every request."""
+
+
+def token_max_days() -> int:
+    """The longest a new token may work, in days (the setting API_TOKEN_MAX_DAYS)."""
+    return int(getattr(settings, "API_TOKEN_MAX_DAYS", TOKEN_MAX_DAYS))
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenCreated:
+    """A new token and its key. The key is in no other place: show it once, then drop it."""
+
+    token: ApiToken
+    key: str
+
+
+@transaction.atomic
+def token_create(*, user: User, name: str, days: int | None = None) -> TokenCreated:
+    """Give `user` a new personal API token named `name` (what it is for), working for `days`
+    (default TOKEN_DAYS, at most `token_max_days()`). A script that sends its key as
+    `Authorization: Bearer <key>` acts as `user`, seeing exactly what they see."""
+    name = name.strip()
+    longest = token_max_days()
+    days = TOKEN_DAYS if days is None else days
+    if not name:
+        raise Invalid("name: say what the token is for, e.g. 'ERP sync'")
+    if len(name) > 100:
+        raise Invalid(f"name: at most 100 characters (this one has {len(name)})")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise Invalid("name: cannot contain control characters (a tab, a new line, \\x00...)")
+    if not 1 <= days <= longest:
+        raise Invalid(f"days: a token works for 1 to {longest} days, not {days}")
+    if not user.is_active:
+        raise Invalid(f"user: {user.username} is inactive; an inactive user has no tokens")
+    key = TOKEN_MARK + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user,
+        name=name,
+        prefix=key[: len(TOKEN_MARK) + 6],
+        key_hash=_digest(key),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    token.full_clean()
+    token.save()
+    log.info("API token %s (%r) created for %s", token.pk, name, user.username)
+    return TokenCreated(token=token, key=key)
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken) -> ApiToken:
+    """Stop a token for good; a request that sends it is refused from then on. Revoking a
+    token again changes nothing."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        log.info("API token %s (%r) of %s revoked", token.pk, token.name, token.user.username)
+    return token
+
+
+def tokens_of(*, user: User) -> QuerySet[ApiToken]:
+    """A person's tokens, newest first, revoked and expired ones included (their page)."""
+    return ApiToken.objects.filter(user=user)
+
+
+def token_get(*, user: Actor, pk: int) -> ApiToken:
+    """One of `user`'s own tokens (any token, for a superuser); any other answers like one
+    that does not exist."""
+    qs = ApiToken.objects.select_related("user")
+    if not (isinstance(user, User) and user.is_active and user.is_superuser):
+        if not isinstance(user, User) or not user.is_authenticated:
+            raise NotFound("No such token.")
+        qs = qs.filter(user=user)
+    found = qs.filter(pk=pk).first()
+    if found is None:
+        raise NotFound("No such token.")
+    return found
+
+
+class TokenRefused(Exception):
+    """A request's token does not sign anyone in; the message says why, for its sender."""
+
+
+def token_user(*, key: str) -> User:
+    """The person a request's key signs in, noting when the token was last used. Raises
+    TokenRefused for a key that is unknown, revoked, expired or whose user is inactive."""
+    now = timezone.now()
+    token = ApiToken.objects.select_related("user").filter(key_hash=_digest(key)).first()
+    if token is None:
+        raise TokenRefused("Unknown API token.")
+    if token.revoked_at is not None:
+        raise TokenRefused("This API token has been revoked.")
+    if token.expires_at <= now:
+        raise TokenRefused("This API token has expired.")
+    if not token.user.is_active:
+        raise TokenRefused("This API token's user is inactive.")
+    if token.last_used_at is None or now - token.last_used_at >= timedelta(
+        seconds=TOKEN_TOUCH_SECONDS
+    ):
+        # One UPDATE that only the first of several simultaneous requests needs to win.
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now)
+        ).update(last_used_at=now)
+    return token.user

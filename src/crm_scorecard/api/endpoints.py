@@ -1,5 +1,6 @@
 """The JSON API (OpenAPI at /api/docs). Thin: parse, call selectors and services, return.
-Every endpoint requires a signed-in session and answers within the caller's departments.
+Every endpoint requires a signed-in session or a personal API token (`api.auth`) and answers
+within the caller's departments.
 
 The domain's errors (`crm_scorecard.errors`) are mapped here, once: `NotFound` is 404,
 `NotAllowed` 403 and `Invalid` 422, each as `{"detail": reason}`; every operation that can
@@ -13,9 +14,9 @@ from typing import Annotated, Any
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 from ninja import NinjaAPI, Query, Schema
-from ninja.errors import HttpError
-from ninja.security import django_auth
+from ninja.errors import AuthenticationError, HttpError
 
+from crm_scorecard.api.auth import API_AUTH
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
 from crm_scorecard.metrics.api import (
@@ -32,7 +33,7 @@ from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
 
-api = NinjaAPI(title="CRM Scorecard API", version="1", auth=django_auth, urls_namespace="api")
+api = NinjaAPI(title="CRM Scorecard API", version="1", auth=API_AUTH, urls_namespace="api")
 
 
 class ErrorOut(Schema):
@@ -44,6 +45,13 @@ class ErrorOut(Schema):
 def _errors(*statuses: int) -> dict[int, type[Schema]]:
     """The error answers an operation can give, for its OpenAPI responses."""
     return {status: ErrorOut for status in statuses}
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(exc)}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="crm-scorecard"'
+    return response
 
 
 @api.exception_handler(NotFound)
