@@ -198,7 +198,7 @@ def quality() -> None:
 def speed(n: int, n_embeddings: int) -> None:
     texts, truth = synthetic(max(n, n_embeddings))
     print(f"speed on synthetic comments in {len(set(truth))} topics (2 cores):")
-    for themes in (12, None):
+    for themes in (12, None) if n else ():
         labels, seconds, k = group(texts[:n], themes)
         how = "given" if themes else "chosen from the data"
         nmi = normalized_mutual_info_score(truth[:n], labels)
