@@ -26,7 +26,6 @@ CACHE_SECONDS = 3600  # entries are keyed by version; the timeout only bounds me
 # upgrade that changes them never reads an entry pickled by the previous release.
 EVALUATION_SHAPE = 2  # 2: scoring.Scorecard.goal_links
 
-shift = shift_months  # the old name, while tests/test_demo.py imports it from here
 
 
 def scorecards_visible(*, user: Actor) -> QuerySet[Scorecard]:
