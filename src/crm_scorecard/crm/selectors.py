@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.postgres.search import TrigramDistance
+from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection
-from django.db.models import CharField, F, Func, Q, QuerySet, Sum
-from django.db.models.functions import Collate, Upper
+from django.db.models import CharField, F, FloatField, Func, Q, QuerySet, Sum, Value
+from django.db.models.functions import Collate, Greatest, Upper
 
 from crm_scorecard.accounts.scope import Actor, restrict
 from crm_scorecard.errors import NotFound
@@ -26,24 +26,28 @@ SEARCH_MIN_CHARS = 1
 SEARCH_MAX_CHARS = 200
 """Longer than the longest name, email or phone a customer can have: such a query cannot
 match, so it is answered with nothing without asking the database."""
-SEARCH_COUNT_CAP = 1000
-"""Matches are counted up to this many; past it the count says "more than 1,000" (counting
-every customer whose name holds an "a" would read most of a million rows per keystroke)."""
+SEARCH_COUNT_CAP = 100
+"""Matches are counted up to this many; past it the count says "more than 100". Counting
+stops there because every match counted is a row read: a text that 1 customer in 100 holds
+takes 10,000 rows to count to 100 and 100,000 to count to 1,000 (bench/search.py
+--count-cap shows what a higher cap costs)."""
 
-_PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
+PHONE_SEPARATORS = " +-()./"
+_PHONE_LIKE = re.compile(r"[\d +\-()./]+")
 
 
 class PhoneDigits(Func):
-    """A phone number's digits alone, so "+44 161 555-0101" is found by "1615550101". On
-    PostgreSQL the expression is the one migration 0005 indexes."""
+    """A phone number without the separators people write in it (space + - ( ) . /), so
+    "+44 (161) 555-0101" is found by "1615550101". The same on every database; on
+    PostgreSQL it is the expression migration 0005 indexes (TRANSLATE: a regular expression
+    costs several times more per row when a short text is looked for in every phone)."""
 
     output_field = CharField()
-    template = "REGEXP_REPLACE(%(expressions)s, '[^0-9]', '', 'g')"
+    template = f"TRANSLATE(%(expressions)s, '{PHONE_SEPARATORS}', '')"
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # SQLite has no regexp_replace: drop the separators phone numbers are written with.
         template = "%(expressions)s"
-        for separator in " +-().":
+        for separator in PHONE_SEPARATORS:  # SQLite has no TRANSLATE
             template = f"REPLACE({template}, '{separator}', '')"
         return self.as_sql(compiler, connection, template=template, **extra)
 
@@ -75,8 +79,9 @@ def customer_search_page(*, user: Actor, query: str, limit: int = 20) -> Custome
     Ranking: an exact customer id; then a prefix of the id, the name, the email or the
     phone's digits (in that order, each alphabetically); then the text anywhere in the
     name, email or phone digits, most similar first on PostgreSQL (pg_trgm), by name on
-    SQLite. Each step is a few index reads on PostgreSQL (migrations 0002 and 0005), so a
-    keystroke costs the same on a million customers as on a thousand."""
+    SQLite. When more than SEARCH_COUNT_CAP match, those last are ranked among the first
+    SEARCH_COUNT_CAP + 1 found: the count and the fragments come from one read that stops
+    there, so a keystroke costs about the same on a million customers as on a thousand."""
     text = query.strip()
     # No stored value holds a NUL (imports refuse it; PostgreSQL cannot store it), so such a
     # query matches nothing, and PostgreSQL would refuse to compare with it.
@@ -85,32 +90,41 @@ def customer_search_page(*, user: Actor, query: str, limit: int = 20) -> Custome
     digits = re.sub(r"\D", "", text) if _PHONE_LIKE.fullmatch(text) else ""
     scoped = customers_visible(user=user).alias(phone_digits=PhoneDigits("phone"))
     keys = _search_keys(text, digits)
-    anywhere = Q(external_id__istartswith=text)
-    for field, lookup, needle in keys:
-        anywhere |= Q(**{f"{field}__{lookup}contains": needle})
-    # Without order_by() the model's default ordering would sort every match before the cut.
-    counted = scoped.filter(anywhere).order_by()[: SEARCH_COUNT_CAP + 1].count()
 
     found: dict[int, Customer] = {}
-
-    def take(rows: QuerySet[Customer]) -> None:
-        for customer in rows.select_related("department"):
-            found.setdefault(customer.pk, customer)
-
-    take(scoped.filter(external_id__iexact=text)[:limit])
+    for customer in scoped.filter(external_id__iexact=text).select_related("department")[:limit]:
+        found[customer.pk] = customer
     # Each list is read in index order and cut at `limit`: rows already found are skipped,
     # so `limit` rows of each are enough to fill the page.
     for field, lookup, needle in [("external_id", "i", text), *keys]:
         if len(found) >= limit:
             break
-        rows = scoped.filter(**{f"{field}__{lookup}startswith": needle})
-        take(rows.order_by(_sort_key(field), "pk")[:limit])
-    if len(found) < limit:
-        for customer in _by_similarity(scoped, keys, limit=limit):
+        rows = scoped.filter(**{f"{field}__{lookup}startswith": needle}).select_related(
+            "department"
+        )
+        for customer in rows.order_by(_sort_key(field), "pk")[:limit]:
             found.setdefault(customer.pk, customer)
-    customers = list(found.values())[:limit]
+
+    anywhere = Q(external_id__istartswith=text)
+    for field, lookup, needle in keys:
+        anywhere |= Q(**{f"{field}__{lookup}contains": needle})
+    # order_by() drops the model's default ordering, which would sort every match first.
+    matching = scoped.filter(anywhere).order_by()
+    if len(found) >= limit:  # the page is full: only count
+        counted = matching[: SEARCH_COUNT_CAP + 1].count()
+    else:  # count, and rank the fragments from the same read
+        matches = list(
+            matching.values_list("pk", _similarity(keys), Upper("full_name"))[
+                : SEARCH_COUNT_CAP + 1
+            ]
+        )
+        counted = len(matches)
+        best = sorted((-similarity, name, pk) for pk, similarity, name in matches)
+        wanted = [pk for _, _, pk in best if pk not in found][: limit - len(found)]
+        rows = scoped.filter(pk__in=wanted).select_related("department").in_bulk()
+        found.update((pk, rows[pk]) for pk in wanted)
     return CustomerSearch(
-        customers=customers,
+        customers=list(found.values())[:limit],
         total=min(counted, SEARCH_COUNT_CAP),
         total_is_exact=counted <= SEARCH_COUNT_CAP,
     )
@@ -128,7 +142,7 @@ def _search_keys(text: str, digits: str) -> list[SearchKey]:
 
 
 def _key_expression(field: str) -> Any:
-    """The expression migration 0005 indexes for a searched column."""
+    """The expression the indexes of migrations 0002 and 0005 hold for a searched column."""
     return F(field) if field == "phone_digits" else Upper(field)
 
 
@@ -137,6 +151,16 @@ def _sort_key(field: str) -> Any:
     first `limit` rows of a prefix straight from the index instead of sorting every match."""
     expression = _key_expression(field)
     return Collate(expression, "C") if connection.vendor == "postgresql" else expression
+
+
+def _similarity(keys: list[SearchKey]) -> Any:
+    """How like the text a customer is: the best trigram similarity of their searched
+    columns (pg_trgm); the same for everyone where pg_trgm is missing, so name decides."""
+    if not _trigram_available():
+        return Value(0.0, output_field=FloatField())
+    return Greatest(
+        *(TrigramSimilarity(_key_expression(field), needle.upper()) for field, _, needle in keys)
+    )
 
 
 _TRIGRAM: dict[str, bool] = {}
@@ -153,36 +177,6 @@ def _trigram_available() -> bool:
             cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
             _TRIGRAM[name] = cursor.fetchone() is not None
     return _TRIGRAM[name]
-
-
-def _by_similarity(
-    scoped: QuerySet[Customer], keys: list[SearchKey], *, limit: int
-) -> list[Customer]:
-    """Customers holding the text anywhere in a searched column, best first: on PostgreSQL
-    by trigram distance (the nearest of their columns; a GiST index hands them over
-    nearest first), elsewhere by name."""
-    trigram = _trigram_available()
-    ranked: dict[int, tuple[float, str, int, Customer]] = {}
-    for field, lookup, needle in keys:
-        rows = scoped.filter(**{f"{field}__{lookup}contains": needle}).select_related("department")
-        if trigram:
-            distance = TrigramDistance(_key_expression(field), needle.upper())
-            rows = rows.annotate(search_distance=distance).order_by(
-                "search_distance", Upper("full_name"), "pk"
-            )
-        else:
-            rows = rows.order_by(Upper("full_name"), "pk")
-        for customer in rows[:limit]:
-            rank = (
-                getattr(customer, "search_distance", 0.0),
-                customer.full_name.upper(),
-                customer.pk,
-                customer,
-            )
-            if customer.pk not in ranked or rank[:3] < ranked[customer.pk][:3]:
-                ranked[customer.pk] = rank
-    best = sorted(ranked.values(), key=lambda rank: rank[:3])
-    return [rank[3] for rank in best[:limit]]
 
 
 def customer_get(*, user: Actor, external_id: str) -> Customer:
