@@ -150,7 +150,7 @@ def test_a_token_reads_exactly_what_its_user_may_see(client, org, cards):
     other = client.get(f"/api/scorecards/{cards['service'].pk}", **_bearer(key))
     # Then it sees Sales' scorecard and not Customer Service's, as its user would
     assert listed.status_code == 200
-    assert [c["name"] for c in listed.json()] == ["Sales card"]
+    assert [c["name"] for c in listed.json()["items"]] == ["Sales card"]
     assert own.status_code == 200 and own.json()["name"] == "Sales card"
     assert other.status_code == 404
     # And no session was opened by it

@@ -8,12 +8,13 @@ answer one of them lists it in its OpenAPI responses."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
-from ninja import NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
 
 from crm_scorecard.api.auth import API_AUTH
@@ -118,6 +119,47 @@ class ValueOut(Schema):
     value: float
 
 
+class PageIn(Schema):
+    """Which part of a long list to answer: `limit` items after the first `offset`."""
+
+    limit: int = Field(50, ge=1, le=500, description="at most this many items (1-500)")
+    offset: int = Field(0, ge=0, le=1_000_000, description="skip this many items first")
+
+
+class PageOut(Schema):
+    """One part of a list, and how many items the whole list holds."""
+
+    count: int = Field(description="how many items the whole list holds")
+    limit: int
+    offset: int
+
+
+class ScorecardPage(PageOut):
+    items: list[ScorecardOut]
+
+
+class MetricPage(PageOut):
+    items: list[MetricOut]
+
+
+class PointPage(PageOut):
+    items: list[PointOut]
+
+
+class CustomerPage(PageOut):
+    count_is_exact: bool = Field(
+        description=f"false when more than {crm.SEARCH_COUNT_CAP} customers match: "
+        "`count` is then that cap"
+    )
+    items: list[CustomerOut]
+
+
+def _page(items: Sequence[Any], page: PageIn, **extra: Any) -> dict[str, Any]:
+    """The part of `items` that `page` asks for, with the count of all of them."""
+    part = items[page.offset : page.offset + page.limit]
+    return {"count": len(items), "limit": page.limit, "offset": page.offset, "items": part, **extra}
+
+
 def _text(value: str, name: str) -> str:
     """Text no database can hold is refused: PostgreSQL rejects a NUL character (a 500)."""
     if "\x00" in value:
@@ -134,13 +176,20 @@ def _period(text: str | None) -> str | None:
         raise Invalid(str(exc)) from None
 
 
-@api.get("/scorecards", response={200: list[ScorecardOut], **_errors(422)}, tags=["scorecards"])
-def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str, Any]]:
+@api.get("/scorecards", response={200: ScorecardPage, **_errors(422)}, tags=["scorecards"])
+def scorecards(
+    request: HttpRequest, page: Query[PageIn], period: str | None = None
+) -> dict[str, Any]:
+    """The scorecards of the caller's departments, by department and name, each scored for
+    `period` (default the month pages open on)."""
+    month = _period(period)
+    visible = sel.scorecards_visible(user=request.user).order_by("department__name", "name", "pk")
+    count = visible.count()
     out = []
     version = sel.kpi_version()
-    for card in sel.scorecards_visible(user=request.user):
+    for card in visible[page.offset : page.offset + page.limit]:
         try:
-            ev = sel.evaluation(scorecard=card, period=_period(period), version=version)
+            ev = sel.evaluation(scorecard=card, period=month, version=version)
         except scoring.DefinitionError as exc:
             out.append(
                 {
@@ -166,7 +215,7 @@ def scorecards(request: HttpRequest, period: str | None = None) -> list[dict[str
                 "change": ev.change,
             }
         )
-    return out
+    return {"count": count, "limit": page.limit, "offset": page.offset, "items": out}
 
 
 @api.get(
@@ -268,21 +317,23 @@ def indicator_value(request: HttpRequest, pk: int, period: str, body: ValueIn) -
     return {"indicator": indicator.pk, "period": month, "value": body.value}
 
 
-@api.get("/metrics", response=list[MetricOut], tags=["metrics"])
-def metrics(request: HttpRequest) -> list[Any]:
-    return list(registry())
+@api.get("/metrics", response={200: MetricPage, **_errors(422)}, tags=["metrics"])
+def metrics(request: HttpRequest, page: Query[PageIn]) -> dict[str, Any]:
+    """The metrics that indicators and `GET /metrics/{key}` can read."""
+    return _page(list(registry()), page)
 
 
-@api.get("/metrics/{key}", response={200: list[PointOut], **_errors(404, 422)}, tags=["metrics"])
+@api.get("/metrics/{key}", response={200: PointPage, **_errors(404, 422)}, tags=["metrics"])
 def metric(
     request: HttpRequest,
     key: str,
+    page: Query[PageIn],
     grain: str = "month",
     by: str | None = None,
     since: date | None = None,
     until: date | None = None,
     filter: str | None = None,
-) -> list[Any]:
+) -> dict[str, Any]:
     """A metric computed live within the caller's departments. `filter` is DIMENSION=VALUE."""
     if grain not in GRAINS:
         raise Invalid(f"grain must be one of {', '.join(GRAINS)}")
@@ -297,7 +348,7 @@ def metric(
     try:
         if key not in registry():
             raise NotFound(f"unknown metric {key!r}")
-        return [
+        points = [
             p.as_dict()
             for p in metric_series(
                 key=key,
@@ -311,11 +362,24 @@ def metric(
         ]
     except (MetricError, UnknownColumn) as exc:  # the metrics layer's refusals
         raise Invalid(str(exc)) from None
+    return _page(points, page)
 
 
-@api.get("/customers", response={200: list[CustomerOut], **_errors(422)}, tags=["customers"])
-def customers(request: HttpRequest, q: str) -> list[dict[str, Any]]:
-    return [_customer(c) for c in crm.customer_search(user=request.user, query=_text(q, "q"))]
+@api.get("/customers", response={200: CustomerPage, **_errors(422)}, tags=["customers"])
+def customers(request: HttpRequest, q: str, page: Query[PageIn]) -> dict[str, Any]:
+    """Customers of the caller's departments whose id, name, email or phone matches `q`,
+    best first (as the search box ranks them). Matches are counted up to a cap."""
+    # Past the cap matches are neither counted nor ranked: no page reaches beyond it.
+    wanted = min(page.offset + page.limit, crm.SEARCH_COUNT_CAP)
+    found = crm.customer_search_page(user=request.user, query=_text(q, "q"), limit=wanted)
+    part = found.customers[page.offset :]
+    return {
+        "count": found.total,
+        "count_is_exact": found.total_is_exact,
+        "limit": page.limit,
+        "offset": page.offset,
+        "items": [_customer(c) for c in part],
+    }
 
 
 @api.get(
