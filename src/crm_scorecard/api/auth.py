@@ -5,9 +5,12 @@ to their departments exactly as for the pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, django_auth
 
@@ -32,3 +35,29 @@ token_auth = TokenAuth()
 API_AUTH = [token_auth, django_auth]
 """The token first: it looks only at the Authorization header, so a request without one goes
 on to the session, whose CSRF check then applies as for any signed-in browser."""
+
+
+def refusal(reason: str) -> JsonResponse:
+    """The API's 401: why, and that a bearer token (or a session) is wanted."""
+    response = JsonResponse({"detail": reason}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="crm-scorecard"'
+    return response
+
+
+def signed_in_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For /api/docs and /api/openapi.json: the same callers as the API itself. A browser
+    that is not signed in goes to the sign-in form and back; anyone else gets the 401."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            by_token = token_auth(request)
+        except AuthenticationError as exc:
+            return refusal(str(exc))
+        if by_token is None and not request.user.is_authenticated:
+            if "text/html" in request.headers.get("Accept", ""):
+                return redirect_to_login(request.get_full_path())
+            return refusal("Unauthorized")
+        return view(request, *args, **kwargs)
+
+    return checked

@@ -17,7 +17,7 @@ from django.utils.http import content_disposition_header
 from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
 
-from crm_scorecard.api.auth import API_AUTH
+from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
 from crm_scorecard.metrics.api import (
@@ -34,7 +34,13 @@ from crm_scorecard.scorecards import files, scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
 
-api = NinjaAPI(title="CRM Scorecard API", version="1", auth=API_AUTH, urls_namespace="api")
+api = NinjaAPI(
+    title="CRM Scorecard API",
+    version="1",
+    auth=API_AUTH,
+    docs_decorator=signed_in_only,  # the description too is for signed-in callers only
+    urls_namespace="api",
+)
 
 
 class ErrorOut(Schema):
@@ -50,9 +56,7 @@ def _errors(*statuses: int) -> dict[int, type[Schema]]:
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
-    response = api.create_response(request, {"detail": str(exc)}, status=401)
-    response["WWW-Authenticate"] = 'Bearer realm="crm-scorecard"'
-    return response
+    return refusal(str(exc))
 
 
 @api.exception_handler(NotFound)
