@@ -181,8 +181,8 @@ def pandas_catalogue(frames: dict, months: range) -> dict[str, dict[int, float |
 def run_engine(choice: str, keys: list[str]) -> dict:
     """The whole catalogue on one engine, as `crm-scorecard compute` runs it; the values by
     metric and month index, with seconds in all and per metric."""
-    from crm_scorecard.metrics.catalogue import builtin_registry
     from crm_scorecard.metrics.connect import connect
+    from crm_scorecard.metrics.definitions import registry
     from crm_scorecard.metrics.engine import Engine
     from crm_scorecard.periods import period_index
 
@@ -195,7 +195,7 @@ def run_engine(choice: str, keys: list[str]) -> dict:
         out["mirror_seconds"] = time.perf_counter() - began
     began = time.perf_counter()
     timings: dict[str, float] = {}
-    with Engine(connect(choice), builtin_registry(), materialise=True) as engine:
+    with Engine(connect(choice), registry(), materialise=True) as engine:
         engine.prefetch(keys)  # as `crm-scorecard compute` does
         timings["prefetch"] = time.perf_counter() - began
         results = {}
@@ -227,9 +227,9 @@ def main() -> int:
     import django
 
     django.setup()
-    from crm_scorecard.metrics.catalogue import builtin_registry
+    from crm_scorecard.metrics.definitions import registry
 
-    keys = [x.key for x in builtin_registry() if x.kind != "manual"]
+    keys = [x.key for x in registry() if x.kind != "manual"]
     if args.engine_child:
         json.dump(run_engine(args.engine_child, keys), sys.stdout)
         return 0

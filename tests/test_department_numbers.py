@@ -21,8 +21,8 @@ from django.core.management import call_command
 
 from crm_scorecard.accounts.models import Department, Level
 from crm_scorecard.crm import models as m
-from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
 from crm_scorecard.metrics.models import KpiValue
 from crm_scorecard.metrics.services import kpi_compute
@@ -189,7 +189,7 @@ OWNERS = {
 @pytest.mark.parametrize("key", sorted(OWNERS))
 def test_each_sources_records_count_for_the_documented_department(tree, key):
     # Given the engine over the company
-    with Engine(connect("app"), builtin_registry()) as engine:
+    with Engine(connect("app"), registry()) as engine:
         for dept, expected in OWNERS[key].items():
             # When the source's count is filtered to a department
             got = engine.compute(key, filters={"department": dept}, since=JAN, until=JAN)
@@ -207,7 +207,7 @@ CASES = [(key, dept) for key in EXPECTED for dept in EXPECTED[key]]
 @pytest.mark.parametrize("choice", ["app", "duckdb"])
 def test_a_department_filter_is_its_subtree(tree, choice):
     # Given the engine over the company
-    with Engine(connect(choice), builtin_registry()) as engine:
+    with Engine(connect(choice), registry()) as engine:
         for key, dept in CASES:
             # When a metric is filtered to one department
             got = engine.compute(key, filters={"department": dept}, since=JAN, until=MAR)
@@ -218,7 +218,7 @@ def test_a_department_filter_is_its_subtree(tree, choice):
 @pytest.mark.parametrize("choice", ["app", "duckdb"])
 def test_a_department_breakdown_rolls_each_subtree_up_in_one_query(tree, choice):
     # Given the engine over the company
-    with Engine(connect(choice), builtin_registry()) as engine:
+    with Engine(connect(choice), registry()) as engine:
         for key in EXPECTED:
             # When a metric is broken down by department
             rows = engine.compute(key, by="department", since=JAN, until=MAR)

@@ -23,7 +23,7 @@ WHEN = datetime(2026, 1, 10, 9, tzinfo=UTC)
 def _calls(client) -> list:
     answer = client.get("/api/metrics/calls?since=2026-01-01&until=2026-01-31")
     assert answer.status_code == 200
-    return [p["value"] for p in answer.json()]
+    return [p["value"] for p in answer.json()["items"]]
 
 
 def test_a_get_request_never_writes_the_mirror(client, settings, tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 
 from crm_scorecard.crm import models as m
-from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
 from crm_scorecard.metrics.mirror import mirror_pin, mirror_sync
 from crm_scorecard.metrics.sources import TABLES
@@ -81,7 +81,7 @@ def test_default_engine_reads_the_mirror_and_follows_changes(settings, tmp_path)
     )
 
     def average_handle_time() -> list:
-        with Engine(connect("auto"), builtin_registry()) as engine:
+        with Engine(connect("auto"), registry()) as engine:
             assert engine.conn.parquet is not None  # DuckDB over the mirror's files
             return [v for _, _, v in engine.compute("average_handle_time")]
 
@@ -111,7 +111,7 @@ def test_a_reader_keeps_the_version_it_started_on_while_syncs_replace_it(setting
     )
     folder = tmp_path / "mirror"
     settings.METRICS_MIRROR = str(folder)
-    reader = Engine(connect("auto"), builtin_registry())
+    reader = Engine(connect("auto"), registry())
     first = reader.conn.parquet
     # When the call is corrected and the mirror synced twice while that engine still reads
     call.handle_seconds = 300

@@ -1,4 +1,9 @@
-"""Stored KPI values: computed once per (metric, grain, period, dimension), read by pages."""
+"""Stored KPI values, and a record of each computation that filled them.
+
+`compute` (services.kpi_compute) stores one value per (metric, grain, period, department
+subtree or the whole company, dimension value), replacing the computed range at once; the
+scorecards, their pages and reports read these rows. Pages that chart a metric's own
+breakdowns compute it live on the columnar mirror instead (services.metric_series)."""
 
 from __future__ import annotations
 
@@ -19,8 +24,11 @@ class Grain(models.TextChoices):
 class KpiValue(models.Model):
     """One KPI number: a metric for one period at one grain, for the whole company
     (`department` empty) or for one department's subtree (the department and every
-    department below it), overall (dimension empty) or for one value of a dimension (e.g.
-    region = North). A null value means "no data", never 0."""
+    department below it, its ratios and medians worked out on the subtree's records),
+    overall (dimension empty) or for one value of a dimension (e.g. region = North), also
+    within one department when its scorecards ask for that breakdown. A null value means
+    "no data", never 0. Written only by `compute`, which replaces a range in one
+    transaction (`computed_at`: when)."""
 
     metric = models.CharField(max_length=80)
     grain = models.CharField(max_length=10, choices=Grain.choices)

@@ -25,7 +25,8 @@ import ibis
 from ibis.expr.types import Table
 
 from . import sources as built
-from .sources import Connection, Join, UnknownColumn
+from .backends import Connection
+from .sources import Join, UnknownColumn
 
 
 class MetricError(ValueError):
