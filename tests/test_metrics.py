@@ -449,6 +449,37 @@ def test_metric_file_adds_dimensions_to_sources(company, tmp_path, choice):
         engine.compute("interactions", by="basket")
 
 
+@pytest.mark.parametrize("choice", ENGINES)
+def test_retention_keeps_records_without_the_dimension_as_one_group(company, tmp_path, choice):
+    # Given a dimension c1 lacks (null: c1 is 35-44) and c2, c3 have, and a country no
+    # customer has (empty)
+    path = tmp_path / "metrics.yaml"
+    path.write_text(
+        "dimensions:\n  - {name: grp, source: orders, "
+        "expression: \"None if age_bracket == '35-44' else 'known'\"}\n"
+    )
+    engine = Engine(connect(choice), definitions.registry(path))
+    # When retention is broken down by them
+    by_grp = engine.compute("retention_rate", by="grp")
+    by_country = engine.compute("retention_rate", by="country")
+    # Then c1, unknown, came back in Feb and Mar (1 of 1); the known c2 (Jan) and c3
+    # (Feb) did not (0 of 1); January has no previous month
+    assert [(p.month, d, v) for p, d, v in by_grp] == [
+        (1, "(unknown)", None),
+        (1, "known", None),
+        (2, "(unknown)", 1.0),
+        (2, "known", 0.0),
+        (3, "(unknown)", 1.0),
+        (3, "known", 0.0),
+    ]
+    # And with no country at all, everyone is unknown: the company's 0.5 and 0.5
+    assert [(p.month, d, v) for p, d, v in by_country] == [
+        (1, "(unknown)", None),
+        (2, "(unknown)", 0.5),
+        (3, "(unknown)", 0.5),
+    ]
+
+
 def test_metrics_show_breaks_down_by_a_file_dimension(company, tmp_path, monkeypatch):
     import io
     import json

@@ -107,6 +107,11 @@ class Metric:
         raise NotImplementedError
 
 
+def label(dim: Any) -> str:
+    """A dimension value as shown: records that lack one (null, NaN, empty) read as unknown."""
+    return UNKNOWN if dim is None or dim != dim or dim == "" else str(dim)
+
+
 def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Values:
     values: Values = {}
     for row in frame.itertuples(index=False):
@@ -114,7 +119,7 @@ def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Value
         raw = record[column]
         dim = record.get(by) if by else None
         if by:
-            dim = UNKNOWN if dim is None or dim != dim or dim == "" else str(dim)
+            dim = label(dim)
         key = (int(record["p"]), dim)
         values[key] = (
             None if raw is None or (isinstance(raw, float) and math.isnan(raw)) else float(raw)
@@ -253,9 +258,7 @@ class Aggregate(Metric):
         assert self.column is not None
         frame = engine.execute(t.filter(t[self.column].notnull()).select(*keys, v=t[self.column]))
         if request.by:
-            frame[request.by] = [
-                UNKNOWN if d is None or d != d or d == "" else str(d) for d in frame[request.by]
-            ]
+            frame[request.by] = [label(d) for d in frame[request.by]]
         q = 0.5 if self.agg == "median" else self.quantile
         assert q is not None
         quantiles = frame.astype({"v": "float64"}).groupby(keys)["v"].quantile(q)
@@ -432,6 +435,10 @@ class Retention(Metric):
 
     def compute(self, engine: Engine, request: Request) -> Series:
         active = _activity(engine, self.source, self.entity, request)
+        if request.by:
+            # Entities that lack the dimension are one group (unknown), as in every other
+            # kind: matched to themselves, which SQL's null never is.
+            active = active.mutate(**{request.by: active[request.by].fill_null(UNKNOWN)})
         previous = active.select(
             prev_entity=active[self.entity],
             prev_p=active.p + 1,
@@ -453,7 +460,7 @@ class Retention(Metric):
         coverage = engine.coverage(self.source, request)
         for row in den.itertuples(index=False):
             record = row._asdict()
-            key = (int(record["prev_p"]), record.get("prev_dim") if request.by else None)
+            key = (int(record["prev_p"]), label(record["prev_dim"]) if request.by else None)
             if coverage and key[0] > coverage[1]:
                 continue  # the period after the data ends is not covered
             values[key] = (hit_values.get(key) or 0.0) / float(record["total"])
