@@ -90,10 +90,13 @@ def _postgresql(
     columns = sql.SQL(", ").join(sql.Identifier(str(f.column)) for f in fields)
     key_column = str(cast(Field, model._meta.get_field(unique)).column)
     key = sql.Identifier(key_column)
-    updates = sql.SQL(", ").join(
-        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(str(f.column)))
-        for f in fields
-        if f.column != key_column
+    changing = [sql.Identifier(str(f.column)) for f in fields if f.column != key_column]
+    updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(c) for c in changing)
+    # A row that is already as the file says is left alone: re-importing a file then
+    # rewrites no row and no index entry (it still counts as updated).
+    unchanged = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in changing),
+        sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(c) for c in changing),
     )
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
@@ -114,14 +117,15 @@ def _postgresql(
         found = raw.fetchone()
         raw.execute(
             sql.SQL(
-                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
-                "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+                "INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM {stage} "
+                "ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {unchanged}"
             ).format(
                 table=sql.Identifier(table),
                 columns=columns,
                 stage=stage,
                 key=key,
                 updates=updates,
+                unchanged=unchanged,
             )
         )
     return int(found[0]) if found else 0

@@ -995,6 +995,22 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
                 return SLOW
             return value
 
+        def whole_column(cells: list[Any]) -> list[Any] | None:
+            """The common case at once: all text, none too long, no NUL, none blank where
+            required. None when any cell is not: then cell by cell."""
+            try:
+                column = [cell.strip() for cell in cells]
+            except AttributeError:
+                return None
+            if not column:
+                return column
+            if longest_text is not None and max(map(len, column)) > longest_text:
+                return None
+            if (required and not all(column)) or "\x00" in "".join(column):
+                return None
+            return column
+
+        plain.whole_column = whole_column  # type: ignore[attr-defined]
         return plain
     if isinstance(form_field, IsoDateTime):
         zone = timezone.get_current_timezone()
@@ -1223,6 +1239,11 @@ class _Importer:
         for planned, convert in zip(self.plan, self.converters, strict=True):
             if len(planned.positions) == 1 and not planned.values and planned.default is None:
                 position = planned.positions[0]
+                whole_column = getattr(convert, "whole_column", None)
+                found = whole_column([cells[position] for cells in batch]) if whole_column else None
+                if found is not None:
+                    columns.append(found)
+                    continue
                 converted = [convert(cells[position]) for cells in batch]
             else:
                 converted = [convert(self.value(cells, planned)) for cells in batch]
@@ -1436,15 +1457,23 @@ class _Importer:
         shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
         return f"known: {shown}; or add it with --create-departments"
 
+    @cached_property
+    def field_plan(self) -> list[tuple[str, str, bool, Any, bool]]:
+        """Per plain column: (column, model field, has a default, the default, holds text)."""
+        return [
+            (column, target, column in DEFAULTS, DEFAULTS.get(column), target in self.text_targets)
+            for column, target in self.spec.targets.items()
+        ]
+
     def row_fields(self, values: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        for column, target in self.spec.targets.items():
+        for column, target, has_default, default, is_text in self.field_plan:
             value = values.get(column)
-            if value in (None, "") and column in DEFAULTS:
-                value = DEFAULTS[column]
+            if has_default and (value is None or value == ""):
+                value = default
                 if value is None:
                     continue
-            fields[target] = "" if value is None and target in self.text_targets else value
+            fields[target] = "" if value is None and is_text else value
         for column, (_, _, target) in self.spec.refs.items():
             if self.spec.key == "orders" and column != "product_sku":
                 continue
