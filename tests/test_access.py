@@ -445,7 +445,8 @@ def test_every_api_read(client, world, caller, endpoint):
     response = client.get(url)
     assert response.status_code == expected[caller]
     if response.status_code == 200 and endpoint in ("scorecards", "customers"):
-        names = [item.get("name") or item.get("full_name") for item in response.json()]
+        items = response.json()["items"]  # a list comes in parts, with its count
+        names = [item.get("name") or item.get("full_name") for item in items]
         assert (names != []) is (caller in ("agent", "manager"))
 
 
@@ -474,10 +475,10 @@ def test_api_metric_is_scoped(client, world):
     )
     OrderLine.objects.create(order=order, line_no=1, amount=40)
     login(client, world["users"]["other_manager"])
-    assert client.get("/api/metrics/revenue").json() == []
+    assert client.get("/api/metrics/revenue").json()["items"] == []
     client.logout()
     login(client, world["users"]["manager"])
-    assert client.get("/api/metrics/revenue").json()[0]["value"] == 40
+    assert client.get("/api/metrics/revenue").json()["items"][0]["value"] == 40
     assert client.get("/api/metrics/revenue?by=planet").status_code == 422
 
 
