@@ -91,27 +91,12 @@ def customer_search_page(*, user: Actor, query: str, limit: int = 20) -> Custome
     scoped = customers_visible(user=user).alias(phone_digits=PhoneDigits("phone"))
     keys = _search_keys(text, digits)
 
-    found: dict[int, Customer] = {}
-    for customer in scoped.filter(external_id__iexact=text).select_related("department")[:limit]:
-        found[customer.pk] = customer
-    # Each list is read in index order and cut at `limit`: rows already found are skipped,
-    # so `limit` rows of each are enough to fill the page.
-    for field, lookup, needle in [("external_id", "i", text), *keys]:
-        if len(found) >= limit:
-            break
-        rows = scoped.filter(**{f"{field}__{lookup}startswith": needle}).select_related(
-            "department"
-        )
-        for customer in rows.order_by(_sort_key(field), "pk")[:limit]:
-            found.setdefault(customer.pk, customer)
-
-    anywhere = Q(external_id__istartswith=text)
-    for field, lookup, needle in keys:
-        anywhere |= Q(**{f"{field}__{lookup}contains": needle})
+    leading = _leading(scoped, text, keys, limit=limit)
     # order_by() drops the model's default ordering, which would sort every match first.
-    matching = scoped.filter(anywhere).order_by()
-    if len(found) >= limit:  # the page is full: only count
+    matching = scoped.filter(_anywhere(text, keys)).order_by()
+    if len(leading) >= limit:  # the page is full: only count
         counted = matching[: SEARCH_COUNT_CAP + 1].count()
+        ranked = leading[:limit]
     else:  # count, and rank the fragments from the same read
         matches = list(
             matching.values_list("pk", _similarity(keys), Upper("full_name"))[
@@ -120,14 +105,52 @@ def customer_search_page(*, user: Actor, query: str, limit: int = 20) -> Custome
         )
         counted = len(matches)
         best = sorted((-similarity, name, pk) for pk, similarity, name in matches)
-        wanted = [pk for _, _, pk in best if pk not in found][: limit - len(found)]
-        rows = scoped.filter(pk__in=wanted).select_related("department").in_bulk()
-        found.update((pk, rows[pk]) for pk in wanted)
+        seen = set(leading)
+        ranked = [*leading, *(pk for _, _, pk in best if pk not in seen)][:limit]
+    rows = scoped.filter(pk__in=ranked).select_related("department").in_bulk()
     return CustomerSearch(
-        customers=list(found.values())[:limit],
+        customers=[rows[pk] for pk in ranked],
         total=min(counted, SEARCH_COUNT_CAP),
         total_is_exact=counted <= SEARCH_COUNT_CAP,
     )
+
+
+def _leading(
+    scoped: QuerySet[Customer], text: str, keys: list[SearchKey], *, limit: int
+) -> list[int]:
+    """Ids of the exact customer id, then of the first `limit` prefixes of the id, name,
+    email and phone, each in index order (so at most `limit` rows each are read), without
+    repeats. PostgreSQL reads them all in one statement; SQLite, which cannot cut the parts
+    of a UNION, one part at a time."""
+    parts = [scoped.filter(external_id__iexact=text).annotate(search_key=_sort_key("full_name"))]
+    for field, lookup, needle in [("external_id", "i", text), *keys]:
+        rows = scoped.filter(**{f"{field}__{lookup}startswith": needle})
+        parts.append(rows.annotate(search_key=_sort_key(field)))
+    ordered = [
+        part.annotate(search_tier=Value(tier)).order_by("search_key", "pk")[:limit]
+        for tier, part in enumerate(parts)
+    ]
+    if connection.features.supports_slicing_ordering_in_compound:
+        union = (
+            ordered[0]
+            .values_list("pk", "search_tier", "search_key")
+            .union(
+                *(part.values_list("pk", "search_tier", "search_key") for part in ordered[1:]),
+                all=True,
+            )
+        )
+        found = [pk for pk, _, _ in union.order_by("search_tier", "search_key", "pk")]
+    else:
+        found = [pk for part in ordered for pk in part.values_list("pk", flat=True)]
+    return list(dict.fromkeys(found))
+
+
+def _anywhere(text: str, keys: list[SearchKey]) -> Q:
+    """Every match: an id starting with the text, or the text anywhere in a searched column."""
+    anywhere = Q(external_id__istartswith=text)
+    for field, lookup, needle in keys:
+        anywhere |= Q(**{f"{field}__{lookup}contains": needle})
+    return anywhere
 
 
 SearchKey = tuple[str, str, str]
