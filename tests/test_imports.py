@@ -653,3 +653,18 @@ def test_excel_rows_read_alike_with_calamine_and_with_openpyxl(tmp_path, monkeyp
     assert m.Customer.objects.get(external_id="1003").acquired_at == datetime(
         2024, 3, 15, tzinfo=UTC
     )
+
+
+def test_the_fast_path_reads_a_workbook_exactly_as_row_by_row_does(tmp_path):
+    # Given a workbook with date cells, numbers in text columns and a bad row
+    DepartmentFactory(name="Sales")
+    path = _workbook(tmp_path)
+    # When it is imported row by row, then in batches
+    slow = records_import(entity="customers", path=path, fast=False)
+    slow_rows = _snapshot()
+    m.Customer.objects.all().delete()
+    fast = records_import(entity="customers", path=path)
+    # Then the same rows are in with the same values, and the same one is out
+    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+    assert (fast.imported, fast.rejected) == (slow.imported, slow.rejected) == (2, 1)
+    assert _snapshot() == slow_rows

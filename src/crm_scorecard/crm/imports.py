@@ -987,7 +987,12 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
 
         def plain(value: Any) -> Any:
             if type(value) is not str:
-                return SLOW
+                if type(value) is float:  # a number in a spreadsheet's text column
+                    value = str(int(value)) if value.is_integer() else str(value)
+                elif type(value) is int:
+                    value = str(value)
+                else:
+                    return SLOW
             value = value.strip()
             if not value:
                 return SLOW if required else ""
@@ -1018,6 +1023,11 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
 
         def moment(value: Any) -> Any:
             if type(value) is not str:
+                # a spreadsheet's own date cells
+                if type(value) is datetime and value.tzinfo is None and naive_ok:
+                    return value.replace(tzinfo=zone)
+                if type(value) is date and naive_ok:
+                    return datetime(value.year, value.month, value.day, tzinfo=zone)
                 return SLOW
             value = value.strip()
             if not value:
@@ -1035,7 +1045,9 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
 
         def day_(value: Any) -> Any:
             if type(value) is not str:
-                return SLOW
+                if type(value) is date:
+                    return value
+                return value.date() if type(value) is datetime else SLOW
             value = value.strip()
             if not value:
                 return SLOW if required else None
