@@ -159,13 +159,17 @@ def test_api_operations_list_the_errors_they_can_answer():
     def statuses(path: str, method: str) -> set[int]:
         return {int(s) for s in paths[f"/api{path}"][method]["responses"]}
 
-    # Then each operation lists the refusals it can give
-    assert statuses("/scorecards", "get") == {200, 422}
-    assert statuses("/scorecards/{pk}", "get") == {200, 404, 409, 422}
-    assert statuses("/scorecards/{pk}/export", "get") == {200, 404}
-    assert statuses("/indicators/{pk}/values/{period}", "put") == {200, 403, 404, 422}
-    assert statuses("/metrics/{key}", "get") == {200, 404, 422}
-    assert statuses("/customers/{external_id}", "get") == {200, 404, 422}
+    # Then each operation lists the refusals it can give: every one 401 (not signed in) and
+    # 422 (a malformed parameter)
+    assert statuses("/scorecards", "get") == {200, 401, 422}
+    assert statuses("/scorecards/{pk}", "get") == {200, 401, 404, 409, 422}
+    assert statuses("/scorecards/{pk}/export", "get") == {200, 401, 404, 422}
+    assert statuses("/scorecards/{pk}/report", "get") == {200, 401, 404, 409, 422}
+    assert statuses("/indicators/{pk}/values/{period}", "put") == {200, 400, 401, 403, 404, 422}
+    assert statuses("/metrics", "get") == {200, 401, 422}
+    assert statuses("/metrics/{key}", "get") == {200, 401, 404, 422}
+    assert statuses("/customers", "get") == {200, 401, 422}
+    assert statuses("/customers/{external_id}", "get") == {200, 401, 404, 422}
 
 
 # ---- commands ------------------------------------------------------------------------------------

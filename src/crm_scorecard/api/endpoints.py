@@ -50,8 +50,10 @@ class ErrorOut(Schema):
 
 
 def _errors(*statuses: int) -> dict[int, type[Schema]]:
-    """The error answers an operation can give, for its OpenAPI responses."""
-    return {status: ErrorOut for status in statuses}
+    """The error answers an operation can give, for its OpenAPI responses: `statuses`, and
+    for every operation 401 (no session or token, or a token refused) and 422 (a parameter
+    that is malformed or out of bounds, listed with where it is, or a rule's refusal)."""
+    return {status: ErrorOut for status in sorted({401, 422, *statuses})}
 
 
 @api.exception_handler(AuthenticationError)
@@ -307,7 +309,7 @@ def scorecard_report(
 
 @api.put(
     "/indicators/{pk}/values/{period}",
-    response={200: ValueOut, **_errors(403, 404, 422)},
+    response={200: ValueOut, **_errors(400, 403, 404, 422)},  # 400: a body that is not JSON
     tags=["scorecards"],
 )
 def indicator_value(request: HttpRequest, pk: int, period: str, body: ValueIn) -> dict[str, Any]:
