@@ -1,20 +1,26 @@
 """In a real browser (Debian's chromium driven by Playwright): sign in, open a scorecard,
 see the stop-lights, the gauge, the diamond chart and the strategy map drawn, edit a target
-and see the score change, and be refused another department's scorecard. Screenshots are
-saved under test-artifacts/."""
+and see the score change, and be refused another department's scorecard; from the demo,
+download the board pack and the workbook with the page's buttons. Screenshots, the files
+and the board pack's pages as images are saved under test-artifacts/."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from openpyxl import load_workbook
+from pypdf import PdfReader
 
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.scorecards import files
-from crm_scorecard.scorecards.models import Indicator
+from crm_scorecard.scorecards.models import Indicator, Scorecard
 from crm_scorecard.scorecards.services import scorecard_import
 
 from .factories import DepartmentFactory, UserFactory
@@ -211,4 +217,61 @@ def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):
         assert width <= 820, f"{name} is {width}px wide on an 820px tablet"
     # (The test's own database connection was opened beside Playwright's event loop, where
     # the test database's teardown cannot see it: close it here.)
+    connection.close()
+
+
+def test_manager_downloads_the_demo_board_pack_and_workbook(live_server, browser_page):
+    # Given the demo company (small) and its Customer Service manager
+    call_command("demo", "--no-serve", "--customers", "200", "--months", "13", verbosity=0)
+    card = Scorecard.objects.filter(department__name="Customer Service").order_by("pk").first()
+    theirs = Scorecard.objects.filter(department__name="Sales").order_by("pk").first()
+    assert card is not None and theirs is not None
+    page = browser_page
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "service-manager")
+    page.fill("input[name=password]", "demo")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    # When they open their scorecard and press "PDF board pack"
+    page.goto(f"{live_server.url}/scorecards/{card.pk}/")
+    page.wait_for_selector("#gauge[data-rendered='1'] canvas")
+    note = page.locator("#downloads [data-download-note]")
+    with page.expect_download(timeout=120_000) as pdf_download:
+        page.get_by_role("link", name="PDF board pack").click()
+        # Then while it is made, the note beside the button says so
+        assert "Preparing the board pack" in note.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "board-pack-preparing.png"))
+    pdf = pdf_download.value
+    # And the board pack arrives named after the scorecard, department and month
+    period = page.locator("select[name=period] option[selected]").get_attribute("value")
+    assert pdf.suggested_filename.endswith(f"-customer-service-{period}.pdf")
+    pdf_path = ARTIFACTS / "board-pack.pdf"
+    pdf.save_as(str(pdf_path))
+    # (the note is cleared once the file is saved)
+    page.wait_for_function(
+        "() => document.querySelector('#downloads [data-download-note]').textContent === ''"
+    )
+    pages = PdfReader(str(pdf_path)).pages
+    text = "".join(p.extract_text() for p in pages)
+    assert card.name in text and "Customer Service" in text and period in text
+    # And its pages render as images, to be looked at (test-artifacts/board-pack-N.png)
+    for old in ARTIFACTS.glob("board-pack-[0-9]*.png"):
+        old.unlink()
+    subprocess.run(
+        ["pdftoppm", "-r", "70", "-png", str(pdf_path), str(ARTIFACTS / "board-pack")],
+        check=True,
+        timeout=120,
+    )
+    rendered = sorted(ARTIFACTS.glob("board-pack-[0-9]*.png"))
+    assert len(rendered) == len(pages) >= 4
+    # When they press "Excel workbook", then the workbook arrives with the scored tree
+    with page.expect_download(timeout=120_000) as xlsx_download:
+        page.get_by_role("link", name="Excel workbook").click()
+    book_path = ARTIFACTS / "workbook.xlsx"
+    xlsx_download.value.save_as(str(book_path))
+    book = load_workbook(io.BytesIO(book_path.read_bytes()))
+    assert {"Scorecard", "History", "Fix first"} <= set(book.sheetnames)
+    # And Sales' board pack is not found for them
+    refused = page.request.get(f"{live_server.url}/scorecards/{theirs.pk}/report.pdf")
+    assert refused.status == 404 and "content-disposition" not in refused.headers
     connection.close()
