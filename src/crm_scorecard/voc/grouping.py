@@ -3,11 +3,11 @@ diagram, which people then correct on the board.
 
 Each comment becomes a vector: by default its TF-IDF weights reduced by truncated SVD (latent
 semantic analysis) and normalised, so that comments using related words lie close together;
-with the `[embeddings]` extra installed, a sentence embedding from the packaged
-all-MiniLM-L6-v2 model instead (`embeddings.py`; nothing is downloaded), used without being
-asked for. K-means then draws the themes; without a number of themes the silhouette over a
-small range picks one. Each theme is labelled by its
-most telling words: the heaviest TF-IDF terms of its comments' mean.
+with the `[embeddings]` extra installed, and without being asked, a sentence embedding from
+the packaged all-MiniLM-L6-v2 model (`embeddings.py`; nothing is downloaded) with that LSA
+vector beside it. K-means then draws the themes; without a number of themes the silhouette
+of the LSA vectors over a small range picks one. Each theme is labelled by its most telling
+words: the heaviest TF-IDF terms of its comments' mean.
 
 On a later run the existing themes stay as they are (every comment keeps its place, so a
 person's corrections are never undone) and each new comment joins the theme whose centre
@@ -229,13 +229,17 @@ def plan(
     if not texts:
         progress(STEPS)
         return result
-    vectors = meaning_and_words(embed(texts), lsa(matrix)) if embed else lsa(matrix)
+    words = lsa(matrix)
+    vectors = meaning_and_words(embed(texts), words) if embed else words
     progress(1)
     theme_of = np.array([existing.get(c.key, -1) for c in comments], dtype=np.int64)
     fresh = np.flatnonzero(theme_of < 0)
     known = sorted({int(t) for t in theme_of if t >= 0})
     if not known:
-        k = themes or choose_k(vectors)
+        # The number of themes is judged on the words alone, for both pipelines: among
+        # sentence embeddings the silhouette falls steadily as themes are added (they spread
+        # smoothly), so it would always pick two (bench/voc.py).
+        k = themes or choose_k(words)
         progress(1)
         labels = cluster(vectors, k)
         progress(1)
