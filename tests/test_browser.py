@@ -271,6 +271,13 @@ def test_manager_downloads_the_demo_board_pack_and_workbook(live_server, browser
     xlsx_download.value.save_as(str(book_path))
     book = load_workbook(io.BytesIO(book_path.read_bytes()))
     assert {"Scorecard", "History", "Fix first"} <= set(book.sheetnames)
+    # And the workbook with breakdowns by channel holds each metric indicator's split
+    page.get_by_text("Workbook with breakdowns").click()
+    page.select_option("#downloads select[name=by]", "channel")
+    with page.expect_download(timeout=120_000) as split_download:
+        page.locator("#downloads form button[type=submit]").click()
+    split = load_workbook(io.BytesIO(split_download.value.path().read_bytes()))["Breakdowns"]
+    assert {split.cell(r, 2).value for r in range(2, split.max_row + 1)} == {"channel"}
     # And Sales' board pack is not found for them
     refused = page.request.get(f"{live_server.url}/scorecards/{theirs.pk}/report.pdf")
     assert refused.status == 404 and "content-disposition" not in refused.headers

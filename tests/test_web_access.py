@@ -40,13 +40,13 @@ def ann(org):
     return customer
 
 
-PAGES = ["home", "customer-search", "customer-detail"]
+PAGES = ["home", "customer-search", "customer-detail", "customer-search-csv", "complaint-queue-csv"]
 
 
 def url_for(name: str) -> str:
     if name == "customer-detail":
         return reverse(name, args=["C100"])
-    if name == "customer-search":
+    if name in ("customer-search", "customer-search-csv"):
         return reverse(name) + "?q=ann"
     return reverse(name)
 
@@ -74,6 +74,14 @@ def test_anonymous_is_sent_to_login(client, ann, page):
         ("field_agent", "customer-search", 200, False),
         ("service_agent", "home", 200, False),
         ("sales_manager", "home", 200, False),
+        ("service_agent", "customer-search-csv", 200, True),
+        ("executive", "customer-search-csv", 200, True),
+        ("sales_manager", "customer-search-csv", 200, False),
+        ("field_agent", "customer-search-csv", 200, False),
+        ("service_manager", "complaint-queue-csv", 200, True),
+        ("executive", "complaint-queue-csv", 200, True),
+        ("sales_manager", "complaint-queue-csv", 200, False),
+        ("sales_analyst", "complaint-queue-csv", 200, False),
     ],
 )
 def test_pages_are_scoped_to_departments(client, org, ann, who, page, status, sees_ann):
@@ -83,7 +91,7 @@ def test_pages_are_scoped_to_departments(client, org, ann, who, page, status, se
     response = client.get(url_for(page))
     # Then the answer and what it shows depend on their departments
     assert response.status_code == status
-    assert ("Ann Able" in response.content.decode()) is sees_ann
+    assert ("Ann Able" in response.content.decode("utf-8-sig")) is sees_ann
 
 
 def test_out_of_scope_answers_like_missing(client, org, ann):
