@@ -86,3 +86,34 @@ def test_every_operation_answers_as_its_description_says(case, app, bearer):
         # 422 and why: a future month, "2026-13", a value typed for a metric's indicator.
         excluded_checks=[positive_data_acceptance],
     )
+
+
+def _holds(answer: dict, printed: dict, where: str = "") -> None:
+    """Every field `printed` has is in `answer` with the same value, at every depth."""
+    for key, value in printed.items():
+        assert key in answer, f"{where}.{key} missing"
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            assert len(answer[key]) == len(value), f"{where}.{key}"
+            for n, (a, p) in enumerate(zip(answer[key], value, strict=True)):
+                _holds(a, p, f"{where}.{key}[{n}]")
+        else:
+            assert answer[key] == value, f"{where}.{key}: {answer[key]!r} != {value!r}"
+
+
+@pytest.mark.django_db
+def test_the_scored_tree_answer_is_the_whole_tree_evaluate_prints(client, org):
+    # Given a scorecard with a sub-goal, a manual and a metric indicator
+    from crm_scorecard.scorecards import selectors as sel
+
+    nps = {"name": "NPS", "values": {"2026-01": 40}, "baseline": 0, "target": 50}
+    goal = {**CARD["perspectives"][0]["goals"][0], "goals": [{"name": "Sub", "indicators": [nps]}]}
+    nested = {**CARD, "perspectives": [{**CARD["perspectives"][0], "goals": [goal]}]}
+    card = scorecard_import(card=files.parse(nested), department=org.sales)
+    client.force_login(org.sales_manager)
+    # When the API answers the tree for January
+    answer = client.get(f"/api/scorecards/{card.pk}?period=2026-01").json()
+    # Then it holds every field `scorecard evaluate --json` prints, at every depth
+    printed = sel.evaluation(scorecard=card, period="2026-01").result.to_dict()
+    _holds(answer, printed)
+    sub = answer["perspectives"][0]["goals"][0]["goals"][0]
+    assert sub["indicators"][0]["score"] == 40 / 50 and answer["period"] == "2026-01"

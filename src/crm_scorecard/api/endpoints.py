@@ -88,6 +88,56 @@ class ScorecardOut(Schema):
     error: str | None = None  # why the scorecard cannot be scored (status "unscorable")
 
 
+class NodeOut(Schema):
+    """A part of the scored tree: its score (None: no data), stop-light and weights."""
+
+    name: str
+    score: float | None
+    status: str = Field(description="green, yellow, red, or grey for no data")
+    weight: float
+    absolute_weight: float = Field(description="its share of the whole scorecard")
+
+
+class IndicatorResultOut(NodeOut):
+    metric: str | None = Field(description="the metric it reads; None: values typed by hand")
+    scope: str | None
+    unit: str
+    value: float | None
+    performance: float | None
+    progress: float | None
+    target: float | None
+    period: str | None = Field(description="the month its value is for (YYYY-MM)")
+    stale: bool = Field(description="true when its value is older than the month asked for")
+
+
+class GoalResultOut(NodeOut):
+    """A perspective or a goal: what it holds, scored."""
+
+    no_data: list[str] = Field([], description="what it holds that has no data")
+    goals: list[GoalResultOut]
+    indicators: list[IndicatorResultOut]
+
+
+GoalResultOut.model_rebuild()
+
+
+class PriorityOut(Schema):
+    name: str
+    score: float
+    absolute_weight: float
+    impact: float = Field(description="absolute weight x (1 - score): what fixing it gains")
+
+
+class ScorecardTreeOut(NodeOut):
+    """The scored tree, as `crm-scorecard scorecard evaluate --json` prints it, for `period`,
+    with the indicators to fix first."""
+
+    period: str
+    no_data: list[str] = Field([], description="perspectives that have no data")
+    perspectives: list[GoalResultOut]
+    fix_first: list[PriorityOut]
+
+
 class MetricOut(Schema):
     key: str
     name: str
@@ -226,7 +276,7 @@ def scorecards(
 
 @api.get(
     "/scorecards/{pk}",
-    response={200: dict[str, Any], **_errors(404, 409, 422)},
+    response={200: ScorecardTreeOut, **_errors(404, 409, 422)},
     tags=["scorecards"],
 )
 def scorecard(request: HttpRequest, pk: int, period: str | None = None) -> dict[str, Any]:
