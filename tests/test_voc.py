@@ -352,6 +352,15 @@ def test_with_the_extra_installed_grouping_uses_the_embeddings_without_being_ask
     Theme.objects.all().delete()
     assert "(tf-idf + lsa)" in group_command("--pipeline", "tfidf")
     assert len(FakeModel.seen) == 1
+    # And without --themes the number of themes is judged on the LSA vectors alone, not on
+    # the embeddings beside them (the fake's three columns)
+    Theme.objects.all().delete()
+    widths: list[int] = []
+    choose_k = grouping.choose_k
+    monkeypatch.setattr(grouping, "choose_k", lambda v: widths.append(v.shape[1]) or choose_k(v))
+    assert "3 new themes" in group_command()
+    words = grouping.lsa(grouping.tfidf([t for batch in FakeModel.seen[:1] for t in batch])[0])
+    assert widths == [words.shape[1]]
 
 
 def test_meaning_and_words_weighs_the_words_at_three_quarters():
