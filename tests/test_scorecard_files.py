@@ -550,7 +550,10 @@ def test_renaming_a_goal_keeps_its_links(tmp_path):
     # Then the scoring model still links the two goals, by their ids
     scored = scorecard_scoring(card)
     assert scored.goal_links == [(str(skilled.pk), str(keep.pk))]
-    assert scored.links == [("Skilled people", "Keep customers")]
+    names = {g.key: g.name for g in scored.goals()}
+    assert [(names[c], names[e]) for c, e in scored.goal_links] == [
+        ("Skilled people", "Keep customers")
+    ]
     # And the exported file names the goal by its new name, and imports again
     exported = scorecard_export(card)
     assert [(link.cause, link.effect) for link in exported.links] == [

@@ -241,14 +241,6 @@ class Scorecard:
                 for _, g in _walk_goals("", goal):
                     yield g
 
-    @property
-    def links(self) -> list[tuple[str, str]]:
-        """The links as (cause name, effect name), for drawing them by name. (Kept while
-        the strategy-map charts in web/ and reports/ still join by name; they should join
-        by key through `goal_links`.)"""
-        names = {g.key: g.name for g in self.goals()}
-        return [(names.get(c, c), names.get(e, e)) for c, e in self.goal_links]
-
     def check(self) -> None:
         """Refuse definitions that cannot be scored, naming the item and the reason."""
         self.thresholds.check(self.name)

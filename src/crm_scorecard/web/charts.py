@@ -121,19 +121,18 @@ def strategy_map(scorecard: Scorecard, ev: sel.Evaluation) -> dict[str, Any]:
                     "url": f"/scorecards/{scorecard.pk}/goals/{goal.key}/",
                 }
             )
-    index = {
-        n["name"]: i for i, n in enumerate(nodes)
-    }  # ECharts joins cartesian graph edges by index
+    # ECharts joins cartesian graph edges by index; links join goals by key, not name.
+    index = {n["id"]: i for i, n in enumerate(nodes)}
     # charts.js routes each link between the bands and boxes; the arrowhead is on its end.
     links = [
         {
             "source": index[a],
             "target": index[b],
-            "cause": a,
-            "effect": b,
+            "cause": nodes[index[a]]["name"],
+            "effect": nodes[index[b]]["name"],
             "edgeSymbol": ["none", "arrow"],
         }
-        for a, b in ev.card.links
+        for a, b in ev.card.goal_links
         if a in index and b in index
     ]
     return {"nodes": nodes, "links": links, "bands": [p.name for p in bands]}
