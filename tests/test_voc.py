@@ -16,9 +16,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.http import Http404
 
 from crm_scorecard.crm.models import Complaint, ComplaintCategory, Feedback
+from crm_scorecard.errors import NotFound
 from crm_scorecard.voc import embeddings, grouping, selectors, services
 from crm_scorecard.voc.models import ChangeAction, Theme, ThemeChange, ThemeMember
 
@@ -200,9 +200,9 @@ def test_themes_are_scoped_to_their_department(org, comments):
     services.theme_assign(actor=None, theme=billing, department=org.field_sales)
     # Then Sales' manager sees billing (a sub-department's) and nothing else
     assert list(selectors.themes_visible(user=org.sales_manager)) == [billing]
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         selectors.theme_get(user=org.sales_manager, pk=delivery.pk)
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         selectors.theme_get(user=org.sales_manager, pk=app.pk)
     # And the service agent sees delivery only, the executive every theme
     assert list(selectors.themes_visible(user=org.service_agent)) == [delivery]
