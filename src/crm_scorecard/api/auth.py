@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer, SessionAuth
 
 from crm_scorecard.accounts.services import TokenRefused, token_user
 
@@ -31,8 +31,20 @@ class TokenAuth(HttpBearer):
         return user
 
 
+class SignedInSession(SessionAuth):
+    """The browser session, whose writes need the CSRF token. Without a signed-in session
+    there is nothing for CSRF to protect: the request answers 401 like any other, not the
+    CSRF refusal's 403."""
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return super()._get_key(request)
+
+
 token_auth = TokenAuth()
-API_AUTH = [token_auth, django_auth]
+session_auth = SignedInSession()
+API_AUTH = [token_auth, session_auth]
 """The token first: it looks only at the Authorization header, so a request without one goes
 on to the session, whose CSRF check then applies as for any signed-in browser."""
 

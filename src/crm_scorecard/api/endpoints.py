@@ -18,6 +18,7 @@ from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
 
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
+from crm_scorecard.api.customer_writes import customers_write
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
 from crm_scorecard.metrics.api import (
@@ -459,3 +460,60 @@ def _customer(c: Any) -> dict[str, Any]:
         "status": c.status,
         "department": c.department.name,
     }
+
+
+class CustomerIn(Schema):
+    """A customer as a customers file's row has it: the same columns, the same rules."""
+
+    customer_id: str = Field(description="your id for the customer; an existing id updates it")
+    full_name: str
+    department: str = Field(description="one of your departments, by name")
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    postal_code: str | None = None
+    birth_date: str | None = Field(None, description="YYYY-MM-DD")
+    segment: str | None = None
+    acquisition_channel: str | None = None
+    acquired_at: str | None = Field(None, description="ISO 8601 date and time")
+    status: str | None = None
+    owner: str | None = Field(None, description="the owning employee's id")
+
+
+class CustomersIn(Schema):
+    customers: list[CustomerIn] = Field(min_length=1, max_length=1000)
+
+
+class FieldErrorOut(Schema):
+    field: str
+    reason: str
+
+
+class RefusedOut(Schema):
+    index: int = Field(description="the record's place in `customers`, from 0")
+    customer_id: str
+    errors: list[FieldErrorOut]
+
+
+class WrittenOut(Schema):
+    dry_run: bool
+    imported: int = Field(description="customers created")
+    updated: int
+    rejected: int
+    refused: list[RefusedOut]
+
+
+@api.post(
+    "/customers",
+    response={200: WrittenOut, **_errors(400, 403)},
+    tags=["customers"],
+)
+def customers_post(request: HttpRequest, body: CustomersIn, dry_run: bool = False) -> Any:
+    """Create or update customers of your departments (managers and executives), by the rules
+    of a customers file import: each refused record is listed with each field's reason and
+    the others are written. `dry_run` checks them all and writes nothing."""
+    records = [c.model_dump() for c in body.customers]
+    return customers_write(user=request.user, records=records, dry_run=dry_run)
