@@ -3,8 +3,11 @@ departments only, with a count of every match."""
 
 from __future__ import annotations
 
+import importlib
+from types import SimpleNamespace
+
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from crm_scorecard.crm import selectors
 from crm_scorecard.crm.models import Customer
@@ -236,3 +239,48 @@ def test_postgresql_reads_each_search_through_its_index(org, people, field, look
     # a prefix list over in order, with no sort of every match, shows only on a big table:
     # bench/search.py, README "Benchmarks".)
     assert index in plan, plan
+
+
+def test_without_pg_trgm_fragments_come_in_name_order(org, people, monkeypatch):
+    # Given a database where pg_trgm could not be created (see migration 0005)
+    monkeypatch.setattr(selectors, "_trigram_available", lambda: False)
+    # When a fragment two customers hold is searched
+    found = names(customer_search(user=org.executive, query="corp.exa"))
+    # Then both are found, in name order, and no trigram function was asked for
+    assert found == ["Bob Annand", "Cy Cole"]
+
+
+def test_migration_0005_without_pg_trgm_builds_the_prefix_indexes_and_says_what_to_run(capsys):
+    # Given a PostgreSQL connection that refuses to create pg_trgm (no superuser)
+    migration = importlib.import_module("crm_scorecard.crm.migrations.0005_search_trigram")
+    executed: list[str] = []
+
+    class Cursor:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql, params=None):
+            executed.append(sql)
+            if sql.startswith("CREATE EXTENSION"):
+                raise DatabaseError('permission denied to create extension "pg_trgm"')
+
+        def fetchone(self):
+            return None
+
+    class Editor:
+        connection = SimpleNamespace(vendor="postgresql", cursor=Cursor)
+
+        def execute(self, sql):
+            executed.append(sql)
+
+    # When the migration runs
+    migration.forwards(None, Editor())
+    # Then it builds the prefix indexes, no trigram index, and says why and what to run
+    assert any("crm_customer_name_prefix" in sql for sql in executed)
+    assert not any("gin_trgm_ops" in sql for sql in executed)
+    out = capsys.readouterr().out
+    assert "pg_trgm could not be created (permission denied" in out
+    assert "CREATE EXTENSION pg_trgm;" in out
