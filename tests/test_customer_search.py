@@ -284,3 +284,16 @@ def test_migration_0005_without_pg_trgm_builds_the_prefix_indexes_and_says_what_
     out = capsys.readouterr().out
     assert "pg_trgm could not be created (permission denied" in out
     assert "CREATE EXTENSION pg_trgm;" in out
+
+
+def test_the_search_page_says_how_many_match(client, org, ranked, monkeypatch):
+    # Given the executive signed in and six customers matching "ann"
+    client.force_login(org.executive)
+    # When they search with the page asking for the results part (as htmx does)
+    page = client.get("/customers/?q=ann", headers={"HX-Request": "true"}).content.decode()
+    # Then the page says how many match
+    assert "6 matches." in page
+    # And past the cap it says "more than" and to type more
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 5)
+    page = client.get("/customers/?q=ann", headers={"HX-Request": "true"}).content.decode()
+    assert "More than 5 matches; the best 6 shown. Type more" in page

@@ -15,8 +15,14 @@ from .shared import attachment, file_stem
 
 def customer_search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    results = selectors.customer_search(user=request.user, query=query)
-    context = {"query": query, "results": results, "min_chars": selectors.SEARCH_MIN_CHARS}
+    page = selectors.customer_search_page(user=request.user, query=query)
+    context = {
+        "query": query,
+        "results": page.customers,
+        "total": page.total,
+        "total_is_exact": page.total_is_exact,
+        "min_chars": selectors.SEARCH_MIN_CHARS,
+    }
     if request.headers.get("HX-Request"):
         return render(request, "web/_customer_results.html", context)
     return render(request, "web/customer_search.html", context)
