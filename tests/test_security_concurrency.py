@@ -21,8 +21,8 @@ from django.test import Client
 
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.crm.imports import records_import
-from crm_scorecard.metrics.catalogue import builtin_registry
 from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
 from crm_scorecard.metrics.mirror import mirror_sync
 from crm_scorecard.scorecards import files
@@ -148,7 +148,7 @@ def test_acknowledged_writes_survive_mirror_refresh_compute_and_import(tmp_path,
 
     def compute(choice: str) -> Callable[[], None]:
         def run() -> None:
-            with Engine(connect(choice), builtin_registry()) as engine:
+            with Engine(connect(choice), registry()) as engine:
                 assert [v for _, _, v in engine.compute("average_handle_time")] == [200]
 
         return run

@@ -5,7 +5,6 @@ dated in the period."""
 
 from __future__ import annotations
 
-from .engine import Registry
 from .kinds import (
     Aggregate,
     Conversion,
@@ -480,9 +479,3 @@ CATALOGUE: list[Metric] = [
         meaning="Mean engagement survey rating (1 to 5).",
     ),
 ]
-
-
-def builtin_registry() -> Registry:
-    registry = Registry(CATALOGUE)
-    registry.check()
-    return registry
