@@ -89,3 +89,61 @@ def test_customer_write(client, org, caller, by):
     else:
         assert response.status_code == 200 and response.json()["imported"] == 1
         assert written == [("C-1", "Sales")]
+
+
+RECORDS = {
+    "interactions": {
+        "interaction_id": "I-1",
+        "customer_id": "C-1",
+        "department": "Sales",
+        "channel": "call",
+        "started_at": "2026-01-05T09:00:00Z",
+    },
+    "feedback": {"feedback_id": "F-1", "customer_id": "C-1", "submitted_at": "2026-01-05"},
+    "complaints": {
+        "complaint_id": "K-1",
+        "customer_id": "C-1",
+        "department": "Sales",
+        "category": "billing",
+        "opened_at": "2026-01-05T09:00:00Z",
+    },
+}
+RECORD_WRITE = {  # Sales' customer's records: Sales' people who handle customers write them
+    "anonymous": 401,
+    "service_manager": "refused",
+    "field_agent": "refused",  # Field Sales, below Sales: cannot see Sales' customer
+    "sales_analyst": 403,
+    "sales_manager": "written",
+}
+
+
+@pytest.mark.parametrize("by", ["session", "token"])
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("entity", list(RECORDS))
+def test_record_writes(client, org, caller, by, entity):
+    # Given Sales' customer C-1 and a caller
+    from crm_scorecard.crm.models import Complaint, Feedback, Interaction
+
+    from .factories import CustomerFactory
+
+    CustomerFactory(external_id="C-1", department=org.sales)
+    model = {"interactions": Interaction, "feedback": Feedback, "complaints": Complaint}[entity]
+    headers = _sign_in(client, org, caller, by)
+    # When they send one record of C-1
+    response = client.post(
+        f"/api/{entity}",
+        {entity: [RECORDS[entity]]},
+        content_type="application/json",
+        **headers,
+    )
+    # Then only Sales' manager writes it; the others are refused and nothing is written
+    expected = RECORD_WRITE[caller]
+    if expected == "written":
+        assert response.status_code == 200 and response.json()["imported"] == 1
+        assert model.objects.count() == 1
+        return
+    if expected == "refused":
+        assert response.status_code == 200 and response.json()["rejected"] == 1
+    else:
+        assert response.status_code == expected
+    assert not model.objects.exists()

@@ -54,7 +54,7 @@ def test_a_manager_writes_customers_and_each_refusal_names_the_field(client, org
     assert (data["imported"], data["updated"], data["rejected"]) == (1, 1, 3)
     refused = {r["index"]: r for r in data["refused"]}
     assert sorted(refused) == [2, 3, 4]
-    assert refused[2]["customer_id"] == "C-3"
+    assert refused[2]["id"] == "C-3"
     assert [e["field"] for e in refused[2]["errors"]] == ["email"]
     assert refused[3]["errors"] == [
         {

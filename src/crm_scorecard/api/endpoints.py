@@ -16,9 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
+from pydantic import create_model
 
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
-from crm_scorecard.api.customer_writes import customers_write
+from crm_scorecard.api.customer_writes import WRITABLE, Writable, records_write
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
 from crm_scorecard.metrics.api import (
@@ -462,29 +463,17 @@ def _customer(c: Any) -> dict[str, Any]:
     }
 
 
-class CustomerIn(Schema):
-    """A customer as a customers file's row has it: the same columns, the same rules."""
-
-    customer_id: str = Field(description="your id for the customer; an existing id updates it")
-    full_name: str
-    department: str = Field(description="one of your departments, by name")
-    email: str | None = None
-    phone: str | None = None
-    street: str | None = None
-    city: str | None = None
-    region: str | None = None
-    country: str | None = None
-    postal_code: str | None = None
-    birth_date: str | None = Field(None, description="YYYY-MM-DD")
-    segment: str | None = None
-    acquisition_channel: str | None = None
-    acquired_at: str | None = Field(None, description="ISO 8601 date and time")
-    status: str | None = None
-    owner: str | None = Field(None, description="the owning employee's id")
-
-
-class CustomersIn(Schema):
-    customers: list[CustomerIn] = Field(min_length=1, max_length=1000)
+def _record_in(kind: Writable) -> type[Schema]:
+    """A record as a row of its import file has it: the same columns, the same rules."""
+    fields: dict[str, Any] = {}
+    for column in kind.columns:
+        typ = kind.column_type(column)
+        if kind.required(column):
+            fields[column] = (typ, ...)
+        else:
+            fields[column] = (typ | None, None)
+    name = f"{kind.entity.title().rstrip('s')}In"
+    return create_model(name, __base__=Schema, __doc__=_record_in.__doc__, **fields)
 
 
 class FieldErrorOut(Schema):
@@ -493,27 +482,48 @@ class FieldErrorOut(Schema):
 
 
 class RefusedOut(Schema):
-    index: int = Field(description="the record's place in `customers`, from 0")
-    customer_id: str
+    index: int = Field(description="the record's place in the list sent, from 0")
+    id: str = Field(description="the record's id as sent")
     errors: list[FieldErrorOut]
 
 
 class WrittenOut(Schema):
     dry_run: bool
-    imported: int = Field(description="customers created")
+    imported: int = Field(description="records created (on a dry run: would be)")
     updated: int
     rejected: int
     refused: list[RefusedOut]
 
 
-@api.post(
-    "/customers",
-    response={200: WrittenOut, **_errors(400, 403)},
-    tags=["customers"],
-)
-def customers_post(request: HttpRequest, body: CustomersIn, dry_run: bool = False) -> Any:
-    """Create or update customers of your departments (managers and executives), by the rules
-    of a customers file import: each refused record is listed with each field's reason and
-    the others are written. `dry_run` checks them all and writes nothing."""
-    records = [c.model_dump() for c in body.customers]
-    return customers_write(user=request.user, records=records, dry_run=dry_run)
+def _writer(kind: Writable) -> None:
+    """POST /api/<entity>: the records of one kind, created or updated by their id."""
+    record = _record_in(kind)
+    fields: dict[str, Any] = {kind.entity: (list[record], Field(min_length=1, max_length=1000))}  # type: ignore[valid-type]
+    body_schema = create_model(f"{record.__name__[:-2]}sIn", __base__=Schema, **fields)
+
+    def write(request: HttpRequest, body: body_schema, dry_run: bool = False) -> Any:  # type: ignore[valid-type]
+        records = [r.model_dump() for r in getattr(body, kind.entity)]
+        return records_write(
+            user=request.user, entity=kind.entity, records=records, dry_run=dry_run
+        )
+
+    # The body's schema is made here, so the annotation (a string, as everywhere in this
+    # module) could not be resolved by name: give ninja the class itself.
+    write.__annotations__.update(request=HttpRequest, body=body_schema, dry_run=bool)
+    write.__doc__ = (
+        f"Create or update {kind.entity} of your departments ({kind.who()}), up to 1,000 at "
+        f"once, by their `{kind.id_column}` and the rules of `crm-scorecard import "
+        f"{kind.entity}`: each refused record is listed with each field's reason and the "
+        "others are written. `dry_run` checks them all and writes nothing."
+    )
+    api.post(
+        f"/{kind.entity}",
+        response={200: WrittenOut, **_errors(400, 403)},
+        tags=[kind.entity],
+        operation_id=f"{kind.entity}_write",
+        summary=f"Write {kind.entity}",
+    )(write)
+
+
+for _kind in WRITABLE.values():
+    _writer(_kind)
