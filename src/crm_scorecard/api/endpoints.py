@@ -19,7 +19,7 @@ from ninja.errors import AuthenticationError, HttpError
 from pydantic import create_model
 
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
-from crm_scorecard.api.customer_writes import WRITABLE, Writable, records_write
+from crm_scorecard.api.writes import WRITABLE, Writable, records_write
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
 from crm_scorecard.metrics.api import (
