@@ -137,6 +137,7 @@ def urls(w):
         "new_complaint": "/customers/C-S1/complaints/new/",
         "voc_board": "/voc/",
         "voc_theme": f"/voc/themes/{w['theme'].pk}/",
+        "api_tokens": "/account/tokens/",
     }
 
 
@@ -186,6 +187,7 @@ PAGES = {
     "new_complaint": READ,  # agents and managers of the customer's department log
     "voc_board": {**READ, "other_analyst": 200, "other_manager": 200},  # themes are scoped
     "voc_theme": READ,
+    "api_tokens": {**READ, "other_analyst": 200, "other_manager": 200},  # one's own tokens
 }
 
 
@@ -224,6 +226,7 @@ NOT_WALKED = {
     "voc-theme-assign": "POST only: tests/test_voc.py",
     "voc-theme-merge": "POST only: tests/test_voc.py",
     "voc-theme-split": "POST only: tests/test_voc.py",
+    "api-token-revoke": "POST only, one's own tokens: tests/test_web_tokens.py",
 }
 
 

@@ -207,6 +207,8 @@ CRM_COMPLAINT_SLA_HOURS = {"critical": 4, "high": 24, "medium": 72, "low": 168} 
 RATING_LINK_DAYS = int(os.environ.get("RATING_LINK_DAYS", "30"))
 RATING_SHEET_LANGUAGE = os.environ.get("RATING_SHEET_LANGUAGE", "en")
 CRM_SITE_URL = os.environ.get("CRM_SITE_URL", "http://127.0.0.1:8000")
+# The longest a personal API token may work, in days (a new one works 90 unless told).
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 # Mail (rating sheet links) is printed to the console unless EMAIL_URL (see settings/env.py:
 # smtp+tls://USER:PASSWORD@HOST:587) or EMAIL_HOST names an SMTP server.
 _mailer: dict[str, Any]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import complaints, customers, editing, indicators, surveys, voc
+from .views import complaints, customers, editing, indicators, surveys, tokens, voc
 from .views import scorecards as sc
 
 urlpatterns = [
@@ -60,6 +60,8 @@ urlpatterns = [
         indicators.indicator_breakdown_csv,
         name="indicator-breakdown-csv",
     ),
+    path("account/tokens/", tokens.api_tokens, name="api-tokens"),
+    path("account/tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api-token-revoke"),
     path("voc/", voc.board, name="voc-board"),
     path("voc/themes/new/", voc.theme_new, name="voc-theme-new"),
     path("voc/themes/<int:pk>/", voc.theme_detail, name="voc-theme"),
