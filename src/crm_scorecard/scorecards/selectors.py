@@ -27,7 +27,6 @@ CACHE_SECONDS = 3600  # entries are keyed by version; the timeout only bounds me
 EVALUATION_SHAPE = 2  # 2: scoring.Scorecard.goal_links
 
 
-
 def scorecards_visible(*, user: Actor) -> QuerySet[Scorecard]:
     return restrict(Scorecard.objects.select_related("department"), user=user)
 
