@@ -8,6 +8,7 @@ from django import forms
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.metrics.api import DIMENSIONS, registry
+from crm_scorecard.scorecards import mapping
 from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
 
 
@@ -63,26 +64,10 @@ class IndicatorForm(forms.ModelForm):
 
     class Meta:
         model = Indicator
-        fields = [
-            "name",
-            "metric",
-            "scope",
-            "filter_dimension",
-            "filter_value",
-            "unit",
-            "owner",
-            "optimization",
-            "baseline",
-            "target",
-            "min",
-            "max",
-            "tolerance",
-            "weight",
-            "green",
-            "yellow",
-            "update_interval",
-            "kind",
-        ]
+        fields = list(mapping.DEFINITION)  # the indicator's fields, declared once
+
+    # What is measured first, then how it is scored (the rest in mapping.DEFINITION's order).
+    field_order = ["name", "metric", "scope", "filter_dimension", "filter_value"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
