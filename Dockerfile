@@ -5,9 +5,9 @@
 # -- build: the product's wheel and the wheels of everything it needs ---------------------
 FROM python:3.13-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE requirements.lock ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[redis]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock ".[redis]"
 
 # -- run ------------------------------------------------------------------------------------
 FROM python:3.13-slim

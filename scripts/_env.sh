@@ -28,5 +28,7 @@ ensure_venv() {
     "$python" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
   fi
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+  # requirements.lock pins every package to the versions CI last passed with (scripts/lock).
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -c requirements.lock -e ".${extras}"
 }
