@@ -580,3 +580,23 @@ def test_command_writes_a_csv_table_and_refuses_an_unknown_one(org, card, tmp_pa
     # And an unknown table is refused by name
     with pytest.raises(Invalid, match="table: 'charts' is not one of"):
         report_render(scorecard=card, user=None, fmt="csv", table="charts")
+
+
+def test_a_server_without_pango_says_what_to_install(monkeypatch):
+    # Given a server where WeasyPrint is installed but the Pango library is not
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pango(name, *args, **kwargs):
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pango)
+    # When a board pack is asked for, then the refusal names what to install
+    from crm_scorecard.errors import Invalid
+    from crm_scorecard.reports import pdf
+
+    with pytest.raises(Invalid, match=r"apt-get install libpango-1\.0-0"):
+        pdf.document(None)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Any
 from django.template import Context, Engine
 from django.utils.safestring import SafeString, mark_safe
 
+from crm_scorecard.errors import Invalid
 from crm_scorecard.metrics.api import Unit, format_score
 from crm_scorecard.periods import month_first, shift_months
 
@@ -189,7 +190,14 @@ def html(report: Report) -> str:
 
 def document(report: Report) -> bytes:
     """The board pack as PDF bytes."""
-    from weasyprint import HTML  # loads Pango: only when a PDF is asked for
+    try:
+        from weasyprint import HTML  # loads Pango: only when a PDF is asked for
+    except OSError as exc:  # the library is installed but Pango, a system library, is not
+        raise Invalid(
+            "PDF board packs need the Pango library on the server (Debian: apt-get install "
+            "libpango-1.0-0 libpangoft2-1.0-0; see README › Reports). The Excel workbook and "
+            f"CSV work without it. ({exc})"
+        ) from exc
 
     rendered = html(report)
     pdf = HTML(string=rendered, base_url=str(TEMPLATES)).write_pdf()
