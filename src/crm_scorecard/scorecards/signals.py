@@ -5,14 +5,25 @@ Every scorecard is touched, not only the one edited, because a cascaded goal sco
 its parent department's indicators and manual values. Edits are rare next to page views,
 and the update is one statement over a small table. KPI values are written only by fill
 runs (read-only in the admin); the latest run is part of the key as well
-(`selectors.kpi_version`)."""
+(`selectors.kpi_version`).
+
+Indicators also follow the affinity diagram's themes: voc, below this layer, announces a
+renamed or merged theme (`voc.signals.theme_relabelled`) and `indicators_follow_themes`
+moves the indicators that filter on its label."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
+
+from crm_scorecard.metrics.api import Grain, KpiValue, kpi_compute
+from crm_scorecard.voc.signals import theme_relabelled
 
 from .models import (
     Goal,
@@ -24,8 +35,12 @@ from .models import (
     Scorecard,
     TargetPoint,
 )
+from .selectors import indicator_slices
 
 WATCHED = (Perspective, Goal, Indicator, TargetPoint, ManualValue, GoalLink, Initiative)
+VOC_THEME = "voc_theme"
+
+log = logging.getLogger(__name__)
 
 
 def scorecards_touch(**_: Any) -> None:
@@ -33,7 +48,51 @@ def scorecards_touch(**_: Any) -> None:
     Scorecard.objects.update(updated_at=timezone.now())
 
 
+def indicators_follow_themes(*, labels: Mapping[str, str], **_: Any) -> None:
+    """Themes were renamed or merged (`labels`: {label before: label after}): every indicator
+    filtering `voc_theme` on a label before now filters on the label after, in whichever
+    department's scorecard it is (a theme's label is company-wide, like the breakdown the
+    metrics store under it). Their metrics are then computed again once the change is
+    committed, so the scorecard shows the theme's numbers under its new label at once
+    rather than "no data" until the next `compute`."""
+    moving = {
+        before: list(
+            Indicator.objects.filter(filter_dimension=VOC_THEME, filter_value=before).values_list(
+                "pk", "metric"
+            )
+        )
+        for before in labels
+    }
+    # All pairs are read before any is written: one theme's old label may be another's new.
+    for before, found in moving.items():
+        if found:
+            Indicator.objects.filter(pk__in=[pk for pk, _ in found]).update(
+                filter_value=labels[before]
+            )
+    metrics = sorted({metric for found in moving.values() for _, metric in found} - {""})
+    if any(moving.values()):
+        scorecards_touch()
+    if metrics:
+        transaction.on_commit(partial(_kpi_recompute, metrics), robust=True)
+
+
+def _kpi_recompute(metrics: list[str]) -> None:
+    """Store `metrics` again with the breakdowns `compute` stores for them (the scorecards'
+    slices, and any company-wide breakdown stored before), now under the themes' labels."""
+    company, within = indicator_slices()
+    stored = (
+        KpiValue.objects.filter(metric__in=metrics, grain=Grain.MONTH, department__isnull=True)
+        .exclude(dimension="")
+        .values_list("dimension", flat=True)
+        .distinct()
+    )
+    extra = sorted((company | set(stored)) - {"department"})
+    log.info("recomputing %s after a theme was renamed or merged", ", ".join(metrics))
+    kpi_compute(metrics=metrics, by=[None, "department", *extra], slices=within)
+
+
 def connect() -> None:
     for model in WATCHED:
         for signal in (post_save, post_delete):
             signal.connect(scorecards_touch, sender=model, dispatch_uid=f"touch-{model.__name__}")
+    theme_relabelled.connect(indicators_follow_themes, dispatch_uid="indicators-follow-themes")

@@ -19,6 +19,7 @@ from crm_scorecard.errors import NotAllowed
 from . import grouping
 from .models import ChangeAction, CommentKind, Theme, ThemeChange, ThemeMember
 from .selectors import can_edit_theme, editable_department_ids
+from .signals import theme_relabelled
 
 BATCH = 5000
 
@@ -52,6 +53,14 @@ def _save(theme: Theme) -> None:
     theme.updated_at = timezone.now()
     theme.full_clean()
     theme.save()
+
+
+def _relabelled(theme: Theme | None, labels: dict[str, str]) -> None:
+    """Tell the layers above that what was counted under each label before is now under the
+    label after (scorecards move their indicators' `voc_theme` filters; see `signals`)."""
+    labels = {before: after for before, after in labels.items() if before != after}
+    if labels:
+        theme_relabelled.send(sender=Theme, theme=theme, labels=labels)
 
 
 def _clean_label(label: str) -> str:
@@ -93,6 +102,7 @@ def theme_rename(*, actor: Actor | None, theme: Theme, label: str) -> Theme:
     _save(theme)
     _audit(actor, ChangeAction.RENAME, theme, before=before, after=theme.label)
     tables_touch(Theme)
+    _relabelled(theme, {before: theme.label})
     return theme
 
 
@@ -134,9 +144,11 @@ def theme_merge(*, actor: Actor | None, theme: Theme, into: Theme) -> Theme:
         comments=moved,
     )
     ThemeChange.objects.filter(theme=theme).update(theme=into)
+    merged = theme.label
     theme.delete()
     _save(into)
     tables_touch(Theme, ThemeMember)
+    _relabelled(into, {merged: into.label})
     return into
 
 
@@ -254,10 +266,12 @@ def _plan_apply(result: grouping.Plan, *, source: str, since: date | None) -> No
         for t in Theme.objects.filter(pk__in=result.relabel, named_by_person=False)
         if t.label != result.relabel[t.pk]
     }
+    before = {pk: theme.label for pk, theme in relabel.items()}
     for pk, theme in relabel.items():
         theme.label = result.relabel[pk]
         theme.updated_at = timezone.now()
     Theme.objects.bulk_update(relabel.values(), ["label", "updated_at"])
+    _relabelled(None, {before[pk]: theme.label for pk, theme in relabel.items()})
     _audit(
         None,
         ChangeAction.GROUP,
