@@ -13,7 +13,7 @@ from crm_scorecard.metrics.services import kpi_compute
 from crm_scorecard.scorecards import scoring
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards.models import Goal, Indicator, Perspective, Scorecard
-from crm_scorecard.voc import services
+from crm_scorecard.voc import grouping, services
 from crm_scorecard.voc.models import Theme, ThemeMember
 
 from .factories import CustomerFactory
@@ -176,3 +176,24 @@ def test_a_refused_rename_moves_no_indicator(org, themes, cards):
         services.theme_rename(actor=org.sales_manager, theme=themes["delivery"], label="Ours")
     # Then nothing moved
     assert dict(Indicator.objects.values_list("name", "filter_value")) == before
+
+
+def test_grouping_that_swaps_two_machine_labels_swaps_their_indicators(org, monkeypatch):
+    # Given two themes labelled by the machine, each with an indicator on its label
+    card = scorecard(org.service)
+    first, second = (
+        Theme.objects.create(label="late / parcel"),
+        Theme.objects.create(label="wrong / bill"),
+    )
+    indicator(card, "On the first", "late / parcel")
+    indicator(card, "On the second", "wrong / bill")
+    # When grouping runs again and brings the labels up to date: each takes the other's
+    swapped = grouping.Plan(
+        pipeline="test", relabel={first.pk: "wrong / bill", second.pk: "late / parcel"}
+    )
+    monkeypatch.setattr(grouping, "plan", lambda *args, **kwargs: swapped)
+    services.comments_group()
+    # Then each indicator follows its own theme, not the label the other one now carries
+    assert Theme.objects.get(pk=first.pk).label == "wrong / bill"
+    by_name = dict(Indicator.objects.values_list("name", "filter_value"))
+    assert by_name == {"On the first": "wrong / bill", "On the second": "late / parcel"}
