@@ -197,3 +197,19 @@ def test_grouping_that_swaps_two_machine_labels_swaps_their_indicators(org, monk
     assert Theme.objects.get(pk=first.pk).label == "wrong / bill"
     by_name = dict(Indicator.objects.values_list("name", "filter_value"))
     assert by_name == {"On the first": "wrong / bill", "On the second": "late / parcel"}
+
+
+def test_a_rename_on_the_board_carries_the_indicators_along(client, org, themes, cards):
+    # Given Customer Service's manager on the board
+    service, _ = cards
+    client.force_login(org.service_manager)
+    # When they rename the delivery theme there
+    response = client.post(
+        f"/voc/themes/{themes['delivery'].pk}/rename/", {"label": "Late deliveries"}
+    )
+    # Then the indicator filters on the new label and the card shows January's 2 complaints
+    assert response.status_code == 302
+    assert Indicator.objects.get(name="Complaints about delivery").filter_value == (
+        "Late deliveries"
+    )
+    assert shown(service, "2026-01")["Complaints about delivery"] == 2
