@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import types
+import warnings
 from datetime import UTC, datetime
 from io import StringIO
 
@@ -668,3 +669,15 @@ def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
     # (The test's own database connection was opened beside Playwright's event loop, where
     # the test database's teardown cannot see it: close it here, as tests/test_browser.py does.)
     connection.close()
+
+
+def test_asking_for_more_themes_than_different_comments_gives_one_per_text():
+    # Given six comments of which only two texts differ
+    texts = ["parcel arrived late"] * 3 + ["the app crashes at login"] * 3
+    comments = [grouping.Comment(kind="feedback", pk=i, text=t) for i, t in enumerate(texts)]
+    # When eight themes are asked for (k-means warning that it cannot make eight is an error)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = grouping.plan(comments, existing={}, named=set(), themes=8, embeddings=False)
+    # Then there are two, one per text, each with its three comments
+    assert sorted(len(members) for _, members in result.new_themes) == [3, 3]
