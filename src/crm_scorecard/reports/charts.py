@@ -127,11 +127,9 @@ def diamond(
         return f'<{tag} points="{points}" {style}/>' if known else ""
 
     body = []
-    for ring in (0.25, 0.5, 0.75, 1.0):
+    rings = (0.25, 0.5, 0.75, 1.0)
+    for ring in rings:
         body.append(polygon([ring] * n, f'fill="none" stroke="{GRID}" stroke-width="1"'))
-        body.append(
-            _text_block(cx + 3, cy - r * ring, [f"{round(ring * 100)}%"], size=8, anchor="start")
-        )
     for i in range(n):
         x, y = point(i, 1.0)
         body.append(f'<line x1="{cx}" y1="{cy}" x2="{x:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
@@ -147,6 +145,14 @@ def diamond(
     body.append(
         polygon(current, f'fill="{BLUE}" fill-opacity="0.18" stroke="{BLUE}" stroke-width="2"')
     )
+    # The rings' labels go over the polygons, each on a white patch, so no line crosses one.
+    for ring in rings:
+        label, y = f"{round(ring * 100)}%", cy - r * ring
+        body.append(
+            f'<rect x="{cx + 2:.1f}" y="{y - 5:.1f}" width="{len(label) * 5 + 2}" height="10" '
+            'fill="white" fill-opacity="0.85"/>'
+        )
+        body.append(_text_block(cx + 3, y, [label], size=8, anchor="start"))
     for i, (name, score) in enumerate(zip(names, current, strict=True)):
         x, y = point(i, 1.0)
         lx, ly = point(i, 1.28)
