@@ -13,8 +13,8 @@ from crm_scorecard.metrics import definitions
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import MetricError
-from crm_scorecard.metrics.semantic import MODEL
-from crm_scorecard.metrics.sources import Sources, UnknownColumn
+from crm_scorecard.metrics.semantic import MODEL, Sources
+from crm_scorecard.metrics.sources import UnknownColumn
 
 from . import metrics_data
 

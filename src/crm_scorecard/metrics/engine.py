@@ -20,8 +20,8 @@ from crm_scorecard.periods import period_index, period_start
 
 from .backends import Connection
 from .kinds import Aggregate, Metric, Request, Series, period_expr
-from .semantic import MODEL, MetricError, Model
-from .sources import Sources, UnknownColumn
+from .semantic import MODEL, MetricError, Model, Sources
+from .sources import UnknownColumn
 
 __all__ = ["Engine", "MetricError", "Registry", "Request", "Series"]
 

@@ -9,24 +9,48 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ibis.expr.types import Table
 
 from crm_scorecard.periods import GRAINS
 
-from .backends import within
+from .backends import Connection, within
 from .semantic import MetricError
 from .sources import UnknownColumn
-
-if TYPE_CHECKING:
-    from .engine import Engine, Registry
 
 Key = tuple[int, str | None]
 Values = dict[Key, float | None]
 UNKNOWN = "(unknown)"  # the dimension value of records that lack it (no birth date, no region...)
+
+
+class Lookup(Protocol):
+    """What a kind asks of the registry (`engine.Registry`): a metric by key."""
+
+    def get(self, key: str) -> Metric: ...
+
+
+class Runner(Protocol):
+    """What a kind asks of the engine (`engine.Engine`), declared here so that the kinds
+    need not import the engine that runs them."""
+
+    @property
+    def conn(self) -> Connection: ...
+
+    @property
+    def registry(self) -> Lookup: ...
+
+    def execute(self, expr: Any) -> Any: ...
+
+    def table(self, source: str, request: Request, reads: Iterable[str] = ()) -> Table: ...
+
+    def shared(self, key: tuple[Any, ...], build: Callable[[], Table]) -> Table: ...
+
+    def coverage(self, source: str, request: Request) -> tuple[int, int] | None: ...
+
+    def series(self, key: str, request: Request) -> Series: ...
 
 
 # ---- periods -------------------------------------------------------------------------------------
@@ -100,10 +124,10 @@ class Metric:
     def inputs(self) -> tuple[str, ...]:
         return ()
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return None
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         raise NotImplementedError
 
 
@@ -176,10 +200,10 @@ class Aggregate(Metric):
     def counts(self) -> bool:  # type: ignore[override]
         return self.agg in ("count", "count_distinct", "sum")
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         t = engine.table(self.source, request, self.reads)
         if self.where is not None:
             t = t.filter(self.where(t))
@@ -203,7 +227,7 @@ class Aggregate(Metric):
             return t[self.column].quantile(self.quantile, where=where)
         return AGGREGATIONS[self.agg](t, self.column, where)
 
-    def batches(self, engine: Engine) -> tuple[str, ...] | None:
+    def batches(self, engine: Runner) -> tuple[str, ...] | None:
         """What a query computing this aggregate together with others must share (its
         source and period column), or None when it has to run on its own."""
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
@@ -222,7 +246,7 @@ class Aggregate(Metric):
 
     @staticmethod
     def compute_together(
-        engine: Engine, metrics: list[Aggregate], request: Request
+        engine: Runner, metrics: list[Aggregate], request: Request
     ) -> dict[str, Series]:
         """Several aggregates of one source in one scan, each over the rows its own filter
         keeps: the same numbers as computing them one at a time."""
@@ -250,7 +274,7 @@ class Aggregate(Metric):
         return results
 
     def _quantile_in_python(
-        self, engine: Engine, t: Table, keys: list[Any], request: Request
+        self, engine: Runner, t: Table, keys: list[Any], request: Request
     ) -> Values:
         # SQLite has no median or percentile: gather the values and let pandas interpolate
         # between ranks as SQL's percentile_cont does (the 90th-percentile wait of a
@@ -280,10 +304,10 @@ class Ratio(Metric):
     def inputs(self) -> tuple[str, ...]:
         return (self.numerator, self.denominator)
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return registry.get(self.numerator).source_name(registry)
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         num = engine.series(self.numerator, request)
         den = engine.series(self.denominator, request)
         numerator_counts = engine.registry.get(self.numerator).counts
@@ -338,11 +362,11 @@ class Derived(Metric):
     def inputs(self) -> tuple[str, ...]:
         return tuple(sorted({n.id for n in ast.walk(self._tree()) if isinstance(n, ast.Name)}))
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         names = self.inputs()
         return registry.get(names[0]).source_name(registry) if names else None
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         tree = self._tree()
         inputs = {name: engine.series(name, request) for name in self.inputs()}
         keys = set().union(*(s.values for s in inputs.values())) if inputs else set()
@@ -388,10 +412,10 @@ class Conversion(Metric):
     window_days: int = 30
     kind: ClassVar[str] = "conversion"
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         t = engine.table(self.source, request)
         for column in (self.start, self.end):
             if column not in t.columns:
@@ -406,7 +430,7 @@ class Conversion(Metric):
 
 
 def _activity(
-    engine: Engine, source: str, entity: str, request: Request, where: Where | None = None
+    engine: Runner, source: str, entity: str, request: Request, where: Where | None = None
 ) -> Table:
     """Distinct (entity, period[, dimension]) pairs: who was active when."""
 
@@ -430,10 +454,10 @@ class Retention(Metric):
     entity: str = "customer"
     kind: ClassVar[str] = "retention"
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         active = _activity(engine, self.source, self.entity, request)
         if request.by:
             # Entities that lack the dimension are one group (unknown), as in every other
@@ -477,10 +501,10 @@ class History(Metric):
     kind: ClassVar[str] = "history"
     counts: ClassVar[bool] = True
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         t = _with_period(engine.table(self.source, request), request.grain)
         # History is not narrowed by filters.
         base = _with_period(engine.table(self.source, Request(grain=request.grain)), request.grain)
@@ -509,7 +533,7 @@ class _Histories:
     """What every kind of history reads: the period's rows `t` (broken down and filtered
     as asked), the whole history `base`, each entity's first period `firsts`."""
 
-    engine: Engine
+    engine: Runner
     request: Request
     t: Table
     base: Table
@@ -609,10 +633,10 @@ class Stock(Metric):
     kind: ClassVar[str] = "stock"
     counts: ClassVar[bool] = True
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         t = engine.table(self.source, request)
         if request.by and request.by not in t.columns:
             raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
@@ -654,10 +678,10 @@ class Headcount(Metric):
     kind: ClassVar[str] = "headcount"
     counts: ClassVar[bool] = True
 
-    def source_name(self, registry: Registry) -> str | None:
+    def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         stock = Stock(
             key=self.key, name=self.name, meaning=self.meaning, source=self.source, end="left_ts"
         )
@@ -675,5 +699,5 @@ class Manual(Metric):
 
     kind: ClassVar[str] = "manual"
 
-    def compute(self, engine: Engine, request: Request) -> Series:
+    def compute(self, engine: Runner, request: Request) -> Series:
         return Series({}, None)

@@ -8,15 +8,12 @@ run on SQLite, PostgreSQL, DuckDB (over the app database or over Parquet files) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import ibis
 from ibis.expr.types import Table
 
 from .backends import Connection, epoch_seconds, flag, shifted, within
-
-if TYPE_CHECKING:
-    from .semantic import Dimension, Model, Source
 
 AGE_BRACKETS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 
@@ -47,80 +44,6 @@ def age_bracket(ts: Any, birth: Any) -> Any:
     age = ts.year() - birth.year() - before_birthday.ifelse(1, 0)
     bracket = ibis.cases(*[(age < limit, label) for limit, label in AGE_BRACKETS], else_="65+")
     return birth.isnull().ifelse(ibis.null("string"), bracket)
-
-
-class Sources:
-    """Builds the per-event tables the metrics aggregate, scoped to departments, as the
-    semantic model (`semantic.py`) declares them.
-
-    Each source has a narrow core (the event's own columns and the ids it points at) and
-    gets its descriptive dimensions (a customer's region or age bracket, a department's or
-    an agent's name) joined on only when a query asks for them, so the many metrics that
-    need none of them scan the core alone."""
-
-    def __init__(
-        self,
-        conn: Connection,
-        *,
-        model: Model,
-        departments: set[int] | None = None,
-        materialise: bool = False,
-        period: Callable[[Any, str], Any] | None = None,
-    ) -> None:
-        self.conn = conn
-        self.model = model
-        self.departments = departments
-        # Compute the core of each source that joins tables (declared `materialise`) once
-        # into a table of its own (DuckDB and PostgreSQL), so every metric after that is a
-        # plain scan: worth it when many metrics read one source. The other sources are
-        # column scans already.
-        self.materialise = materialise and conn.name in ("duckdb", "postgres")
-        # How to index a timestamp's period at a grain (the engine's period_expr).
-        self.period = period
-        self._cache: dict[tuple[str, str | None], Table] = {}
-
-    def _scoped(self, t: Table) -> Table:
-        if self.departments is None:
-            return t
-        return t.filter(t.department_id.isin(sorted(self.departments)))
-
-    def get(self, name: str, dimensions: Iterable[str] = (), grain: str | None = None) -> Table:
-        """The source `name`, with those of `dimensions` it offers joined on; with a
-        `grain`, each row also carries `p`, the index of its period at that grain."""
-        source = self.model.source(name)
-        core = self._core(source, grain if self.period is not None else None)
-        wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
-        # A dimension computed from others (declared in a metrics file) has them joined first.
-        needed = [source.dimension(r) for d in wanted for r in d.reads]
-        return with_dimensions(self.conn, core, [d for d in needed if d is not None] + wanted)
-
-    def _core(self, source: Source, grain: str | None) -> Table:
-        key = (source.name, grain)
-        if key not in self._cache:
-            if source.extends is not None:
-                # Built on the (scoped, maybe materialised) source it extends, so a repeat
-                # contact is one within the same scope, and nothing is joined twice.
-                base = self._core(self.model.source(source.extends), grain)
-                table = source.build(self.conn, base)
-            else:
-                table = source.build(self.conn)
-                if grain is not None:
-                    # The period index is worked out once per row, where the row is read:
-                    # stored with a materialised source, so no metric computes it again,
-                    # and computed ahead of the repeat-contact window, where PostgreSQL's
-                    # parallel workers share it (the window runs in one process).
-                    assert self.period is not None
-                    table = table.mutate(p=self.period(table.ts, grain))
-                table = self._scoped(table)
-            label = f"source_{source.name}" + (f"_{grain}" if grain else "")
-            self._cache[key] = self.keep(label, table) if source.materialise else table
-        return self._cache[key]
-
-    def keep(self, label: str, table: Table) -> Table:
-        """`table` computed into a table of its own when materialising, else as is."""
-        if not self.materialise:
-            return table
-        return self.conn.work_table(f"{label}_{id(self):x}", table)
 
 
 # Dimensions that name what an id column points at: (the id column, the table of names).
@@ -172,7 +95,17 @@ def department_ancestors(conn: Connection) -> Table:
 Join = Callable[[Connection, Table, list[str]], Table]
 
 
-def with_dimensions(conn: Connection, t: Table, wanted: Iterable[Dimension]) -> Table:
+class Joined(Protocol):
+    """What joining asks of a dimension (`semantic.Dimension`): its name and its join."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def join(self) -> Join | None: ...
+
+
+def with_dimensions(conn: Connection, t: Table, wanted: Iterable[Joined]) -> Table:
     """`t` with the dimensions in `wanted` that it lacks added, each join once for all the
     dimensions it brings: the customer's columns, the department tree, the names behind
     ids and the themes, in that order, then those computed from these."""
