@@ -1,0 +1,1 @@
+"""Alerts: colour changes, manual values due and complaint service levels, sent as one digest per person per run."""

@@ -1,0 +1,1 @@
+"""Customer segments: RFM quintiles and named segments, cohorts, saved segments."""
