@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from crm_scorecard.accounts.models import Department
 
@@ -22,6 +23,8 @@ class Scorecard(models.Model):
     yellow = models.FloatField(default=0.5, help_text="Score at or above this is yellow.")
     template = models.CharField(max_length=60, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The audit trail (scorecards.history): who changed what, when, old and new.
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["department__name", "name"]
@@ -47,6 +50,7 @@ class Perspective(models.Model):
     name = models.CharField(max_length=200)
     weight = models.FloatField(default=1.0)
     position = models.PositiveIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["scorecard", "position", "pk"]
@@ -76,6 +80,7 @@ class Goal(models.Model):
     cascaded_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="cascades"
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["perspective", "position", "pk"]
@@ -146,6 +151,7 @@ class Indicator(models.Model):
     cascaded_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="cascades"
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["goal", "position", "pk"]
@@ -173,6 +179,7 @@ class TargetPoint(models.Model):
     indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="target_points")
     period_start = models.DateField()
     target = models.FloatField()
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["indicator", "period_start"]
@@ -196,6 +203,7 @@ class ManualValue(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     entered_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["entered_at"])
 
     class Meta:
         ordering = ["indicator", "period_start"]
@@ -215,6 +223,7 @@ class GoalLink(models.Model):
     scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="links")
     cause = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="effects")
     effect = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="causes")
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -245,9 +254,32 @@ class Initiative(models.Model):
     due = models.DateField(null=True, blank=True)
     budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["goal", "due", "pk"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class IndicatorComment(models.Model):
+    """A person's note on an indicator's value for a month ("dip due to the warehouse
+    move"), shown on the indicator's chart and in the board pack. Anyone who can see the
+    indicator may add one; only its author may delete it (the deletion is recorded)."""
+
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="comments")
+    period_start = models.DateField(help_text="The month the comment is about (its first day).")
+    text = models.TextField(max_length=1000)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["indicator", "period_start", "created_at", "pk"]
+        indexes = [models.Index(fields=["indicator", "period_start"], name="comment_period")]
+
+    def __str__(self) -> str:
+        return f"{self.indicator} {self.period_start:%Y-%m}: {self.text[:40]}"

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "crm_scorecard.cli",
     "ninja",
     "axes",
+    "simple_history",  # the audit trail of scorecards (scorecards.history)
 ]
 
 MIDDLEWARE = [
@@ -70,12 +71,18 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm_scorecard.web.middleware.PagesRequireLogin",
+    # The audit trail records the signed-in user of the request as who made a change.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "crm_scorecard.web.middleware.ScopeOncePerRequest",
     "crm_scorecard.web.middleware.DomainErrorsAsPages",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers locked-out sign-ins
 ]
+
+# The audit trail cannot be changed from the app: the admin shows history, never reverts it.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+SIMPLE_HISTORY_EDIT = False
 
 # Content-Security-Policy: scripts and styles only from this site's own files (or carrying
 # the request's nonce), so text a user stored can never run as script, even if a template
