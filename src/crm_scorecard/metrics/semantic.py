@@ -59,6 +59,11 @@ AGE_BRACKET = Dimension(
     "age_bracket", "The customer's age at the time of the event, in brackets.", built.join_customer
 )
 SEGMENT = Dimension("segment", "The customer's segment.", built.join_customer)
+ACQUISITION_CHANNEL = Dimension(
+    "acquisition_channel",
+    "Where the customer came from (a campaign, a referral, the web...).",
+    built.join_customer,
+)
 PRODUCT_CATEGORY = Dimension("product_category", "The category of the product sold.")
 PRODUCT_TIER = Dimension("product_tier", "The tier (standard, premium) of the product sold.")
 CHANNEL = Dimension(
@@ -77,6 +82,7 @@ BUILT_IN = (
     CITY,
     AGE_BRACKET,
     SEGMENT,
+    ACQUISITION_CHANNEL,
     PRODUCT_CATEGORY,
     PRODUCT_TIER,
     CHANNEL,
@@ -93,7 +99,9 @@ JOIN_ORDER: tuple[Join, ...] = (
     built.join_names,
     built.join_voc_theme,
 )
-CUSTOMER = (DEPARTMENT, REGION, COUNTRY, CITY, SEGMENT, AGE_BRACKET)
+# The customer's own dimensions: every source about customers offers them, and the customer
+# profile (profile.py) counts customers by them.
+CUSTOMER = (DEPARTMENT, REGION, COUNTRY, CITY, SEGMENT, AGE_BRACKET, ACQUISITION_CHANNEL)
 
 
 @dataclass(frozen=True, kw_only=True)
