@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "ninja",
     "axes",
     "simple_history",  # the audit trail of scorecards (scorecards.history)
+    "django_tasks_db",  # the background jobs' queue, in the app database (jobs)
 ]
 
 MIDDLEWARE = [
@@ -241,6 +242,13 @@ else:
 MAILERS = {"default": _mailer}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# Background jobs (Django's task framework): queued in the app database, run by
+# `crm-scorecard worker` (jobs app), which also keeps the schedule: the nightly compute at
+# CRM_COMPUTE_AT and the scheduled report emails at CRM_REPORTS_AT, local time (TIME_ZONE).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+CRM_COMPUTE_AT = os.environ.get("CRM_COMPUTE_AT", "02:00")
+CRM_REPORTS_AT = os.environ.get("CRM_REPORTS_AT", "06:00")
 
 # Logs go to stderr (where gunicorn, systemd and containers collect them), each line with
 # time, level, logger and the request's id (the X-Request-ID header the proxy sent, or a
