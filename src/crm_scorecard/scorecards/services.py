@@ -16,7 +16,7 @@ from crm_scorecard.periods import month_first, month_of
 from . import files, mapping, scoring
 from .models import Goal, GoalLink, Indicator, ManualValue, Perspective, Scorecard, TargetPoint
 from .selectors import scorecard_scoring
-from .signals import scorecards_touch
+from .signals import scorecards_touch, values_announce
 
 
 class ScorecardExists(Invalid):
@@ -240,6 +240,7 @@ def manual_value_set(
         period_start=month_first(period),
         defaults={"value": value, "entered_by": user if getattr(user, "pk", None) else None},
     )
+    values_announce(reason="manual", indicator_ids=(indicator.pk,))
     return entry
 
 

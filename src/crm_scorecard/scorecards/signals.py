@@ -9,7 +9,11 @@ runs (read-only in the admin); the latest run is part of the key as well
 
 Indicators also follow the affinity diagram's themes: voc, below this layer, announces a
 renamed or merged theme (`voc.signals.theme_relabelled`) and `indicators_follow_themes`
-moves the indicators that filter on its label."""
+moves the indicators that filter on its label.
+
+Scorecards in turn announce new values to the layers above (alerts) with `values_changed`:
+after a fill run finishes (any `compute`, wherever it was started) and after a manual value
+is entered (`services.manual_value_set`), once the write is committed."""
 
 from __future__ import annotations
 
@@ -20,9 +24,11 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+from django.dispatch import Signal
 from django.utils import timezone
 
 from crm_scorecard.metrics.api import Grain, KpiValue, kpi_compute
+from crm_scorecard.metrics.models import FillRun
 from crm_scorecard.voc.signals import theme_relabelled
 
 from .models import (
@@ -41,6 +47,30 @@ WATCHED = (Perspective, Goal, Indicator, TargetPoint, ManualValue, GoalLink, Ini
 VOC_THEME = "voc_theme"
 
 log = logging.getLogger(__name__)
+
+values_changed = Signal()
+"""KPI or manual values were written and committed. `reason`: "compute" (a fill run
+finished) or "manual" (`indicator_ids`: the manual indicators whose values were entered)."""
+
+
+def values_announce(*, reason: str, indicator_ids: tuple[int, ...] = ()) -> None:
+    """Send `values_changed` once the current transaction commits (at once outside one). A
+    receiver's failure is logged and never undoes or fails the write."""
+
+    def send() -> None:
+        for receiver, result in values_changed.send_robust(
+            sender=Scorecard, reason=reason, indicator_ids=indicator_ids
+        ):
+            if isinstance(result, Exception):
+                log.error("values_changed receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send)
+
+
+def fill_run_finished(*, instance: FillRun, **_: Any) -> None:
+    """A fill run that finished without error stored new KPI values."""
+    if instance.finished_at is not None and not instance.error:
+        values_announce(reason="compute")
 
 
 def scorecards_touch(**_: Any) -> None:
@@ -96,3 +126,4 @@ def connect() -> None:
         for signal in (post_save, post_delete):
             signal.connect(scorecards_touch, sender=model, dispatch_uid=f"touch-{model.__name__}")
     theme_relabelled.connect(indicators_follow_themes, dispatch_uid="indicators-follow-themes")
+    post_save.connect(fill_run_finished, sender=FillRun, dispatch_uid="fill-run-finished")
