@@ -87,3 +87,25 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class SignInIdentity(models.Model):
+    """Who a person is at the company's identity provider (single sign-on with OpenID
+    Connect): the provider (its issuer address) and its lasting id for the person (`sub`).
+    The same person signs in as the same user here whatever their name, email or groups
+    become there; their level and departments follow their groups at every sign-in."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255, help_text="The provider's id for the person (sub).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sign_in_identity_unique")
+        ]
+        verbose_name_plural = "sign-in identities"
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
