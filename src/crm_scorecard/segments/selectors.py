@@ -1,0 +1,318 @@
+"""Reads of the segments app, always within what the acting user may see: the RFM
+segments at a date and the moves since the date before, cohorts, saved segments and their
+customers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date
+from typing import Any
+
+import pandas as pd
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
+from crm_scorecard.crm.models import Customer, Order
+from crm_scorecard.errors import NotFound
+
+from . import rfm
+from .filters import customers_matching, latest_rfm_segment
+from .models import RfmScore, RfmSegment, SavedSegment
+
+LABELS = dict(RfmSegment.choices)
+
+
+def _scores(user: Actor) -> QuerySet[RfmScore]:
+    return restrict(RfmScore.objects.all(), user=user, field="customer__department")
+
+
+def rfm_dates(*, user: Actor) -> list[date]:
+    """The dates RFM scores are stored for, latest first."""
+    return list(RfmScore.objects.order_by("-as_of").values_list("as_of", flat=True).distinct())
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    segment: str
+    label: str
+    customers: int
+    revenue: float
+    share: float | None  # of the customers scored
+
+
+@dataclass(frozen=True)
+class Move:
+    before: str | None  # None: not scored at the date before (a new customer)
+    after: str
+    customers: int
+
+    @property
+    def before_label(self) -> str:
+        return LABELS[self.before] if self.before else "not yet a customer"
+
+    @property
+    def after_label(self) -> str:
+        return LABELS[self.after]
+
+
+@dataclass(frozen=True)
+class RfmSummary:
+    """The RFM segments at `as_of` within the user's departments (None: no scores stored),
+    and the moves since `previous`, the date stored before it (None: the first)."""
+
+    as_of: date | None
+    previous: date | None
+    dates: list[date]
+    segments: list[SegmentRow] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+
+    @property
+    def customers(self) -> int:
+        return sum(s.customers for s in self.segments)
+
+    @property
+    def changed(self) -> list[Move]:
+        return [m for m in self.moves if m.before != m.after]
+
+    @property
+    def stayed(self) -> int:
+        return sum(m.customers for m in self.moves if m.before == m.after)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "previous": self.previous.isoformat() if self.previous else None,
+            "customers": self.customers,
+            "segments": [s.__dict__ for s in self.segments],
+            "moves": [
+                {"from": m.before, "to": m.after, "customers": m.customers} for m in self.moves
+            ],
+        }
+
+
+def rfm_summary(*, user: Actor, as_of: date | None = None) -> RfmSummary:
+    """Counts and revenue (up to the date) per segment at `as_of` (default: the latest
+    date stored) and how customers moved between segments since the date stored before.
+    Every segment is listed, empty ones with 0 customers; a date with no scores stored is
+    not found."""
+    dates = rfm_dates(user=user)
+    if as_of is None:
+        if not dates:
+            return RfmSummary(as_of=None, previous=None, dates=[])
+        as_of = dates[0]
+    elif as_of not in dates:
+        raise NotFound(f"No RFM scores for {as_of.isoformat()}; run `segments rfm --as-of`.")
+    previous = next((d for d in dates if d < as_of), None)
+    rows = _scores(user).filter(as_of=as_of)
+    counted: dict[str, tuple[int, float]] = {
+        r["segment"]: (r["n"], float(r["revenue"] or 0))
+        for r in rows.values("segment").annotate(n=Count("id"), revenue=Sum("monetary")).order_by()
+    }
+    total = sum(n for n, _ in counted.values())
+    segments = [
+        SegmentRow(
+            segment=s,
+            label=LABELS[s],
+            customers=counted.get(s, (0, 0.0))[0],
+            revenue=counted.get(s, (0, 0.0))[1],
+            share=counted.get(s, (0, 0.0))[0] / total if total else None,
+        )
+        for s in rfm.ORDER
+    ]
+    moves: list[Move] = []
+    if previous is not None:
+        before = RfmScore.objects.filter(customer=OuterRef("customer"), as_of=previous)
+        pairs = (
+            rows.annotate(before=Subquery(before.values("segment")[:1]))
+            .values("before", "segment")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        order = {s: i for i, s in enumerate(rfm.ORDER)}
+        moves = sorted(
+            (Move(before=p["before"], after=p["segment"], customers=p["n"]) for p in pairs),
+            key=lambda m: (-m.customers, order.get(m.before or "", -1), order[m.after]),
+        )
+    return RfmSummary(as_of=as_of, previous=previous, dates=dates, segments=segments, moves=moves)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    month: str  # YYYY-MM of acquisition
+    customers: int
+    retention: list[float | None]  # per month since: share who bought; None: not yet seen
+    revenue_per_customer: list[float | None]
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    cohorts: list[Cohort]
+    months: int  # columns: months since acquisition, 0 .. months - 1
+    last_month: str | None  # the last month with any order: later cells are not yet seen
+    undated: int  # customers with neither an acquisition date nor an order
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "months": self.months,
+            "last_month": self.last_month,
+            "undated_customers": self.undated,
+            "cohorts": [c.__dict__ for c in self.cohorts],
+        }
+
+
+def _month(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def cohorts(*, user: Actor, last: int = 24) -> Cohorts:
+    """Customers of the user's departments by acquisition month (their acquisition date;
+    without one, their first order's month), the `last` most recent cohorts: per month
+    since acquisition, the share who bought that month and the revenue per customer of the
+    cohort. Orders dated before the acquisition count in month 0. Months after the last
+    order anyone placed are not yet seen (None), never 0."""
+    customers = restrict(Customer.objects.all(), user=user)
+    people = pd.DataFrame.from_records(
+        customers.order_by().values_list("pk", "acquired_at"), columns=["customer", "acquired"]
+    )
+    monthly = pd.DataFrame.from_records(
+        Order.objects.filter(customer__in=customers.values("pk"))
+        .annotate(month=TruncMonth("ordered_at", tzinfo=UTC))
+        .values("customer_id", "month")
+        .annotate(revenue=Sum("lines__amount"))
+        .order_by()
+        .values_list("customer_id", "month", "revenue"),
+        columns=["customer", "month", "revenue"],
+    )
+    last_order = Order.objects.order_by("-ordered_at").values_list("ordered_at", flat=True).first()
+    if people.empty:
+        return Cohorts([], 0, None, 0)
+
+    def index(values: pd.Series) -> pd.Series:
+        stamps = pd.to_datetime(values, utc=True)
+        return stamps.dt.year * 12 + stamps.dt.month - 1
+
+    monthly["m"] = index(monthly["month"]) if not monthly.empty else pd.Series(dtype="int64")
+    monthly["revenue"] = monthly["revenue"].map(lambda v: float(v) if v is not None else 0.0)
+    first = monthly.groupby("customer")["m"].min()
+    people = people.set_index("customer")
+    acquired = index(people["acquired"]).where(people["acquired"].notna())
+    people["cohort"] = acquired.fillna(first.reindex(people.index))
+    undated = int(people["cohort"].isna().sum())
+    people = people.dropna(subset=["cohort"])
+    people["cohort"] = people["cohort"].astype("int64")
+    if people.empty:
+        return Cohorts([], 0, None, undated)
+    end = (
+        int(last_order.astimezone(UTC).year * 12 + last_order.astimezone(UTC).month - 1)
+        if last_order
+        else int(people["cohort"].max())
+    )
+    kept = sorted(c for c in people["cohort"].unique() if c <= end)[-last:]
+    people = people[people["cohort"].isin(kept)]
+    sizes = people.groupby("cohort").size()
+    joined = monthly.join(people["cohort"], on="customer", how="inner")
+    joined["since"] = (joined["m"] - joined["cohort"]).clip(lower=0)
+    buyers = joined.groupby(["cohort", "since"])["customer"].nunique()
+    revenue = joined.groupby(["cohort", "since"])["revenue"].sum()
+    months = end - min(kept) + 1
+    rows = []
+    for c in kept:
+        size = int(sizes[c])
+        seen = end - c + 1
+        rows.append(
+            Cohort(
+                month=_month(c),
+                customers=size,
+                retention=[
+                    (int(buyers.get((c, k), 0)) / size) if k < seen else None for k in range(months)
+                ],
+                revenue_per_customer=[
+                    (float(revenue.get((c, k), 0.0)) / size) if k < seen else None
+                    for k in range(months)
+                ],
+            )
+        )
+    return Cohorts(rows, months, _month(end), undated)
+
+
+# ---- saved segments ------------------------------------------------------------------------
+
+
+def saved_segments_visible(*, user: Actor) -> QuerySet[SavedSegment]:
+    """The saved segments of the departments the user sees."""
+    return restrict(SavedSegment.objects.select_related("department"), user=user)
+
+
+def saved_segment_get(*, user: Actor | None, name: str) -> SavedSegment:
+    """The saved segment named `name` the user may see (None: an operator sees all); one
+    they may not see answers as one that does not exist."""
+    qs = SavedSegment.objects.all() if user is None else saved_segments_visible(user=user)
+    found = qs.filter(name=name).first()
+    if found is None:
+        raise NotFound(f"No saved segment named {name!r}.")
+    return found
+
+
+def saved_segment_customers(*, user: Actor | None, segment: SavedSegment) -> QuerySet[Customer]:
+    """The customers in a saved segment now, within what the user sees (None: everyone),
+    by customer id, with their latest RFM segment as `rfm_now`."""
+    customers = (
+        Customer.objects.all() if user is None else restrict(Customer.objects.all(), user=user)
+    )
+    today = timezone.localdate()
+    return (
+        customers_matching(customers, dict(segment.filters), today=today)
+        .annotate(rfm_now=latest_rfm_segment())
+        .select_related("department")
+        .order_by("external_id")
+    )
+
+
+EXPORT_HEADER = [
+    "customer_id",
+    "name",
+    "email",
+    "phone",
+    "city",
+    "region",
+    "country",
+    "segment",
+    "acquisition_channel",
+    "department",
+    "rfm_segment",
+]
+
+
+def saved_segment_rows(*, user: Actor | None, segment: SavedSegment) -> list[list[Any]]:
+    """The rows of a saved segment's export, in EXPORT_HEADER's order (cells are people's
+    text: the faces write them formula-safe)."""
+    return [
+        [
+            c.external_id,
+            c.full_name,
+            c.email,
+            c.phone,
+            c.city,
+            c.region,
+            c.country,
+            c.segment,
+            c.acquisition_channel,
+            c.department.name,
+            getattr(c, "rfm_now", None) or "",
+        ]
+        for c in saved_segment_customers(user=user, segment=segment)
+    ]
+
+
+def saved_segment_filters(*, user: Actor | None, name: str) -> dict[str, str]:
+    """A saved segment as metric filters (dimension -> value): its own filters, which are
+    named as the metrics engine names dimensions."""
+    return dict(saved_segment_get(user=user, name=name).filters)
+
+
+def can_save(*, user: Actor) -> bool:
+    from .services import _may_save
+
+    return _may_save(user) and visible_department_ids(user=user) != set()
