@@ -1,12 +1,14 @@
 """Record that CRM tables changed, so copies of them (the metrics engine's columnar mirror)
 know to refresh. Saves and deletes through the ORM are caught by signals; bulk writes
-(imports, seed, COPY) call `tables_touch` themselves."""
+(imports, seed, COPY) call `tables_touch` themselves; writes by other systems' SQL are counted
+by database triggers (migration crm 0006: on PostgreSQL in a sequence per table, on SQLite in
+the same `TableVersion` row)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 
@@ -39,7 +41,8 @@ def tables_touch(*changed: type[models.Model]) -> None:
 
 
 def table_versions(tables: list[str]) -> dict[str, str]:
-    """Each table's write count with its row's random token: `token:count`."""
+    """Each table's write count with its row's random token: `token:count`, and on PostgreSQL
+    the count of statements its trigger saw: `token:count:statements`."""
     found = {
         t: f"{token}:{v}"
         for t, v, token in m.TableVersion.objects.values_list("table", "version", "token")
@@ -48,7 +51,23 @@ def table_versions(tables: list[str]) -> dict[str, str]:
         if table not in found:
             row, _ = m.TableVersion.objects.get_or_create(table=table)
             found[table] = f"{row.token}:{row.version}"
+    for table, statements in _trigger_counts().items():
+        if table in found:
+            found[table] += f":{statements}"
     return found
+
+
+def _trigger_counts() -> dict[str, int]:
+    """PostgreSQL: each table's trigger sequence, as far as it has been drawn (0 before)."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sequencename, COALESCE(last_value, 0) FROM pg_sequences "
+            "WHERE schemaname = current_schema() AND sequencename LIKE %s",
+            [r"crm\_changes\_%"],
+        )
+        return {name.removeprefix("crm_changes_"): value for name, value in cursor.fetchall()}
 
 
 def _on_change(sender: type[models.Model], **_: Any) -> None:

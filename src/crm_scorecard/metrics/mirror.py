@@ -4,9 +4,10 @@ app database, that DuckDB reads for the metrics (the default engine).
 Copying ten million events out of SQLite or PostgreSQL takes longer than computing the
 whole catalogue on them, so the copy is kept between runs and each table is copied again
 only when it changed: when its write count (`crm.TableVersion`, bumped by imports, seed,
-admin and every ORM save or delete) or its highest id differs from what was copied.
-Writes that bypass the product (SQL run by another system) are caught when they add rows;
-for anything else run `crm-scorecard compute --refresh`.
+admin, every ORM save or delete, and database triggers on the CRM tables for SQL run by
+other systems) or its highest id differs from what was copied. Tables without triggers
+(the voice-of-the-customer themes, written by the product alone) follow the product's own
+writes; `crm-scorecard compute --refresh` copies everything again.
 
 Readers never see a half-written or replaced file: a sync that copies anything writes a
 new version folder (`v-…/`) whose files never change afterwards (unchanged tables are hard
