@@ -19,6 +19,7 @@ from ninja.errors import AuthenticationError, HttpError
 from pydantic import create_model
 
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
+from crm_scorecard.api.comments import comments_routes
 from crm_scorecard.api.writes import WRITABLE, Writable, records_write
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
@@ -527,3 +528,5 @@ def _writer(kind: Writable) -> None:
 
 for _kind in WRITABLE.values():
     _writer(_kind)
+
+comments_routes(api, errors=_errors)

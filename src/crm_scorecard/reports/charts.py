@@ -17,6 +17,7 @@ INK = "#1f2937"
 MUTED = "#6b7280"
 GRID = "#e5e7eb"
 BLUE = "#2563eb"
+VIOLET = "#7c3aed"  # comments, as on the pages' charts
 FONT = 'font-family="DejaVu Sans, sans-serif"'
 
 
@@ -340,10 +341,13 @@ def history(
     baseline: float,
     label: Callable[[float], str],
     steps: Sequence[float] = (),
+    marks: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Monthly values as a line (gaps where there is no data) against the target (dashed)
     and the baseline (dotted), the y axis labelled in the indicator's unit (`steps`: the
-    tick steps that read well in it, such as DURATION_STEPS; default 1, 2, 2.5, 5 × 10ⁿ)."""
+    tick steps that read well in it, such as DURATION_STEPS; default 1, 2, 2.5, 5 × 10ⁿ).
+    `marks`: (month, its number) for the months people commented on: a dotted line at the
+    month with the number in a circle at the top, which the list under the chart repeats."""
     width, height = 500.0, 170.0
     left, right, top, bottom = 64.0, 24.0, 12.0, 30.0
     values = [v for _, v in points if v is not None]
@@ -408,4 +412,15 @@ def history(
                 width / 2, height / 2 - 10, ["no data in these months"], size=11, fill=MUTED
             )
         )
+    where = {period: i for i, (period, _) in enumerate(points)}
+    for period, number in marks:
+        if period not in where:
+            continue
+        mx = x(where[period])
+        body.append(
+            f'<line x1="{mx:.1f}" y1="{top + 8:.1f}" x2="{mx:.1f}" y2="{height - bottom:.1f}" '
+            f'stroke="{VIOLET}" stroke-dasharray="2 2"/>'
+            f'<circle cx="{mx:.1f}" cy="{top + 1:.1f}" r="6" fill="{VIOLET}"/>'
+        )
+        body.append(_text_block(mx, top + 1, [number], size=7.5, fill="#fff", weight="bold"))
     return _svg(width, height, body, "history")

@@ -23,6 +23,7 @@ from crm_scorecard.metrics.api import (
 from crm_scorecard.periods import PeriodError, month_first, month_index, month_of
 from crm_scorecard.scorecards import analysis, scoring
 from crm_scorecard.scorecards import selectors as sel
+from crm_scorecard.scorecards.comments import author_name, indicator_comments
 from crm_scorecard.scorecards.models import Indicator, Scorecard
 
 HISTORY_MONTHS = 12
@@ -65,6 +66,16 @@ class Breakdown:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class Note:
+    """A person's comment on an indicator's value for a month, as the pack prints it."""
+
+    period: str
+    text: str
+    author: str
+    when: str  # the day it was written, "2 Dec 2026"
+
+
 @dataclass
 class Report:
     """One scorecard scored for one period, for one reader."""
@@ -75,6 +86,7 @@ class Report:
     rows: list[Row]
     fix_first: list[analysis.Priority]
     breakdowns: list[Breakdown] = field(default_factory=list)
+    notes: dict[str, list[Note]] = field(default_factory=dict)  # by indicator key
 
     @property
     def result(self) -> scoring.Result:
@@ -99,6 +111,35 @@ class Report:
 
     def history(self, row: Row) -> list[tuple[str, float | None]]:
         return self.evaluation.history.get(row.node.key, [])
+
+    def comments(self, row: Row) -> list[Note]:
+        """The comments on the months of the indicator's history chart, oldest first."""
+        return self.notes.get(row.node.key, [])
+
+
+def _notes(
+    rows: list[Row], history: dict[str, list[tuple[str, float | None]]]
+) -> dict[str, list[Note]]:
+    periods = sorted({p for r in rows for p, _ in history.get(r.node.key, [])})
+    if not periods:
+        return {}
+    found = indicator_comments(
+        indicator_ids=[int(r.node.key) for r in rows if r.node.kind == "indicator"],
+        since=month_first(periods[0]),
+        until=month_first(periods[-1]),
+    )
+    return {
+        str(pk): [
+            Note(
+                period=f"{c.period_start:%Y-%m}",
+                text=c.text,
+                author=author_name(c),
+                when=f"{timezone.localtime(c.created_at):%d %b %Y}".lstrip("0"),
+            )
+            for c in comments
+        ]
+        for pk, comments in found.items()
+    }
 
 
 def _rows(result: scoring.Result) -> list[Row]:
@@ -198,4 +239,5 @@ def report_build(
         rows=rows,
         fix_first=analysis.fix_first(ev.result),
         breakdowns=_breakdowns(rows, ev.period, breakdowns, user) if breakdowns else [],
+        notes=_notes(rows, ev.history),
     )

@@ -83,6 +83,14 @@ def _tree(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
+def _marks(report: Report, row: Row) -> list[tuple[str, str]]:
+    """Each commented month and its number on the chart (its comments share the number)."""
+    numbers: dict[str, str] = {}
+    for note in report.comments(row):
+        numbers.setdefault(note.period, str(len(numbers) + 1))
+    return list(numbers.items())
+
+
 def _indicator_chart(report: Report, row: Row) -> SafeString:
     ind = row.node.indicator
     assert ind is not None
@@ -94,8 +102,24 @@ def _indicator_chart(report: Report, row: Row) -> SafeString:
             baseline=ind.baseline,
             label=lambda v: value_text(v, row.unit),
             steps=charts.DURATION_STEPS if row.unit == Unit.SECONDS else (),
+            marks=_marks(report, row),
         )
     )
+
+
+def _comments(report: Report, row: Row) -> list[dict[str, str]]:
+    """The comments under an indicator's chart, numbered as its marks."""
+    numbers = dict(_marks(report, row))
+    return [
+        {
+            "number": numbers[n.period],
+            "period": n.period,
+            "text": n.text,
+            "author": n.author,
+            "when": n.when,
+        }
+        for n in report.comments(row)
+    ]
 
 
 def _perspective_pages(report: Report) -> list[dict[str, Any]]:
@@ -119,6 +143,7 @@ def _perspective_pages(report: Report) -> list[dict[str, Any]]:
                         "status": r.node.status.value,
                         "note": _note(r),
                         "chart": _indicator_chart(report, r),
+                        "comments": _comments(report, r),
                     }
                     for r in indicators
                 ],

@@ -1,6 +1,9 @@
 """The admin: saves of scorecards, goals and indicators go through the same services as the
 pages, so an edit that would make a scorecard unscorable, or read another department's
-data, is refused on the form with the reason, and nothing is saved."""
+data, is refused on the form with the reason, and nothing is saved.
+
+Each object's "History" shows its audit trail (who, when, old and new) read-only: no revert,
+and a historical version's page refuses to save."""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from simple_history.admin import SimpleHistoryAdmin
 
 from . import models, scoring, services
 
@@ -48,7 +52,19 @@ def _service_form(save: Callable[[Any, Any], Any]) -> type[forms.ModelForm]:
     return ServiceForm
 
 
-class ThroughServices(admin.ModelAdmin):
+class ReadOnlyHistory(SimpleHistoryAdmin):
+    """The object's history in the admin, to read only: the audit trail is never edited
+    or reverted from the app (settings: SIMPLE_HISTORY_REVERT_DISABLED)."""
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method != "GET":
+            raise PermissionDenied("The history is read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ThroughServices(ReadOnlyHistory):
     """Saves through `service(instance, actor)`; the form checks it first (see _service_form)."""
 
     service: Callable[[Any, Any], Any]
@@ -70,7 +86,7 @@ class PerspectiveInline(admin.TabularInline):
 
 @admin.register(models.Scorecard)
 class ScorecardAdmin(ThroughServices):
-    service = staticmethod(lambda obj, actor: services.scorecard_save(scorecard=obj))
+    service = staticmethod(lambda obj, actor: services.scorecard_save(scorecard=obj, actor=actor))
     list_display = ["name", "department", "template", "green", "yellow", "updated_at"]
     list_filter = ["department", "template"]
     search_fields = ["name", "mission"]
@@ -93,7 +109,7 @@ class IndicatorInline(admin.TabularInline):
 
 @admin.register(models.Goal)
 class GoalAdmin(ThroughServices):
-    service = staticmethod(lambda obj, actor: services.goal_save(goal=obj))
+    service = staticmethod(lambda obj, actor: services.goal_save(goal=obj, actor=actor))
     list_display = ["name", "perspective", "parent", "weight", "cascaded_from"]
     list_filter = ["perspective__scorecard"]
     search_fields = ["name"]
@@ -121,19 +137,35 @@ class IndicatorAdmin(ThroughServices):
 
 
 @admin.register(models.ManualValue)
-class ManualValueAdmin(admin.ModelAdmin):
+class ManualValueAdmin(ReadOnlyHistory):
     list_display = ["indicator", "period_start", "value", "entered_by", "entered_at"]
     raw_id_fields = ["indicator", "entered_by"]
 
 
 @admin.register(models.GoalLink)
-class GoalLinkAdmin(admin.ModelAdmin):
+class GoalLinkAdmin(ReadOnlyHistory):
     list_display = ["scorecard", "cause", "effect"]
     raw_id_fields = ["cause", "effect"]
 
 
 @admin.register(models.Initiative)
-class InitiativeAdmin(admin.ModelAdmin):
+class InitiativeAdmin(ReadOnlyHistory):
     list_display = ["name", "goal", "owner", "start", "due", "budget", "status"]
     list_filter = ["status"]
     raw_id_fields = ["goal"]
+
+
+@admin.register(models.IndicatorComment)
+class IndicatorCommentAdmin(ReadOnlyHistory):
+    """Comments are people's words: the admin lists them and their history, and changes
+    none (an author deletes their own on the indicator's page)."""
+
+    list_display = ["indicator", "period_start", "author", "created_at", "text"]
+    raw_id_fields = ["indicator", "author"]
+    readonly_fields = ["indicator", "period_start", "text", "author", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -7,13 +7,14 @@ from datetime import date
 from typing import Any
 
 from django.db import transaction
+from simple_history.utils import bulk_create_with_history
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.scope import Actor, descendant_ids, visible_department_ids
 from crm_scorecard.errors import Invalid
 from crm_scorecard.periods import month_first, month_of
 
-from . import files, mapping, scoring
+from . import files, history, mapping, scoring
 from .models import Goal, GoalLink, Indicator, ManualValue, Perspective, Scorecard, TargetPoint
 from .selectors import scorecard_scoring
 from .signals import scorecards_touch, values_announce
@@ -69,7 +70,21 @@ def scorecard_import(
     """Create a department's scorecard from a checked file; with `replace`, swap out the one
     of the same name. The definition is scored once first, and every indicator's scope
     checked against `actor` (None: an operator), so an invalid one is refused before
-    anything is written."""
+    anything is written. Every row written is recorded in the audit trail as `actor`'s."""
+    with history.acting(actor):
+        return _scorecard_import(
+            card=card, department=department, replace=replace, template=template, actor=actor
+        )
+
+
+def _scorecard_import(
+    *,
+    card: files.ScorecardFile,
+    department: Department,
+    replace: bool,
+    template: str,
+    actor: Actor | None,
+) -> Scorecard:
     scoring.evaluate(mapping.file_to_scoring(card))
     for p in card.perspectives:
         for g in files._walk(p.goals):
@@ -131,9 +146,10 @@ def scorecard_import(
         )
         for g_pos, g in enumerate(p.goals):
             add_goal(g, perspective, None, g_pos)
-    TargetPoint.objects.bulk_create(targets)
-    ManualValue.objects.bulk_create(values)
-    GoalLink.objects.bulk_create(
+    # With their history rows, so the trail starts at the import.
+    bulk_create_with_history(targets, TargetPoint)
+    bulk_create_with_history(values, ManualValue)
+    bulk_create_with_history(
         [
             GoalLink(
                 scorecard=scorecard,
@@ -141,7 +157,8 @@ def scorecard_import(
                 effect=goals_by_name[link.effect],
             )
             for link in card.links
-        ]
+        ],
+        GoalLink,
     )
     scorecards_touch()  # bulk inserts send no signals
     return scorecard
@@ -166,28 +183,33 @@ def indicator_save(*, indicator: Indicator, actor: Actor | None = None) -> Indic
         definition=mapping.definition_of(indicator),
         actor=actor,
     )
-    indicator.save()
+    with history.acting(actor):
+        indicator.save()
     _check_scorecard(indicator.goal.perspective.scorecard)  # raising rolls the save back
     return indicator
 
 
 @transaction.atomic
-def scorecard_save(*, scorecard: Scorecard) -> Scorecard:
+def scorecard_save(*, scorecard: Scorecard, actor: Actor | None = None) -> Scorecard:
+    """Save a scorecard's name, mission and thresholds (a new one gets the four usual
+    perspectives), recorded in the audit trail as `actor`'s."""
     scorecard.full_clean()
-    scorecard.save()
-    if scorecard.perspectives.count() == 0:
-        Perspective.objects.bulk_create(
-            [
-                Perspective(scorecard=scorecard, name=name, position=i)
-                for i, name in enumerate(files.DEFAULT_PERSPECTIVES)
-            ]
-        )
+    with history.acting(actor):
+        scorecard.save()
+        if scorecard.perspectives.count() == 0:
+            bulk_create_with_history(
+                [
+                    Perspective(scorecard=scorecard, name=name, position=i)
+                    for i, name in enumerate(files.DEFAULT_PERSPECTIVES)
+                ],
+                Perspective,
+            )
     _check_scorecard(scorecard)
     return scorecard
 
 
 @transaction.atomic
-def goal_save(*, goal: Goal) -> Goal:
+def goal_save(*, goal: Goal, actor: Actor | None = None) -> Goal:
     """Save a goal if its place in the tree makes sense: a sub-goal's parent is in the
     same perspective and not the goal itself or one of its own sub-goals, and no other goal
     of the scorecard has its name (a scorecard file names its goals)."""
@@ -211,18 +233,23 @@ def goal_save(*, goal: Goal) -> Goal:
         twin = twin.exclude(pk=goal.pk)
     if twin.exists():
         raise scoring.DefinitionError(f"this scorecard already has a goal named {goal.name!r}")
-    goal.save()
+    with history.acting(actor):
+        goal.save()
     _check_scorecard(goal.perspective.scorecard)
     return goal
 
 
 @transaction.atomic
-def link_create(*, scorecard: Scorecard, cause: Goal, effect: Goal) -> GoalLink:
+def link_create(
+    *, scorecard: Scorecard, cause: Goal, effect: Goal, actor: Actor | None = None
+) -> GoalLink:
+    """Draw a cause → effect arrow on the strategy map (recorded as `actor`'s)."""
     if cause.pk == effect.pk:
         raise scoring.DefinitionError("a goal cannot drive itself")
     link = GoalLink(scorecard=scorecard, cause=cause, effect=effect)
     link.full_clean()
-    link.save()
+    with history.acting(actor):
+        link.save()
     return link
 
 
@@ -230,22 +257,26 @@ def link_create(*, scorecard: Scorecard, cause: Goal, effect: Goal) -> GoalLink:
 def manual_value_set(
     *, indicator: Indicator, period: str, value: float, user: Any = None
 ) -> ManualValue:
-    """Enter (or correct) a person's value for a manual indicator and a month."""
+    """Enter (or correct) a person's value for a manual indicator and a month; the audit
+    trail records `user` (None: an operator) with the value before and after."""
     if indicator.metric:
         raise scoring.DefinitionError(
             f"{indicator.name} takes its values from the metric {indicator.metric}"
         )
-    entry, _ = ManualValue.objects.update_or_create(
-        indicator=indicator,
-        period_start=month_first(period),
-        defaults={"value": value, "entered_by": user if getattr(user, "pk", None) else None},
-    )
+    with history.acting(user):
+        entry, _ = ManualValue.objects.update_or_create(
+            indicator=indicator,
+            period_start=month_first(period),
+            defaults={"value": value, "entered_by": user if getattr(user, "pk", None) else None},
+        )
     values_announce(reason="manual", indicator_ids=(indicator.pk,))
     return entry
 
 
 @transaction.atomic
-def goal_cascade(*, source: Goal, perspective: Perspective, weight: float = 1.0) -> Goal:
+def goal_cascade(
+    *, source: Goal, perspective: Perspective, weight: float = 1.0, actor: Actor | None = None
+) -> Goal:
     """Cascade a goal from a parent department's scorecard into another scorecard: a linked
     copy whose indicators read the source's data (metric or manual values), so both
     departments see the same numbers while weighing them in their own scorecards."""
@@ -259,15 +290,19 @@ def goal_cascade(*, source: Goal, perspective: Perspective, weight: float = 1.0)
             f"{source.name} belongs to {parent.name}, which is not above {child_dept.name}; only a parent "
             "department's goals can be cascaded"
         )
-    goal = Goal.objects.create(
-        perspective=perspective, name=source.name, weight=weight, cascaded_from=source
-    )
-    Indicator.objects.bulk_create(
-        [
-            Indicator(goal=goal, **mapping.definition_of(i), position=i.position, cascaded_from=i)
-            for i in source.indicators.all()
-        ]
-    )
+    with history.acting(actor):
+        goal = Goal.objects.create(
+            perspective=perspective, name=source.name, weight=weight, cascaded_from=source
+        )
+        bulk_create_with_history(
+            [
+                Indicator(
+                    goal=goal, **mapping.definition_of(i), position=i.position, cascaded_from=i
+                )
+                for i in source.indicators.all()
+            ],
+            Indicator,
+        )
     scorecards_touch()  # bulk inserts send no signals
     _check_scorecard(perspective.scorecard)
     return goal

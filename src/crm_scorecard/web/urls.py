@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import complaints, customers, editing, indicators, surveys, tokens, voc
+from .views import comments, complaints, customers, editing, indicators, surveys, tokens, voc
 from .views import scorecards as sc
 
 urlpatterns = [
@@ -59,6 +59,12 @@ urlpatterns = [
         "indicators/<int:pk>/breakdown.csv",
         indicators.indicator_breakdown_csv,
         name="indicator-breakdown-csv",
+    ),
+    path("indicators/<int:pk>/comments/", comments.comment_new, name="indicator-comment-new"),
+    path(
+        "indicators/comments/<int:pk>/delete/",
+        comments.comment_delete,
+        name="indicator-comment-delete",
     ),
     path("account/tokens/", tokens.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api-token-revoke"),

@@ -1,6 +1,7 @@
 """An indicator's page: its history against target with the forecast, a breakdown of its
 metric by a dimension, and (for a manager) the form that enters a manual value; the history
-and the breakdown shown as CSV files."""
+and the breakdown shown as CSV files; comments on its values (marked on the chart) and its
+audit trail (who changed what, when, old and new)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from crm_scorecard.reports.content import check_period
 from crm_scorecard.reports.exports import CONTENT_TYPES, Format
 from crm_scorecard.reports.tables import Cell, csv_bytes
 from crm_scorecard.scorecards import analysis, scoring
+from crm_scorecard.scorecards import comments as cm
+from crm_scorecard.scorecards import history as audit
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards import services as svc
 from crm_scorecard.scorecards.models import Indicator
 
 from .. import charts, forms
+from .comments import CommentForm, chart_marks
 from .editing import Edit, indicator_at, indicator_card
 from .scorecards import find_node
 from .shared import attachment, file_stem, period_asked, unscorable
@@ -31,11 +35,15 @@ def indicator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         return manual_value_enter(request, pk=pk)
     indicator = sel.indicator_get(user=request.user, pk=pk)
-    return _indicator_page(request, indicator, None, 200)
+    return indicator_page(request, indicator, None, 200)
 
 
-def _indicator_page(
-    request: HttpRequest, indicator: Indicator, form: forms.ManualValueForm | None, status: int
+def indicator_page(
+    request: HttpRequest,
+    indicator: Indicator,
+    form: forms.ManualValueForm | None,
+    status: int,
+    comment_form: CommentForm | None = None,
 ) -> HttpResponse:
     scorecard = indicator_card(indicator)
     try:
@@ -48,6 +56,9 @@ def _indicator_page(
     forecast = analysis.forecast(node.indicator, end=ev.period)
     by = request.GET.get("by", "")
     breakdown, breakdown_error = _breakdown(request, indicator, ev.period, by)
+    comments = cm.indicator_comments(indicator_ids=[indicator.pk]).get(indicator.pk, [])
+    chart = charts.indicator_history(node.indicator, history, forecast)
+    chart["comments"] = chart_marks(comments, chart["periods"])
     return render(
         request,
         "web/indicator.html",
@@ -56,7 +67,7 @@ def _indicator_page(
             "indicator": indicator,
             "node": node,
             "ev": ev,
-            "chart": charts.indicator_history(node.indicator, history, forecast),
+            "chart": chart,
             "history": history,
             "forecast": forecast,
             "by": by,
@@ -65,6 +76,9 @@ def _indicator_page(
             "dimensions": DIMENSIONS,
             "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
             "form": form or forms.ManualValueForm(initial={"period": ev.period}),
+            "comments": comments,
+            "comment_form": comment_form or CommentForm(initial={"period": ev.period}),
+            "changes": audit.indicator_changes(indicator=indicator, unit=node.indicator.unit),
         },
         status=status,
     )
@@ -186,5 +200,5 @@ manual_value_enter: Edit[Indicator] = Edit(
     then=lambda i, _: redirect("indicator-detail", pk=i.pk),
     saved=lambda f, _: f"Saved {f.cleaned_data['value']} for {f.cleaned_data['period']}.",
     title=lambda i: i.name,
-    page=_indicator_page,
+    page=indicator_page,
 )

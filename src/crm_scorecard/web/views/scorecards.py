@@ -22,6 +22,7 @@ from crm_scorecard.periods import month_first, shift_months
 from crm_scorecard.reports.exports import report_export
 from crm_scorecard.reports.tables import Table
 from crm_scorecard.scorecards import files, scoring
+from crm_scorecard.scorecards import history as audit
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards.models import Goal, Scorecard
 
@@ -188,6 +189,7 @@ def goal_detail(request: HttpRequest, pk: int, goal_pk: int) -> HttpResponse:
             "effects": goal.effects.select_related("effect"),
             "can_edit": sel.can_edit(user=request.user, scorecard=goal.perspective.scorecard),
             "initiative_form": forms.InitiativeForm(),
+            "changes": audit.goal_changes(goal=goal),
         },
     )
 

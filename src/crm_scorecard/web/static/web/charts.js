@@ -314,12 +314,25 @@
     }
     var baseline = times.length ? [[times[0], d.baseline], [end, d.baseline]] : [];
     var show = function (v) { return formatValue(v, d.unit, d.currency); };
+    // Comments on a month's value: a pin on the value (on the target where there is none)
+    // and a dotted line at that month; the axis tooltip lists the comments as text.
+    var comments = (d.comments || []).map(function (c) {
+      var i = d.periods.indexOf(c.period), t = monthStart(c.period);
+      var y = i >= 0 && d.values[i] !== null ? d.values[i] : (i >= 0 ? d.target[i] : null);
+      return {value: [t, y], lines: c.lines};
+    });
     chart.setOption({animation: false,
       tooltip: {trigger: "axis", position: beside, formatter: function (params) {
         var list = [].concat(params);
-        return tip(list.length ? monthName(list[0].value[0]) : "", list.map(function (p) {
-          return {text: p.seriesName + ": " + show(p.value[1]), color: p.color};
-        }));
+        var lines = [];
+        list.forEach(function (p) {
+          if (p.seriesName === "Comments") {
+            (p.data.lines || []).forEach(function (text) { lines.push({text: "\u270e " + text}); });
+          } else {
+            lines.push({text: p.seriesName + ": " + show(p.value[1]), color: p.color});
+          }
+        });
+        return tip(list.length ? monthName(list[0].value[0]) : "", lines);
       }},
       legend: {bottom: 0},
       grid: {left: 64, right: 24, top: 16, bottom: 56},
@@ -331,9 +344,15 @@
         {name: "Target", type: "line", step: "end", data: targets, lineStyle: {type: "dashed"}, symbol: "none"},
         {name: "Baseline", type: "line", data: baseline, lineStyle: {type: "dotted"}, symbol: "none"},
         {name: "Forecast", type: "line", data: forecast, lineStyle: {type: "dashed", color: "#16a34a"}, itemStyle: {color: "#16a34a"}}
-      ]
+      ].concat(comments.length ? [
+        {name: "Comments", type: "scatter", data: comments, symbol: "pin", symbolSize: 26, symbolOffset: [0, -12],
+          itemStyle: {color: "#7c3aed"}, z: 5,
+          markLine: {silent: true, symbol: "none", label: {show: false}, lineStyle: {type: "dotted", color: "#7c3aed"},
+            data: comments.map(function (c) { return {xAxis: c.value[0]}; })}}
+      ] : [])
     });
     el.dataset.rendered = "1";
+    el.dataset.comments = String(comments.length);
     resizing(chart);
   }
 
