@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from .env import (
     cache_from_url,
     env_bool,
+    env_group_map,
     env_int,
+    env_issuer,
     env_list,
     mailer_from_url,
     proxy_ssl_header,
@@ -165,6 +168,44 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES",
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+
+# Single sign-on with OpenID Connect (accounts/oidc.py, README "Single sign-on"): off unless
+# OIDC_ISSUER names the company's identity provider; local accounts keep working either way.
+# The provider's endpoints and keys come from its discovery document under the issuer.
+OIDC_ISSUER = env_issuer("OIDC_ISSUER")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "").strip()
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "").strip() or "single sign-on"
+OIDC_RP_SCOPES = os.environ.get("OIDC_SCOPES", "").strip() or "openid email profile"
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_SIGN_ALGO", "").strip() or "RS256"
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
+# The claim a new user's name here is made from (once: it never changes afterwards).
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "").strip() or "preferred_username"
+# group -> (level, department names): who may sign in, and with what scope.
+OIDC_GROUP_MAP = env_group_map("OIDC_GROUP_MAP")
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)  # seconds to wait for the provider
+OIDC_USE_PKCE = True
+if OIDC_ISSUER:
+    _missing = [
+        name
+        for name, value in [
+            ("OIDC_CLIENT_ID", OIDC_RP_CLIENT_ID),
+            ("OIDC_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET),
+            ("OIDC_GROUP_MAP", OIDC_GROUP_MAP),
+        ]
+        if not value
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"OIDC_ISSUER is set, so single sign-on needs {' and '.join(_missing)} too "
+            "(.env.example says what each holds)"
+        )
+    if not OIDC_RP_SIGN_ALGO.startswith(("RS", "ES", "PS")):
+        raise ImproperlyConfigured(
+            f"OIDC_SIGN_ALGO={OIDC_RP_SIGN_ALGO!r}: use the provider's public-key algorithm, "
+            "e.g. RS256 (the default), ES256 or PS256"
+        )
+    AUTHENTICATION_BACKENDS.append("crm_scorecard.accounts.oidc.SignInBackend")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

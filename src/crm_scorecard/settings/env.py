@@ -120,3 +120,55 @@ def mailer_from_url(url: str) -> dict[str, Any]:
             "timeout": 30,
         },
     }
+
+
+# Levels a group may give (accounts.models.Level's values; settings cannot import models).
+_LEVELS = ("executive", "manager", "analyst", "agent")
+
+
+def env_issuer(name: str) -> str:
+    """The OpenID provider's issuer address (its discovery document is under it), without
+    a trailing slash; '' when unset (single sign-on off). HTTPS, except on this machine."""
+    value = os.environ.get(name, "").strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    local = parts.scheme == "http" and (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or local) or parts.query:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: give the provider's issuer address, https://…, e.g. "
+            "https://sso.example.com/realms/acme (Keycloak) or "
+            "https://login.microsoftonline.com/TENANT-ID/v2.0 (Entra ID)"
+        )
+    return value
+
+
+def env_group_map(name: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Which of the identity provider's groups give which level and departments here:
+    `GROUP=LEVEL:DEPARTMENT|DEPARTMENT,GROUP=LEVEL:…`, e.g.
+    `crm-sales-managers=manager:Sales,crm-service=agent:Customer Service,crm-board=executive:`.
+    A level other than executive needs a department (it would see nothing without one)."""
+    mapping: dict[str, tuple[str, tuple[str, ...]]] = {}
+    example = "e.g. crm-sales-managers=manager:Sales|Field Sales"
+    for entry in os.environ.get(name, "").split(","):
+        if not entry.strip():
+            continue
+        group, equals, grant = (part.strip() for part in entry.partition("="))
+        level, colon, departments = (part.strip() for part in grant.partition(":"))
+        where = f"{name}: the entry {entry.strip()!r}"
+        if not equals or not group or not colon:
+            raise ImproperlyConfigured(f"{where} is not GROUP=LEVEL:DEPARTMENTS ({example})")
+        if level.lower() not in _LEVELS:
+            raise ImproperlyConfigured(
+                f"{where}: {level!r} is not a level; use {', '.join(_LEVELS)} ({example})"
+            )
+        names = tuple(dict.fromkeys(d.strip() for d in departments.split("|") if d.strip()))
+        if level.lower() != "executive" and not names:
+            raise ImproperlyConfigured(
+                f"{where}: a {level.lower()} needs at least one department, separated by | "
+                f"({example}); only an executive sees every department without one"
+            )
+        if group in mapping:
+            raise ImproperlyConfigured(f"{where} names the group {group!r} a second time")
+        mapping[group] = (level.lower(), names)
+    return mapping
