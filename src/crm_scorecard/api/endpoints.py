@@ -18,6 +18,7 @@ from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
 from pydantic import create_model
 
+from crm_scorecard.api.alerts import alerts_routes
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
 from crm_scorecard.api.comments import comments_routes
 from crm_scorecard.api.writes import WRITABLE, Writable, records_write
@@ -528,5 +529,7 @@ def _writer(kind: Writable) -> None:
 
 for _kind in WRITABLE.values():
     _writer(_kind)
+
+alerts_routes(api, errors=_errors)
 
 comments_routes(api, errors=_errors)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from .views import comments, complaints, customers, editing, indicators, surveys, tokens, voc
+from .views import alerts
 from .views import scorecards as sc
 
 urlpatterns = [
@@ -66,6 +67,10 @@ urlpatterns = [
         comments.comment_delete,
         name="indicator-comment-delete",
     ),
+    path("alerts/", alerts.alert_list, name="alerts"),
+    path("alerts/read/", alerts.alert_read_all, name="alerts-read-all"),
+    path("alerts/<int:pk>/read/", alerts.alert_read, name="alerts-read"),
+    path("alerts/follow/", alerts.alert_follow, name="alerts-follow"),
     path("account/tokens/", tokens.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api-token-revoke"),
     path("voc/", voc.board, name="voc-board"),
