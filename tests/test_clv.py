@@ -22,6 +22,7 @@ from crm_scorecard.clv import estimation, services
 from crm_scorecard.clv.models import CustomerValue, ValueBand, ValueFit
 from crm_scorecard.crm import models as m
 from crm_scorecard.errors import Invalid
+from crm_scorecard.web.templatetags.numbers import value_text
 
 from .factories import CustomerFactory
 
@@ -415,14 +416,14 @@ def test_the_360_shows_value_badges_with_their_numbers(client, org):
     html = client.get(reverse("customer-detail", args=[high.customer.external_id])).content.decode()
     # Then it shows the badge, the probability still active and the expected value
     assert "High value" in html
-    assert f"{high.p_alive:.0%}" in html
-    assert f"{high.expected_value:,.2f}" in html
-    at_risk = CustomerValue.objects.filter(value_band=ValueBand.AT_RISK).first()
-    if at_risk is not None:
-        html = client.get(
-            reverse("customer-detail", args=[at_risk.customer.external_id])
-        ).content.decode()
-        assert "At risk" in html
+    assert f"{high.p_alive:.0%} probability" in html
+    assert value_text(high.expected_value, "currency") in html
+    # And a customer the fit put at risk shows that badge instead
+    low = CustomerValue.objects.filter(value_band=ValueBand.LOW).select_related("customer")[0]
+    CustomerValue.objects.filter(pk=low.pk).update(value_band=ValueBand.AT_RISK)
+    html = client.get(reverse("customer-detail", args=[low.customer.external_id])).content.decode()
+    assert '<span class="pill value-at-risk">At risk</span>' in html
+    assert "High value" not in html
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from crm_scorecard.clv import selectors as clv_selectors
 from crm_scorecard.crm import selectors
 from crm_scorecard.reports.exports import CONTENT_TYPES, Format
 from crm_scorecard.reports.tables import csv_bytes
@@ -55,4 +56,6 @@ def customer_search_csv(request: HttpRequest) -> HttpResponse:
 
 def customer_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     context = selectors.customer_360(user=request.user, external_id=external_id)
+    # The customer was read through the 360's scope, so their value is theirs to see.
+    context["value"] = clv_selectors.customer_value(customer=context["customer"])  # type: ignore[arg-type]
     return render(request, "web/customer_detail.html", context)
