@@ -21,6 +21,7 @@ from pydantic import create_model
 from crm_scorecard.api.alerts import alerts_routes
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
 from crm_scorecard.api.comments import comments_routes
+from crm_scorecard.api.profile import profile_router
 from crm_scorecard.api.writes import WRITABLE, Writable, records_write
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
@@ -58,6 +59,9 @@ def _errors(*statuses: int) -> dict[int, type[Schema]]:
     for every operation 401 (no session or token, or a token refused) and 422 (a parameter
     that is malformed or out of bounds, listed with where it is, or a rule's refusal)."""
     return {status: ErrorOut for status in sorted({401, 422, *statuses})}
+
+
+api.add_router("/profile", profile_router(_errors))
 
 
 @api.exception_handler(AuthenticationError)

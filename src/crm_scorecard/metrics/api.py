@@ -16,6 +16,10 @@ from .definitions import dimensions, registry
 from .engine import Engine, MetricError
 from .mirror import mirror_stale, mirror_sync
 from .models import FillRun, Grain, KpiValue
+from .profile import MEASURES as PROFILE_MEASURES
+from .profile import Grid as ProfileGrid
+from .profile import Measure, Profile, ProfileRow, customer_profile, profile_dimensions
+from .profile import check_request as profile_check
 from .services import Point, engine_for, kpi_compute, metric_series
 from .sources import TABLES, UnknownColumn
 from .units import Unit, currency_symbol, format_score, format_value
@@ -28,11 +32,17 @@ __all__ = [
     "FillRun",
     "Grain",
     "KpiValue",
+    "PROFILE_MEASURES",
+    "Measure",
     "MetricError",
     "Point",
+    "Profile",
+    "ProfileGrid",
+    "ProfileRow",
     "Unit",
     "UnknownColumn",
     "currency_symbol",
+    "customer_profile",
     "dimensions",
     "engine_for",
     "engine_setting",
@@ -43,6 +53,8 @@ __all__ = [
     "metric_series",
     "mirror_stale",
     "mirror_sync",
+    "profile_check",
+    "profile_dimensions",
     "refresh_mirror",
     "registry",
 ]

@@ -4,12 +4,16 @@ from django.urls import path
 
 from .views import comments, complaints, customers, editing, indicators, surveys, tokens, voc
 from .views import alerts
+from .views import profile
 from .views import scorecards as sc
 
 urlpatterns = [
     path("", sc.home, name="home"),
     path("customers/", customers.customer_search, name="customer-search"),
     path("customers.csv", customers.customer_search_csv, name="customer-search-csv"),
+    # Not under customers/: that address is a customer's own page, by any id.
+    path("profile/", profile.customer_profile_page, name="customer-profile"),
+    path("profile.csv", profile.customer_profile_csv, name="customer-profile-csv"),
     path("customers/<str:external_id>/", customers.customer_detail, name="customer-detail"),
     path(
         "customers/<str:external_id>/complaints/new/",

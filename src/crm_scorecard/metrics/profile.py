@@ -1,0 +1,404 @@
+"""The customer profile: who the customers are and what they buy, broken down by one or two
+dimensions, within the caller's departments.
+
+Four measures, for the customers in scope that match the filters:
+
+- `customers`: customers on record. Broken down or filtered by one of the order's own
+  dimensions (product category or tier, sales channel, salesperson...), those who ever
+  bought in that cell, at any date.
+- `active_customers`: those of them with at least one order (line, in that cell) dated in
+  the range.
+- `revenue`: the amount of their order lines dated in the range.
+- `orders`: how many of their orders are dated in the range (an order with lines in two
+  categories counts in both).
+
+A dimension is the customer's own when the semantic model lists it among the customer's
+dimensions (`semantic.CUSTOMER`: region, age bracket, segment, department...); a customer
+has one value of it, read from their record, and the age bracket is their age on the last
+day of the range (today when the range has no end). Every other dimension the order lines
+offer is the order's (`semantic.py`). Dimensions added there, to the customer's or to the
+order lines', appear here without a change.
+
+The range is inclusive, in whole UTC days. "No data" is a combination with no customers at
+all: it has no row, never a row of zeros; a row whose customers bought nothing in the range
+has real zeros."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import ibis
+from ibis.expr.types import Table
+
+from crm_scorecard.accounts.scope import Actor
+from crm_scorecard.errors import Invalid
+
+from . import semantic
+from . import sources as built
+from .engine import Engine
+from .kinds import label, period_expr
+from .services import engine_for
+from .sources import AGE_BRACKETS
+
+LINES = "order_lines"  # the source the order side of the profile reads
+MAX_DIMENSIONS = 2
+
+
+@dataclass(frozen=True)
+class Measure:
+    key: str
+    name: str
+    unit: str  # as metrics.units formats it
+    meaning: str
+
+
+MEASURES: dict[str, Measure] = {
+    m.key: m
+    for m in (
+        Measure(
+            "customers",
+            "Customers",
+            "count",
+            "Customers on record; by an order's dimension, those who ever bought there.",
+        ),
+        Measure(
+            "active_customers",
+            "Active customers",
+            "count",
+            "Customers with at least one order dated in the range.",
+        ),
+        Measure("revenue", "Revenue", "currency", "Order line amounts dated in the range."),
+        Measure("orders", "Orders", "count", "Orders dated in the range."),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One combination of dimension values (in the order asked for) and its measures."""
+
+    values: tuple[str, ...]
+    customers: int
+    active_customers: int
+    revenue: float
+    orders: int
+
+    def measure(self, key: str) -> float:
+        return float(getattr(self, key))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "values": list(self.values),
+            "customers": self.customers,
+            "active_customers": self.active_customers,
+            "revenue": self.revenue,
+            "orders": self.orders,
+        }
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Two dimensions as a heat map: `rows` (the first) by `columns` (the second); a cell
+    is None where no customer has that combination (no data, not 0)."""
+
+    rows: list[str]
+    columns: list[str]
+    cells: list[list[float | None]]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The answer: the rows of every combination that has customers."""
+
+    by: tuple[str, ...]
+    filters: tuple[tuple[str, str], ...]
+    since: date | None
+    until: date | None
+    rows: list[ProfileRow] = field(default_factory=list)
+
+    def ordered(self, measure: str) -> list[ProfileRow]:
+        """Rows with the largest `measure` first (ties by value); unknown values last."""
+        return sorted(
+            self.rows,
+            key=lambda r: (
+                any(v == kinds_unknown() for v in r.values),
+                -r.measure(measure),
+                r.values,
+            ),
+        )
+
+    def shares(self, measure: str) -> dict[tuple[str, ...], float | None]:
+        """Each row's `measure` as a share of its group: with two dimensions, of the sum of
+        its row of the heat map (the first dimension's value); with one, of the total.
+        None where the group's sum is 0."""
+        totals: dict[tuple[str, ...], float] = {}
+        for r in self.rows:
+            group = r.values[:1] if len(self.by) == 2 else ()
+            totals[group] = totals.get(group, 0.0) + r.measure(measure)
+        out: dict[tuple[str, ...], float | None] = {}
+        for r in self.rows:
+            total = totals[r.values[:1] if len(self.by) == 2 else ()]
+            out[r.values] = r.measure(measure) / total if total else None
+        return out
+
+    def as_dict(self, measure: str = "customers", *, share: bool = False) -> dict[str, Any]:
+        """The answer as the API and `crm-scorecard profile --json` give it: rows with the
+        largest `measure` first; with `share`, each row's share of its group (see
+        `shares`; None where the group's sum is 0)."""
+        shares = self.shares(measure) if share else {}
+        return {
+            "by": list(self.by),
+            "filters": [{"dimension": d, "value": v} for d, v in self.filters],
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "measure": measure,
+            "rows": [
+                {**r.as_dict(), **({"share": shares[r.values]} if share else {})}
+                for r in self.ordered(measure)
+            ],
+        }
+
+    def grid(self, measure: str, *, share: bool = False, limit: int | None = None) -> Grid:
+        """The heat map of a two-dimension profile: rows and columns in their natural order
+        (age brackets by age) or by their total of `measure`, largest first; with `limit`,
+        the largest that many of each."""
+        if len(self.by) != 2:
+            raise ValueError("a heat map needs two dimensions")
+        rows = _axis(self.rows, 0, self.by[0], measure, limit)
+        columns = _axis(self.rows, 1, self.by[1], measure, limit)
+        shares = self.shares(measure) if share else None
+        found = {
+            r.values: (shares[r.values] if shares is not None else r.measure(measure))
+            for r in self.rows
+        }
+        cells = [[found.get((row, col)) for col in columns] for row in rows]
+        return Grid(rows, columns, cells)
+
+
+def kinds_unknown() -> str:
+    return label(None)
+
+
+def _axis(
+    rows: Iterable[ProfileRow], index: int, dimension: str, measure: str, limit: int | None
+) -> list[str]:
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r.values[index]] = totals.get(r.values[index], 0.0) + r.measure(measure)
+    unknown = kinds_unknown()
+    if dimension == "age_bracket":
+        natural = [name for _, name in AGE_BRACKETS] + ["65+"]
+        order = {name: i for i, name in enumerate(natural)}
+        # The largest brackets are kept, then shown by age.
+        kept = sorted(totals, key=lambda v: -totals[v])[:limit] if limit else list(totals)
+        return sorted(kept, key=lambda v: (v == unknown, order.get(v, len(order)), v))
+    ranked = sorted(totals, key=lambda v: (v == unknown, -totals[v], v))
+    return ranked[:limit] if limit else ranked
+
+
+# ---- the request ----------------------------------------------------------------------------
+
+
+def profile_dimensions(model: semantic.Model | None = None) -> list[str]:
+    """The dimensions a profile can be broken down and filtered by: the order lines'
+    (which include the customer's own), in the semantic model's order."""
+    model = model or _model()
+    return [d.name for d in model.source(LINES).dimensions]
+
+
+def _model() -> semantic.Model:
+    from .definitions import registry
+
+    return registry().model
+
+
+def _customer_level() -> set[str]:
+    return {d.name for d in semantic.CUSTOMER}
+
+
+def _suggest(name: str, choices: Sequence[str], what: str) -> Invalid:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    close = close or [c for c in choices if name and (c.startswith(name) or name in c)][:1]
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return Invalid(f"unknown {what} {name!r}{hint}; choose from {', '.join(choices)}")
+
+
+def check_request(
+    *,
+    by: Sequence[str],
+    filters: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    since: date | None = None,
+    until: date | None = None,
+    measure: str | None = None,
+    model: semantic.Model | None = None,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The breakdown and filters, checked: known dimensions (a near miss is suggested), one
+    or two distinct ones, a range that does not end before it starts."""
+    names = profile_dimensions(model)
+    wanted = tuple(by)
+    if not 1 <= len(wanted) <= MAX_DIMENSIONS:
+        raise Invalid("a profile is broken down by one or two dimensions")
+    for name in wanted:
+        if name not in names:
+            raise _suggest(name, names, "dimension")
+    if len(set(wanted)) != len(wanted):
+        raise Invalid("the two dimensions must differ")
+    pairs = tuple(filters.items() if isinstance(filters, Mapping) else filters)
+    for name, value in pairs:
+        if name not in names:
+            raise _suggest(name, names, "filter dimension")
+        if "\x00" in value:
+            raise Invalid("a filter value cannot contain a NUL character (\\x00)")
+    if since and until and until < since:
+        raise Invalid(f"the range ends ({until}) before it starts ({since})")
+    if measure is not None and measure not in MEASURES:
+        raise _suggest(measure, list(MEASURES), "measure")
+    return wanted, tuple(sorted(pairs))
+
+
+# ---- the query ------------------------------------------------------------------------------
+
+
+def customer_profile(
+    *,
+    user: Actor | None = None,
+    engine: Engine | None = None,
+    by: Sequence[str],
+    filters: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    since: date | None = None,
+    until: date | None = None,
+) -> Profile:
+    """The profile within what `user` may see (None: the whole company), read live from
+    the columnar mirror as it stands (a request never copies tables), or on `engine`."""
+    if engine is None:
+        with engine_for(user=user, sync=False) as own:
+            return profile_query(own, by=by, filters=filters, since=since, until=until)
+    return profile_query(engine, by=by, filters=filters, since=since, until=until)
+
+
+def profile_query(
+    engine: Engine,
+    *,
+    by: Sequence[str],
+    filters: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    since: date | None = None,
+    until: date | None = None,
+) -> Profile:
+    """The profile on `engine`, within its access scope (see the module's docstring)."""
+    model = engine.registry.model
+    dims, pairs = check_request(by=by, filters=filters, since=since, until=until, model=model)
+    own = _customer_level()
+    customer_dims = [d for d in dims if d in own]
+    order_dims = [d for d in dims if d not in own]
+    customer_filters = [(d, v) for d, v in pairs if d in own]
+    order_filters = [(d, v) for d, v in pairs if d not in own]
+
+    customers = _customers(engine, model, customer_dims, customer_filters, until)
+    lines = _lines(engine, model, order_dims, order_filters)
+    joined = lines.join(customers, lines.line_customer == customers.customer)
+    in_range = _in_range(joined, since, until)
+    keys = list(dims)
+
+    if order_dims or order_filters:
+        # Customers are those who ever bought in the cell; the rest is dated in the range.
+        grouped = joined.group_by(keys).aggregate(
+            customers=joined.customer.nunique(),
+            active_customers=in_range.ifelse(joined.customer, ibis.null("int64")).nunique(),
+            revenue=in_range.ifelse(joined.amount, 0.0).sum(),
+            orders=in_range.ifelse(joined.order, ibis.null("int64")).nunique(),
+        )
+        frame = engine.execute(grouped)
+        return Profile(dims, pairs, since, until, _rows(frame, keys))
+
+    counted = engine.execute(customers.group_by(keys).aggregate(customers=customers.count()))
+    dated = joined.filter(in_range)
+    active = engine.execute(
+        dated.group_by(keys).aggregate(
+            active_customers=dated.customer.nunique(),
+            revenue=dated.amount.sum(),
+            orders=dated.order.nunique(),
+        )
+    )
+    bought = {
+        tuple(label(v) for v in r[: len(keys)]): r[len(keys) :]
+        for r in active[[*keys, "active_customers", "revenue", "orders"]].itertuples(False)
+    }
+    rows = []
+    for r in counted[[*keys, "customers"]].itertuples(False):
+        values = tuple(label(v) for v in r[: len(keys)])
+        act, revenue, orders = bought.pop(values, (0, 0.0, 0))
+        rows.append(ProfileRow(values, int(r[-1]), int(act), _money(revenue), int(orders)))
+    return Profile(dims, pairs, since, until, rows)
+
+
+def _money(value: Any) -> float:
+    return 0.0 if value is None or value != value else round(float(value), 2)
+
+
+def _rows(frame: Any, keys: list[str]) -> list[ProfileRow]:
+    columns = [*keys, "customers", "active_customers", "revenue", "orders"]
+    return [
+        ProfileRow(
+            tuple(label(v) for v in r[: len(keys)]),
+            int(r[-4]),
+            int(r[-3]),
+            _money(r[-2]),
+            int(r[-1]),
+        )
+        for r in frame[columns].itertuples(False)
+    ]
+
+
+def _customers(
+    engine: Engine,
+    model: semantic.Model,
+    dims: list[str],
+    filters: list[tuple[str, str]],
+    until: date | None,
+) -> Table:
+    """One row per customer in scope (per department above theirs, when broken down or
+    filtered by department), with `dims`, filtered."""
+    conn = engine.conn
+    c = conn.table("crm_customer")
+    day = until or datetime.now(UTC).date()
+    # The age bracket is the age on this day (join_customer reads it at `ts`).
+    reference = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
+    t = c.select(customer=c.id, department_id=c.department_id, ts=reference)
+    if engine.departments is not None:
+        t = t.filter(t.department_id.isin(sorted(engine.departments)))
+    source = model.source(LINES)
+    wanted = [source.dimension(d) for d in dict.fromkeys([*dims, *(d for d, _ in filters)])]
+    t = built.with_dimensions(conn, t, [d for d in wanted if d is not None])
+    for name, value in filters:
+        t = t.filter(t[name] == value)
+    return t.select("customer", *dims)
+
+
+def _lines(
+    engine: Engine, model: semantic.Model, dims: list[str], filters: list[tuple[str, str]]
+) -> Table:
+    """The order lines in scope, with the order's `dims`, filtered."""
+    lines = semantic.Sources(engine.conn, model=model, departments=engine.departments).get(
+        LINES, [*dims, *(d for d, _ in filters)]
+    )
+    for name, value in filters:
+        lines = lines.filter(lines[name] == value)
+    return lines.select("order", "amount", "ts", *dims, line_customer=lines.customer)
+
+
+def _in_range(lines: Table, since: date | None, until: date | None) -> Any:
+    """Whether each line is dated in the range (whole UTC days, both ends included)."""
+    condition = ibis.literal(True)
+    if since is None and until is None:
+        return condition
+    day = period_expr(lines.ts, "day")
+    epoch = date(1970, 1, 1)
+    if since is not None:
+        condition = condition & (day >= (since - epoch).days)
+    if until is not None:
+        condition = condition & (day <= (until - epoch).days)
+    return condition
