@@ -20,7 +20,7 @@ from crm_scorecard.periods import period_index, period_start
 
 from .backends import Connection
 from .kinds import Aggregate, Metric, Request, Series, period_expr
-from .semantic import MODEL, MetricError, Model, Sources
+from .semantic import FILTER_ALIASES, MODEL, MetricError, Model, Sources
 from .sources import UnknownColumn
 
 __all__ = ["Engine", "MetricError", "Registry", "Request", "Series"]
@@ -206,7 +206,8 @@ class Engine:
         until: date | None = None,
     ) -> list[tuple[date, str | None, float | None]]:
         """The metric as rows (period start, dimension value, value), in period order."""
-        request = Request(grain=grain, by=by, filters=tuple(sorted((filters or {}).items())))
+        named = {FILTER_ALIASES.get(d, d): v for d, v in (filters or {}).items()}
+        request = Request(grain=grain, by=by, filters=tuple(sorted(named.items())))
         self.registry.model.check_dimensions([by, *(d for d, _ in request.filters)])
         result = self.series(key, request)
         low = period_index(since, grain) if since else None

@@ -64,6 +64,12 @@ ACQUISITION_CHANNEL = Dimension(
     "Where the customer came from (a campaign, a referral, the web...).",
     built.join_customer,
 )
+RFM_SEGMENT = Dimension(
+    "rfm_segment",
+    "The customer's named RFM segment (champions, at_risk...) in their latest stored scores "
+    "(`crm-scorecard segments rfm`), whenever the event happened; `--filter rfm=...` for short.",
+    built.join_rfm_segment,
+)
 PRODUCT_CATEGORY = Dimension("product_category", "The category of the product sold.")
 PRODUCT_TIER = Dimension("product_tier", "The tier (standard, premium) of the product sold.")
 CHANNEL = Dimension(
@@ -83,6 +89,7 @@ BUILT_IN = (
     AGE_BRACKET,
     SEGMENT,
     ACQUISITION_CHANNEL,
+    RFM_SEGMENT,
     PRODUCT_CATEGORY,
     PRODUCT_TIER,
     CHANNEL,
@@ -98,10 +105,22 @@ JOIN_ORDER: tuple[Join, ...] = (
     built.join_department_tree,
     built.join_names,
     built.join_voc_theme,
+    built.join_rfm_segment,
 )
+# Filter names that stand for a dimension's (`--filter rfm=at_risk`).
+FILTER_ALIASES = {"rfm": "rfm_segment"}
 # The customer's own dimensions: every source about customers offers them, and the customer
 # profile (profile.py) counts customers by them.
-CUSTOMER = (DEPARTMENT, REGION, COUNTRY, CITY, SEGMENT, AGE_BRACKET, ACQUISITION_CHANNEL)
+CUSTOMER = (
+    DEPARTMENT,
+    REGION,
+    COUNTRY,
+    CITY,
+    SEGMENT,
+    AGE_BRACKET,
+    ACQUISITION_CHANNEL,
+    RFM_SEGMENT,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.scope import Actor, visible_department_ids
+from crm_scorecard.segments.selectors import saved_segment_filters as segment_filters
 
 from .connect import connect
 from .definitions import registry as load_registry
@@ -69,13 +70,34 @@ def metric_series(
     engine: Engine | None = None,
 ) -> list[Point]:
     """A metric computed live, within the user's departments, on the columnar mirror as it
-    stands (a request never copies tables; see `connect`)."""
+    stands (a request never copies tables; see `connect`). A `saved_segment` filter stands
+    for the saved segment's own filters (customer fields and RFM segment)."""
+    filters = saved_segment_filters(filters, user=user)
     if engine is None:
         with engine_for(user=user, sync=False) as own:
             rows = own.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
     else:
         rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
     return [Point(p, by, d, v) for p, d, v in rows]
+
+
+def saved_segment_filters(
+    filters: dict[str, str] | None, *, user: Actor | None
+) -> dict[str, str] | None:
+    """`filters` with `saved_segment=NAME` replaced by that segment's filters (one the user
+    does not see is not found); a filter given besides that asks for another value of one
+    of its fields is refused."""
+    if not filters or "saved_segment" not in filters:
+        return filters
+    rest = {d: v for d, v in filters.items() if d != "saved_segment"}
+    name = filters["saved_segment"]
+    for dim, value in segment_filters(user=user, name=name).items():
+        if rest.get(dim, value) != value:
+            raise MetricError(
+                f"filter {dim}={rest[dim]} contradicts saved segment {name!r} ({dim}={value})"
+            )
+        rest[dim] = value
+    return rest
 
 
 def kpi_compute(

@@ -31,6 +31,7 @@ TABLES = (
     "crm_engagementanswer",
     "voc_theme",
     "voc_thememember",
+    "segments_rfmscore",
 )
 
 
@@ -156,7 +157,24 @@ def join_voc_theme(conn: Connection, t: Table, names: list[str]) -> Table:
     return _with_voc_theme(conn, t)
 
 
-JOINS: tuple[Join, ...] = (join_customer, join_department_tree, join_names, join_voc_theme)
+def join_rfm_segment(conn: Connection, t: Table, names: list[str]) -> Table:
+    """`t` with `rfm_segment`: its customer's segment in their latest stored RFM scores
+    (segments app; read by table name, as the CRM's tables are); null: never scored."""
+    r = conn.table("segments_rfmscore")
+    latest = r.group_by(rfm_customer=r.customer_id).aggregate(rfm_last=r.as_of.max())
+    current = r.join(
+        latest, (r.customer_id == latest.rfm_customer) & (r.as_of == latest.rfm_last)
+    ).select(rfm_customer=r.customer_id, rfm_segment=r.segment)
+    return t.left_join(current, t.customer == current.rfm_customer).drop("rfm_customer")
+
+
+JOINS: tuple[Join, ...] = (
+    join_customer,
+    join_department_tree,
+    join_names,
+    join_voc_theme,
+    join_rfm_segment,
+)
 
 
 def _with_voc_theme(conn: Connection, t: Table) -> Table:
