@@ -22,6 +22,7 @@ from crm_scorecard.api.alerts import alerts_routes
 from crm_scorecard.api.auth import API_AUTH, refusal, signed_in_only
 from crm_scorecard.api.comments import comments_routes
 from crm_scorecard.api.profile import profile_router
+from crm_scorecard.api.segments import segments_router
 from crm_scorecard.api.writes import WRITABLE, Writable, records_write
 from crm_scorecard.crm import selectors as crm
 from crm_scorecard.errors import Invalid, NotAllowed, NotFound
@@ -62,6 +63,9 @@ def _errors(*statuses: int) -> dict[int, type[Schema]]:
 
 
 api.add_router("/profile", profile_router(_errors))
+
+
+api.add_router("/segments", segments_router(_errors))
 
 
 @api.exception_handler(AuthenticationError)

@@ -24,11 +24,16 @@ from .models import RfmScore, RfmSegment, SavedSegment
 LABELS = dict(RfmSegment.choices)
 
 
-def _scores(user: Actor) -> QuerySet[RfmScore]:
-    return restrict(RfmScore.objects.all(), user=user, field="customer__department")
+def _scoped[M: Any](qs: QuerySet[M], user: Actor | None, field: str = "department") -> QuerySet[M]:
+    """`qs` within what `user` sees; None: an operator at the command line sees all."""
+    return qs if user is None else restrict(qs, user=user, field=field)
 
 
-def rfm_dates(*, user: Actor) -> list[date]:
+def _scores(user: Actor | None) -> QuerySet[RfmScore]:
+    return _scoped(RfmScore.objects.all(), user, "customer__department")
+
+
+def rfm_dates(*, user: Actor | None) -> list[date]:
     """The dates RFM scores are stored for, latest first."""
     return list(RfmScore.objects.order_by("-as_of").values_list("as_of", flat=True).distinct())
 
@@ -92,7 +97,7 @@ class RfmSummary:
         }
 
 
-def rfm_summary(*, user: Actor, as_of: date | None = None) -> RfmSummary:
+def rfm_summary(*, user: Actor | None, as_of: date | None = None) -> RfmSummary:
     """Counts and revenue (up to the date) per segment at `as_of` (default: the latest
     date stored) and how customers moved between segments since the date stored before.
     Every segment is listed, empty ones with 0 customers; a date with no scores stored is
@@ -166,13 +171,13 @@ def _month(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def cohorts(*, user: Actor, last: int = 24) -> Cohorts:
+def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
     """Customers of the user's departments by acquisition month (their acquisition date;
     without one, their first order's month), the `last` most recent cohorts: per month
     since acquisition, the share who bought that month and the revenue per customer of the
     cohort. Orders dated before the acquisition count in month 0. Months after the last
     order anyone placed are not yet seen (None), never 0."""
-    customers = restrict(Customer.objects.all(), user=user)
+    customers = _scoped(Customer.objects.all(), user)
     people = pd.DataFrame.from_records(
         customers.order_by().values_list("pk", "acquired_at"), columns=["customer", "acquired"]
     )
@@ -209,7 +214,7 @@ def cohorts(*, user: Actor, last: int = 24) -> Cohorts:
         if last_order
         else int(people["cohort"].max())
     )
-    kept = sorted(c for c in people["cohort"].unique() if c <= end)[-last:]
+    kept = sorted(int(c) for c in people["cohort"].unique() if c <= end)[-last:]
     people = people[people["cohort"].isin(kept)]
     sizes = people.groupby("cohort").size()
     joined = monthly.join(people["cohort"], on="customer", how="inner")
@@ -240,16 +245,15 @@ def cohorts(*, user: Actor, last: int = 24) -> Cohorts:
 # ---- saved segments ------------------------------------------------------------------------
 
 
-def saved_segments_visible(*, user: Actor) -> QuerySet[SavedSegment]:
-    """The saved segments of the departments the user sees."""
-    return restrict(SavedSegment.objects.select_related("department"), user=user)
+def saved_segments_visible(*, user: Actor | None) -> QuerySet[SavedSegment]:
+    """The saved segments of the departments the user sees (None: all)."""
+    return _scoped(SavedSegment.objects.select_related("department"), user)
 
 
 def saved_segment_get(*, user: Actor | None, name: str) -> SavedSegment:
     """The saved segment named `name` the user may see (None: an operator sees all); one
     they may not see answers as one that does not exist."""
-    qs = SavedSegment.objects.all() if user is None else saved_segments_visible(user=user)
-    found = qs.filter(name=name).first()
+    found = saved_segments_visible(user=user).filter(name=name).first()
     if found is None:
         raise NotFound(f"No saved segment named {name!r}.")
     return found
@@ -258,9 +262,7 @@ def saved_segment_get(*, user: Actor | None, name: str) -> SavedSegment:
 def saved_segment_customers(*, user: Actor | None, segment: SavedSegment) -> QuerySet[Customer]:
     """The customers in a saved segment now, within what the user sees (None: everyone),
     by customer id, with their latest RFM segment as `rfm_now`."""
-    customers = (
-        Customer.objects.all() if user is None else restrict(Customer.objects.all(), user=user)
-    )
+    customers = _scoped(Customer.objects.all(), user)
     today = timezone.localdate()
     return (
         customers_matching(customers, dict(segment.filters), today=today)

@@ -6,11 +6,17 @@ from .views import comments, complaints, customers, editing, indicators, surveys
 from .views import alerts
 from .views import profile
 from .views import scorecards as sc
+from .views import segments
 
 urlpatterns = [
     path("", sc.home, name="home"),
     path("customers/", customers.customer_search, name="customer-search"),
     path("customers.csv", customers.customer_search_csv, name="customer-search-csv"),
+    # Customers › Segments, Cohorts, Saved segments (not under customers/: a customer's page)
+    path("segments/", segments.rfm_page, name="segments"),
+    path("segments/cohorts/", segments.cohorts_page, name="cohorts"),
+    path("segments/saved/", segments.saved_segments_page, name="saved-segments"),
+    path("segments/saved/<int:pk>.csv", segments.saved_segment_csv, name="saved-segment-csv"),
     # Not under customers/: that address is a customer's own page, by any id.
     path("profile/", profile.customer_profile_page, name="customer-profile"),
     path("profile.csv", profile.customer_profile_csv, name="customer-profile-csv"),
