@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema, Status
 
 from crm_scorecard.errors import Invalid
 from crm_scorecard.scorecards import comments as cm
@@ -86,7 +86,7 @@ def comments_routes(api: NinjaAPI, *, errors: Callable[..., dict[int, Any]]) -> 
     )
     def indicator_comment_add(
         request: HttpRequest, pk: int, body: CommentIn
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> Status[dict[str, Any]]:
         """Comment on an indicator's value for a month (anyone who can see the indicator)."""
         indicator = sel.indicator_get(user=request.user, pk=pk)
         if "\x00" in body.period:
@@ -94,4 +94,4 @@ def comments_routes(api: NinjaAPI, *, errors: Callable[..., dict[int, Any]]) -> 
         comment = cm.comment_add(
             indicator=indicator, period=body.period, text=body.text, author=request.user
         )
-        return 201, _out(comment)
+        return Status(201, _out(comment))

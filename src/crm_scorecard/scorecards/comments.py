@@ -5,6 +5,7 @@ deletion stays in the audit trail (`history`)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
@@ -28,6 +29,8 @@ MAX_LENGTH = 1000
 def comment_period(text: str) -> date:
     """The month a comment is about, "YYYY-MM", not after the current month."""
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}", text):
+            raise PeriodError(f"{text!r} is not a month (YYYY-MM)")
         month_index(text)
     except PeriodError as exc:
         raise Invalid(f"period: {exc}") from None

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from crm_scorecard.errors import Invalid
 from crm_scorecard.scorecards import comments as cm
+from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards import selectors as sel
 from crm_scorecard.scorecards.models import IndicatorComment
 
@@ -46,6 +47,14 @@ def chart_marks(comments: list[IndicatorComment], periods: list[str]) -> list[di
     return [{"period": p, "lines": lines} for p, lines in sorted(marks.items())]
 
 
+def period_asked_in(text: str) -> str:
+    """The month of the page the form was on (to go back to it), or "" (the default)."""
+    try:
+        return files.parse_period(text) if text else ""
+    except ValueError:
+        return ""
+
+
 def _back(pk: int, period: str = "") -> HttpResponse:
     url = reverse("indicator-detail", args=[pk])
     return redirect(f"{url}?period={period}#comments" if period else f"{url}#comments")
@@ -72,7 +81,7 @@ def comment_new(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(field if field in form.fields else None, reason or str(exc))
         else:
             messages.success(request, f"Comment added for {comment.period_start:%Y-%m}.")
-            return _back(indicator.pk, f"{comment.period_start:%Y-%m}")
+            return _back(indicator.pk, period_asked_in(request.POST.get("page_period", "")))
     return indicator_page(request, indicator, None, 400, comment_form=form)
 
 

@@ -324,15 +324,18 @@
     chart.setOption({animation: false,
       tooltip: {trigger: "axis", position: beside, formatter: function (params) {
         var list = [].concat(params);
-        var lines = [];
+        var lines = [], month = list.length ? monthName(list[0].value[0]) : "";
         list.forEach(function (p) {
-          if (p.seriesName === "Comments") {
-            (p.data.lines || []).forEach(function (text) { lines.push({text: "\u270e " + text}); });
-          } else {
+          if (p.seriesName !== "Comments") {
             lines.push({text: p.seriesName + ": " + show(p.value[1]), color: p.color});
           }
         });
-        return tip(list.length ? monthName(list[0].value[0]) : "", lines);
+        comments.forEach(function (c) {
+          if (monthName(c.value[0]) === month) {
+            c.lines.forEach(function (text) { lines.push({text: "\u270e " + text}); });
+          }
+        });
+        return tip(month, lines);
       }},
       legend: {bottom: 0},
       grid: {left: 64, right: 24, top: 16, bottom: 56},
