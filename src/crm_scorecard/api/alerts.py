@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, NinjaAPI, Schema
+from pydantic import StrictBool, StrictInt
 
 from crm_scorecard.alerts.services import (
     digest_mark_read,
@@ -53,8 +54,8 @@ class MarkedOut(Schema):
 
 class FollowIn(Schema):
     subject: Literal["scorecard", "goal", "indicator"]
-    id: int = Field(ge=1, le=2**62)
-    follow: bool = Field(True, description="false: mute it (also where followed by default)")
+    id: StrictInt = Field(ge=1, le=2**62)
+    follow: StrictBool = Field(True, description="false: mute it (also where followed by default)")
 
 
 class FollowingOut(Schema):
@@ -100,7 +101,10 @@ def alerts_routes(api: NinjaAPI, errors: Callable[..., dict[int, Any]]) -> None:
         """What you follow or muted, and the scorecards you follow as a manager."""
         return list(subscriptions_of(user=request.user))
 
-    @api.put("/alerts/subscriptions", response={200: FollowingOut, **errors(404)}, tags=["alerts"])
+    # 400: a body that is not JSON
+    @api.put(
+        "/alerts/subscriptions", response={200: FollowingOut, **errors(400, 404)}, tags=["alerts"]
+    )
     def subscribe(request: HttpRequest, body: FollowIn) -> Any:
         """Follow (or mute) a scorecard, goal or indicator you can see; one you cannot see
         answers 404, like one that does not exist."""
