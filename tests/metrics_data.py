@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from crm_scorecard.accounts.models import Department
+from crm_scorecard.clv.models import CustomerValue, ValueFit
 from crm_scorecard.crm import models as m
 
 
@@ -153,6 +154,42 @@ def build() -> dict[str, Department]:
         (e1, "2026-03-01", 2),
     ]:
         m.EngagementAnswer.objects.create(employee=employee, answered_at=at(day), rating=rating)
+    # Customer value: a fit whose predictions are as of 2026-02-20
+    fit = ValueFit.objects.create(
+        calibration_end=date(2026, 2, 20),
+        data_end=date(2026, 2, 20),
+        horizon_weeks=52,
+        annual_discount_rate=0.1,
+        at_risk_below=0.5,
+        r=0.5,
+        alpha=4.0,
+        a=0.8,
+        b=2.5,
+        p=6.0,
+        q=4.0,
+        v=15.0,
+        customers=3,
+        repeat_customers=2,
+        seconds=0.1,
+    )
+    for customer, band, p_alive, expected, historic in [
+        (c1, "high", 0.9, 500.0, 400.0),
+        (c2, "at_risk", 0.3, 20.0, 80.0),
+        (c3, "low", 1.0, 40.0, 70.0),
+    ]:
+        CustomerValue.objects.create(
+            fit=fit,
+            customer=customer,
+            frequency=1,
+            recency_weeks=1.0,
+            age_weeks=2.0,
+            historic_value=historic,
+            p_alive=p_alive,
+            expected_purchases=1.0,
+            expected_spend=expected,
+            expected_value=expected,
+            value_band=band,
+        )
     return {"sales": sales, "service": service}
 
 
@@ -166,6 +203,8 @@ def clear() -> None:
         m.ComplaintEvent,
         m.Complaint,
         m.EngagementAnswer,
+        CustomerValue,
+        ValueFit,
         m.Customer,
         m.Product,
         m.Employee,

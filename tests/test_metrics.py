@@ -108,6 +108,12 @@ EXPECTED: dict[str, list[float | None]] = {
     "headcount": [2, 3, 2],
     "employee_turnover_rate": [0, 1 / 3, 0],
     "employee_engagement": [4.5, None, 2.0],
+    # customer value, as of 2026-02-20 (February only): c1 high 500 expected / 400 so far,
+    # c2 at risk 20 / 80, c3 low 40 / 70
+    "expected_customer_value": [560],
+    "customer_base_revenue": [550],
+    "value_at_risk": [80],
+    "value_at_risk_share": [80 / 550],
 }
 
 

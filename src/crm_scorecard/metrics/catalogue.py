@@ -93,6 +93,46 @@ CATALOGUE: list[Metric] = [
         denominator="active_customers",
         meaning="Share of active customers who had ordered before.",
     ),
+    # Customer value: the current fit's predictions (`crm-scorecard customers value`), in
+    # the month they are as of
+    Aggregate(
+        key="expected_customer_value",
+        name="Expected value of the customer base",
+        unit="currency",
+        source="customer_value",
+        agg="sum",
+        column="expected_value",
+        meaning="Discounted revenue the customers are expected to bring over the fit's horizon: BG/NBD expected purchases times Gamma-Gamma expected spend, summed.",
+    ),
+    Aggregate(
+        key="customer_base_revenue",
+        name="Revenue of the customer base to date",
+        unit="currency",
+        source="customer_value",
+        agg="sum",
+        column="historic_value",
+        meaning="Revenue the fitted customers brought up to the day the predictions are as of.",
+    ),
+    Aggregate(
+        key="value_at_risk",
+        name="Value at risk",
+        unit="currency",
+        direction="lower",
+        source="customer_value",
+        agg="sum",
+        column="historic_value",
+        where=lambda t: t.value_band == "at_risk",
+        meaning="Revenue to date of the customers banded at risk: big spenders (top 20% by revenue) who have probably left (p_alive below the fit's threshold).",
+    ),
+    Ratio(
+        key="value_at_risk_share",
+        name="Share of value at risk",
+        unit="percent",
+        direction="lower",
+        numerator="value_at_risk",
+        denominator="customer_base_revenue",
+        meaning="Value at risk over the revenue to date of all fitted customers.",
+    ),
     # Retention
     Retention(
         key="retention_rate",

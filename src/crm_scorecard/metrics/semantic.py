@@ -70,6 +70,12 @@ RFM_SEGMENT = Dimension(
     "(`crm-scorecard segments rfm`), whenever the event happened; `--filter rfm=...` for short.",
     built.join_rfm_segment,
 )
+VALUE_BAND = Dimension(
+    "value_band",
+    "The customer's value band in the current customer value fit (`crm-scorecard customers "
+    "value`): high, medium, low or at_risk, whenever the event happened.",
+    built.join_value_band,
+)
 PRODUCT_CATEGORY = Dimension("product_category", "The category of the product sold.")
 PRODUCT_TIER = Dimension("product_tier", "The tier (standard, premium) of the product sold.")
 CHANNEL = Dimension(
@@ -90,6 +96,7 @@ BUILT_IN = (
     SEGMENT,
     ACQUISITION_CHANNEL,
     RFM_SEGMENT,
+    VALUE_BAND,
     PRODUCT_CATEGORY,
     PRODUCT_TIER,
     CHANNEL,
@@ -120,6 +127,7 @@ CUSTOMER = (
     AGE_BRACKET,
     ACQUISITION_CHANNEL,
     RFM_SEGMENT,
+    VALUE_BAND,
 )
 
 
@@ -336,6 +344,26 @@ SOURCES = (
         timestamps={"ts": "created_at"},
         ends=("converted_ts",),
         dimensions=(DEPARTMENT, CHANNEL, SALESPERSON),
+    ),
+    # The fit's day is a date: no period statistics.
+    Source(
+        name="customer_value",
+        meaning="Each customer's prediction in the current customer value fit (`crm-scorecard "
+        "customers value`), dated the day it is as of: value band, probability still active, "
+        "discounted expected revenue over the fit's horizon and revenue so far.",
+        build=built.customer_value,
+        table="clv_customervalue",
+        columns=(
+            "customer",
+            "ts",
+            "department_id",
+            "value_band",
+            "p_alive",
+            "expected_value",
+            "historic_value",
+        ),
+        entities=("customer",),
+        dimensions=CUSTOMER,
     ),
     # Hire and leaving dates are dates, not timestamps: no period statistics.
     Source(

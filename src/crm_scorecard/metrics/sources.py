@@ -31,6 +31,8 @@ TABLES = (
     "crm_engagementanswer",
     "voc_theme",
     "voc_thememember",
+    "clv_valuefit",
+    "clv_customervalue",
     "segments_rfmscore",
 )
 
@@ -166,6 +168,32 @@ def join_rfm_segment(conn: Connection, t: Table, names: list[str]) -> Table:
         latest, (r.customer_id == latest.rfm_customer) & (r.as_of == latest.rfm_last)
     ).select(rfm_customer=r.customer_id, rfm_segment=r.segment)
     return t.left_join(current, t.customer == current.rfm_customer).drop("rfm_customer")
+
+
+def join_value_band(conn: Connection, t: Table, names: list[str]) -> Table:
+    """`t` with `value_band`: its customer's band in the current customer value fit (clv
+    app; read by table name, as the CRM's tables are); null: no prediction."""
+    v = conn.table("clv_customervalue")
+    bands = v.select(value_customer=v.customer_id, value_band=v.value_band)
+    return t.left_join(bands, t.customer == bands.value_customer).drop("value_customer")
+
+
+def customer_value(conn: Connection) -> Table:
+    """Each customer's prediction in the current customer value fit, dated the day the
+    predictions are as of (the fit's last purchase day), in the customer's department."""
+    v = conn.table("clv_customervalue")
+    f = conn.table("clv_valuefit")
+    f = f.select(value_fit=f.id, ts=f.data_end.cast("timestamp"))
+    t = v.join(f, v.fit_id == f.value_fit)
+    t = t.select(
+        customer=t.customer_id,
+        ts=t.ts,
+        value_band=t.value_band,
+        p_alive=t.p_alive.cast("float64"),
+        expected_value=t.expected_value.cast("float64"),
+        historic_value=t.historic_value.cast("float64"),
+    )
+    return _customer_department(conn, t)
 
 
 JOINS: tuple[Join, ...] = (
