@@ -348,3 +348,40 @@ def test_a_manual_value_is_written_by_a_token_of_the_indicators_manager_only(
     assert response.status_code == status, response.content
     written = list(ManualValue.objects.values_list("value", flat=True))
     assert written == ([4.5] if status == 200 else [])
+
+
+# ---- every caller ----------------------------------------------------------------------------
+
+# What a write of Sales' order or lead answers each caller: (status, written)
+WALK = {
+    "anonymous": (401, False),
+    "service_manager": (200, False),  # another department: the record is refused
+    "field_agent": (200, False),  # the department below: Sales' customer is not theirs
+    "sales_analyst": (403, False),
+    "sales_manager": (200, True),
+}
+
+
+@pytest.mark.parametrize("entity", ["orders", "leads"])
+@pytest.mark.parametrize("by", ["session", "token"])
+@pytest.mark.parametrize("caller", list(WALK))
+def test_each_caller_writes_sales_orders_and_leads_only_if_sales_is_theirs(
+    client, org, customers, entity, by, caller
+):
+    # Given a caller, signed in or with a token (or neither)
+    headers = {}
+    if caller != "anonymous" and by == "session":
+        client.force_login(getattr(org, caller))
+    elif caller != "anonymous":
+        headers = _bearer(getattr(org, caller))
+    record = _order("O-1") if entity == "orders" else _lead("L-1", customer_id="C-1")
+    # When they send a Sales order (of a Sales customer) or a Sales lead
+    response = _post(client, entity, [record], headers=headers)
+    # Then only Sales' writers write it; a refusal writes nothing
+    status, written = WALK[caller]
+    assert response.status_code == status, response.content
+    if status == 200:
+        assert response.json()["rejected"] == (0 if written else 1)
+    model = Order if entity == "orders" else Lead
+    assert model.objects.exists() is written
+    assert OrderLine.objects.exists() is (written and entity == "orders")
