@@ -371,3 +371,17 @@ def test_engines_agree_on_the_rfm_filter(shop, tmp_path):
     # Then they agree, and March's loyal revenue is A's 150
     assert a == b
     assert (date(2026, 3, 1), "loyal", 150.0) in a
+
+
+def test_cohort_months_before_the_first_order_are_not_seen(org):
+    # Given a customer acquired in November 2025 who never bought, and one order on record,
+    # by a customer acquired in January 2026
+    CustomerFactory(external_id="OLD", department=org.sales, acquired_at=_at("2025-11-03"))
+    buyer = CustomerFactory(external_id="NEW", department=org.sales, acquired_at=_at("2026-01-02"))
+    _order(buyer, "2026-01-05", "10")
+    # When the cohorts are read
+    result = selectors.cohorts(user=_executive())
+    # Then November's months before January have no data (None), January's is a real 0
+    old, new = result.cohorts
+    assert (old.month, old.retention) == ("2025-11", [None, None, 0.0])
+    assert (new.month, new.retention) == ("2026-01", [1.0, None, None])

@@ -52,7 +52,7 @@ class CohortOut(Schema):
     month: str = Field(description="YYYY-MM acquired")
     customers: int
     retention: list[float | None] = Field(
-        description="per month since acquisition: the share who bought; null: not yet seen"
+        description="per month since acquisition: the share who bought; null: not seen (no orders on record that month)"
     )
     revenue_per_customer: list[float | None]
 

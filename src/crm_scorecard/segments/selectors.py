@@ -147,7 +147,9 @@ def rfm_summary(*, user: Actor | None, as_of: date | None = None) -> RfmSummary:
 class Cohort:
     month: str  # YYYY-MM of acquisition
     customers: int
-    retention: list[float | None]  # per month since: share who bought; None: not yet seen
+    retention: list[
+        float | None
+    ]  # per month since: share who bought; None: not seen (no orders on record)
     revenue_per_customer: list[float | None]
 
 
@@ -155,7 +157,7 @@ class Cohort:
 class Cohorts:
     cohorts: list[Cohort]
     months: int  # columns: months since acquisition, 0 .. months - 1
-    last_month: str | None  # the last month with any order: later cells are not yet seen
+    last_month: str | None  # the last month with any order: later cells are not seen
     undated: int  # customers with neither an acquisition date nor an order
 
     def as_dict(self) -> dict[str, Any]:
@@ -175,8 +177,8 @@ def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
     """Customers of the user's departments by acquisition month (their acquisition date;
     without one, their first order's month), the `last` most recent cohorts: per month
     since acquisition, the share who bought that month and the revenue per customer of the
-    cohort. Orders dated before the acquisition count in month 0. Months after the last
-    order anyone placed are not yet seen (None), never 0."""
+    cohort. Orders dated before the acquisition count in month 0. Months before the first
+    order anyone placed or after the last are not seen (None), never 0."""
     customers = _scoped(Customer.objects.all(), user)
     people = pd.DataFrame.from_records(
         customers.order_by().values_list("pk", "acquired_at"), columns=["customer", "acquired"]
@@ -190,7 +192,8 @@ def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
         .values_list("customer_id", "month", "revenue"),
         columns=["customer", "month", "revenue"],
     )
-    last_order = Order.objects.order_by("-ordered_at").values_list("ordered_at", flat=True).first()
+    stamps = Order.objects.order_by("ordered_at").values_list("ordered_at", flat=True)
+    first_order, last_order = stamps.first(), stamps.last()
     if people.empty:
         return Cohorts([], 0, None, 0)
 
@@ -209,11 +212,13 @@ def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
     people["cohort"] = people["cohort"].astype("int64")
     if people.empty:
         return Cohorts([], 0, None, undated)
-    end = (
-        int(last_order.astimezone(UTC).year * 12 + last_order.astimezone(UTC).month - 1)
-        if last_order
-        else int(people["cohort"].max())
-    )
+
+    def month_of(stamp: Any) -> int:
+        stamp = stamp.astimezone(UTC)
+        return int(stamp.year * 12 + stamp.month - 1)
+
+    end = month_of(last_order) if last_order else int(people["cohort"].max())
+    start = month_of(first_order) if first_order else end
     kept = sorted(int(c) for c in people["cohort"].unique() if c <= end)[-last:]
     people = people[people["cohort"].isin(kept)]
     sizes = people.groupby("cohort").size()
@@ -225,16 +230,17 @@ def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
     rows = []
     for c in kept:
         size = int(sizes[c])
-        seen = end - c + 1
+        seen = range(max(0, start - c), end - c + 1)  # months with orders on record
         rows.append(
             Cohort(
                 month=_month(c),
                 customers=size,
                 retention=[
-                    (int(buyers.get((c, k), 0)) / size) if k < seen else None for k in range(months)
+                    (int(buyers.get((c, k), 0)) / size) if k in seen else None
+                    for k in range(months)
                 ],
                 revenue_per_customer=[
-                    (float(revenue.get((c, k), 0.0)) / size) if k < seen else None
+                    (float(revenue.get((c, k), 0.0)) / size) if k in seen else None
                     for k in range(months)
                 ],
             )

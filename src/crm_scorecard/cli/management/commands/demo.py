@@ -21,6 +21,8 @@ from crm_scorecard.scorecards.scoring import Optimization
 from crm_scorecard.scorecards.selectors import indicator_slices, latest_period
 from crm_scorecard.scorecards.services import goal_save, indicator_save
 from crm_scorecard.scorecards.templates import template_install, template_load
+from crm_scorecard.segments import selectors as segment_selectors
+from crm_scorecard.segments import services as segment_services
 from crm_scorecard.voc import selectors as voc_selectors
 from crm_scorecard.voc import services as voc_services
 
@@ -245,6 +247,7 @@ class Command(BaseCommand):
             )
         self.ensure_users()
         self.ensure_themes(options["verbosity"] > 0)
+        self.ensure_segments()
         self.ensure_scorecards(options["verbosity"] > 0, seed=options["seed"])
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
@@ -253,6 +256,13 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"\nOpen http://{options['host']}:{options['port']}/ and sign in.\n")
         call_command("serve", host=options["host"], port=options["port"])
+
+    def ensure_segments(self) -> None:
+        """RFM scores on the day of the last order and a month before, so Customers ›
+        Segments shows the segments and the moves between them (scored before the KPIs, so
+        the columnar mirror copies them with the rest)."""
+        if not segment_selectors.rfm_dates(user=None):
+            segment_services.rfm_refresh_latest()
 
     def ensure_themes(self, show_progress: bool) -> None:
         """The affinity diagram as a manager leaves it after a first look: what customers

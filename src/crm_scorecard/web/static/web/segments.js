@@ -14,11 +14,11 @@
   }
 
   function money(v, symbol) {
-    return v === null || v === undefined ? "not yet seen" : (symbol || "\u20ac") + grouped(v, v >= 1000 ? 0 : 2);
+    return v === null || v === undefined ? "not seen" : (symbol || "\u20ac") + grouped(v, v >= 1000 ? 0 : 2);
   }
 
   function share(v) {
-    return v === null || v === undefined ? "not yet seen" : grouped(v * 100, 1) + "%";
+    return v === null || v === undefined ? "not seen" : grouped(v * 100, 1) + "%";
   }
 
   function tip(title, lines) {
@@ -73,7 +73,9 @@
       var values = view === "retention" ? d.retention : d.revenue, cells = [], high = 0;
       values.forEach(function (row, i) {
         row.forEach(function (v, j) {
-          if (v !== null) { cells.push([j, i, v]); high = Math.max(high, v); }
+          // Month 0 is everyone's buying month: the scale is set by the months after it
+          // (month 0 then shows at the darkest colour), so the pattern of return stays visible.
+          if (v !== null) { cells.push([j, i, v]); if (j > 0 || d.months === 1) { high = Math.max(high, v); } }
         });
       });
       var show = view === "retention" ? share : function (v) { return money(v, d.currency); };
