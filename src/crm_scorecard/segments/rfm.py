@@ -10,9 +10,9 @@ import pandas as pd
 from .models import RfmSegment
 
 S = RfmSegment
-# The R x F grid (R: rows 1-5, F: columns 1-5, 5 best), as published with the named
-# segments (README "Segments and cohorts" cites it); its bottom-left "hibernating" cell
-# is split by recency as the rfm R package's "Lost" (R 1-2, F 1-2) suggests: R 1 is lost.
+# The R x F segment map (R: rows 1-5, F: columns 1-5, 5 best) widely published with RFM
+# tutorials (README "Segments and cohorts" cites it); its bottom-left "hibernating" cells
+# are split by recency as the rfm R package's "Lost" (R 1-2, F 1-2) suggests: R 1 is lost.
 GRID: tuple[tuple[RfmSegment, ...], ...] = (
     #  F=1             F=2                    F=3                    F=4          F=5
     (S.LOST, S.LOST, S.AT_RISK, S.AT_RISK, S.CANT_LOSE),  # R=1
