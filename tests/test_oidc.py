@@ -409,3 +409,18 @@ def test_check_deploy_stays_clean_with_single_sign_on():
     # Then it finds nothing
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_who_a_user_is_at_the_provider(client, org):
+    # Given a user made by single sign-on, and an administrator
+    SignInIdentity.objects.create(
+        user=org.sales_manager, issuer="https://idp.example.com", subject="0f6c-sub"
+    )
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    # When the administrator opens the user
+    page = client.get(f"/admin/accounts/user/{org.sales_manager.pk}/change/")
+    # Then the provider and the person's id there are shown
+    assert page.status_code == 200
+    assert b"0f6c-sub" in page.content and b"https://idp.example.com" in page.content

@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import ApiToken, Department, User
+from .models import ApiToken, Department, SignInIdentity, User
 from .services import token_revoke
 
 
@@ -14,8 +14,22 @@ class DepartmentAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class SignInIdentityInline(admin.TabularInline):
+    """Who the person is at the identity provider (single sign-on): shown, never typed.
+    Deleting one lets the next sign-in with that provider id make a new user."""
+
+    model = SignInIdentity
+    extra = 0
+    fields = ("issuer", "subject", "created_at", "last_sign_in_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    inlines = [SignInIdentityInline]
     list_display = ["username", "email", "level", "is_staff", "is_active"]
     list_filter = ["level", "departments", "is_staff", "is_active"]
     fieldsets = (
