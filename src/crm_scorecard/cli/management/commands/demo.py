@@ -11,8 +11,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from crm_scorecard.accounts.guards import demo_allowed
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.cli.base import database_label, progress_bar
+from crm_scorecard.clv import selectors as clv_selectors
+from crm_scorecard.clv import services as clv_services
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
 from crm_scorecard.crm.seed_comments import COMMENT_THEMES, CommentTheme, theme_for_label
+from crm_scorecard.errors import Invalid
 from crm_scorecard.metrics.api import KpiValue, kpi_compute, registry
 from crm_scorecard.scorecards.fitting import scorecards_fit
 from crm_scorecard.scorecards.initiatives import initiative_create
@@ -248,6 +251,7 @@ class Command(BaseCommand):
         self.ensure_users()
         self.ensure_themes(options["verbosity"] > 0)
         self.ensure_segments()
+        self.ensure_values()
         self.ensure_scorecards(options["verbosity"] > 0, seed=options["seed"])
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
@@ -263,6 +267,23 @@ class Command(BaseCommand):
         the columnar mirror copies them with the rest)."""
         if not segment_selectors.rfm_dates(user=None):
             segment_services.rfm_refresh_latest()
+
+    def ensure_values(self) -> None:
+        """Customer value fitted on every order, before the KPIs (so they and the columnar
+        mirror have it). The demo's customers lapse and come back (crm/seed.py), so the
+        model seldom believes one has left for good: here a big spender is at risk below a
+        0.9 probability of still being a customer, not the default 0.5."""
+        if clv_selectors.fit_latest() is not None:
+            return
+        try:
+            fit = clv_services.customer_values_fit(at_risk_below=0.9)
+        except Invalid as exc:  # a company too small to fit (a few customers, a month)
+            self.stdout.write(f"Customer value: not fitted, {exc}.")
+            return
+        counts = clv_selectors.band_counts(fit=fit)
+        self.stdout.write(
+            "Customer value: " + ", ".join(f"{n:,} {band}" for band, n in counts.items())
+        )
 
     def ensure_themes(self, show_progress: bool) -> None:
         """The affinity diagram as a manager leaves it after a first look: what customers
