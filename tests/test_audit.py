@@ -245,3 +245,22 @@ def test_the_history_has_no_page_that_edits_it(client, org, visits):
     # And the admin's history list shows the change, without a revert button
     listing = client.get(reverse("admin:scorecards_indicator_history", args=[visits.pk]))
     assert listing.status_code == 200 and b"Revert" not in listing.content
+
+
+def test_rows_from_before_the_trail_get_a_starting_point(org, visits):
+    # Given an indicator whose history was never recorded (it existed before the upgrade)
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("crm_scorecard.scorecards.migrations.0003_audit_trail_and_comments")
+    Indicator.history.all().delete()
+    ManualValue.history.all().delete()
+    # When the migration starts the trail, and the Sales manager then changes the target
+    migration.start_the_trail(apps, None)
+    visits.target = 800
+    indicator_save(indicator=visits, actor=org.sales_manager)
+    # Then the change has its "before", and the starting rows make no sentence of their own
+    texts = [c.text for c in indicator_changes(indicator=visits, unit="")]
+    assert texts == ["target changed from 1,000 to 800"]
+    assert visits.history.filter(history_change_reason=migration.STARTED).count() == 1

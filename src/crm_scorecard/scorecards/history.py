@@ -35,6 +35,7 @@ from .models import (
 )
 
 MOST = 200  # changes shown on a page, newest first
+STARTED = "the audit trail started"  # the reason on the rows migration 0003 wrote
 OPERATOR = "an operator"  # no signed-in user: the command line or a scheduled job
 UNITS = {u.value for u in Unit}
 
@@ -170,10 +171,12 @@ def _who(record: Any) -> str:
 
 
 def _by_object(records: Iterable[Any]) -> Iterator[tuple[Any | None, Any]]:
-    """(the object's previous record or None, the record) for each record, oldest first."""
+    """(the object's previous record or None, the record) for each record, oldest first.
+    The rows written when the trail started (for what existed then) are only a "before"."""
     last: dict[int, Any] = {}
     for record in sorted(records, key=lambda r: (r.history_date, r.history_id)):
-        yield last.get(record.id), record
+        if record.history_change_reason != STARTED:
+            yield last.get(record.id), record
         last[record.id] = record
 
 
@@ -238,9 +241,9 @@ def indicator_changes(*, indicator: Indicator, unit: str) -> list[Change]:
         month = _month(record.period_start)
         if record.history_type == "-":
             text = f"target from {month} ({show(record.target)}) removed"
-        elif record.history_type == "+":
+        elif record.history_type == "+" or before is None:
             text = f"target from {month} set to {show(record.target)}"
-        elif before is not None and before.target != record.target:
+        elif before.target != record.target:
             text = (
                 f"target from {month} changed from {show(before.target)} to {show(record.target)}"
             )
@@ -251,9 +254,9 @@ def indicator_changes(*, indicator: Indicator, unit: str) -> list[Change]:
         month = _month(record.period_start)
         if record.history_type == "-":
             text = f"value for {month} ({show(record.value)}) removed"
-        elif record.history_type == "+":
+        elif record.history_type == "+" or before is None:
             text = f"value for {month} entered as {show(record.value)}"
-        elif before is not None and before.value != record.value:
+        elif before.value != record.value:
             text = f"value for {month} changed from {show(before.value)} to {show(record.value)}"
         else:
             continue
