@@ -4,6 +4,7 @@ from django.urls import path
 
 from .views import comments, complaints, customers, editing, indicators, surveys, tokens, voc
 from .views import alerts
+from .views import jobs as background
 from .views import profile
 from .views import scorecards as sc
 from .views import segments
@@ -43,6 +44,16 @@ urlpatterns = [
     path("scorecards/<int:pk>/export/", sc.scorecard_export, name="scorecard-export"),
     # report.pdf, report.xlsx, report.csv?table=...; any other format answers 400 naming them
     path("scorecards/<int:pk>/report.<str:fmt>", sc.scorecard_report, name="scorecard-report"),
+    # the PDF and workbook buttons with htmx: made by the worker, with a progress bar
+    path("scorecards/<int:pk>/report-jobs/", background.report_job_new, name="report-job-new"),
+    path("scorecards/<int:pk>/schedules/", background.report_schedules, name="report-schedules"),
+    path(
+        "scorecards/<int:pk>/schedules/<int:schedule_pk>/delete/",
+        background.report_schedule_delete,
+        name="report-schedule-delete",
+    ),
+    path("jobs/<str:job_id>/", background.job_detail, name="job-detail"),
+    path("jobs/<str:job_id>/download/", background.job_download, name="job-download"),
     path("scorecards/<int:pk>/diamond/", sc.diamond, name="diamond"),
     path("scorecards/<int:pk>/map/", sc.strategy_map, name="strategy-map"),
     path("scorecards/<int:pk>/links/new/", editing.link_new, name="link-new"),

@@ -1,25 +1,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from crm_scorecard.cli.base import ProductCommand, progress_bar
-from crm_scorecard.metrics.api import (
-    DIMENSIONS,
-    GRAINS,
-    TABLES,
-    MetricError,
-    UnknownColumn,
-    engine_for,
-    engine_setting,
-    kpi_compute,
-    mirror_stale,
-    mirror_sync,
-)
-from crm_scorecard.scorecards.selectors import indicator_slices
+from crm_scorecard.jobs.compute import kpis_compute
+from crm_scorecard.metrics.api import DIMENSIONS, GRAINS, MetricError, UnknownColumn
 
 
 def parse_date(text: str) -> date:
@@ -58,40 +49,33 @@ class Command(ProductCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         began = time.perf_counter()
-        try:
-            if (options["engine"] or engine_setting()) == "auto":
-                # The default engine reads the columnar mirror: bring it up to date first,
-                # with a progress bar (the first copy of a big database takes a while).
-                stale = TABLES if options["refresh"] else mirror_stale()
-                with progress_bar(
-                    "columnar copy", len(stale), enabled=not options["no_progress"] and bool(stale)
-                ) as copied:
-                    mirror_sync(refresh=options["refresh"], progress=lambda _table: copied(1))
-            with engine_for(engine=options["engine"], materialise=True) as engine:
-                keys = options["metrics"] or [m.key for m in engine.registry if m.kind != "manual"]
-                # Every department's own numbers are always stored (its scorecards read
-                # them), and the breakdowns stored scorecards' indicators filter on; --by
-                # adds company-wide breakdowns.
-                company, within = indicator_slices()
-                extra = [*(options["by"] or []), *sorted(company)]
-                by = [None, "department", *dict.fromkeys(d for d in extra if d != "department")]
-                with progress_bar(
-                    "metrics", len(keys), enabled=not options["no_progress"]
-                ) as advance:
-                    run = kpi_compute(
-                        grain=options["grain"],
-                        since=options["since"],
-                        until=options["until"],
-                        metrics=keys,
-                        by=by,
-                        slices=within,
-                        engine=engine,
-                        progress=lambda _key: advance(1),
-                    )
-        except (MetricError, UnknownColumn, ValueError) as exc:
-            raise CommandError(str(exc)) from None
+        shown = not options["no_progress"]
+        with ExitStack() as bars:
+            # The default engine's columnar copy comes first (the first copy of a big
+            # database takes a while), then the metrics: a progress bar for each.
+            def bar(label: str) -> Callable[[int], Callable[[str], None]]:
+                def start(total: int) -> Callable[[str], None]:
+                    advance = bars.enter_context(progress_bar(label, total, enabled=shown))
+                    return lambda _name: advance(1)
+
+                return start
+
+            try:
+                done = kpis_compute(
+                    grain=options["grain"],
+                    since=options["since"],
+                    until=options["until"],
+                    metrics=options["metrics"],
+                    by=options["by"] or [],
+                    engine=options["engine"],
+                    refresh=options["refresh"],
+                    copying=bar("columnar copy"),
+                    computing=bar("metrics"),
+                )
+            except (MetricError, UnknownColumn, ValueError) as exc:
+                raise CommandError(str(exc)) from None
         seconds = time.perf_counter() - began
         self.stdout.write(
-            f"computed {len(keys)} metrics ({options['grain']}) on {run.engine}: "
-            f"{run.rows_written:,} values stored in {seconds:.1f} s"
+            f"computed {done.metrics} metrics ({options['grain']}) on {done.run.engine}: "
+            f"{done.run.rows_written:,} values stored in {seconds:.1f} s"
         )
