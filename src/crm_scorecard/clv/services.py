@@ -154,7 +154,8 @@ def holdout_check(
         model, float(weeks), calibration.x, calibration.t_x, calibration.T
     )
     group = np.minimum(calibration.x, HOLDOUT_GROUPS - 1).astype(int)
-    groups = []
+    groups: list[dict[str, Any]] = []
+    errors: list[float] = []
     for k in range(HOLDOUT_GROUPS):
         members = group == k
         if not members.any():
@@ -167,6 +168,7 @@ def holdout_check(
                 "actual": round(float(actual[members].mean()), 4),
             }
         )
+        errors.append(abs(groups[-1]["predicted"] - groups[-1]["actual"]))
     return {
         "weeks": round(float(weeks), 4),
         "from": calibration_end.isoformat(),
@@ -174,7 +176,7 @@ def holdout_check(
         "predicted_total": round(float(predicted.sum()), 2),
         "actual_total": int(actual.sum()),
         "groups": groups,
-        "mae": round(float(np.mean([abs(g["predicted"] - g["actual"]) for g in groups])), 4),
+        "mae": round(float(np.mean(errors)), 4),
         "customer_mae": round(float(np.mean(np.abs(predicted - actual))), 4),
     }
 
