@@ -518,3 +518,18 @@ def test_the_webhook_command_sets_a_department_webhook(org):
         call_command("alerts", "webhook", "--department", "Sales", "--url", "not a url")
     # Then Sales posts to the first address
     assert DepartmentWebhook.objects.get(department=org.sales).url == "https://hooks.example/x"
+
+
+def test_the_bell_count_follows_new_digests_and_reading(client, org, card):
+    # Given the manager's page seen once with nothing unread (the count is then kept)
+    client.force_login(org.sales_manager)
+    assert 'aria-label="Alerts: 0 unread"' in client.get("/alerts/").content.decode()
+    # When a run brings a digest
+    manual_value_set(indicator=survey(card), period=THIS_MONTH, value=2)
+    alerts_check()
+    # Then the bell shows it at once
+    assert 'aria-label="Alerts: 1 unread"' in client.get("/alerts/").content.decode()
+    # When it is marked read
+    client.post("/alerts/read/")
+    # Then the bell is back to none
+    assert 'aria-label="Alerts: 0 unread"' in client.get("/alerts/").content.decode()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -200,6 +201,10 @@ def alerts_check(
                 for hook in hooks.values()
             ]
         )
+        # Forgotten now and again once committed (a page may have read the old count between).
+        keys = [_unread_key(u.pk) for u in people]
+        cache.delete_many(keys)
+        transaction.on_commit(lambda: cache.delete_many(keys))
     report.failures = _send(now)
     return report
 
@@ -293,10 +298,25 @@ def digests_of(*, user: Actor) -> list[Digest]:
     return [d for d in found if d.items]
 
 
+UNREAD_SECONDS = 300  # the bell's count is kept this long, forgotten at once on any change
+
+
+def _unread_key(user_id: int) -> str:
+    return f"alerts-unread:{user_id}"
+
+
 def unread_count(*, user: Actor) -> int:
+    """How many of the person's digests are unread (the bell, on every page): kept in the
+    cache so a page view asks the database nothing more; a run that adds digests and
+    marking read forget it."""
     if not isinstance(user, User) or not user.is_authenticated:
         return 0
-    return Digest.objects.filter(user=user, read_at__isnull=True).count()
+    key = _unread_key(user.pk)
+    found = cache.get(key)
+    if found is None:
+        found = Digest.objects.filter(user=user, read_at__isnull=True).count()
+        cache.set(key, found, timeout=UNREAD_SECONDS)
+    return int(found)
 
 
 def digest_mark_read(*, user: Actor, pk: int | None = None) -> int:
@@ -308,7 +328,9 @@ def digest_mark_read(*, user: Actor, pk: int | None = None) -> int:
         if not 0 < pk < 2**63 or not Digest.objects.filter(user=me, pk=pk).exists():
             raise NotFound("No such alert.")
         qs = qs.filter(pk=pk)
-    return qs.update(read_at=timezone.now())
+    marked = qs.update(read_at=timezone.now())
+    cache.delete(_unread_key(me.pk))
+    return marked
 
 
 SUBJECTS = ("scorecard", "goal", "indicator")
