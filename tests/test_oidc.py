@@ -217,6 +217,20 @@ def test_a_person_taken_out_of_every_group_is_refused_and_loses_their_scope(
 
 
 @pytest.mark.django_db
+def test_a_user_switched_off_here_is_refused(client, sso, org):
+    # Given Gus, who signed in once, switched off by an administrator
+    person(sso, "gus", preferred_username="gus", groups=["crm-sales-managers"])
+    sign_in(client, sso, "gus")
+    client.post("/logout/")
+    User.objects.filter(username="gus").update(is_active=False)
+    # When he signs in with the provider
+    done = sign_in(client, sso, "gus")
+    # Then he is refused with why, and not signed in
+    assert done.status_code == 403 and b"switched off" in done.content
+    assert client.get("/api/scorecards").status_code == 401
+
+
+@pytest.mark.django_db
 def test_a_group_mapped_to_a_missing_department_is_refused_naming_it(client, sso, org):
     # Given a group mapped to a department this site does not have
     person(sso, "dora", groups=["crm-lost"])
