@@ -242,13 +242,18 @@ def expected_value(
     each week k, E[Y(k)] - E[Y(k-1)], times the expected spend, over (1 + d)^k, summed; d is
     the weekly rate equivalent to `annual_rate`."""
     d = weekly_rate(annual_rate)
-    total = np.zeros(len(x))
-    before = np.zeros(len(x))
+    # Customers with the same history have the same expected purchases: work them out once
+    # per distinct (x, t_x, T) (histories counted in whole days repeat a lot: every one-time
+    # buyer of a day shares one).
+    histories, inverse = np.unique(np.stack([x, t_x, T], axis=1), axis=0, return_inverse=True)
+    hx, htx, hT = histories[:, 0], histories[:, 1], histories[:, 2]
+    total = np.zeros(len(histories))
+    before = np.zeros(len(histories))
     for k in range(1, horizon_weeks + 1):
-        now = expected_purchases(bgnbd, float(k), x, t_x, T)
+        now = expected_purchases(bgnbd, float(k), hx, htx, hT)
         total += (now - before) / (1 + d) ** k
         before = now
-    return total * spend
+    return np.asarray(total[inverse.ravel()] * spend, dtype=np.float64)
 
 
 def simulate(
