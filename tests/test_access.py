@@ -138,6 +138,7 @@ def urls(w):
         "voc_board": "/voc/",
         "voc_theme": f"/voc/themes/{w['theme'].pk}/",
         "api_tokens": "/account/tokens/",
+        "report_schedules": f"/scorecards/{card}/schedules/",
     }
 
 
@@ -188,6 +189,7 @@ PAGES = {
     "voc_board": {**READ, "other_analyst": 200, "other_manager": 200},  # themes are scoped
     "voc_theme": READ,
     "api_tokens": {**READ, "other_analyst": 200, "other_manager": 200},  # one's own tokens
+    "report_schedules": EDIT,  # the scorecard's managers schedule its report emails
 }
 
 
@@ -227,6 +229,10 @@ NOT_WALKED = {
     "voc-theme-merge": "POST only: tests/test_voc.py",
     "voc-theme-split": "POST only: tests/test_voc.py",
     "api-token-revoke": "POST only, one's own tokens: tests/test_web_tokens.py",
+    "report-job-new": "POST only: tests/test_jobs_web.py",
+    "job-detail": "one's own jobs (a new id each): tests/test_jobs_web.py",
+    "job-download": "one's own jobs (a new id each): tests/test_jobs_web.py",
+    "report-schedule-delete": "POST only: tests/test_jobs_web.py",
 }
 
 
