@@ -16,8 +16,11 @@ from crm_scorecard.accounts.models import Level, User
 from crm_scorecard.scorecards.models import Scorecard
 from crm_scorecard.settings.env import env_group_map
 
+from . import test_browser
 from .factories import DepartmentFactory
-from .test_browser import ARTIFACTS, browser_page  # noqa: F401 (a fixture)
+
+ARTIFACTS = test_browser.ARTIFACTS
+browser_page = test_browser.browser_page  # the browser tests' fixture: chromium, CSP watched
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # as test_browser.py says
 
