@@ -519,7 +519,7 @@ def test_public_dimensions_add_the_file_ones_after_the_built_in(tmp_path, monkey
     # Given no metrics file, the faces list the built-in dimensions, in their order
     monkeypatch.delenv("METRICS_FILE", raising=False)
     built_in = ["department", "region", "country", "city", "age_bracket", "segment"]
-    built_in += ["acquisition_channel", "rfm_segment"]
+    built_in += ["acquisition_channel", "rfm_segment", "value_band"]
     built_in += ["product_category", "product_tier", "channel", "salesperson", "agent"]
     built_in += ["complaint_category", "voc_theme"]
     assert list(DIMENSIONS) == built_in
@@ -532,7 +532,7 @@ def test_public_dimensions_add_the_file_ones_after_the_built_in(tmp_path, monkey
     # order lines), read when the list is used
     assert list(DIMENSIONS) == [*built_in, "home", "basket"]
     assert "basket" in DIMENSIONS
-    assert len(DIMENSIONS) == 17
+    assert len(DIMENSIONS) == 18
 
 
 @pytest.mark.parametrize(
