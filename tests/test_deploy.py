@@ -592,13 +592,18 @@ def test_compose_runs_the_web_server_after_the_schema_on_postgresql():
     web, migrate, db = services["web"], services["migrate"], services["db"]
     # Then PostgreSQL is checked healthy before the schema is migrated, the web server
     # starts after that succeeded, and both read the same settings file and database
-    assert set(services) == {"db", "migrate", "web"}  # the worker waits for its command
+    assert set(services) == {"db", "migrate", "web", "worker"}
     assert db["image"].startswith("postgres:") and "healthcheck" in db
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert web["command"][:2] == ["crm-scorecard", "serve"]
     assert web["env_file"] == migrate["env_file"] == ".env"
     assert web["environment"]["DATABASE_URL"].startswith("postgres://crm:")
+    # And the worker runs beside it on the same settings, once the schema is there
+    worker = services["worker"]
+    assert worker["command"] == ["crm-scorecard", "worker"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["env_file"] == ".env" and worker["environment"] == web["environment"]
 
 
 def test_image_runs_the_products_wheel_as_a_user_without_privileges():

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,6 +18,8 @@ from crm_scorecard.clv import services as clv_services
 from crm_scorecard.crm.seed import SeedPlan, crm_has_data, crm_seed, departments_ensure
 from crm_scorecard.crm.seed_comments import COMMENT_THEMES, CommentTheme, theme_for_label
 from crm_scorecard.errors import Invalid
+from crm_scorecard.jobs.models import Frequency, ReportFormat, ScheduledReport
+from crm_scorecard.jobs.services import scheduled_report_create
 from crm_scorecard.metrics.api import KpiValue, kpi_compute, registry
 from crm_scorecard.scorecards.fitting import scorecards_fit
 from crm_scorecard.scorecards.initiatives import initiative_create
@@ -227,6 +231,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="serve without the background worker (reports in the background then wait)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         refused = demo_allowed(demo_usernames=[username for username, _, _ in DEMO_USERS])
@@ -253,13 +262,47 @@ class Command(BaseCommand):
         self.ensure_segments()
         self.ensure_values()
         self.ensure_scorecards(options["verbosity"] > 0, seed=options["seed"])
+        self.ensure_schedule()
         self.stdout.write("\nDemo logins (password for all: demo):")
         for username, level, dept in DEMO_USERS:
             self.stdout.write(f"  {username:<18} {level.label:<10} {dept or 'all departments'}")
         if options["no_serve"]:
             return
         self.stdout.write(f"\nOpen http://{options['host']}:{options['port']}/ and sign in.\n")
-        call_command("serve", host=options["host"], port=options["port"])
+        if options["no_worker"]:
+            call_command("serve", host=options["host"], port=options["port"])
+            return
+        # The background worker beside the web server, as `crm-scorecard worker` in a second
+        # terminal would run it: reports made in the background, the schedule.
+        self.stdout.write("Background worker started (`crm-scorecard worker`).\n")
+        worker = subprocess.Popen([sys.executable, "-m", "django", "worker"])
+        try:
+            call_command("serve", host=options["host"], port=options["port"])
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+
+    def ensure_schedule(self) -> None:
+        """Sales' first scorecard mailed as a board pack on the 1st of every month to its
+        manager and the CEO (each as they see it), as a manager would set it up under
+        Scheduled reports; the demo's mail is printed by the worker (console backend)."""
+        card = Scorecard.objects.filter(department__name="Sales").order_by("pk").first()
+        if card is None or ScheduledReport.objects.filter(scorecard=card).exists():
+            return
+        people = list(User.objects.filter(username__in=["sales-manager", "ceo"]))
+        for person in people:
+            if not person.email:
+                person.email = f"{person.username}@demo.example"
+                person.save(update_fields=["email"])
+        manager = next((p for p in people if p.username == "sales-manager"), None)
+        if manager is not None:
+            scheduled_report_create(
+                actor=manager,
+                scorecard=card,
+                format=ReportFormat.PDF,
+                frequency=Frequency.MONTHLY,
+                recipients=people,
+            )
 
     def ensure_segments(self) -> None:
         """RFM scores on the day of the last order and a month before, so Customers ›
