@@ -48,8 +48,10 @@ def _choices(request: HttpRequest) -> list[tuple[str, list[tuple[str, str]]]]:
 
 @require_GET
 def alert_list(request: HttpRequest) -> HttpResponse:
+    digests = digests_of(user=request.user)
     context = {
-        "digests": digests_of(user=request.user),
+        "digests": digests,
+        "unread": any(d.read_at is None for d in digests),
         "following": subscriptions_of(user=request.user),
         "choices": _choices(request),
     }
