@@ -9,7 +9,7 @@ data" is not a colour), manual "ok", "due" or "overdue", service level "ok" or "
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,7 +77,7 @@ def _recorded(subject_type: str, kind: str, ids: Iterable[int]) -> dict[int, str
     )
 
 
-def _above(parents: dict[int, int | None], goal_id: int | None) -> tuple[int, ...]:
+def _above(parents: Mapping[int, int | None], goal_id: int | None) -> tuple[int, ...]:
     """The goal and the goals above it, nearest first."""
     chain: list[int] = []
     while goal_id is not None and goal_id not in chain:
@@ -236,21 +236,21 @@ def complaints(*, now: datetime) -> Findings:
     is no longer (resolved) is recorded as ok, so a reopened one is reported again."""
     found = Findings()
     late = Q(pk__in=[])
-    for severity, hours in service_level_hours().items():
-        late |= Q(severity=severity, opened_at__lt=now - timedelta(hours=hours))
+    sla = service_level_hours()
+    for severity, limit in sla.items():
+        late |= Q(severity=severity, opened_at__lt=now - timedelta(hours=limit))
     overdue = list(
         Complaint.objects.filter(late, status__in=WORKING)
         .select_related("department")
         .order_by("opened_at", "pk")
     )
     before = _recorded("complaint", Kind.SLA, (c.pk for c in overdue))
-    hours = service_level_hours()
     for complaint in overdue:
         previous = before.get(complaint.pk)
         if previous == "overdue":
             continue
         found.states[("complaint", complaint.pk, Kind.SLA)] = "overdue"
-        due = complaint.opened_at + timedelta(hours=hours[complaint.severity])
+        due = complaint.opened_at + timedelta(hours=sla[complaint.severity])
         found.events.append(
             Event(
                 kind=Kind.SLA,

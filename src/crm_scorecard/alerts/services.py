@@ -89,14 +89,8 @@ def recipients(events: Iterable[rules.Event]) -> dict[User, list[rules.Event]]:
     q |= Q(goal__in={g for e in events for g in e.goal_ids})
     q |= Q(indicator__in={e.indicator_id for e in events if e.indicator_id})
     for s in Subscription.objects.filter(q, user__is_active=True):
-        subject = (
-            ("indicator", s.indicator_id)
-            if s.indicator_id
-            else ("goal", s.goal_id)
-            if s.goal_id
-            else ("scorecard", s.scorecard_id)
-        )
-        choices[(s.user_id, *subject)] = s.active  # type: ignore[arg-type]
+        kind = "indicator" if s.indicator_id else "goal" if s.goal_id else "scorecard"
+        choices[(s.user_id, kind, s.indicator_id or s.goal_id or s.scorecard_id or 0)] = s.active
     followers: dict[int, list[rules.Event]] = defaultdict(list)
     for event in events:
         default = managers[event.department_id] | (
@@ -106,7 +100,7 @@ def recipients(events: Iterable[rules.Event]) -> dict[User, list[rules.Event]]:
             for user_id in default:
                 followers[user_id].append(event)
             continue
-        subjects = [
+        subjects: list[tuple[str, int]] = [
             *([("indicator", event.indicator_id)] if event.indicator_id else []),
             *(("goal", g) for g in event.goal_ids),
             ("scorecard", event.scorecard_id),
@@ -114,7 +108,12 @@ def recipients(events: Iterable[rules.Event]) -> dict[User, list[rules.Event]]:
         candidates = default | {u for (u, kind, pk) in choices if (kind, pk) in subjects}
         for user_id in candidates:
             decided = next(
-                (choices[(user_id, *s)] for s in subjects if (user_id, *s) in choices), None
+                (
+                    choices[(user_id, kind, pk)]
+                    for kind, pk in subjects
+                    if (user_id, kind, pk) in choices
+                ),
+                None,
             )
             if decided if decided is not None else user_id in default:
                 followers[user_id].append(event)
@@ -364,7 +363,8 @@ def subscription_set(*, user: Actor, subject: str, pk: int, follow: bool) -> Fol
     """Follow (or mute) a scorecard, goal or indicator the person can see."""
     me = _person(user)
     found = _subject(user=me, subject=subject, pk=pk)
-    Subscription.objects.update_or_create(user=me, **{subject: found}, defaults={"active": follow})
+    lookup: dict[str, Any] = {"user": me, subject: found}
+    Subscription.objects.update_or_create(defaults={"active": follow}, **lookup)
     return _following(me, subject, found, follow, default=False)
 
 
