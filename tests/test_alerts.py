@@ -501,7 +501,16 @@ def test_dry_run_prints_what_would_be_sent_and_records_nothing(org, card, capsys
     assert as_json["dry_run"] is True
     assert as_json["emails"] == ["sales-analyst@example.com", "sales-manager@example.com"]
     assert sorted(as_json["digests"]) == ["sales-analyst", "sales-manager"]
-    assert "2 alerts; would send:" in text and "Survey turned red: score 25%" in text
+    assert text.splitlines() == [
+        "2 alerts; would send:",
+        "  digest to sales-analyst (1 alert)",
+        f"    - Survey turned red: score 25% in {THIS_MONTH}",
+        "  digest to sales-manager (2 alerts)",
+        f"    - Keep customers turned red: score 25% in {THIS_MONTH}",
+        f"    - Survey turned red: score 25% in {THIS_MONTH}",
+        "  email to sales-analyst@example.com",
+        "  email to sales-manager@example.com",
+    ]
     assert (AlertState.objects.count(), Digest.objects.count(), len(mail.outbox)) == (0, 0, 0)
     # When it runs for real
     call_command("alerts", "check")

@@ -12,6 +12,10 @@ from crm_scorecard.alerts.services import alerts_check
 from crm_scorecard.cli.base import ProductCommand
 
 
+def _count(n: int) -> str:
+    return f"{n} alert{'' if n == 1 else 's'}"
+
+
 class Command(ProductCommand):
     help = (
         "Alerts: check now (colour changes, manual values due, complaints past their service "
@@ -41,9 +45,9 @@ class Command(ProductCommand):
             self.stdout.write(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
             return
         verb = "would send" if report.dry_run else "sent"
-        self.stdout.write(f"{len(report.events)} alerts; {verb}:")
+        self.stdout.write(f"{_count(len(report.events))}; {verb}:")
         for username, items in report.digests.items():
-            self.stdout.write(f"  digest to {username} ({len(items)} alerts)")
+            self.stdout.write(f"  digest to {username} ({_count(len(items))})")
             for item in items:
                 self.stdout.write(f"    - {item['name']} {item['change']}: {item['detail']}")
         for address in report.emails:
