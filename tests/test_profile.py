@@ -122,6 +122,27 @@ def test_departments_count_their_whole_subtree(engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_every_customer_dimension_of_the_semantic_model_is_offered(engine):
+    # Given the customer's dimensions the semantic model declares (other parts of the
+    # product add theirs there: RFM segments, value bands)
+    from crm_scorecard.metrics import semantic
+    from crm_scorecard.metrics.api import profile_dimensions
+
+    names = [d.name for d in semantic.CUSTOMER]
+    assert set(names) <= set(profile_dimensions())
+    for name in names:
+        if name in ("department", "region", "age_bracket"):
+            continue  # hand-computed above
+        # When the company is profiled by it (no RFM scores or value fit are stored here)
+        profile = customer_profile(engine=engine, by=[name])
+        # Then every customer counts once, and all of the company's orders are there
+        assert sum(r.customers for r in profile.rows) == 5, name
+        assert sum(r.active_customers for r in profile.rows) == 4, name  # P4 never bought
+        assert sum(r.revenue for r in profile.rows) == 1070.0, name
+        assert sum(r.orders for r in profile.rows) == 6, name
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_nobody_matches_is_no_data(engine):
     profile = customer_profile(engine=engine, by=["region"], filters={"country": "FR"})
     assert profile.rows == []

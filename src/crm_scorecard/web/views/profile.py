@@ -91,10 +91,14 @@ def _profile(request: HttpRequest) -> tuple[Asked, Profile]:
     return asked, found
 
 
+def dimension_text(name: str) -> str:
+    """A dimension as the page names it: "product_category" -> "Product category"."""
+    return name.replace("_", " ").capitalize()
+
+
 def customer_profile_page(request: HttpRequest) -> HttpResponse:
-    dimensions = profile_dimensions()
     context: dict[str, Any] = {
-        "dimensions": dimensions,
+        "dimensions": [(d, dimension_text(d)) for d in profile_dimensions()],
         "measures": PROFILE_MEASURES.values(),
         "filter_slots": range(FILTER_SLOTS),
     }
@@ -109,6 +113,8 @@ def customer_profile_page(request: HttpRequest) -> HttpResponse:
     ordered = found.ordered(asked.measure)
     context.update(
         asked=asked,
+        by_text=[dimension_text(d) for d in asked.by],
+        filter_text=[(dimension_text(d), v) for d, v in asked.filters],
         form={
             "by": asked.by,
             "measure": asked.measure,
@@ -156,8 +162,8 @@ def _chart(found: Profile, asked: Asked) -> dict[str, Any]:
         return {
             "kind": "heatmap",
             "title": title,
-            "rowsName": found.by[0],
-            "columnsName": found.by[1],
+            "rowsName": dimension_text(found.by[0]),
+            "columnsName": dimension_text(found.by[1]),
             "rows": grid.rows,
             "columns": grid.columns,
             "cells": [
@@ -178,7 +184,7 @@ def _chart(found: Profile, asked: Asked) -> dict[str, Any]:
     return {
         "kind": "bar",
         "title": title,
-        "name": found.by[0],
+        "name": dimension_text(found.by[0]),
         "labels": [r.values[0] for r in bars],
         "values": values,
         "valueLabels": [value_text(v, unit) for v in values],

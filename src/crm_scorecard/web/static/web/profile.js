@@ -33,13 +33,17 @@
 
   function heatmap(el, d) {
     var chart = echarts.init(el);
+    var scale = function (v) {
+      if (d.unit === "percent") { return Math.round(v * 100) + "%"; }
+      return (d.unit === "currency" ? d.currency : "") + Math.round(v).toLocaleString("en-US");
+    };
     var values = d.cells.map(function (c) { return c[2]; });
     var low = Math.min.apply(null, values), high = Math.max.apply(null, values);
     if (low === high) { low = Math.min(0, low); }
     var labelled = d.rows.length * d.columns.length <= 200;
     chart.setOption({
       animation: false,
-      grid: {left: 150, right: 24, top: 16, bottom: 110},
+      grid: {left: 150, right: 24, top: 36, bottom: 110},
       tooltip: {position: beside, formatter: function (p) {
         if (p.seriesIndex === 1) {
           return tip(d.rows[p.data[1]] + " \u00d7 " + d.columns[p.data[0]], ["no data (no customers)"]);
@@ -49,11 +53,14 @@
       xAxis: {type: "category", data: d.columns, name: d.columnsName, nameLocation: "middle", nameGap: 70,
         splitArea: {show: true}, axisLabel: {interval: 0, rotate: d.columns.length > 6 ? 30 : 0,
           formatter: function (v) { return short(v, 16); }}},
-      yAxis: {type: "category", data: d.rows, name: d.rowsName, nameLocation: "end", inverse: true,
+      yAxis: {type: "category", data: d.rows, name: d.rowsName, nameLocation: "start", inverse: true,
         splitArea: {show: true}, axisLabel: {interval: 0, formatter: function (v) { return short(v, 20); }}},
       visualMap: {min: low, max: high, calculable: false, orient: "horizontal", left: "center", bottom: 0,
-        seriesIndex: 0, inRange: {color: ["#eff6ff", "#93c5fd", "#2456d6", "#1e3a8a"]},
-        formatter: function (v) { return d.unit === "percent" ? Math.round(v * 100) + "%" : Math.round(v).toLocaleString("en-US"); }},
+        text: [scale(high), scale(low)],
+        // The value is the third item of a cell ([column, row, value, label]); by default
+        // ECharts would read the last one, the label.
+        seriesIndex: 0, dimension: 2, inRange: {color: ["#eff6ff", "#93c5fd", "#2456d6", "#1e3a8a"]},
+        formatter: scale},
       series: [
         {type: "heatmap", data: d.cells, label: {show: labelled, formatter: function (p) { return p.data[3]; }, fontSize: 11},
           itemStyle: {borderColor: "#fff", borderWidth: 1}},
