@@ -357,20 +357,24 @@ def test_metric_filter_by_saved_segment_and_scope(shop, org):
 
 
 @committed
-def test_engines_agree_on_the_rfm_filter(shop, tmp_path):
-    # Given scores at 31 March and the tables exported to Parquet (the mirror's copy)
+@pytest.mark.parametrize("other", ["parquet", "spark"])
+def test_engines_agree_on_the_rfm_filter(shop, tmp_path, other):
+    # Given scores at 31 March and the tables exported to Parquet (as the mirror copies them)
     services.rfm_refresh(as_of=MAR)
     call_command("export-parquet", str(tmp_path), "--no-progress", stdout=io.StringIO())
-    # When revenue by RFM segment is computed on the app database and on the Parquet files
+    # When revenue by RFM segment, and filtered by one, is computed on the app database and
+    # on DuckDB or Spark over the Parquet files
     with (
         Engine(connect("app"), registry()) as app,
-        Engine(connect(f"parquet:{tmp_path}"), registry()) as parquet,
+        Engine(connect(f"{other}:{tmp_path}"), registry()) as them,
     ):
         a = app.compute("revenue", by="rfm_segment", since=JAN1, until=APR1)
-        b = parquet.compute("revenue", by="rfm_segment", since=JAN1, until=APR1)
+        b = them.compute("revenue", by="rfm_segment", since=JAN1, until=APR1)
+        filtered = them.compute("revenue", filters={"rfm": "loyal"}, since=JAN1, until=APR1)
     # Then they agree, and March's loyal revenue is A's 150
     assert a == b
     assert (date(2026, 3, 1), "loyal", 150.0) in a
+    assert [v for *_, v in filtered] == [0, 50, 150, 0]
 
 
 def test_cohort_months_before_the_first_order_are_not_seen(org):

@@ -62,8 +62,8 @@ def rfm_frame(*, as_of: date) -> pd.DataFrame:
     ids = pd.Index(known["customer_id"]).union(pd.Index(orders["customer_id"]))
     frame = pd.DataFrame(index=ids.rename("customer_id"))
     orders = orders.set_index("customer_id")
-    last = pd.to_datetime(orders["last"], utc=True).dt.date
-    recency = last.map(lambda d: (as_of - d).days)
+    last = pd.to_datetime(orders["last"], utc=True).dt.tz_localize(None).dt.normalize()
+    recency = (pd.Timestamp(as_of) - last).dt.days
     frame["recency_days"] = recency.reindex(frame.index).astype("float64")
     frame["frequency"] = orders["days"].reindex(frame.index).fillna(0).astype("int64")
     money = revenue.set_index("customer_id")["monetary"].reindex(frame.index)
