@@ -133,6 +133,10 @@ def test_comment_on_the_chart_and_the_change_in_the_trail(live_server, browser_p
     tooltip.first.wait_for(state="visible", timeout=5000)
     assert COMMENT in tooltip.first.inner_text() and "2026-10" in tooltip.first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "audit-indicator.png"), full_page=True)
+    # And the goal's page lists its changes too (the indicator added at the import)
+    page.goto(f"{live_server.url}/scorecards/{card.pk}/goals/{visits.goal_id}/?period=2026-11")
+    assert "Indicator 'Visits' added by an operator" in page.locator("#changes").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "audit-goal.png"), full_page=True)
     # And the board pack's page for the perspective prints the comment under the chart
     export = report_export(user=boss, pk=card.pk, fmt="pdf", period="2026-11")
     reader = PdfReader(io.BytesIO(export.content))
