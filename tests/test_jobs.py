@@ -386,3 +386,23 @@ def test_worker_refuses_a_bad_interval(db):
 
     with pytest.raises(CommandError, match="--interval"):
         call_command("worker", "--interval", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_schedules_sales_board_pack_once():
+    # Given the demo run twice (a small company)
+    for _ in range(2):
+        call_command("demo", "--no-serve", "--customers", "200", "--months", "13", verbosity=0)
+    # Then Sales' first scorecard is mailed monthly as a board pack to its manager and the
+    # CEO, once, each with an address to receive it
+    report = ScheduledReport.objects.select_related("scorecard__department").get()
+    assert report.scorecard.department.name == "Sales"
+    assert (report.format, report.frequency, report.created_by.username) == (
+        "pdf",
+        "monthly",
+        "sales-manager",
+    )
+    assert sorted(report.recipients.values_list("username", "email")) == [
+        ("ceo", "ceo@demo.example"),
+        ("sales-manager", "sales-manager@demo.example"),
+    ]
