@@ -182,6 +182,21 @@ def test_a_person_in_no_mapped_group_is_refused(client, sso, org, cards):
 
 
 @pytest.mark.django_db
+def test_refused_sign_ins_do_not_lock_others_out_as_wrong_passwords_would(
+    client, sso, org, settings
+):
+    # Given more people refused (in no mapped group) than wrong passwords lock an address
+    person(sso, "outsider", groups=["marketing"])
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        assert sign_in(client, sso, "outsider").status_code == 403
+    # When someone of a mapped group signs in from the same address
+    person(sso, "insider", groups=["crm-sales-managers"])
+    done = sign_in(client, sso, "insider")
+    # Then they are signed in: the provider throttles its own sign-ins, not this site
+    assert done.status_code == 302 and done["Location"] == "/"
+
+
+@pytest.mark.django_db
 def test_a_person_moved_in_the_directory_moves_here_at_the_next_sign_in(client, sso, org, cards):
     # Given Ben signed in once as a Sales manager
     person(sso, "ben", preferred_username="ben", groups=["crm-sales-managers"])

@@ -30,7 +30,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -369,6 +369,15 @@ class SignInReturn(OIDCAuthenticationCallbackView):  # type: ignore[misc]
         if reason is None:
             reason = "You are not signed in: the sign-in took too long or was started elsewhere."
         return refused(request, reason)
+
+
+def not_a_password(request: HttpRequest | None, credentials: Any = None) -> bool:
+    """For django-axes (AXES_WHITELIST_CALLABLE): a return from the identity provider is
+    no password guess, so it is neither counted nor locked out; otherwise a few people
+    refused for their groups would lock everyone behind the same address out of single
+    sign-on. The provider throttles its own sign-ins."""
+    path_info = getattr(request, "path_info", None)
+    return path_info is not None and path_info == reverse("oidc_authentication_callback")
 
 
 class SignInPage(LoginView):

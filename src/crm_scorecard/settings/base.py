@@ -168,6 +168,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES",
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# A return from the single sign-on provider is no password guess (accounts/oidc.py).
+AXES_WHITELIST_CALLABLE = "crm_scorecard.accounts.oidc.not_a_password"
 
 # Single sign-on with OpenID Connect (accounts/oidc.py, README "Single sign-on"): off unless
 # OIDC_ISSUER names the company's identity provider; local accounts keep working either way.
