@@ -542,3 +542,24 @@ def test_the_bell_count_follows_new_digests_and_reading(client, org, card):
     client.post("/alerts/read/")
     # Then the bell is back to none
     assert 'aria-label="Alerts: 0 unread"' in client.get("/alerts/").content.decode()
+
+
+def test_a_change_another_run_reported_in_between_is_not_sent_twice(org, card, monkeypatch):
+    # Given the indicator red, and a run that has read the states when another run (a
+    # compute and a value typed in at once) reports the change
+    manual_value_set(indicator=survey(card), period=THIS_MONTH, value=2)
+    real = rules.colours
+
+    def colours_then_another_run(**kwargs):
+        found = real(**kwargs)
+        monkeypatch.setattr(rules, "colours", real)
+        alerts_check()
+        return found
+
+    monkeypatch.setattr(rules, "colours", colours_then_another_run)
+    # When the first run goes on
+    report = alerts_check()
+    # Then it sends nothing: the change was reported once, by the other run
+    assert report.events == [] and report.digests == {}
+    assert Digest.objects.filter(user=org.sales_manager).count() == 1
+    assert len(mail.outbox) == 2

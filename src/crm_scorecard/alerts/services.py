@@ -161,31 +161,17 @@ def alerts_check(
         ]
     report = RunReport(dry_run=dry_run, events=[e for f in found for e in f.events])
     states = {key: state for f in found for key, state in f.states.items()}
-    people = recipients(report.events)
-    by_department: dict[int, list[rules.Event]] = defaultdict(list)
-    for event in report.events:
-        by_department[event.department_id].append(event)
-    hooks = {
-        h.department_id: h
-        for h in DepartmentWebhook.objects.filter(
-            active=True, department__in=list(by_department)
-        ).select_related("department")
-    }
-    report.digests = {
-        u.username: [e.item() for e in mine]
-        for u, mine in sorted(people.items(), key=lambda p: p[0].username)
-    }
-    report.emails = sorted(u.email for u in people if u.email)
-    report.webhooks = {
-        hook.department.name: channels.webhook_payload(
-            department=hook.department.name, items=[e.item() for e in by_department[dept_id]]
-        )
-        for dept_id, hook in sorted(hooks.items(), key=lambda h: h[1].department.name)
-    }
     if dry_run:
+        _plan(report)
         return report
     with transaction.atomic():
-        _record(states, now)
+        # Another run (a compute and a value typed in at once) may have recorded some of
+        # these states since they were read: those are its to report, not this run's.
+        taken = _record(states, now)
+        report.events = [
+            e for e in report.events if (e.subject_type, e.subject_id, e.kind) not in taken
+        ]
+        people, hooks = _plan(report)
         Digest.objects.bulk_create(
             [
                 Digest(user=u, created_at=now, items=[e.item() for e in mine], email_to=u.email)
@@ -197,7 +183,7 @@ def alerts_check(
                 WebhookDelivery(
                     webhook=hook, created_at=now, payload=report.webhooks[hook.department.name]
                 )
-                for hook in hooks.values()
+                for hook in hooks
             ]
         )
         # Forgotten now and again once committed (a page may have read the old count between).
@@ -208,10 +194,39 @@ def alerts_check(
     return report
 
 
-def _record(states: dict[tuple[str, int, str], str], now: datetime) -> None:
-    """Store the states seen (changed ones only, so few rows are written)."""
+def _plan(report: RunReport) -> tuple[dict[User, list[rules.Event]], list[DepartmentWebhook]]:
+    """Who gets which of the report's events, and which webhooks get a message; fills the
+    report's digests, emails and webhook payloads."""
+    people = recipients(report.events)
+    by_department: dict[int, list[rules.Event]] = defaultdict(list)
+    for event in report.events:
+        by_department[event.department_id].append(event)
+    hooks = sorted(
+        DepartmentWebhook.objects.filter(
+            active=True, department__in=list(by_department)
+        ).select_related("department"),
+        key=lambda h: h.department.name,
+    )
+    report.digests = {
+        u.username: [e.item() for e in mine]
+        for u, mine in sorted(people.items(), key=lambda p: p[0].username)
+    }
+    report.emails = sorted(u.email for u in people if u.email)
+    report.webhooks = {
+        hook.department.name: channels.webhook_payload(
+            department=hook.department.name,
+            items=[e.item() for e in by_department[hook.department_id]],
+        )
+        for hook in hooks
+    }
+    return people, hooks
+
+
+def _record(states: dict[tuple[str, int, str], str], now: datetime) -> set[tuple[str, int, str]]:
+    """Store the states seen (changed ones only, so few rows are written), the rows locked;
+    returns those found already recorded as such (by a run in between)."""
     if not states:
-        return
+        return set()
     existing = {
         (s.subject_type, s.subject_id, s.kind): s
         for s in AlertState.objects.select_for_update().filter(
@@ -219,6 +234,7 @@ def _record(states: dict[tuple[str, int, str], str], now: datetime) -> None:
         )
     }
     changed, new = [], []
+    taken: set[tuple[str, int, str]] = set()
     for key, state in states.items():
         row = existing.get(key)
         if row is None:
@@ -227,11 +243,14 @@ def _record(states: dict[tuple[str, int, str], str], now: datetime) -> None:
                     subject_type=key[0], subject_id=key[1], kind=key[2], state=state, changed_at=now
                 )
             )
+        elif row.state == state:
+            taken.add(key)
         else:
             row.state, row.changed_at = state, now
             changed.append(row)
     AlertState.objects.bulk_update(changed, ["state", "changed_at"])
     AlertState.objects.bulk_create(new)
+    return taken
 
 
 def _send(now: datetime) -> list[str]:
