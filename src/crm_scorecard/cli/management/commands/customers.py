@@ -8,6 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from crm_scorecard.cli.base import ProductCommand
 from crm_scorecard.clv import selectors, services
+from crm_scorecard.metrics.api import refresh_mirror
 
 
 def parse_date(text: str) -> date:
@@ -73,6 +74,7 @@ class Command(ProductCommand):
             annual_discount_rate=options["discount_rate"],
             at_risk_below=options["at_risk_below"],
         )
+        refresh_mirror()  # so the profile and `metrics show --by value_band` read the new bands
         summary = services.fit_summary(fit)
         summary["bands"] = selectors.band_counts(fit=fit)
         if options["json"]:
