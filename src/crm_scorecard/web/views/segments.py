@@ -71,7 +71,7 @@ class SavedSegmentForm(forms.Form):
 
     name = forms.CharField(max_length=80)
     owner = forms.ModelChoiceField(
-        queryset=Department.objects.none(), label="Department", empty_label=None
+        queryset=Department.objects.none(), label="Saved for department", empty_label=None
     )
     region = forms.CharField(required=False)
     country = forms.CharField(required=False)

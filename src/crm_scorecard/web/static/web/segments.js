@@ -70,14 +70,17 @@
     var months = [];
     for (var k = 0; k < d.months; k++) { months.push(String(k)); }
     function draw(view) {
-      var values = view === "retention" ? d.retention : d.revenue, cells = [], high = 0;
+      var values = view === "retention" ? d.retention : d.revenue, cells = [], later = [];
       values.forEach(function (row, i) {
         row.forEach(function (v, j) {
-          // Month 0 is everyone's buying month: the scale is set by the months after it
-          // (month 0 then shows at the darkest colour), so the pattern of return stays visible.
-          if (v !== null) { cells.push([j, i, v]); if (j > 0 || d.months === 1) { high = Math.max(high, v); } }
+          if (v !== null) { cells.push([j, i, v]); if (j > 0 || d.months === 1) { later.push(v); } }
         });
       });
+      // Month 0 is everyone's buying month, and a cohort of two can reach 100% by chance:
+      // the colours run up to the 95th percentile of the months after acquisition (higher
+      // cells show at the darkest colour), so the pattern of return stays visible.
+      later.sort(function (a, b) { return a - b; });
+      var high = later.length ? later[Math.min(later.length - 1, Math.floor(later.length * 0.95))] : 0;
       var show = view === "retention" ? share : function (v) { return money(v, d.currency); };
       chart.setOption({animation: false,
         tooltip: {position: beside, formatter: function (p) {
