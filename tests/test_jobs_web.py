@@ -19,6 +19,8 @@ from crm_scorecard.jobs.worker import Runner
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.services import scorecard_import
 
+from .factories import UserFactory
+
 pytestmark = pytest.mark.django_db
 
 CARD = {
@@ -293,3 +295,21 @@ def test_a_schedule_of_another_scorecard_is_not_found_at_this_address(client, or
     answer = client.post(f"/scorecards/{card.pk}/schedules/{report.pk}/delete/")
     # Then it does not exist there, and it stays
     assert answer.status_code == 404 and ScheduledReport.objects.filter(pk=report.pk).exists()
+
+
+def test_the_admin_lists_schedules_runs_and_jobs(client, org, card):
+    # Given a scheduled report and a page job, and an administrator
+    _schedule(client, org.sales_manager, card, recipients=[org.sales_analyst])
+    _start(client, org.sales_manager, card)
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    # When they open the jobs app's pages in the admin, then each answers
+    for path in (
+        "/admin/jobs/scheduledreport/",
+        "/admin/jobs/scheduledreport/add/",
+        f"/admin/jobs/scheduledreport/{ScheduledReport.objects.get().pk}/change/",
+        "/admin/jobs/schedulerun/",
+        "/admin/jobs/pagejob/",
+        f"/admin/jobs/pagejob/{PageJob.objects.get().pk}/change/",
+    ):
+        assert client.get(path).status_code == 200, path

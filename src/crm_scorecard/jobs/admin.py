@@ -39,6 +39,13 @@ class ScheduledReportAdmin(admin.ModelAdmin):
 
     has_delete_permission = has_change_permission
 
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "scorecard":
+            # only scorecards this staff member sees (a recipient who does not see the
+            # chosen one gets nothing when it is sent: reports are built as each recipient)
+            kwargs["queryset"] = sc.scorecards_visible(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def save_model(
         self, request: HttpRequest, obj: ScheduledReport, form: Any, change: bool
     ) -> None:
