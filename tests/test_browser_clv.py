@@ -73,9 +73,10 @@ def test_value_badges_on_the_360_and_value_bands_in_the_profile(live_server, bro
     call_command("demo", "--no-serve", "--customers", "400", "--months", "13", verbosity=0)
     high = CustomerValue.objects.filter(value_band=ValueBand.HIGH).select_related("customer")
     # (over 13 months the model believes none of its 400 customers has left for good, so
-    # the biggest spender among the low band is put at risk by hand, to show the badge)
-    low = CustomerValue.objects.filter(value_band=ValueBand.LOW).order_by("-historic_value")
-    CustomerValue.objects.filter(pk=low[0].pk).update(value_band=ValueBand.AT_RISK)
+    # the repeat buyer it is least sure of is put at risk by hand, to show the badge)
+    unsure = CustomerValue.objects.filter(frequency__gt=0).exclude(value_band=ValueBand.HIGH)
+    unsure = unsure.order_by("p_alive", "-historic_value")
+    CustomerValue.objects.filter(pk=unsure[0].pk).update(value_band=ValueBand.AT_RISK)
     at_risk = CustomerValue.objects.filter(value_band=ValueBand.AT_RISK).select_related("customer")
     assert high.exists() and at_risk.exists()
     page = browser_page
