@@ -81,8 +81,9 @@ def test_holdout_check_on_cdnow_matches_the_papers_conditional_expectations(cdno
     # When predicted and actual repeat purchases in the 39 holdout weeks are compared by
     # calibration frequency
     check = services.holdout_check(cdnow_days, cdnow, fit, CDNOW_CALIBRATION_END, CDNOW_END)
-    # Then the groups are 0..6 and 7+, the actual means are the data's and the predictions
-    # are the paper's conditional expectations (its figure 5: 0.23, 0.52, 1.04 ... 6.16)
+    # Then the groups are 0..6 and 7+ (the paper's conditional expectations plot), the
+    # actual means are the data's, and the predictions follow them, below in every group
+    # (equation 10 with the fitted parameters, worked out once and held here)
     assert check is not None
     assert check["weeks"] == 39.0
     assert [g["frequency"] for g in check["groups"]] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
