@@ -367,8 +367,9 @@ def test_a_wrong_group_map_names_the_entry(monkeypatch, value, message):
 
 
 def test_a_group_map_gives_levels_and_departments(monkeypatch):
-    # Given a map with several departments for one group (names with spaces)
-    monkeypatch.setenv("OIDC_GROUP_MAP", "a=Manager:Sales|Field Sales , b=executive:")
+    # Given a map with several departments for one group (names with spaces), in the
+    # quotes a file may keep on it
+    monkeypatch.setenv("OIDC_GROUP_MAP", '"a=Manager:Sales|Field Sales , b=executive:"')
     # When it is read and a person in both groups is mapped
     mapping = env_group_map("OIDC_GROUP_MAP")
     grant = oidc.grant_for(["b", "a", "x"], mapping)

@@ -150,7 +150,10 @@ def env_group_map(name: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     A level other than executive needs a department (it would see nothing without one)."""
     mapping: dict[str, tuple[str, tuple[str, ...]]] = {}
     example = "e.g. crm-sales-managers=manager:Sales|Field Sales"
-    for entry in os.environ.get(name, "").split(","):
+    value = os.environ.get(name, "").strip()
+    if len(value) > 1 and value[0] == value[-1] == '"':
+        value = value[1:-1]  # quotes a reader of the file left on (they keep spaces together)
+    for entry in value.split(","):
         if not entry.strip():
             continue
         group, equals, grant = (part.strip() for part in entry.partition("="))
