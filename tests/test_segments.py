@@ -389,3 +389,22 @@ def test_cohort_months_before_the_first_order_are_not_seen(org):
     old, new = result.cohorts
     assert (old.month, old.retention) == ("2025-11", [None, None, 0.0])
     assert (new.month, new.retention) == ("2026-01", [1.0, None, None])
+
+
+@committed
+def test_the_profile_breaks_customers_down_by_rfm_segment(shop):
+    from crm_scorecard.metrics.api import customer_profile
+
+    # Given scores at 31 March
+    services.rfm_refresh(as_of=MAR)
+    # When the customer profile is broken down by RFM segment, from January to March
+    with Engine(connect("app"), registry()) as engine:
+        profile = customer_profile(
+            engine=engine, by=["rfm_segment"], since=JAN1, until=date(2026, 3, 31)
+        )
+    # Then each segment's customers and revenue are as scored (H, never scored, unknown)
+    rows = {r.values[0]: (r.customers, r.revenue) for r in profile.rows}
+    assert rows["loyal"] == (1, 200.0)
+    assert rows["lost"] == (1, 500.0)
+    assert rows["no_purchases"] == (2, 0.0)
+    assert rows["(unknown)"][0] == 1

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.http import content_disposition_header
 from ninja import Field, Router, Schema
 
 from crm_scorecard.errors import NotFound
@@ -126,7 +127,9 @@ def segments_router(errors: Errors) -> Router:
         response = HttpResponse(
             csv_bytes(selectors.EXPORT_HEADER, rows), content_type=CONTENT_TYPES[Format.CSV]
         )
-        response["Content-Disposition"] = 'attachment; filename="segment.csv"'
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"segment-{segment.pk}.csv"
+        )
         return response
 
     return router
