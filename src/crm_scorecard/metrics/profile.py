@@ -333,21 +333,32 @@ def _plan(
     joined = lines.join(customers, lines.line_customer == customers.customer)
     in_range = _in_range(joined, since, until)
     keys = list(dims)
+    # Distinct customers and orders are counted by grouping twice more, never with COUNT
+    # (DISTINCT ...): DuckDB took 15.6 s for that over the 3 million order lines of a
+    # million customers (its distinct aggregates do not run in parallel).
+    flag = in_range.ifelse(1, 0)
+    per_order = joined.group_by([*keys, "customer", "order"]).aggregate(
+        dated=flag.max(), amount=in_range.ifelse(joined.amount, 0.0).sum()
+    )
+    per_customer = per_order.group_by([*keys, "customer"]).aggregate(
+        active=per_order.dated.max(),
+        revenue=per_order.amount.sum(),
+        orders=per_order.dated.sum(),
+    )
     if any(d not in own for d in [*dims, *(d for d, _ in pairs)]):
-        grouped = joined.group_by(keys).aggregate(
-            customers=joined.customer.nunique(),
-            active_customers=in_range.ifelse(joined.customer, ibis.null("int64")).nunique(),
-            revenue=in_range.ifelse(joined.amount, 0.0).sum(),
-            orders=in_range.ifelse(joined.order, ibis.null("int64")).nunique(),
+        grouped = per_customer.group_by(keys).aggregate(
+            customers=per_customer.count(),
+            active_customers=per_customer.active.sum(),
+            revenue=per_customer.revenue.sum(),
+            orders=per_customer.orders.sum(),
         )
         return [grouped]
-    dated = joined.filter(in_range)
     return [
         customers.group_by(keys).aggregate(customers=customers.count()),
-        dated.group_by(keys).aggregate(
-            active_customers=dated.customer.nunique(),
-            revenue=dated.amount.sum(),
-            orders=dated.order.nunique(),
+        per_customer.group_by(keys).aggregate(
+            active_customers=per_customer.active.sum(),
+            revenue=per_customer.revenue.sum(),
+            orders=per_customer.orders.sum(),
         ),
     ]
 
@@ -479,7 +490,7 @@ def _lines(
 
 def _in_range(lines: Table, since: date | None, until: date | None) -> Any:
     """Whether each line is dated in the range (whole UTC days, both ends included)."""
-    condition = ibis.literal(True)
+    condition = lines.ts.notnull()  # every order has its date: a column, so it aggregates
     if since is None and until is None:
         return condition
     day = period_expr(lines.ts, "day")
