@@ -133,7 +133,15 @@ def browser_page():
                 else None
             ),
         )
-        yield page
+        try:
+            yield page
+        finally:
+            # A database connection a test opened beside Playwright's event loop is one the
+            # test database's teardown cannot see ("being accessed by other users" on
+            # PostgreSQL): close it while the loop still runs.
+            from django.db import connection
+
+            connection.close()
         assert errors == [], f"JavaScript errors or CSP violations in the pages: {errors}"
         browser.close()
 
