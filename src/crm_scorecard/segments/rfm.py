@@ -50,15 +50,16 @@ def quintile(values: pd.Series, *, higher_is_better: bool = True) -> pd.Series:
     n = len(values)
     if n == 0:
         return pd.Series([], dtype="int64", index=values.index)
-    keyed = values if higher_is_better else -values
-    worse = keyed.rank(method="min").to_numpy() - 1  # customers strictly worse
-    scores = 1 + np.floor(5 * worse / n).astype("int64")
-    return pd.Series(scores, index=values.index)
+    keyed = values.to_numpy(dtype="float64") * (1 if higher_is_better else -1)
+    worse = np.searchsorted(np.sort(keyed), keyed, side="left")  # customers strictly worse
+    scores = 1 + (5 * worse) // n
+    return pd.Series(scores.astype("int64"), index=values.index)
 
 
 def score(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` (one row per customer: recency_days, frequency, monetary; recency_days NaN
-    for a customer with no purchase) with r, f, m and segment added. Customers with no
+    """`frame` (one row per customer: recency_days, frequency, monetary, and optionally
+    monetary_value, the same as a float; recency_days NaN for a customer with no purchase)
+    with r, f, m and segment added. Customers with no
     purchase have no scores and the segment "no purchases"; the quintiles are over the
     customers who bought."""
     out = frame.copy()
@@ -69,7 +70,8 @@ def score(frame: pd.DataFrame) -> pd.DataFrame:
     out["m"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
     out.loc[bought, "r"] = quintile(buyers["recency_days"].astype(float), higher_is_better=False)
     out.loc[bought, "f"] = quintile(buyers["frequency"].astype(float))
-    out.loc[bought, "m"] = quintile(buyers["monetary"].astype(float))
+    money = buyers["monetary_value"] if "monetary_value" in buyers else buyers["monetary"]
+    out.loc[bought, "m"] = quintile(money.astype("float64"))
     grid = np.array([[str(s.value) for s in row] for row in GRID], dtype=object)
     segment = np.full(len(out), str(S.NO_PURCHASES.value), dtype=object)
     mask = bought.to_numpy()
