@@ -139,6 +139,7 @@ def urls(w):
         "voc_theme": f"/voc/themes/{w['theme'].pk}/",
         "api_tokens": "/account/tokens/",
         "report_schedules": f"/scorecards/{card}/schedules/",
+        "alerts": "/alerts/",
     }
 
 
@@ -190,6 +191,7 @@ PAGES = {
     "voc_theme": READ,
     "api_tokens": {**READ, "other_analyst": 200, "other_manager": 200},  # one's own tokens
     "report_schedules": EDIT,  # the scorecard's managers schedule its report emails
+    "alerts": {**READ, "other_analyst": 200, "other_manager": 200},  # one's own digests
 }
 
 
@@ -235,6 +237,9 @@ NOT_WALKED = {
     "report-schedule-delete": "POST only: tests/test_jobs_web.py",
     "indicator-comment-new": "POST only: tests/test_audit_comments.py",
     "indicator-comment-delete": "POST only, one's own comments: tests/test_audit_comments.py",
+    "alerts-read": "POST only, one's own digests: tests/test_alerts_access.py",
+    "alerts-read-all": "POST only, one's own digests: tests/test_alerts_access.py",
+    "alerts-follow": "POST only, what one can see: tests/test_alerts_access.py",
 }
 
 
