@@ -5,12 +5,11 @@ customers."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
-import pandas as pd
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, DateTimeField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
 from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
@@ -169,6 +168,18 @@ class Cohorts:
         }
 
 
+def _index(stamp: Any) -> Any:
+    """The month of a timestamp (or of a date's text, as SQLite may answer) as
+    year x 12 + month - 1; None for None."""
+    if stamp is None:
+        return None
+    if isinstance(stamp, str):
+        return int(stamp[:4]) * 12 + int(stamp[5:7]) - 1
+    if isinstance(stamp, datetime) and stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC)
+    return int(stamp.year * 12 + stamp.month - 1)
+
+
 def _month(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
@@ -180,68 +191,70 @@ def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
     cohort. Orders dated before the acquisition count in month 0. Months before the first
     order anyone placed or after the last are not seen (None), never 0."""
     customers = _scoped(Customer.objects.all(), user)
-    people = pd.DataFrame.from_records(
-        customers.order_by().values_list("pk", "acquired_at"), columns=["customer", "acquired"]
-    )
-    monthly = pd.DataFrame.from_records(
-        Order.objects.filter(customer__in=customers.values("pk"))
-        .annotate(month=TruncMonth("ordered_at", tzinfo=UTC))
-        .values("customer_id", "month")
-        .annotate(revenue=Sum("lines__amount"))
+
+    def first_order_month(customer: str) -> Subquery:
+        first = Order.objects.filter(customer=OuterRef(customer)).order_by("ordered_at")
+        return Subquery(first.annotate(m=TruncMonth("ordered_at", tzinfo=UTC)).values("m")[:1])
+
+    def cohort_of(acquired: str, customer: str) -> Coalesce:
+        return Coalesce(
+            TruncMonth(acquired, tzinfo=UTC),
+            first_order_month(customer),
+            output_field=DateTimeField(),
+        )
+
+    # Grouped in the database: one row per cohort, and per (cohort, month since).
+    sizes = {
+        _index(r["cohort"]): r["n"]
+        for r in customers.annotate(cohort=cohort_of("acquired_at", "pk"))
+        .values("cohort")
+        .annotate(n=Count("id"))
         .order_by()
-        .values_list("customer_id", "month", "revenue"),
-        columns=["customer", "month", "revenue"],
+    }
+    undated = sizes.pop(None, 0)
+    ordered = cohort_of("customer__acquired_at", "customer")
+    cells = (
+        Order.objects.filter(customer__in=customers.values("pk"))
+        .annotate(
+            cohort=ordered,
+            # Orders dated before the acquisition count in month 0.
+            month=Greatest(TruncMonth("ordered_at", tzinfo=UTC), ordered),
+        )
+        .values("cohort", "month")
+        .annotate(buyers=Count("customer", distinct=True), revenue=Sum("lines__amount"))
+        .order_by()
     )
     stamps = Order.objects.order_by("ordered_at").values_list("ordered_at", flat=True)
     first_order, last_order = stamps.first(), stamps.last()
-    if people.empty:
-        return Cohorts([], 0, None, 0)
-
-    def index(values: pd.Series) -> pd.Series:
-        stamps = pd.to_datetime(values, utc=True)
-        return stamps.dt.year * 12 + stamps.dt.month - 1
-
-    monthly["m"] = index(monthly["month"]) if not monthly.empty else pd.Series(dtype="int64")
-    monthly["revenue"] = monthly["revenue"].map(lambda v: float(v) if v is not None else 0.0)
-    first = monthly.groupby("customer")["m"].min()
-    people = people.set_index("customer")
-    acquired = index(people["acquired"]).where(people["acquired"].notna())
-    people["cohort"] = acquired.fillna(first.reindex(people.index))
-    undated = int(people["cohort"].isna().sum())
-    people = people.dropna(subset=["cohort"])
-    people["cohort"] = people["cohort"].astype("int64")
-    if people.empty:
+    if not sizes:
         return Cohorts([], 0, None, undated)
-
-    def month_of(stamp: Any) -> int:
-        stamp = stamp.astimezone(UTC)
-        return int(stamp.year * 12 + stamp.month - 1)
-
-    end = month_of(last_order) if last_order else int(people["cohort"].max())
-    start = month_of(first_order) if first_order else end
-    kept = sorted(int(c) for c in people["cohort"].unique() if c <= end)[-last:]
-    people = people[people["cohort"].isin(kept)]
-    sizes = people.groupby("cohort").size()
-    joined = monthly.join(people["cohort"], on="customer", how="inner")
-    joined["since"] = (joined["m"] - joined["cohort"]).clip(lower=0)
-    buyers = joined.groupby(["cohort", "since"])["customer"].nunique()
-    revenue = joined.groupby(["cohort", "since"])["revenue"].sum()
+    end = _index(last_order) if last_order else max(c for c in sizes if c is not None)
+    start = _index(first_order) if first_order else end
+    kept = sorted(c for c in sizes if c is not None and c <= end)[-last:]
+    if not kept:
+        return Cohorts([], 0, None, undated)
+    buyers: dict[tuple[int, int], int] = {}
+    revenue: dict[tuple[int, int], float] = {}
+    for cell in cells:
+        c, m = _index(cell["cohort"]), _index(cell["month"])
+        if c is None or m is None:
+            continue
+        buyers[(c, m - c)] = cell["buyers"]
+        revenue[(c, m - c)] = float(cell["revenue"] or 0)
     months = end - min(kept) + 1
     rows = []
     for c in kept:
-        size = int(sizes[c])
+        size = sizes[c]
         seen = range(max(0, start - c), end - c + 1)  # months with orders on record
         rows.append(
             Cohort(
                 month=_month(c),
                 customers=size,
                 retention=[
-                    (int(buyers.get((c, k), 0)) / size) if k in seen else None
-                    for k in range(months)
+                    buyers.get((c, k), 0) / size if k in seen else None for k in range(months)
                 ],
                 revenue_per_customer=[
-                    (float(revenue.get((c, k), 0.0)) / size) if k in seen else None
-                    for k in range(months)
+                    revenue.get((c, k), 0.0) / size if k in seen else None for k in range(months)
                 ],
             )
         )
