@@ -21,6 +21,7 @@ from crm_scorecard.scorecards.models import (
     Scorecard,
 )
 from crm_scorecard.scorecards.services import scorecard_import
+from crm_scorecard.segments.services import saved_segment_create
 from crm_scorecard.voc.models import Theme, ThemeMember
 from crm_scorecard.voc.services import theme_create
 
@@ -58,7 +59,9 @@ def world():
     sales = DepartmentFactory(name="Sales")
     other = DepartmentFactory(name="Service")
     card = scorecard_import(card=files.parse(CARD), department=sales)
-    customer = CustomerFactory(external_id="C-S1", full_name="Sally Sales", department=sales)
+    customer = CustomerFactory(
+        external_id="C-S1", full_name="Sally Sales", city="Leeds", department=sales
+    )
     complaint = Complaint.objects.create(
         external_id="K-S1",
         customer=customer,
@@ -75,6 +78,9 @@ def world():
         comment="Late again",
     )
     return {
+        "saved": saved_segment_create(
+            user=None, name="Sally's city", filters={"city": "Leeds"}, department=sales
+        ),
         "theme": late,
         "billing": billing,
         "member": ThemeMember.objects.create(theme=late, kind="feedback", feedback=said),
@@ -140,6 +146,12 @@ def urls(w):
         "api_tokens": "/account/tokens/",
         "report_schedules": f"/scorecards/{card}/schedules/",
         "alerts": "/alerts/",
+        "segments": "/segments/",
+        "cohorts": "/segments/cohorts/",
+        "saved_segments": "/segments/saved/",
+        "saved_segment_csv": f"/segments/saved/{w['saved'].pk}.csv",
+        "profile": "/profile/?by=city",
+        "profile_csv": "/profile.csv?by=city",
     }
 
 
@@ -192,6 +204,13 @@ PAGES = {
     "api_tokens": {**READ, "other_analyst": 200, "other_manager": 200},  # one's own tokens
     "report_schedules": EDIT,  # the scorecard's managers schedule its report emails
     "alerts": {**READ, "other_analyst": 200, "other_manager": 200},  # one's own digests
+    # customers' segments, cohorts and profile: each caller's own customers
+    "segments": {**READ, "other_analyst": 200, "other_manager": 200},
+    "cohorts": {**READ, "other_analyst": 200, "other_manager": 200},
+    "saved_segments": {**READ, "other_analyst": 200, "other_manager": 200},
+    "saved_segment_csv": READ,
+    "profile": {**READ, "other_analyst": 200, "other_manager": 200},
+    "profile_csv": {**READ, "other_analyst": 200, "other_manager": 200},
 }
 
 
@@ -209,7 +228,10 @@ def test_every_page(client, world, caller, page):
     response = client.get(urls(world)[page])
     # Then the answer depends on who they are and where the page belongs
     assert response.status_code == PAGES[page][caller]
-    scoped = ("home", "customers", "customers_csv", "complaints", "complaints_csv", "voc_board")
+    scoped = (
+        *("home", "customers", "customers_csv", "complaints", "complaints_csv", "voc_board"),
+        *("saved_segments", "profile", "profile_csv"),
+    )
     if page in scoped and caller.startswith("other"):
         text = response.content.decode("utf-8-sig")
         assert "Sales card" not in text and "Sally Sales" not in text
