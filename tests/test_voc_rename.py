@@ -209,7 +209,10 @@ def test_a_rename_on_the_board_carries_the_indicators_along(client, org, themes,
     )
     # Then the indicator filters on the new label and the card shows January's 2 complaints
     assert response.status_code == 302
-    assert Indicator.objects.get(name="Complaints about delivery").filter_value == (
-        "Late deliveries"
-    )
+    moved = Indicator.objects.get(name="Complaints about delivery")
+    assert moved.filter_value == "Late deliveries"
+    # And the indicator's audit trail says who moved it, from which label to which
+    latest, before = moved.history.all()[:2]
+    assert (before.filter_value, latest.filter_value) == ("delivery", "Late deliveries")
+    assert latest.history_user == org.service_manager
     assert shown(service, "2026-01")["Complaints about delivery"] == 2

@@ -94,11 +94,11 @@ def indicators_follow_themes(*, labels: Mapping[str, str], **_: Any) -> None:
         for before in labels
     }
     # All pairs are read before any is written: one theme's old label may be another's new.
+    # Each indicator is saved on its own (there are few), so its change is in the audit trail.
     for before, found in moving.items():
-        if found:
-            Indicator.objects.filter(pk__in=[pk for pk, _ in found]).update(
-                filter_value=labels[before]
-            )
+        for indicator in Indicator.objects.filter(pk__in=[pk for pk, _ in found]):
+            indicator.filter_value = labels[before]
+            indicator.save(update_fields=["filter_value"])
     metrics = sorted({metric for found in moving.values() for _, metric in found} - {""})
     if any(moving.values()):
         scorecards_touch()
