@@ -539,5 +539,4 @@ for _kind in WRITABLE.values():
     _writer(_kind)
 
 alerts_routes(api, errors=_errors)
-
 comments_routes(api, errors=_errors)

@@ -27,12 +27,12 @@ from .units import Unit, currency_symbol, format_score, format_value
 __all__ = [
     "DIMENSIONS",
     "GRAINS",
+    "PROFILE_MEASURES",
     "TABLES",
     "Engine",
     "FillRun",
     "Grain",
     "KpiValue",
-    "PROFILE_MEASURES",
     "Measure",
     "MetricError",
     "Point",

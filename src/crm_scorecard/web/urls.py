@@ -2,12 +2,21 @@
 
 from django.urls import path
 
-from .views import comments, complaints, customers, editing, indicators, surveys, tokens, voc
-from .views import alerts
+from .views import (
+    alerts,
+    comments,
+    complaints,
+    customers,
+    editing,
+    indicators,
+    profile,
+    segments,
+    surveys,
+    tokens,
+    voc,
+)
 from .views import jobs as background
-from .views import profile
 from .views import scorecards as sc
-from .views import segments
 
 urlpatterns = [
     path("", sc.home, name="home"),
