@@ -6,6 +6,7 @@ import pytest
 
 from crm_scorecard.accounts.models import Department, Level, User
 
+from .browser import browser_page  # noqa: F401  (the browser tests' fixture)
 from .factories import DepartmentFactory, UserFactory
 
 

@@ -7,10 +7,7 @@ and the board pack's pages as images are saved under test-artifacts/."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -23,24 +20,10 @@ from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.models import Indicator, Scorecard
 from crm_scorecard.scorecards.services import scorecard_import
 
+from .browser import ARTIFACTS
 from .factories import DepartmentFactory, UserFactory
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls made here by the
-# test itself are plain synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = pytest.mark.django_db(transaction=True)
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 CARD = {
     "name": "Service card",
@@ -107,43 +90,6 @@ CARD = {
     ],
     "links": [{"from": "Skilled", "to": "Fast"}, {"from": "Fast", "to": "Happy"}],
 }
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"chromium not found at {CHROMIUM}: apt-get install chromium (CI's .ci/run does)"
-        )
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        # Anything the Content-Security-Policy refuses is an error too (Chromium logs it as
-        # "Refused to ..." or "... violates the following Content Security Policy ...").
-        page.on(
-            "console",
-            lambda msg: (
-                errors.append(msg.text)
-                if "Refused to" in msg.text or "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        try:
-            yield page
-        finally:
-            # A database connection a test opened beside Playwright's event loop is one the
-            # test database's teardown cannot see ("being accessed by other users" on
-            # PostgreSQL): close it while the loop still runs.
-            from django.db import connection
-
-            connection.close()
-        assert errors == [], f"JavaScript errors or CSP violations in the pages: {errors}"
-        browser.close()
 
 
 def test_manager_sees_and_edits_a_scorecard(live_server, browser_page):

@@ -4,10 +4,7 @@ goal; no CSP violation or script error on the way. Screenshots under test-artifa
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +15,10 @@ from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.models import Goal, Indicator
 from crm_scorecard.scorecards.services import manual_value_set, scorecard_import
 
+from .browser import ARTIFACTS
 from .factories import DepartmentFactory, UserFactory
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = pytest.mark.django_db(transaction=True)
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 CARD = {
     "name": "Service card",
     "perspectives": [
@@ -43,31 +36,6 @@ CARD = {
         }
     ],
 }
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda msg: (
-                errors.append(msg.text)
-                if "Refused to" in msg.text or "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        yield page
-        assert errors == [], f"JavaScript errors or CSP violations in the pages: {errors}"
-        browser.close()
 
 
 def test_bell_list_mark_read_and_follow(live_server, browser_page):

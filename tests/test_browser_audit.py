@@ -7,10 +7,7 @@ as an image are saved under test-artifacts/ (audit-*.png)."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -21,14 +18,10 @@ from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.models import Indicator
 from crm_scorecard.scorecards.services import scorecard_import
 
+from .browser import ARTIFACTS
 from .factories import DepartmentFactory, UserFactory
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = pytest.mark.django_db(transaction=True)
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 COMMENT = "Dip due to the warehouse move <script>alert(1)</script>"
 
 CARD = {
@@ -59,32 +52,6 @@ CARD = {
         }
     ],
 }
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
-        page.on(
-            "console",
-            lambda msg: (
-                errors.append(msg.text)
-                if "Refused to" in msg.text or "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        yield page
-        assert errors == [], f"JavaScript errors, dialogs or CSP violations: {errors}"
-        browser.close()
 
 
 def test_comment_on_the_chart_and_the_change_in_the_trail(live_server, browser_page):

@@ -3,8 +3,6 @@ and a report scheduled by email. Screenshots are saved under test-artifacts/."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.db import connection
 from pypdf import PdfReader
@@ -15,17 +13,14 @@ from crm_scorecard.jobs.worker import Runner
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.services import scorecard_import
 
+from .browser import ARTIFACTS
 from .factories import DepartmentFactory, UserFactory
-from .test_browser import ARTIFACTS, CARD, browser_page  # noqa: F401  # the fixture
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls made here by the
-# test itself are plain synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from .test_browser import CARD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_board_pack_in_the_background_and_a_scheduled_report(live_server, browser_page):  # noqa: F811
+def test_a_board_pack_in_the_background_and_a_scheduled_report(live_server, browser_page):
     # Given a Service manager, an analyst of theirs, and the Service scorecard
     service = DepartmentFactory(name="Service")
     card = scorecard_import(card=files.parse(CARD), department=service)

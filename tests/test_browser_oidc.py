@@ -5,8 +5,6 @@ signed in. No page breaks the Content-Security-Policy. Screenshots under test-ar
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 from oidc_provider_mock import run_server_in_thread
@@ -16,13 +14,8 @@ from crm_scorecard.accounts.models import Level, User
 from crm_scorecard.scorecards.models import Scorecard
 from crm_scorecard.settings.env import env_group_map
 
-from . import test_browser
+from .browser import ARTIFACTS
 from .factories import DepartmentFactory
-
-ARTIFACTS = test_browser.ARTIFACTS
-browser_page = test_browser.browser_page  # the browser tests' fixture: chromium, CSP watched
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # as test_browser.py says
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

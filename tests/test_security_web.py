@@ -25,8 +25,8 @@ from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.models import Goal, Indicator, Scorecard
 from crm_scorecard.scorecards.services import scorecard_import
 
+from .browser import ARTIFACTS, CHROMIUM, FLAGS
 from .factories import DepartmentFactory, UserFactory
-from .test_browser import ARTIFACTS, CHROMIUM, FLAGS
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop; see test_browser
 

@@ -349,7 +349,7 @@ def test_a_customer_answers_on_a_phone_without_javascript(live_server, shop):
 
     from playwright.sync_api import sync_playwright
 
-    from .test_browser import ARTIFACTS, CHROMIUM, FLAGS
+    from .browser import ARTIFACTS, CHROMIUM, FLAGS
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop
     # Given a German link about an order, and a phone-sized browser with JavaScript off

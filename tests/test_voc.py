@@ -608,7 +608,7 @@ def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
     # Given the three themes with Sales, and Sales' manager signed in in a real browser
     import os
 
-    from .test_browser import ARTIFACTS
+    from .browser import ARTIFACTS
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     services.comments_group()
@@ -620,7 +620,7 @@ def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
     org.sales_manager.save()
     from playwright.sync_api import sync_playwright
 
-    from .test_browser import CHROMIUM, FLAGS
+    from .browser import CHROMIUM, FLAGS
 
     # Every database read is made here or after the browser closes, never inside the
     # Playwright block: there the ORM opens a second connection in Playwright's context that
