@@ -17,9 +17,9 @@ from django.utils import timezone
 from crm_scorecard.accounts.models import User
 from crm_scorecard.errors import DomainError, Invalid, NotFound
 from crm_scorecard.metrics.api import DIMENSIONS
-from crm_scorecard.reports.exports import Export, Format, report_export
+from crm_scorecard.reports.exports import Export, report_export
 from crm_scorecard.reports.tables import Table
-from crm_scorecard.scorecards import files, scoring
+from crm_scorecard.scorecards import scoring
 from crm_scorecard.scorecards import selectors as sc
 from crm_scorecard.scorecards.models import Scorecard
 
@@ -146,49 +146,6 @@ def _mail(
 
 
 # ---- reports made in the background for a page -------------------------------------------
-
-
-def page_job_start(
-    *,
-    user: User,
-    pk: int,
-    fmt: str,
-    period: str | None = None,
-    breakdowns: Iterable[str] = (),
-    table: str = "",
-) -> PageJob:
-    """Queue the report a page asked for: the scorecard `pk` as `user` may see it (404
-    outside their departments). What can be checked now is checked now (format, period,
-    table, dimensions), so a mistake is a 400 at once, not a failed job later."""
-    from . import tasks  # the tasks module imports this one
-
-    scorecard = sc.scorecard_get(user=user, pk=pk)
-    if fmt not in Format.__members__.values():
-        raise Invalid(f"format: {fmt!r} is not one of {', '.join(Format)}")
-    if fmt == Format.CSV and table and table not in Table.__members__.values():
-        raise Invalid(f"table: {table!r} is not one of {', '.join(Table)}")
-    if period:
-        try:
-            period = files.parse_period(period)
-        except ValueError as exc:
-            raise Invalid(str(exc)) from None
-    chosen = [d for d in breakdowns if d]
-    unknown = [d for d in chosen if d not in DIMENSIONS]
-    if unknown:
-        raise Invalid(f"by: {unknown[0]!r} is not one of {', '.join(DIMENSIONS)}")
-    with transaction.atomic():
-        job = PageJob.objects.create(
-            user=user,
-            scorecard=scorecard,
-            format=fmt,
-            period=period or "",
-            breakdowns=chosen,
-            table=table if fmt == Format.CSV else "",
-        )
-        result = tasks.page_report_export.enqueue(job_id=str(job.pk))
-        job.task_id = str(result.id)
-        job.save(update_fields=["task_id"])
-    return job
 
 
 def page_job_run(*, job_id: str) -> str:

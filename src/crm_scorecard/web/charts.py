@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from django.utils import timezone
+
 from crm_scorecard.metrics.api import currency_symbol, format_score
 from crm_scorecard.scorecards import analysis, scoring
+from crm_scorecard.scorecards import comments as cm
 from crm_scorecard.scorecards import selectors as sel
-from crm_scorecard.scorecards.models import Scorecard
+from crm_scorecard.scorecards.models import IndicatorComment, Scorecard
 
 from .templatetags.numbers import value_text
 
@@ -183,3 +186,17 @@ def theme_trend(months: dict[date, int]) -> list[dict[str, Any]]:
             {"x": i * (BAR_W + BAR_GAP), "y": BAR_H - h, "h": h, "n": n, "month": f"{k:%b %Y}"}
         )
     return bars
+
+
+def chart_marks(comments: list[IndicatorComment], periods: list[str]) -> list[dict[str, Any]]:
+    """The comments the history chart marks: one mark per month on the chart, each with its
+    comments' lines (the text, its author and when). Text only: charts.js puts it in the
+    tooltip with textContent."""
+    shown = set(periods)
+    marks: dict[str, list[str]] = {}
+    for c in comments:
+        period = f"{c.period_start:%Y-%m}"
+        if period in shown:
+            when = f"{timezone.localtime(c.created_at):%d %b %Y}".lstrip("0")
+            marks.setdefault(period, []).append(f"{c.text} — {cm.author_name(c)}, {when}")
+    return [{"period": p, "lines": lines} for p, lines in sorted(marks.items())]

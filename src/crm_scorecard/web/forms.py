@@ -8,6 +8,7 @@ from django import forms
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.metrics.api import DIMENSIONS, registry
+from crm_scorecard.scorecards import comments as cm
 from crm_scorecard.scorecards import mapping
 from crm_scorecard.scorecards.models import Goal, Indicator, Initiative, Scorecard
 
@@ -140,3 +141,15 @@ class TemplateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["department"].queryset = departments  # type: ignore[attr-defined]
         self.fields["template"].choices = templates  # type: ignore[attr-defined]
+
+
+class CommentForm(forms.Form):
+    period = forms.CharField(
+        max_length=7, widget=forms.TextInput(attrs={"placeholder": "2026-03", "size": 8})
+    )
+    text = forms.CharField(
+        max_length=cm.MAX_LENGTH,
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "e.g. dip due to the warehouse move"}
+        ),
+    )

@@ -4,47 +4,19 @@ comment answers 404 like one that does not exist."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from crm_scorecard.errors import Invalid
 from crm_scorecard.scorecards import comments as cm
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards import selectors as sel
-from crm_scorecard.scorecards.models import IndicatorComment
 
-
-class CommentForm(forms.Form):
-    period = forms.CharField(
-        max_length=7, widget=forms.TextInput(attrs={"placeholder": "2026-03", "size": 8})
-    )
-    text = forms.CharField(
-        max_length=cm.MAX_LENGTH,
-        widget=forms.Textarea(
-            attrs={"rows": 2, "placeholder": "e.g. dip due to the warehouse move"}
-        ),
-    )
-
-
-def chart_marks(comments: list[IndicatorComment], periods: list[str]) -> list[dict[str, Any]]:
-    """The comments the history chart marks: one mark per month on the chart, each with its
-    comments' lines (the text, its author and when). Text only: charts.js puts it in the
-    tooltip with textContent."""
-    shown = set(periods)
-    marks: dict[str, list[str]] = {}
-    for c in comments:
-        period = f"{c.period_start:%Y-%m}"
-        if period in shown:
-            when = f"{timezone.localtime(c.created_at):%d %b %Y}".lstrip("0")
-            marks.setdefault(period, []).append(f"{c.text} — {cm.author_name(c)}, {when}")
-    return [{"period": p, "lines": lines} for p, lines in sorted(marks.items())]
+from ..forms import CommentForm
+from .indicators import indicator_page  # the page the comment form is on
 
 
 def period_asked_in(text: str) -> str:
@@ -64,8 +36,6 @@ def _back(pk: int, period: str = "") -> HttpResponse:
 def comment_new(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a comment on the indicator's value for a month; a refused one shows the page
     again with the reason (400)."""
-    from .indicators import indicator_page  # the page this form is on
-
     indicator = sel.indicator_get(user=request.user, pk=pk)
     form = CommentForm(request.POST)
     if form.is_valid():

@@ -25,7 +25,6 @@ from crm_scorecard.scorecards import services as svc
 from crm_scorecard.scorecards.models import Indicator
 
 from .. import charts, forms
-from .comments import CommentForm, chart_marks
 from .editing import Edit, indicator_at, indicator_card
 from .scorecards import find_node
 from .shared import attachment, file_stem, period_asked, unscorable
@@ -43,7 +42,7 @@ def indicator_page(
     indicator: Indicator,
     form: forms.ManualValueForm | None,
     status: int,
-    comment_form: CommentForm | None = None,
+    comment_form: forms.CommentForm | None = None,
 ) -> HttpResponse:
     scorecard = indicator_card(indicator)
     try:
@@ -58,7 +57,7 @@ def indicator_page(
     breakdown, breakdown_error = _breakdown(request, indicator, ev.period, by)
     comments = cm.indicator_comments(indicator_ids=[indicator.pk]).get(indicator.pk, [])
     chart = charts.indicator_history(node.indicator, history, forecast)
-    chart["comments"] = chart_marks(comments, chart["periods"])
+    chart["comments"] = charts.chart_marks(comments, chart["periods"])
     return render(
         request,
         "web/indicator.html",
@@ -77,7 +76,7 @@ def indicator_page(
             "can_edit": sel.can_edit(user=request.user, scorecard=scorecard),
             "form": form or forms.ManualValueForm(initial={"period": ev.period}),
             "comments": comments,
-            "comment_form": comment_form or CommentForm(initial={"period": ev.period}),
+            "comment_form": comment_form or forms.CommentForm(initial={"period": ev.period}),
             "changes": audit.indicator_changes(indicator=indicator, unit=node.indicator.unit),
         },
         status=status,

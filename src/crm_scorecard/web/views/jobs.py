@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm_scorecard.accounts.models import User
 from crm_scorecard.errors import Invalid, NotFound
-from crm_scorecard.jobs import selectors, services
+from crm_scorecard.jobs import queue, selectors, services
 from crm_scorecard.jobs.models import PageJob
 from crm_scorecard.reports.exports import Format
 
@@ -41,7 +41,7 @@ def _me(request: HttpRequest) -> User:
 def report_job_new(request: HttpRequest, pk: int) -> HttpResponse:
     """The scorecard page's PDF and workbook buttons (with htmx): queue the report and
     answer with its progress bar; without htmx, go to the job's own page."""
-    job = services.page_job_start(
+    job = queue.page_job_start(
         user=_me(request),
         pk=pk,
         fmt=request.POST.get("fmt", ""),
