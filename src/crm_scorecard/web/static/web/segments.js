@@ -51,10 +51,15 @@
         var i = [].concat(params)[0].dataIndex;
         return tip(labels[i], [grouped(customers[i], 0) + " customers", money(revenue[i], d.currency) + " revenue"]);
       }},
-      grid: {left: 130, right: 30, top: 10, bottom: 60},
+      grid: {left: 130, right: 30, top: 50, bottom: 60},
       yAxis: {type: "category", data: labels, axisLabel: {width: 120, overflow: "truncate"}},
+      // Customers on the bottom scale, revenue on its own scale along the top
       xAxis: [{type: "value", name: "Customers", nameLocation: "middle", nameGap: 26, position: "bottom"},
-              {type: "value", show: false}],
+              {type: "value", name: "Revenue", nameLocation: "middle", nameGap: 26, position: "top",
+               splitLine: {show: false},
+               axisLabel: {formatter: function (v) {
+                 return v.toLocaleString("en-US", {notation: "compact", maximumFractionDigits: 1});
+               }}}],
       series: [
         {name: "Customers", type: "bar", xAxisIndex: 0, data: customers, itemStyle: {color: "#2456d6"}},
         {name: "Revenue", type: "bar", xAxisIndex: 1, data: revenue, itemStyle: {color: "#93c5fd"}}
