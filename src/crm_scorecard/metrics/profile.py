@@ -35,6 +35,7 @@ import ibis
 from ibis.expr.types import Table
 
 from crm_scorecard.accounts.scope import Actor
+from crm_scorecard.crm.ages import AGE_LABELS
 from crm_scorecard.errors import Invalid
 
 from . import semantic
@@ -42,7 +43,6 @@ from . import sources as built
 from .engine import Engine
 from .kinds import label, period_expr
 from .services import engine_for
-from .sources import AGE_BRACKETS
 
 LINES = "order_lines"  # the source the order side of the profile reads
 MAX_DIMENSIONS = 2
@@ -191,8 +191,7 @@ def _axis(
         totals[r.values[index]] = totals.get(r.values[index], 0.0) + r.measure(measure)
     unknown = kinds_unknown()
     if dimension == "age_bracket":
-        natural = [name for _, name in AGE_BRACKETS] + ["65+"]
-        order = {name: i for i, name in enumerate(natural)}
+        order = {name: i for i, name in enumerate(AGE_LABELS)}
         # The largest brackets are kept, then shown by age.
         kept = sorted(totals, key=lambda v: -totals[v])[:limit] if limit else list(totals)
         return sorted(kept, key=lambda v: (v == unknown, order.get(v, len(order)), v))

@@ -13,9 +13,9 @@ from typing import Any, Protocol
 import ibis
 from ibis.expr.types import Table
 
-from .backends import Connection, epoch_seconds, flag, shifted, within
+from crm_scorecard.crm.ages import AGE_BRACKETS, OLDEST
 
-AGE_BRACKETS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
+from .backends import Connection, epoch_seconds, flag, shifted, within
 
 TABLES = (
     "accounts_department",
@@ -45,7 +45,7 @@ def age_bracket(ts: Any, birth: Any) -> Any:
     """Age at the time of the event, bucketed; null when the birth date is unknown."""
     before_birthday = (ts.month() * 100 + ts.day()) < (birth.month() * 100 + birth.day())
     age = ts.year() - birth.year() - before_birthday.ifelse(1, 0)
-    bracket = ibis.cases(*[(age < limit, label) for limit, label in AGE_BRACKETS], else_="65+")
+    bracket = ibis.cases(*[(age < limit, label) for limit, label in AGE_BRACKETS], else_=OLDEST)
     return birth.isnull().ifelse(ibis.null("string"), bracket)
 
 

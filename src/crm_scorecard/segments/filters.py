@@ -10,6 +10,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from crm_scorecard.accounts.models import Department
 from crm_scorecard.accounts.scope import descendant_ids
+from crm_scorecard.crm.ages import AGE_BRACKETS, AGE_LABELS
 from crm_scorecard.crm.models import Customer
 from crm_scorecard.errors import Invalid
 
@@ -19,10 +20,6 @@ from .models import RfmScore, RfmSegment
 TEXT_FIELDS = ("region", "country", "city", "segment", "acquisition_channel")
 FIELDS = (*TEXT_FIELDS, "age_bracket", "department", "rfm_segment")
 ALIASES = {"rfm": "rfm_segment"}
-# The same brackets as the metrics engine's (metrics/sources.py AGE_BRACKETS; a test holds
-# them equal): (upper age limit, label), then 65+.
-AGE_BRACKETS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
-AGE_LABELS = (*(label for _, label in AGE_BRACKETS), "65+")
 
 
 def clean_filters(filters: dict[str, str]) -> dict[str, str]:
