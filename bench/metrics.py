@@ -2,17 +2,28 @@
 
 Usage:
   .venv/bin/python bench/metrics.py [--database-url URL] [--engines auto,duckdb,app] [--seed-customers N]
-                                   [--skip-pandas] [--slowest N]
+                                   [--runs N] [--slowest N] [--skip-pandas] [--skip-pandas-app]
+                                   [--skip-departments] [--skip-copy] [--fixed-rounds N]
 
 The database at URL must hold a seeded company (`crm-scorecard seed`); with
---seed-customers the script seeds it first (replacing its CRM data). Prints seconds for
-the whole catalogue, monthly, on each engine and in a straightforward pandas implementation
-an analyst would write (load the tables, group by month), with the ratio to pandas. Every
-value is checked to agree with pandas. Each engine runs in a process of its own, as
-`crm-scorecard compute` does. --slowest N prints, for each engine, the N metrics
-that took longest (a metric's time includes the inputs it computed first, and the batch of
-plain aggregates is timed as "prefetch"); --skip-pandas leaves the baseline out, to time one
-engine while working on it.
+--seed-customers the script seeds it first (replacing its CRM data). In one run, side by side:
+
+- the columnar mirror's first copy out of the app database (every table copied again);
+- pandas over the same Parquet files the default engine reads, loaded into memory first:
+  the whole catalogue, monthly, as an analyst would write it, compute alone (the baseline
+  the engines' ratios are taken against); and pandas reading the app database (load +
+  compute), as a second line, its values checked equal to the first's;
+- the fixed cost of one query (compile + round trip) on an empty company;
+- each engine, whole catalogue, monthly, in a process of its own as `crm-scorecard compute`
+  runs (connect, sources built, every metric computed, values not stored; the mirror already
+  warm), with every value checked against pandas, where its time went (queries, compiling,
+  work tables, Python) and with --slowest N its N slowest metrics (a metric's time includes
+  the inputs it computed first; the batch of plain aggregates is timed as "prefetch");
+- on the default engine, company plus one series per department subtree, against the
+  company-only run.
+
+--runs N repeats each figure and prints the median; --skip-pandas leaves the baselines out,
+to time one engine while working on it. Every line ends with the load average.
 """
 
 from __future__ import annotations
@@ -25,23 +36,37 @@ import sys
 import time
 from datetime import date
 
+# The columns of each table the pandas baseline reads: (table, columns) per frame.
+FRAMES = {
+    "orders": ("crm_order", ["id", "customer_id", "salesperson_id", "ordered_at"]),
+    "lines": ("crm_orderline", ["order_id", "product_id", "amount"]),
+    "products": ("crm_product", ["id", "category", "tier"]),
+    "leads": ("crm_lead", ["created_at", "converted_at"]),
+    "calls": (
+        "crm_interaction",
+        [
+            "id",
+            "customer_id",
+            "channel",
+            "started_at",
+            "wait_seconds",
+            "hold_seconds",
+            "handle_seconds",
+            "topic_count",
+            "resolved_first_contact",
+        ],
+    ),
+    "feedback": ("crm_feedback", ["submitted_at", "rating", "recommend"]),
+    "complaints": ("crm_complaint", ["opened_at", "resolved_at"]),
+    "employees": ("crm_employee", ["hired_at", "left_at"]),
+    "engagement": ("crm_engagementanswer", ["answered_at", "rating"]),
+}
+
 
 def pandas_load(read) -> dict:
-    """The tables the catalogue needs, loaded into pandas the way an analyst would."""
-    return {
-        "orders": read("SELECT id, customer_id, salesperson_id, ordered_at FROM crm_order"),
-        "lines": read("SELECT order_id, product_id, amount FROM crm_orderline"),
-        "products": read("SELECT id, category, tier FROM crm_product"),
-        "leads": read("SELECT created_at, converted_at FROM crm_lead"),
-        "calls": read(
-            "SELECT id, customer_id, channel, started_at, wait_seconds, hold_seconds, "
-            "handle_seconds, topic_count, resolved_first_contact FROM crm_interaction"
-        ),
-        "feedback": read("SELECT submitted_at, rating, recommend FROM crm_feedback"),
-        "complaints": read("SELECT opened_at, resolved_at FROM crm_complaint"),
-        "employees": read("SELECT hired_at, left_at FROM crm_employee"),
-        "engagement": read("SELECT answered_at, rating FROM crm_engagementanswer"),
-    }
+    """The tables the catalogue needs, loaded into pandas the way an analyst would;
+    `read(table, columns)` returns one as a DataFrame."""
+    return {name: read(table, columns) for name, (table, columns) in FRAMES.items()}
 
 
 def pandas_catalogue(frames: dict, months: range) -> dict[str, dict[int, float | None]]:
@@ -178,36 +203,149 @@ def pandas_catalogue(frames: dict, months: range) -> dict[str, dict[int, float |
     return out
 
 
-def run_engine(choice: str, keys: list[str]) -> dict:
-    """The whole catalogue on one engine, as `crm-scorecard compute` runs it; the values by
-    metric and month index, with seconds in all and per metric."""
+def _instrument(backend) -> dict[str, float]:
+    """Count the queries `backend` (an Ibis backend) runs, and the seconds spent compiling
+    Ibis expressions to SQL and in running them (execute, compile included, and raw SQL:
+    the work tables); wraps the backend's methods in place."""
+    spent = {"queries": 0, "compile": 0.0, "execute": 0.0, "raw_sql": 0.0}
+
+    def timed(name: str, method, count: bool = False):
+        def wrapper(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - began
+                if count:
+                    spent["queries"] += 1
+
+        return wrapper
+
+    backend.compile = timed("compile", backend.compile)
+    backend.execute = timed("execute", backend.execute, count=True)
+    backend.raw_sql = timed("raw_sql", backend.raw_sql)
+    return spent
+
+
+def run_engine(choice: str, keys: list[str], by: list[str | None]) -> dict:
+    """The whole catalogue on one engine, as `crm-scorecard compute` runs it (`by`: None
+    for the company's values, "department" for one series per department subtree too):
+    the values by metric and month index (company-wide), with seconds in all and per
+    metric, and where they went (queries, compiling, running)."""
     from crm_scorecard.metrics.connect import connect
     from crm_scorecard.metrics.definitions import registry
     from crm_scorecard.metrics.engine import Engine
     from crm_scorecard.periods import period_index
 
-    out: dict = {"mirror_seconds": None}
-    if choice == "auto":
-        from crm_scorecard.metrics.mirror import mirror_folder, mirror_sync
-
-        began = time.perf_counter()
-        out["mirror_tables"] = len(mirror_sync(mirror_folder(), refresh=True))
-        out["mirror_seconds"] = time.perf_counter() - began
+    out: dict = {}
     began = time.perf_counter()
     timings: dict[str, float] = {}
+    values = 0
     with Engine(connect(choice), registry(), materialise=True) as engine:
-        engine.prefetch(keys)  # as `crm-scorecard compute` does
-        timings["prefetch"] = time.perf_counter() - began
+        spent = _instrument(engine.conn.backend)
+        out["connect"] = time.perf_counter() - began
+        for dimension in by:
+            engine.prefetch(keys, by=dimension)  # as `crm-scorecard compute` does
+        timings["prefetch"] = time.perf_counter() - began - out["connect"]
         results = {}
         for key in keys:
             started = time.perf_counter()
-            results[key] = {period_index(p, "month"): v for p, _, v in engine.compute(key)}
+            for dimension in by:
+                rows = engine.compute(key, by=dimension)
+                values += len(rows)
+                if dimension is None:
+                    results[key] = {period_index(p, "month"): v for p, _, v in rows}
             timings[key] = time.perf_counter() - started
         out["label"] = f"{engine.conn.name} ({choice})"
     out["seconds"] = time.perf_counter() - began
     out["timings"] = timings
+    out["spent"] = spent
+    out["values"] = values
     out["results"] = {k: list(v.items()) for k, v in results.items()}
     return out
+
+
+def run_mirror_copy() -> dict:
+    """The columnar mirror's first copy (every table copied again), timed per table."""
+    from crm_scorecard.metrics.mirror import mirror_folder, mirror_sync
+
+    stamps: list[tuple[str, float]] = []
+    began = time.perf_counter()
+    tables = mirror_sync(
+        mirror_folder(),
+        refresh=True,
+        progress=lambda table: stamps.append((table, time.perf_counter())),
+    )
+    seconds = time.perf_counter() - began
+    per_table, last = {}, began
+    for table, at in stamps:
+        per_table[table] = at - last
+        last = at
+    return {"tables": len(tables), "seconds": seconds, "per_table": per_table}
+
+
+def run_fixed_cost(rounds: int) -> dict:
+    """The fixed cost of one query, measured on an empty company (the mirror's tables with
+    no rows): a fresh engine computing one count (connect, compile, coverage, the query, as
+    a page does per request), and one more query on an open engine (compile + round trip)."""
+    import shutil
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from crm_scorecard.metrics.backends import connect_parquet, duckdb_in_utc
+    from crm_scorecard.metrics.definitions import registry
+    from crm_scorecard.metrics.engine import Engine
+    from crm_scorecard.metrics.mirror import mirror_folder, mirror_pin
+
+    folder = Path(tempfile.mkdtemp(prefix="crm-bench-empty-"))
+    pin = mirror_pin(mirror_folder())
+    try:
+        con = duckdb_in_utc()
+        for source in pin.path.glob("*.parquet"):
+            quoted = str(source).replace("'", "''")
+            target = str(folder / source.name).replace("'", "''")
+            con.raw_sql(
+                f"COPY (SELECT * FROM read_parquet('{quoted}') LIMIT 0) TO '{target}' "
+                "(FORMAT parquet)"
+            )
+        con.disconnect()
+    finally:
+        pin.release()
+    try:
+        fresh, more = [], []
+        reg = registry()
+        for i in range(rounds):
+            began = time.perf_counter()
+            with Engine(connect_parquet(folder), reg) as engine:
+                engine.compute("orders")
+                fresh.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                engine.compute("orders", filters={"region": f"nowhere {i}"})
+                more.append(time.perf_counter() - began)
+        return {
+            "fresh_ms": statistics.median(fresh) * 1000,
+            "more_ms": statistics.median(more) * 1000,
+            "rounds": rounds,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def child(args: argparse.Namespace, *spec: str) -> dict:
+    """Run one measurement in a process of its own (as `crm-scorecard compute` runs, rather
+    than in one still holding what the pandas baseline allocated)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--database-url", args.database_url, "--child", *spec],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
+def load() -> str:
+    return open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
 
 
 def main() -> int:
@@ -218,9 +356,14 @@ def main() -> int:
     parser.add_argument("--engines", default="auto,duckdb,app")
     parser.add_argument("--seed-customers", type=int)
     parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--runs", type=int, default=1, help="runs of each figure (median)")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--skip-pandas-app", action="store_true")
+    parser.add_argument("--skip-departments", action="store_true")
+    parser.add_argument("--skip-copy", action="store_true", help="keep the mirror as it is")
     parser.add_argument("--slowest", type=int, default=0)
-    parser.add_argument("--engine-child", help=argparse.SUPPRESS)  # internal: one engine
+    parser.add_argument("--fixed-rounds", type=int, default=20)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_scorecard.settings.local")
@@ -230,9 +373,18 @@ def main() -> int:
     from crm_scorecard.metrics.definitions import registry
 
     keys = [x.key for x in registry() if x.kind != "manual"]
-    if args.engine_child:
-        json.dump(run_engine(args.engine_child, keys), sys.stdout)
+    if args.child:
+        kind, *rest = args.child
+        if kind == "engine":
+            result = run_engine(rest[0], keys, json.loads(rest[1]))
+        elif kind == "mirror":
+            result = run_mirror_copy()
+        else:
+            result = run_fixed_cost(int(rest[0]))
+        json.dump(result, sys.stdout)
         return 0
+
+    import statistics
 
     import pandas as pd
     from django.core.management import call_command
@@ -240,6 +392,7 @@ def main() -> int:
 
     from crm_scorecard.crm import models as m
     from crm_scorecard.crm.seed import SeedPlan, crm_data_clear, crm_seed
+    from crm_scorecard.metrics.mirror import mirror_folder, mirror_pin, mirror_sync
     from crm_scorecard.periods import period_index
 
     call_command("migrate", verbosity=0)
@@ -253,62 +406,115 @@ def main() -> int:
         )
         print(f"seeded {args.seed_customers:,} customers in {time.perf_counter() - began:.0f} s")
     print(
-        f"data: {m.Customer.objects.count():,} customers, {m.Interaction.objects.count():,} interactions, "
-        f"{m.OrderLine.objects.count():,} order lines on {connection.vendor}"
+        f"data: {m.Customer.objects.count():,} customers, {m.Interaction.objects.count():,} "
+        f"interactions, {m.OrderLine.objects.count():,} order lines on {connection.vendor}; "
+        f"{os.cpu_count()} cores, load average {load()} at start"
     )
+    print("(every figure in seconds of wall-clock time; 'median of N' where --runs N > 1)")
 
-    def read(sql: str):
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            columns = [c[0] for c in cursor.description]
-            return pd.DataFrame(cursor.fetchall(), columns=columns)
+    if not args.skip_copy:
+        copies = [child(args, "mirror") for _ in range(args.runs)]
+        seconds = statistics.median(c["seconds"] for c in copies)
+        slowest = sorted(copies[-1]["per_table"].items(), key=lambda kv: -kv[1])[:3]
+        print(
+            f"columnar mirror, first copy from {connection.vendor} of {copies[0]['tables']} "
+            f"tables (every table copied to Parquet, a new version folder): {seconds:.2f} s "
+            f"(runs: {', '.join(f'{c["seconds"]:.2f}' for c in copies)}; slowest tables: "
+            + ", ".join(f"{t} {s:.2f}" for t, s in slowest)
+            + f"); load {load()}"
+        )
+    else:
+        mirror_sync()
+
+    def month_range(frames) -> range:
+        stamps = pd.to_datetime(frames["orders"].ordered_at, utc=True)
+        low, high = (period_index(x.date(), "month") for x in (stamps.min(), stamps.max()))
+        return range(low, high + 1)
+
+    def pandas_timed(frames) -> tuple[dict, list[float]]:
+        months, times, out = month_range(frames), [], {}
+        # Warm up first (pandas' first group-by and merge import and compile code: 0.3 s).
+        pandas_catalogue({k: f.head(2000) for k, f in frames.items()}, months)
+        for _ in range(args.runs):
+            began = time.perf_counter()
+            out = pandas_catalogue(frames, months)
+            times.append(time.perf_counter() - began)
+        return out, times
 
     expected: dict = {}
-    pandas_seconds = compute_seconds = float("nan")
+    compute_seconds = app_seconds = float("nan")
     if not args.skip_pandas:
-        began = time.perf_counter()
-        frames = pandas_load(read)
-        load_seconds = time.perf_counter() - began
-        stamps = frames["orders"].ordered_at
-        low, high = (
-            period_index(pd.Timestamp(x).date(), "month") for x in (stamps.min(), stamps.max())
-        )
-        began = time.perf_counter()
-        expected = pandas_catalogue(frames, range(low, high + 1))
-        compute_seconds = time.perf_counter() - began
-        pandas_seconds = load_seconds + compute_seconds
+        pin = mirror_pin(mirror_folder())
+        try:
+            began = time.perf_counter()
+            frames = pandas_load(
+                lambda table, columns: pd.read_parquet(
+                    pin.path / f"{table}.parquet", columns=columns
+                )
+            )
+            load_seconds = time.perf_counter() - began
+        finally:
+            pin.release()
+        expected, times = pandas_timed(frames)
+        compute_seconds = statistics.median(times)
         del frames
         missing = sorted(set(keys) - set(expected))
         print(
-            f"pandas baseline, whole catalogue ({len(expected)} metrics, month): load "
-            f"{load_seconds:.2f} s + compute {compute_seconds:.2f} s = {pandas_seconds:.2f} s"
+            f"pandas over the mirror (the same Parquet files the default engine reads), whole "
+            f"catalogue ({len(expected)} metrics, monthly): compute alone {compute_seconds:.2f} s "
+            f"(tables already in memory; runs: {', '.join(f'{t:.2f}' for t in times)}); loading "
+            f"the files into pandas, not in that figure, {load_seconds:.2f} s; load {load()}"
             + (f"; NOT IN PANDAS: {missing}" if missing else "")
         )
+
+        if not args.skip_pandas_app:
+
+            def read(table: str, columns: list[str]):
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT {', '.join(columns)} FROM {table}")
+                    return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+            began = time.perf_counter()
+            frames = pandas_load(read)
+            app_load = time.perf_counter() - began
+            again, times = pandas_timed(frames)
+            del frames
+            app_seconds = app_load + statistics.median(times)
+            differ = [
+                k
+                for k in expected
+                if any(
+                    (v is None) != (again[k].get(p) is None)
+                    or (v is not None and v == v and abs(float(again[k][p]) - float(v)) > 1e-9)
+                    for p, v in expected[k].items()
+                )
+            ]
+            print(
+                f"pandas reading the app database ({connection.vendor}): load {app_load:.2f} s + "
+                f"compute {statistics.median(times):.2f} s = {app_seconds:.2f} s"
+                + (
+                    f"; DIFFERS from pandas over the mirror in {differ}"
+                    if differ
+                    else "; same values as pandas over the mirror"
+                )
+                + f"; load {load()}"
+            )
     connection.close()
 
-    for choice in args.engines.split(","):
-        # Each engine in a process of its own, as `crm-scorecard compute` runs, rather than
-        # in one still holding what the pandas baseline allocated.
-        child = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--database-url",
-                args.database_url,
-                "--engine-child",
-                choice,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+    if "auto" in args.engines.split(","):
+        fixed = child(args, "fixed", str(args.fixed_rounds))
+        print(
+            f"fixed cost per query on an empty company (DuckDB over empty Parquet files, median "
+            f"of {fixed['rounds']}): a fresh engine computing one count (connect, compile, "
+            f"coverage query, the query) {fixed['fresh_ms']:.1f} ms; one more query on an open "
+            f"engine (compile + round trip) {fixed['more_ms']:.1f} ms; load {load()}"
         )
-        run = json.loads(child.stdout)
-        if run["mirror_seconds"] is not None:
-            print(
-                f"columnar mirror: first copy of {run['mirror_tables']} tables "
-                f"{run['mirror_seconds']:.2f} s; later runs copy only changed tables"
-            )
-        label, seconds = run["label"], run["seconds"]
+
+    for choice in args.engines.split(","):
+        runs = [child(args, "engine", choice, json.dumps([None])) for _ in range(args.runs)]
+        seconds = statistics.median(r["seconds"] for r in runs)
+        run = runs[-1]
+        label = run["label"]
         mismatches, compared = [], 0
         for key in keys:
             got = dict(run["results"][key])
@@ -318,22 +524,54 @@ def main() -> int:
                 compared += 1
                 if got[p] is None or abs(got[p] - float(want)) > 1e-6 * max(1, abs(float(want))):
                     mismatches.append((key, p, got[p], want))
+        spread = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+        what = (
+            "warm mirror: connect, sources built, every metric computed, values not stored"
+            if choice == "auto"
+            else "connect (and any copy the engine makes), every metric computed"
+        )
         if not expected:
-            print(f"{label:<22} whole catalogue {seconds:7.2f} s (not checked: --skip-pandas)")
+            print(
+                f"{label:<22} whole catalogue {seconds:7.2f} s ({what}; runs: {spread}) "
+                f"(not checked: --skip-pandas); load {load()}"
+            )
         else:
             agreement = (
                 f"agrees with pandas on {compared} values"
                 if not mismatches
                 else f"{len(mismatches)} DIFFERENCES of {compared}, e.g. {mismatches[:3]}"
             )
+            ratios = f"{compute_seconds / seconds:4.1f}x pandas compute alone"
+            if app_seconds == app_seconds:
+                ratios += f", {app_seconds / seconds:5.1f}x pandas reading the app database"
             print(
-                f"{label:<22} whole catalogue {seconds:7.2f} s = {pandas_seconds / seconds:5.1f}x "
-                f"pandas ({compute_seconds / seconds:4.1f}x its compute alone); {agreement}",
+                f"{label:<22} whole catalogue {seconds:7.2f} s ({what}; runs: {spread}) = "
+                f"{ratios}; {agreement}; load {load()}",
                 flush=True,
             )
+        spent = run["spent"]
+        print(
+            f"    where the time went (last run): connect {run['connect']:.2f} s; "
+            f"{spent['queries']} queries, {spent['execute']:.2f} s in them (of which compiling "
+            f"Ibis to SQL {spent['compile']:.2f} s); work tables and other SQL "
+            f"{spent['raw_sql']:.2f} s; Python between queries "
+            f"{run['seconds'] - run['connect'] - spent['execute'] - spent['raw_sql']:.2f} s"
+        )
         slowest = sorted(run["timings"].items(), key=lambda kv: -kv[1])[: args.slowest]
-        for key, spent in slowest:
-            print(f"    {key:<36} {spent:7.2f} s")
+        for key, spent_s in slowest:
+            print(f"    {key:<36} {spent_s:7.2f} s")
+        if choice == "auto" and not args.skip_departments:
+            deps = [
+                child(args, "engine", choice, json.dumps([None, "department"]))
+                for _ in range(args.runs)
+            ]
+            dep_seconds = statistics.median(r["seconds"] for r in deps)
+            print(
+                f"{label:<22} company + one series per department subtree {dep_seconds:.2f} s "
+                f"({deps[-1]['values']:,} values against {run['values']:,}; runs: "
+                f"{', '.join(f'{r["seconds"]:.2f}' for r in deps)}) = "
+                f"{dep_seconds / seconds:.2f}x the company-only run (target 1.5x); load {load()}"
+            )
     return 0
 
 
