@@ -17,7 +17,11 @@ from django.utils import timezone
 
 from crm_scorecard.alerts import channels, rules
 from crm_scorecard.alerts.models import AlertState, DepartmentWebhook, Digest, WebhookDelivery
-from crm_scorecard.alerts.services import alerts_check, subscription_set
+from crm_scorecard.alerts.services import (
+    alerts_check,
+    indicator_follow_state,
+    subscription_set,
+)
 from crm_scorecard.crm.complaints import complaint_log, complaint_move
 from crm_scorecard.crm.models import Complaint
 from crm_scorecard.errors import NotFound
@@ -330,6 +334,56 @@ def test_subscriptions_decide_who_hears_the_most_specific_choice_wins(
     ]
     assert [i["subject_type"] for i in Digest.objects.get(user=org.sales_manager).items] == ["goal"]
     assert not Digest.objects.filter(user=org.service_manager).exists()
+
+
+def test_the_follow_state_says_who_follows_and_why_by_the_rule_recipients_apply(org, card):
+    # Given Sales' indicator owned by the analyst, the manager following by default
+    indicator = survey(card)
+    goal = Goal.objects.get(perspective__scorecard=card)
+    org.field_agent.departments.add(org.sales)
+
+    def state(user):
+        found = indicator_follow_state(user=user, indicator=indicator)
+        return found.following, found.reason
+
+    # Then nobody chose yet: the owner and the manager follow, the agent does not
+    assert state(org.sales_analyst) == (True, "as its owner")
+    assert state(org.sales_manager) == (True, "as its manager")
+    assert state(org.field_agent) == (False, "")
+    # When the manager mutes the goal and the agent follows the scorecard
+    subscription_set(user=org.sales_manager, subject="goal", pk=goal.pk, follow=False)
+    subscription_set(user=org.field_agent, subject="scorecard", pk=card.pk, follow=True)
+    assert state(org.sales_manager) == (False, "muted with its goal")
+    assert state(org.field_agent) == (True, "followed with its scorecard")
+    # And the indicator's own choice wins over its goal's
+    subscription_set(user=org.sales_manager, subject="indicator", pk=indicator.pk, follow=True)
+    assert state(org.sales_manager) == (True, "followed")
+    # And someone who cannot see it is told it does not exist
+    with pytest.raises(NotFound):
+        indicator_follow_state(user=org.service_manager, indicator=indicator)
+
+
+def test_follow_and_mute_from_the_indicator_page_come_back_to_it(client, org, card):
+    # Given the analyst (owner) on the indicator page
+    indicator = survey(card)
+    client.force_login(org.sales_analyst)
+    page = f"/indicators/{indicator.pk}/?period={THIS_MONTH}"
+    text = client.get(page).content.decode()
+    assert "Alerts: following (as its owner)" in text and ">Mute</button>" in text
+    # When they mute it from there
+    response = client.post(
+        "/alerts/follow/", {"subject": f"indicator:{indicator.pk}", "follow": "0", "next": page}
+    )
+    # Then they are back on the page, which offers to follow again
+    assert response.status_code == 302 and response["Location"] == page
+    text = client.get(page).content.decode()
+    assert "Alerts: muted" in text and ">Follow</button>" in text
+    # And a `next` off the site is not followed
+    response = client.post(
+        "/alerts/follow/",
+        {"subject": f"indicator:{indicator.pk}", "follow": "1", "next": "https://evil.example/"},
+    )
+    assert response["Location"] == "/alerts/"
 
 
 def test_a_follower_who_lost_sight_of_the_department_hears_nothing(org, card):

@@ -408,6 +408,59 @@ def _following(
     )
 
 
+@dataclass(frozen=True)
+class FollowState:
+    """Whether the person hears about an indicator's changes, and why: `choice` names the
+    subject whose follow or mute decides ("indicator", "goal", "scorecard"), or is "" when
+    nobody chose and `default` says whether they follow as its owner or a manager."""
+
+    following: bool
+    choice: str
+    default: str  # "owner", "manager" or ""
+
+    @property
+    def reason(self) -> str:
+        if self.choice == "indicator":
+            return "followed" if self.following else "muted"
+        if self.choice:
+            return f"{'followed' if self.following else 'muted'} with its {self.choice}"
+        if self.default:
+            return f"as its {self.default}"
+        return ""
+
+
+def indicator_follow_state(*, user: Actor, indicator: Indicator) -> FollowState:
+    """Whether the person follows `indicator`, by the rule `recipients` applies: the most
+    specific choice (the indicator, its goals from the nearest up, the scorecard) wins, else
+    its owner and the department's managers follow it."""
+    me = _person(user)
+    indicator = _subject(user=me, subject="indicator", pk=indicator.pk)  # type: ignore[assignment]
+    card = indicator.goal.perspective.scorecard
+    parents = dict(Goal.objects.filter(perspective__scorecard=card).values_list("pk", "parent_id"))
+    goals: list[int] = []
+    goal_id: int | None = indicator.goal_id
+    while goal_id is not None and goal_id not in goals:
+        goals.append(goal_id)
+        goal_id = parents.get(goal_id)
+    choices = {
+        (
+            "indicator" if s.indicator_id else "goal" if s.goal_id else "scorecard",
+            s.indicator_id or s.goal_id or s.scorecard_id,
+        ): s.active
+        for s in Subscription.objects.filter(
+            Q(indicator=indicator) | Q(goal__in=goals) | Q(scorecard=card), user=me
+        )
+    }
+    for key in [("indicator", indicator.pk), *(("goal", g) for g in goals), ("scorecard", card.pk)]:
+        if key in choices:
+            return FollowState(following=choices[key], choice=key[0], default="")
+    if indicator.owner and indicator.owner == me.username:
+        return FollowState(following=True, choice="", default="owner")
+    if me.level == Level.MANAGER and me.departments.filter(pk=card.department_id).exists():
+        return FollowState(following=True, choice="", default="manager")
+    return FollowState(following=False, choice="", default="")
+
+
 def subscriptions_of(*, user: Actor) -> list[Following]:
     """What the person follows or muted, and the scorecards they follow by default (as a
     manager of the department), all within what they can see."""

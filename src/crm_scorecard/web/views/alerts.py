@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from crm_scorecard.alerts.services import (
@@ -78,13 +80,23 @@ def alert_follow(request: HttpRequest) -> HttpResponse:
     follow = request.POST.get("follow", "1") == "1"
     if subject not in SUBJECTS or not pk.isdigit():
         messages.error(request, "subject: choose a scorecard, goal or indicator to follow.")
-        return redirect("alerts")
+        return redirect(_back(request))
     try:
         done = subscription_set(user=request.user, subject=subject, pk=int(pk), follow=follow)
     except Invalid as exc:
         messages.error(request, str(exc))
-        return redirect("alerts")
+        return redirect(_back(request))
     messages.success(
         request, f"{'Following' if done.active else 'Muted'} {done.subject} “{done.name}”."
     )
-    return redirect("alerts")
+    return redirect(_back(request))
+
+
+def _back(request: HttpRequest) -> str:
+    """Where the form came from (`next`, a path on this site), else the alerts page."""
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return back
+    return reverse("alerts")

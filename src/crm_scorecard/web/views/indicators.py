@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from crm_scorecard.alerts.services import indicator_follow_state
 from crm_scorecard.errors import Invalid
 from crm_scorecard.metrics.api import DIMENSIONS, MetricError, UnknownColumn, metric_series
 from crm_scorecard.periods import month_first
@@ -78,6 +79,7 @@ def indicator_page(
             "comments": comments,
             "comment_form": comment_form or forms.CommentForm(initial={"period": ev.period}),
             "changes": audit.indicator_changes(indicator=indicator, unit=node.indicator.unit),
+            "follow": indicator_follow_state(user=request.user, indicator=indicator),
         },
         status=status,
     )
