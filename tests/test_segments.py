@@ -39,7 +39,7 @@ from crm_scorecard.metrics.engine import Engine, MetricError
 from crm_scorecard.metrics.services import metric_series
 from crm_scorecard.metrics.sources import AGE_BRACKETS
 from crm_scorecard.segments import filters, rfm, selectors, services
-from crm_scorecard.segments.models import RfmScore
+from crm_scorecard.segments.models import CohortCell, CohortSnapshot, RfmScore
 
 from .factories import CustomerFactory, OrderFactory
 
@@ -204,13 +204,22 @@ def _executive():
     return UserFactory(level=Level.EXECUTIVE)
 
 
+def _view(result) -> tuple:
+    """What a cohort view shows, but when it was computed."""
+    return (result.cohorts, result.months, result.last_month, result.undated)
+
+
 def test_cohorts_retention_and_revenue_per_customer(shop, org):
-    # Given one more customer, in Customer Service, acquired in February, who bought once
+    # Given one more customer, in Customer Service, acquired in February, who bought once,
+    # and the cohorts computed and stored
     k = CustomerFactory(external_id="K", department=org.service, acquired_at=_at("2026-02-15"))
     _order(k, "2026-02-20", "60")
+    snapshot = services.cohorts_refresh()
     # When the executive reads the cohorts (the last order anyone placed: April)
     result = selectors.cohorts(user=_executive())
-    # Then January's 7 customers (A-G; H's May is after the last order) and February's K
+    # Then they are as of the refresh: January's 7 customers (A-G; H's May is after the
+    # last order) and February's K
+    assert result.computed and result.computed_at == snapshot.computed_at
     assert result.last_month == "2026-04"
     assert result.months == 4
     jan, feb = result.cohorts
@@ -221,9 +230,91 @@ def test_cohorts_retention_and_revenue_per_customer(shop, org):
     # February: K in month 0, then nothing; April+1 is not yet seen (None, not 0)
     assert feb.retention == [1.0, 0.0, 0.0, None]
     assert feb.revenue_per_customer == [60.0, 0.0, 0.0, None]
+    # And the stored cohorts are exactly those computed live
+    assert _view(result) == _view(selectors.cohorts_live(user=_executive()))
     # And Customer Service sees K's cohort alone
     scoped = selectors.cohorts(user=org.service_manager)
     assert [(c.month, c.customers) for c in scoped.cohorts] == [("2026-02", 1)]
+
+
+def test_stored_cohorts_are_the_live_ones_within_each_callers_departments(shop, org):
+    # Given K in Customer Service (February, bought 60), L in Field Sales (under Sales;
+    # January, bought 30 in March) and U in Sales with neither an acquisition date nor an
+    # order, and the cohorts stored
+    k = CustomerFactory(external_id="K", department=org.service, acquired_at=_at("2026-02-15"))
+    _order(k, "2026-02-20", "60")
+    lee = CustomerFactory(
+        external_id="L", department=org.field_sales, acquired_at=_at("2026-01-03")
+    )
+    _order(lee, "2026-03-12", "30")
+    CustomerFactory(external_id="U", department=org.sales, acquired_at=None)
+    services.cohorts_refresh()
+    # When each caller reads them, then they equal the live computation in their scope
+    callers = [
+        _executive(),
+        org.sales_manager,
+        org.sales_analyst,
+        org.field_agent,
+        org.service_agent,
+        org.service_manager,
+    ]
+    for user in callers:
+        assert _view(selectors.cohorts(user=user)) == _view(selectors.cohorts_live(user=user))
+    # And Sales' manager sees Sales and Field Sales: January's 8 (A-G and L), U undated
+    sales = selectors.cohorts(user=org.sales_manager)
+    assert [(c.month, c.customers) for c in sales.cohorts] == [("2026-01", 8)]
+    assert sales.undated == 1
+    assert sales.cohorts[0].retention == pytest.approx([2 / 8, 2 / 8, 4 / 8, 1 / 8])
+    assert sales.cohorts[0].revenue_per_customer == pytest.approx(
+        [520 / 8, 60 / 8, 400 / 8, 40 / 8]
+    )
+    # And the Field Sales agent sees only L's cells: January's one customer, who bought in
+    # month 2; the months run to April (the last order anyone placed)
+    field = selectors.cohorts(user=org.field_agent)
+    assert [(c.month, c.customers) for c in field.cohorts] == [("2026-01", 1)]
+    assert field.cohorts[0].retention == [0.0, 0.0, 1.0, 0.0]
+    assert field.cohorts[0].revenue_per_customer == [0.0, 0.0, 30.0, 0.0]
+    assert field.undated == 0
+    # And the Customer Service agent sees K's alone
+    service = selectors.cohorts(user=org.service_agent)
+    assert [(c.month, c.customers) for c in service.cohorts] == [("2026-02", 1)]
+
+
+def test_cohorts_not_computed_yet_is_not_zero(shop, org):
+    # Given customers and orders, but no cohorts stored
+    # When the cohorts are read
+    result = selectors.cohorts(user=_executive())
+    # Then they say they were not computed, with nothing to show (no zeros)
+    assert not result.computed and result.computed_at is None
+    assert result.cohorts == [] and result.months == 0
+    assert result.as_dict()["computed_at"] is None
+
+
+def test_a_refresh_replaces_the_cohorts_in_one_transaction(shop, org, monkeypatch):
+    # Given the cohorts stored, then one more January order by F (who never bought)
+    first = services.cohorts_refresh()
+    _order(shop["F"], "2026-01-25", "5")
+    # When the cohorts are refreshed
+    second = services.cohorts_refresh()
+    # Then the new snapshot replaced the old (its cells too), and January's month 0 counts F
+    assert list(CohortSnapshot.objects.values_list("pk", flat=True)) == [second.pk]
+    assert not CohortCell.objects.filter(snapshot_id=first.pk).exists()
+    jan = selectors.cohorts(user=_executive()).cohorts[0]
+    assert jan.retention[0] == pytest.approx(3 / 7)
+    assert jan.revenue_per_customer[0] == pytest.approx(525 / 7)
+    # When a refresh fails half-way (writing its cells)
+    _order(shop["F"], "2026-02-25", "7")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(CohortCell.objects, "bulk_create", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        services.cohorts_refresh()
+    # Then the cohorts stored before are still there, whole
+    assert list(CohortSnapshot.objects.values_list("pk", flat=True)) == [second.pk]
+    again = selectors.cohorts(user=_executive()).cohorts[0]
+    assert again.retention == jan.retention
 
 
 def test_saved_segment_export_filters_customers(shop, org):
@@ -383,12 +474,15 @@ def test_cohort_months_before_the_first_order_are_not_seen(org):
     CustomerFactory(external_id="OLD", department=org.sales, acquired_at=_at("2025-11-03"))
     buyer = CustomerFactory(external_id="NEW", department=org.sales, acquired_at=_at("2026-01-02"))
     _order(buyer, "2026-01-05", "10")
-    # When the cohorts are read
+    # When the cohorts are stored and read
+    services.cohorts_refresh()
     result = selectors.cohorts(user=_executive())
     # Then November's months before January have no data (None), January's is a real 0
     old, new = result.cohorts
     assert (old.month, old.retention) == ("2025-11", [None, None, 0.0])
     assert (new.month, new.retention) == ("2026-01", [1.0, None, None])
+    # And so they are when computed live
+    assert _view(result) == _view(selectors.cohorts_live(user=_executive()))
 
 
 @committed

@@ -54,6 +54,7 @@ def scored(org):
         OrderLine.objects.create(order=order, line_no=1, amount=Decimal(amount))
     services.rfm_refresh(as_of=MAR)
     services.rfm_refresh(as_of=APR)
+    services.cohorts_refresh()
     saved = services.saved_segment_create(
         user=None, name="Leeds", filters={"city": "Leeds"}, department=org.sales
     )
@@ -111,6 +112,32 @@ def test_cohorts_page_is_scoped(client, org, scored):
     client.force_login(org.service_manager)
     page = client.get(reverse("cohorts")).content.decode()
     assert '<td>2026-01</td><td class="num">1</td>' in page
+
+
+def test_cohorts_page_says_when_they_were_computed(client, org, scored):
+    # Given the cohorts stored (by the fixture), when Sales' manager opens the page
+    client.force_login(org.sales_manager)
+    page = client.get(reverse("cohorts")).content.decode()
+    # Then it says as of when, and how they are computed
+    assert 'id="cohorts-as-of"' in page and "As of " in page
+    assert "not computed yet" not in page
+
+
+def test_cohorts_page_before_the_first_refresh_says_how_to_compute(client, org):
+    # Given a customer who bought, but no cohorts stored yet
+    jan = datetime(2026, 1, 1, tzinfo=UTC)
+    customer = CustomerFactory(external_id="S1", department=org.sales, acquired_at=jan)
+    OrderFactory(customer=customer, ordered_at=jan)
+    # When Sales' manager opens the cohorts page
+    client.force_login(org.sales_manager)
+    page = client.get(reverse("cohorts")).content.decode()
+    # Then it says they are not computed yet and what to run, and shows no table of zeros
+    assert "Cohorts not computed yet" in page
+    assert "crm-scorecard segments cohorts --refresh" in page
+    assert 'id="retention-table"' not in page and 'id="cohort-data"' not in page
+    # And the API says so too: no cohorts, computed_at null
+    body = client.get("/api/segments/cohorts", **_bearer(org.sales_manager)).json()
+    assert (body["computed_at"], body["cohorts"]) == (None, [])
 
 
 def test_saved_segment_export_is_formula_safe_and_scoped(client, org, scored):
@@ -190,6 +217,7 @@ def test_api_rfm_and_cohorts_are_scoped(client, org, scored):
     assert sum(m["customers"] for m in sales["moves"]) == 2
     cohorts = client.get("/api/segments/cohorts", **_bearer(org.service_manager)).json()
     assert [(c["month"], c["customers"]) for c in cohorts["cohorts"]] == [("2026-01", 1)]
+    assert cohorts["computed_at"] is not None
     # And a date never scored is not found
     missing = client.get("/api/segments/rfm?as_of=2026-01-31", **_bearer(org.sales_manager))
     assert missing.status_code == 404
@@ -224,6 +252,39 @@ def test_cli_rfm_json_cohorts_and_export(org, scored, tmp_path):
     call_command("segments", "export", "Leeds", "-o", str(target), stdout=io.StringIO())
     rows = list(csv.reader(io.StringIO(target.read_text("utf-8-sig"))))
     assert [r[0] for r in rows] == ["customer_id", "S1"]
+
+
+def test_cli_cohorts_refresh(org):
+    # Given a customer who bought in January and February, and no cohorts stored
+    jan = datetime(2026, 1, 1, tzinfo=UTC)
+    customer = CustomerFactory(external_id="S1", department=org.sales, acquired_at=jan)
+    for day in ("2026-01-05", "2026-02-05"):
+        order = OrderFactory(
+            customer=customer, ordered_at=datetime.fromisoformat(day).replace(tzinfo=UTC)
+        )
+        OrderLine.objects.create(order=order, line_no=1, amount=Decimal("25"))
+    # When `segments cohorts` runs, then it says how to compute them
+    out = io.StringIO()
+    call_command("segments", "cohorts", stdout=out)
+    assert "not computed yet: run `crm-scorecard segments cohorts --refresh`" in out.getvalue()
+    # When `segments cohorts --refresh` runs
+    out = io.StringIO()
+    call_command("segments", "cohorts", "--refresh", stdout=out)
+    # Then it stored and printed them: January's one customer bought in both months
+    assert "cohorts as of " in out.getvalue()
+    assert "2026-01        1  100% 100%" in out.getvalue()
+    out = io.StringIO()
+    call_command("segments", "cohorts", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["computed_at"] is not None
+    assert data["cohorts"] == [
+        {
+            "month": "2026-01",
+            "customers": 1,
+            "retention": [1.0, 1.0],
+            "revenue_per_customer": [25.0, 25.0],
+        }
+    ]
 
 
 def test_cli_save_and_unknown_export(org, scored, tmp_path):

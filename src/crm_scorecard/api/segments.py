@@ -7,7 +7,7 @@ errors (a date with no scores: 404; a malformed date: 422)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -59,6 +59,9 @@ class CohortOut(Schema):
 
 
 class CohortsOut(Schema):
+    computed_at: datetime | None = Field(
+        description="when the stored cohorts were computed (nightly, or `segments cohorts --refresh`); null: not computed yet, no cohorts to show"
+    )
     months: int
     last_month: str | None
     undated_customers: int = Field(description="left out: no acquisition date and no order")

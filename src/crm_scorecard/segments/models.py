@@ -96,3 +96,57 @@ class SavedSegment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CohortSnapshot(models.Model):
+    """When the cohorts were last computed (`segments.services.cohorts_refresh`: nightly,
+    by `crm-scorecard segments cohorts --refresh`, by the demo) and the months with orders
+    on record then (company-wide: a cohort's months before `first_order` or after
+    `last_order` are not seen). One row: a refresh replaces it and its cells in one
+    transaction, so a reader sees the old cohorts or the new ones, never half."""
+
+    computed_at = models.DateTimeField()
+    first_order = models.DateField(
+        null=True, blank=True, help_text="The month of the first order on record (its 1st)."
+    )
+    last_order = models.DateField(
+        null=True, blank=True, help_text="The month of the last order on record (its 1st)."
+    )
+
+    class Meta:
+        ordering = ["-computed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"cohorts computed {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class CohortCell(models.Model):
+    """One department's customers acquired in one month (`cohort`; without an acquisition
+    date, their first order's month; None: neither, left out of the view) and what they did
+    `months_since` months later: how many bought then (`active`) and for how much
+    (`revenue`). `customers` is the size of the department's cohort, the same on each of
+    its cells; every cohort has its month 0 cell, so sizes are read there. Each customer
+    belongs to one department, so a user's cohorts are these cells summed over the
+    departments they see."""
+
+    snapshot = models.ForeignKey(CohortSnapshot, on_delete=models.CASCADE, related_name="cells")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="cohort_cells"
+    )
+    cohort = models.DateField(null=True, blank=True, help_text="The month acquired (its 1st).")
+    months_since = models.PositiveSmallIntegerField()
+    customers = models.PositiveIntegerField()
+    active = models.PositiveIntegerField(help_text="Customers of the cohort who bought that month.")
+    revenue = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        ordering = ["snapshot", "department", "cohort", "months_since"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "department", "cohort", "months_since"],
+                name="cohort_cell_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.cohort} +{self.months_since}"

@@ -5,11 +5,10 @@ customers."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from django.db.models import Count, DateTimeField, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, Greatest, TruncMonth
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from crm_scorecard.accounts.scope import Actor, restrict, visible_department_ids
@@ -17,8 +16,19 @@ from crm_scorecard.crm.models import Customer, Order
 from crm_scorecard.errors import NotFound
 
 from . import rfm
+from .cohorts import (
+    LAST,
+    NOT_COMPUTED,
+    Cell,
+    Cohorts,
+    assemble,
+    cohort_months,
+    cohort_sizes,
+    month_index,
+    order_span,
+)
 from .filters import customers_matching, latest_rfm_segment
-from .models import RfmScore, RfmSegment, SavedSegment
+from .models import CohortCell, CohortSnapshot, RfmScore, RfmSegment, SavedSegment
 
 LABELS = dict(RfmSegment.choices)
 
@@ -142,123 +152,85 @@ def rfm_summary(*, user: Actor | None, as_of: date | None = None) -> RfmSummary:
     return RfmSummary(as_of=as_of, previous=previous, dates=dates, segments=segments, moves=moves)
 
 
-@dataclass(frozen=True)
-class Cohort:
-    month: str  # YYYY-MM of acquisition
-    customers: int
-    retention: list[
-        float | None
-    ]  # per month since: share who bought; None: not seen (no orders on record)
-    revenue_per_customer: list[float | None]
-
-
-@dataclass(frozen=True)
-class Cohorts:
-    cohorts: list[Cohort]
-    months: int  # columns: months since acquisition, 0 .. months - 1
-    last_month: str | None  # the last month with any order: later cells are not seen
-    undated: int  # customers with neither an acquisition date nor an order
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "months": self.months,
-            "last_month": self.last_month,
-            "undated_customers": self.undated,
-            "cohorts": [c.__dict__ for c in self.cohorts],
-        }
-
-
-def _index(stamp: Any) -> Any:
-    """The month of a timestamp (or of a date's text, as SQLite may answer) as
-    year x 12 + month - 1; None for None."""
-    if stamp is None:
-        return None
-    if isinstance(stamp, str):
-        return int(stamp[:4]) * 12 + int(stamp[5:7]) - 1
-    if isinstance(stamp, datetime) and stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC)
-    return int(stamp.year * 12 + stamp.month - 1)
-
-
-def _month(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def cohorts(*, user: Actor | None, last: int = 24) -> Cohorts:
-    """Customers of the user's departments by acquisition month (their acquisition date;
-    without one, their first order's month), the `last` most recent cohorts: per month
-    since acquisition, the share who bought that month and the revenue per customer of the
-    cohort. Orders dated before the acquisition count in month 0. Months before the first
-    order anyone placed or after the last are not seen (None), never 0."""
-    customers = _scoped(Customer.objects.all(), user)
-
-    def first_order_month(customer: str) -> Subquery:
-        first = Order.objects.filter(customer=OuterRef(customer)).order_by("ordered_at")
-        return Subquery(first.annotate(m=TruncMonth("ordered_at", tzinfo=UTC)).values("m")[:1])
-
-    def cohort_of(acquired: str, customer: str) -> Coalesce:
-        return Coalesce(
-            TruncMonth(acquired, tzinfo=UTC),
-            first_order_month(customer),
-            output_field=DateTimeField(),
+def cohorts(*, user: Actor | None, last: int = LAST) -> Cohorts:
+    """The stored cohorts (`services.cohorts_refresh`) of the user's departments (None: an
+    operator sees all): customers by acquisition month (their acquisition date; without
+    one, their first order's month), the `last` most recent cohorts, per month since
+    acquisition the share who bought that month and the revenue per customer; as of the
+    refresh (`computed_at`). Each department's cells are summed over the departments the
+    user sees, in the database. Nothing stored yet: `NOT_COMPUTED` (never zeros)."""
+    latest = CohortSnapshot.objects.order_by("-computed_at", "-pk")
+    # One statement reads the cells with their snapshot, so a refresh committing meanwhile
+    # shows the old cohorts or the new ones, never a mix.
+    rows = list(
+        _scoped(CohortCell.objects.filter(snapshot=Subquery(latest.values("pk")[:1])), user)
+        .values(
+            "snapshot__computed_at",
+            "snapshot__first_order",
+            "snapshot__last_order",
+            "cohort",
+            "months_since",
         )
-
-    # Grouped in the database: one row per cohort, and per (cohort, month since).
-    sizes = {
-        _index(r["cohort"]): r["n"]
-        for r in customers.annotate(cohort=cohort_of("acquired_at", "pk"))
-        .values("cohort")
-        .annotate(n=Count("id"))
-        .order_by()
-    }
-    undated = sizes.pop(None, 0)
-    ordered = cohort_of("customer__acquired_at", "customer")
-    cells = (
-        Order.objects.filter(customer__in=customers.values("pk"))
-        .annotate(
-            cohort=ordered,
-            # Orders dated before the acquisition count in month 0.
-            month=Greatest(TruncMonth("ordered_at", tzinfo=UTC), ordered),
-        )
-        .values("cohort", "month")
-        .annotate(buyers=Count("customer", distinct=True), revenue=Sum("lines__amount"))
+        .annotate(n=Sum("customers"), active_n=Sum("active"), money=Sum("revenue"))
         .order_by()
     )
-    stamps = Order.objects.order_by("ordered_at").values_list("ordered_at", flat=True)
-    first_order, last_order = stamps.first(), stamps.last()
-    if not sizes:
-        return Cohorts([], 0, None, undated)
-    end = _index(last_order) if last_order else max(c for c in sizes if c is not None)
-    start = _index(first_order) if first_order else end
-    kept = sorted(c for c in sizes if c is not None and c <= end)[-last:]
-    if not kept:
-        return Cohorts([], 0, None, undated)
-    buyers: dict[tuple[int, int], int] = {}
-    revenue: dict[tuple[int, int], float] = {}
-    for cell in cells:
-        c, m = _index(cell["cohort"]), _index(cell["month"])
+    if rows:
+        head = rows[0]
+        computed_at = head["snapshot__computed_at"]
+        first, last_order = head["snapshot__first_order"], head["snapshot__last_order"]
+    else:
+        snapshot = latest.first()
+        if snapshot is None:
+            return NOT_COMPUTED
+        computed_at = snapshot.computed_at
+        first, last_order = snapshot.first_order, snapshot.last_order
+    cells = [
+        Cell(
+            cohort=month_index(r["cohort"]),
+            months_since=r["months_since"],
+            customers=r["n"],
+            active=r["active_n"],
+            revenue=float(r["money"] or 0),
+        )
+        for r in rows
+    ]
+    return assemble(
+        cells,
+        first_order=month_index(first),
+        last_order=month_index(last_order),
+        last=last,
+        computed_at=computed_at,
+    )
+
+
+def cohorts_live(*, user: Actor | None, last: int = LAST) -> Cohorts:
+    """The cohorts as `cohorts` shows them, computed now from the customers and orders of
+    the user's departments (grouped in the database; seconds at 100,000 customers): what
+    the refresh stores, and what the tests hold the stored cohorts to."""
+    customers = _scoped(Customer.objects.all(), user)
+    cells = [
+        Cell(
+            cohort=month_index(r["cohort"]), months_since=0, customers=r["n"], active=0, revenue=0.0
+        )
+        for r in cohort_sizes(customers, by_department=False)
+    ]
+    for r in cohort_months(
+        Order.objects.filter(customer__in=customers.values("pk")), by_department=False
+    ):
+        c, m = month_index(r["cohort"]), month_index(r["month"])
         if c is None or m is None:
             continue
-        buyers[(c, m - c)] = cell["buyers"]
-        revenue[(c, m - c)] = float(cell["revenue"] or 0)
-    months = end - min(kept) + 1
-    rows = []
-    for c in kept:
-        size = sizes[c]
-        seen = range(max(0, start - c), end - c + 1)  # months with orders on record
-        rows.append(
-            Cohort(
-                month=_month(c),
-                customers=size,
-                retention=[
-                    buyers.get((c, k), 0) / size if k in seen else None for k in range(months)
-                ],
-                revenue_per_customer=[
-                    revenue.get((c, k), 0.0) / size if k in seen else None for k in range(months)
-                ],
+        cells.append(
+            Cell(
+                cohort=c,
+                months_since=m - c,
+                customers=0,
+                active=r["buyers"],
+                revenue=float(r["revenue"] or 0),
             )
         )
-    return Cohorts(rows, months, _month(end), undated)
+    first, last_order = order_span()
+    return assemble(cells, first_order=first, last_order=last_order, last=last)
 
 
 # ---- saved segments ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Count, Field, FloatField, Max, Q, Sum
 from django.db.models.functions import Cast, TruncDate
+from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department, Level, User
 from crm_scorecard.accounts.scope import Actor, visible_department_ids
@@ -22,8 +23,9 @@ from crm_scorecard.crm.models import Customer, Order, OrderLine
 from crm_scorecard.errors import Invalid, NotAllowed
 
 from . import rfm
+from .cohorts import cohort_months, cohort_sizes, month_date, month_index, order_span
 from .filters import clean_filters
-from .models import RfmScore, SavedSegment
+from .models import CohortCell, CohortSnapshot, RfmScore, SavedSegment
 
 COLUMNS = ("id", "as_of", "customer_id", "recency_days", "frequency", "monetary", "r", "f", "m")
 
@@ -153,6 +155,52 @@ def rfm_refresh_latest(*, dates: int = 2, step_days: int = 30) -> list[date]:
     for day in days:
         rfm_refresh(as_of=day)
     return days
+
+
+@transaction.atomic
+def cohorts_refresh() -> CohortSnapshot:
+    """Compute every department's cohorts (`cohorts.cohort_sizes` and `cohort_months`, the
+    grouping `selectors.cohorts_live` runs for one user) and store them as the one
+    snapshot, replacing the one before in the same transaction: readers see the old
+    cohorts or the new ones, never half. Run nightly by the worker, by `crm-scorecard
+    segments cohorts --refresh` and by the demo. Returns the new snapshot."""
+    sizes: dict[tuple[int, int | None], int] = {
+        (r["department"], month_index(r["cohort"])): r["n"]
+        for r in cohort_sizes(Customer.objects.all(), by_department=True)
+    }
+    counted: dict[tuple[int, int | None, int], tuple[int, Decimal]] = {}
+    for r in cohort_months(Order.objects.all(), by_department=True):
+        c, m = month_index(r["cohort"]), month_index(r["month"])
+        if c is None or m is None:
+            continue
+        counted[(r["customer__department"], c, m - c)] = (r["buyers"], r["revenue"] or Decimal(0))
+    for department, cohort in sizes:  # every cohort has its month 0, where sizes are read
+        counted.setdefault((department, cohort, 0), (0, Decimal(0)))
+    first, last = order_span()
+    CohortSnapshot.objects.all().delete()  # and its cells (cascade)
+    snapshot = CohortSnapshot(
+        computed_at=timezone.now(), first_order=month_date(first), last_order=month_date(last)
+    )
+    snapshot.full_clean()
+    snapshot.save()
+    CohortCell.objects.bulk_create(
+        (
+            CohortCell(
+                snapshot=snapshot,
+                department_id=department,
+                cohort=month_date(cohort),
+                months_since=months_since,
+                customers=sizes.get((department, cohort), 0),
+                active=active,
+                revenue=revenue,
+            )
+            for (department, cohort, months_since), (active, revenue) in sorted(
+                counted.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])
+            )
+        ),
+        batch_size=5000,
+    )
+    return snapshot
 
 
 def _may_save(user: Actor) -> bool:

@@ -310,6 +310,7 @@ class Command(BaseCommand):
         the columnar mirror copies them with the rest)."""
         if not segment_selectors.rfm_dates(user=None):
             segment_services.rfm_refresh_latest()
+        segment_services.cohorts_refresh()  # the cohorts page reads them stored
 
     def ensure_values(self) -> None:
         """Customer value fitted on every order, before the KPIs (so they and the columnar

@@ -31,7 +31,16 @@ class Command(ProductCommand):
         rfm = sub.add_parser("rfm", help="score every customer at a date and show the segments")
         rfm.add_argument("--as-of", type=parse_date, help="YYYY-MM-DD (default: today)")
         rfm.add_argument("--json", action="store_true")
-        cohorts = sub.add_parser("cohorts", help="retention and revenue per customer by cohort")
+        cohorts = sub.add_parser(
+            "cohorts",
+            help="retention and revenue per customer by cohort, as last computed "
+            "(--refresh: compute and store them now, as the nightly worker does)",
+        )
+        cohorts.add_argument(
+            "--refresh",
+            action="store_true",
+            help="compute every department's cohorts and store them",
+        )
         cohorts.add_argument("--json", action="store_true")
         sub.add_parser("list", help="list the saved segments")
         save = sub.add_parser("save", help="save a segment: a name and FIELD=VALUE filters")
@@ -67,10 +76,19 @@ class Command(ProductCommand):
         self.stdout.write(f"  stayed: {summary.stayed:,}")
 
     def do_cohorts(self, options: dict[str, Any]) -> None:
+        if options["refresh"]:
+            services.cohorts_refresh()
         result = selectors.cohorts(user=None)
         if options["json"]:
             self.stdout.write(json.dumps(result.as_dict(), indent=2))
             return
+        if not result.computed:
+            self.stdout.write(
+                "Cohorts not computed yet: run `crm-scorecard segments cohorts --refresh` "
+                "(the worker computes them nightly)."
+            )
+            return
+        self.stdout.write(f"cohorts as of {result.computed_at:%Y-%m-%d %H:%M %Z}")
         for c in result.cohorts:
             cells = " ".join("   ." if v is None else f"{v * 100:3.0f}%" for v in c.retention)
             self.stdout.write(f"{c.month} {c.customers:>8,}  {cells}")
