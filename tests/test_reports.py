@@ -18,6 +18,7 @@ from crm_scorecard.reports import excel
 from crm_scorecard.reports.content import report_build
 from crm_scorecard.reports.exports import report_export, report_render
 from crm_scorecard.scorecards import files
+from crm_scorecard.scorecards.comments import comment_add
 from crm_scorecard.scorecards.models import Indicator
 from crm_scorecard.scorecards.services import scorecard_import
 
@@ -226,6 +227,33 @@ def test_workbook_history_and_fix_first(org, card):
         [0.25 * (1 - REVENUE), 0.25 * 0.25, 0.125 * (1 - HANDLING), 0.25 * (1 - TRAINING)]
     )
     assert "Breakdowns" not in wb.sheetnames
+
+
+def test_workbook_carries_comments_as_a_sheet_and_as_notes_on_the_values(org, card):
+    # Given two comments on Revenue's December (one typed like a formula) and none elsewhere
+    revenue = Indicator.objects.get(goal__perspective__scorecard=card, name="Revenue")
+    comment_add(indicator=revenue, period="2025-12", text="=Launch week", author=org.sales_manager)
+    comment_add(indicator=revenue, period="2025-12", text="Big deal", author=org.sales_analyst)
+    # When the workbook is exported for January
+    _, wb = _xlsx(org, card)
+    # Then the comments sheet lists both, oldest first, each typed text kept as text
+    ws = wb["Comments"]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    assert [r[2:5] for r in rows] == [
+        ["Revenue", "2025-12", "=Launch week"],
+        ["Revenue", "2025-12", "Big deal"],
+    ]
+    assert ws.cell(2, 5).data_type == "s" and ws.cell(2, 5).quotePrefix
+    # And December's revenue value carries them as a cell note, other months none
+    history = wb["History"]
+    row = next(r for r in range(2, history.max_row + 1) if history.cell(r, 3).value == "Revenue")
+    months = [c.value for c in history[1]]
+    december = months.index("2025-12") + 1
+    note = history.cell(row, december).comment
+    assert note is not None and note.text.splitlines()[0].startswith("=Launch week — ")
+    assert len(note.text.splitlines()) == 2
+    assert history.cell(row, december + 1).comment is None
+    assert history.cell(row + 1, december).comment is None  # the target row
 
 
 def test_pdf_board_pack_pages_and_text(org, card):

@@ -1,5 +1,6 @@
 """A scorecard as an Excel workbook: the scored tree with stop-light fills, each
-indicator's history, what to fix first and any breakdowns. Numbers are numbers, formatted
+indicator's history (a commented month's value carries its comments as a cell note), what
+to fix first, any breakdowns and the comments. Numbers are numbers, formatted
 by their unit; "no data" is text, never 0; whatever people typed is text, never a formula."""
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from typing import Any, cast
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from crm_scorecard.metrics.api import Unit, currency_symbol
 
-from .content import Report, Row
+from .content import Note, Report, Row
 
 # The stop-light colours of the pages (strategy map, lights), as cell fills.
 FILLS = {
@@ -200,11 +202,36 @@ def _history_sheet(ws: Worksheet, report: Report) -> None:
             for column, text in enumerate([line.perspective, line.goal, line.node.name], start=1):
                 _put(ws, r, column, text)
             _put(ws, r, 4, series)
+            notes = _by_period(report.comments(line)) if series == "value" else {}
             for column, (period, value) in enumerate(history, start=5):
                 shown = value if series == "value" else ind.target_at(period)
-                _value(ws, r, column, shown, line.unit)
+                cell = _value(ws, r, column, shown, line.unit)
+                if period in notes:  # a note on the value, as the chart's pin on the page
+                    cell.comment = Comment(notes[period], "CRM Scorecard", width=300)
             r += 1
     _widths(ws, [20, 28, 36, 8, *[11 for _ in periods]])
+
+
+def _by_period(notes: list[Note]) -> dict[str, str]:
+    """Each commented month's comments as one cell note: "text — author, day" per line."""
+    found: dict[str, list[str]] = {}
+    for n in notes:
+        found.setdefault(n.period, []).append(f"{n.text} — {n.author}, {n.when}")
+    return {period: "\n".join(lines) for period, lines in found.items()}
+
+
+def _comments_sheet(ws: Worksheet, report: Report) -> None:
+    """Every comment on the months of the history, oldest first per indicator."""
+    _header(ws, 1, ["Perspective", "Goal", "Indicator", "Month", "Comment", "By", "Written"])
+    r = 2
+    for line in report.indicators:
+        for n in report.comments(line):
+            texts = [line.perspective, line.goal, line.node.name, n.period, n.text, n.author]
+            for column, text in enumerate([*texts, n.when], start=1):
+                _put(ws, r, column, text)
+            _cell(ws, r, 5).alignment = Alignment(wrap_text=True, vertical="top")
+            r += 1
+    _widths(ws, [20, 28, 36, 9, 60, 18, 12])
 
 
 def _fix_first_sheet(ws: Worksheet, report: Report) -> None:
@@ -250,6 +277,8 @@ def workbook(report: Report) -> bytes:
     _fix_first_sheet(wb.create_sheet("Fix first"), report)
     if report.breakdowns:
         _breakdown_sheet(wb.create_sheet("Breakdowns"), report)
+    if any(report.notes.values()):
+        _comments_sheet(wb.create_sheet("Comments"), report)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
