@@ -668,3 +668,192 @@ def test_the_fast_path_reads_a_workbook_exactly_as_row_by_row_does(tmp_path):
     assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
     assert (fast.imported, fast.rejected) == (slow.imported, slow.rejected) == (2, 1)
     assert _snapshot() == slow_rows
+
+
+# ---- orders in batches -------------------------------------------------------------------------
+
+
+def _orders_file(tmp_path: Path, lines: list[str]) -> Path:
+    return write(
+        tmp_path,
+        "orders.csv",
+        "order_id,customer_id,ordered_at,amount,product_sku\n" + "\n".join(lines) + "\n",
+    )
+
+
+def _two_lines_each(*bad: tuple[str, int, str]) -> list[str]:
+    """Orders O1..O7 of two lines each (amounts 1 and 2), with some cells replaced:
+    (order, line 1 or 2, 'amount=...' or 'customer=...' or 'sku=...')."""
+    lines = []
+    for order in range(1, 8):
+        for line in (1, 2):
+            cells = {"customer": "C1", "amount": str(line), "sku": ""}
+            for which, at, change in bad:
+                if which == f"O{order}" and at == line:
+                    column, value = change.split("=")
+                    cells[column] = value
+            lines.append(
+                f"O{order},{cells['customer']},2026-01-0{order},{cells['amount']},{cells['sku']}"
+            )
+    return lines
+
+
+def _stored_lines() -> list[tuple[str, int, Decimal]]:
+    return list(
+        m.OrderLine.objects.order_by("order__external_id", "line_no").values_list(
+            "order__external_id", "line_no", "amount"
+        )
+    )
+
+
+def test_orders_are_written_a_batch_at_a_time_each_order_whole(tmp_path, monkeypatch):
+    # Given 7 orders of two lines each (rows 2-15) and batches of 5 rows, so O3's lines
+    # (rows 6 and 7) fall in two batches
+    from crm_scorecard.crm import imports
+
+    CustomerFactory(external_id="C1")
+    monkeypatch.setattr(imports, "BATCH_SIZE", 5)
+    calls: list[tuple[str, list]] = []
+    real = imports.records_upsert
+
+    def spy(model, unique, records):
+        calls.append(
+            (model.__name__, sorted({r.get("external_id", r.get("order_id")) for r in records}))
+        )
+        return real(model, unique, records)
+
+    monkeypatch.setattr(imports, "records_upsert", spy)
+    path = _orders_file(tmp_path, _two_lines_each())
+    # When imported
+    report = records_import(entity="orders", path=path)
+    # Then each batch's complete orders are written with one upsert of orders and one of
+    # lines; O3 waits for its second line and goes with the next batch
+    assert [name for name, _ in calls] == ["Order", "OrderLine"] * 3
+    assert [keys for name, keys in calls if name == "Order"] == [
+        ["O1", "O2"],
+        ["O3", "O4", "O5"],
+        ["O6", "O7"],
+    ]
+    assert (report.imported, report.updated, report.rejected) == (14, 0, 0)
+    assert _stored_lines() == [
+        (f"O{o}", line, Decimal(line)) for o in range(1, 8) for line in (1, 2)
+    ]
+    # And a second run updates the same lines in place
+    again = records_import(entity="orders", path=path)
+    assert (again.imported, again.updated, again.rejected) == (0, 14, 0)
+    assert m.OrderLine.objects.count() == 14
+
+
+def test_errors_in_the_middle_of_a_batch_keep_out_only_their_orders(tmp_path, monkeypatch):
+    # Given one batch of 7 orders in which O2 has an invalid amount on its second line,
+    # O5 names an unknown product on its second line, and the database refuses O4's lines
+    from django.db import IntegrityError
+
+    from crm_scorecard.crm import imports
+
+    CustomerFactory(external_id="C1")
+    real = imports.records_upsert
+    refused: list[int] = []
+
+    def refusing(model, unique, records):
+        if model is m.OrderLine and any(r["amount"] == Decimal("13") for r in records):
+            refused.append(len(records))
+            raise IntegrityError("amount 13 refused")
+        return real(model, unique, records)
+
+    monkeypatch.setattr(imports, "records_upsert", refusing)
+    path = _orders_file(
+        tmp_path,
+        _two_lines_each(("O2", 2, "amount=-1"), ("O4", 1, "amount=13"), ("O5", 2, "sku=NOPE")),
+    )
+    # When imported
+    report = records_import(entity="orders", path=path)
+    # Then the batch was tried whole (O1, O3, O4, O6, O7: 10 lines), then order by order;
+    # O2, O4 and O5 are out whole, each line with its row, column and reason
+    assert refused == [10, 2]
+    assert [str(e) for e in report.errors] == [
+        "row 4, column order_id: order O2 is not imported: its line on row 5 is rejected",
+        "row 5, column amount: Ensure this value is greater than or equal to 0.",
+        "row 8: order O4 refused by the database: amount 13 refused",
+        "row 9: order O4 refused by the database: amount 13 refused",
+        "row 10, column order_id: order O5 is not imported: its line on row 11 is rejected",
+        "row 11, column product_sku: no product with sku 'NOPE'",
+    ]
+    assert [number for number, _ in report.rejected_rows] == [4, 5, 8, 9, 10, 11]
+    assert report.rejected_rows[1][1]["amount"] == "-1"
+    assert (report.imported, report.updated, report.rejected) == (8, 0, 6)
+    # And the other orders are in with all their lines, and nothing of the rejected ones
+    assert _stored_lines() == [
+        (f"O{o}", line, Decimal(line)) for o in (1, 3, 6, 7) for line in (1, 2)
+    ]
+    assert sorted(m.Order.objects.values_list("external_id", flat=True)) == ["O1", "O3", "O6", "O7"]
+
+
+@pytest.mark.parametrize("batch", [2, 3, 5000])
+def test_orders_in_batches_keep_out_and_store_exactly_what_row_by_row_does(
+    tmp_path, monkeypatch, batch
+):
+    # Given customers, products and a salesperson, the orders file with good and bad
+    # lines, and batches of several sizes (orders cut across batches or not)
+    from crm_scorecard.crm import imports
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", batch)
+    dept = DepartmentFactory(name="Sales")
+    CustomerFactory(external_id="C1", department=dept)
+    CustomerFactory(external_id="C2", department=dept)
+    ProductFactory(sku="SKU1")
+    ProductFactory(sku="SKU2")
+    EmployeeFactory(external_id="E1", department=dept)
+    path = write(tmp_path, "orders.csv", ORDERS)
+    # When it is imported row by row (as before), then in batches
+    slow = records_import(entity="orders", path=path, fast=False)
+    slow_lines = list(
+        m.OrderLine.objects.order_by("order__external_id", "line_no").values_list(
+            "order__external_id",
+            "order__customer__external_id",
+            "order__ordered_at",
+            "order__salesperson__external_id",
+            "order__channel",
+            "line_no",
+            "product__sku",
+            "quantity",
+            "unit_price",
+            "amount",
+        )
+    )
+    m.Order.objects.all().delete()
+    fast = records_import(entity="orders", path=path)
+    # Then both keep the same rows out with the same reasons and store the same lines
+    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+    assert fast.rejected_rows == slow.rejected_rows
+    assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (3, 0)
+    fast_lines = list(
+        m.OrderLine.objects.order_by("order__external_id", "line_no").values_list(
+            "order__external_id",
+            "order__customer__external_id",
+            "order__ordered_at",
+            "order__salesperson__external_id",
+            "order__channel",
+            "line_no",
+            "product__sku",
+            "quantity",
+            "unit_price",
+            "amount",
+        )
+    )
+    assert fast_lines == slow_lines
+    assert [line[0] for line in fast_lines] == ["O1", "O1", "O2"]
+
+
+def test_a_dry_run_of_orders_in_batches_writes_nothing(tmp_path, monkeypatch):
+    # Given batches of 3 rows and an orders file
+    from crm_scorecard.crm import imports
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", 3)
+    CustomerFactory(external_id="C1")
+    path = _orders_file(tmp_path, _two_lines_each(("O2", 2, "amount=-1")))
+    # When it is imported as a dry run
+    report = records_import(entity="orders", path=path, dry_run=True)
+    # Then it counts what it would do and writes nothing
+    assert (report.imported, report.updated, report.rejected) == (12, 0, 2)
+    assert not m.Order.objects.exists() and not m.OrderLine.objects.exists()

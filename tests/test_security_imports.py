@@ -169,16 +169,17 @@ def test_a_crash_between_batches_never_leaves_half_an_order(tmp_path, monkeypatc
     CustomerFactory(external_id="C1")
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     path = write(tmp_path, "o.csv", ORDERS)
-    real = m.OrderLine.objects.bulk_create
+    real = imports.records_upsert
     calls = []
 
-    def dying_bulk_create(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise Killed
-        return real(*args, **kwargs)
+    def dying_upsert(model, *args, **kwargs):
+        if model is m.OrderLine:
+            calls.append(1)
+            if len(calls) == 2:
+                raise Killed
+        return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(m.OrderLine.objects, "bulk_create", dying_bulk_create)
+    monkeypatch.setattr(imports, "records_upsert", dying_upsert)
     # When it is imported and dies
     with pytest.raises(Killed):
         imports.records_import(entity="orders", path=path)
@@ -261,14 +262,14 @@ O1,C1,2026-01-05,13
 O2,C1,2026-01-06,4
 """,
     )
-    real = m.OrderLine.objects.bulk_create
+    real = imports.records_upsert
 
-    def refusing(objs, *args, **kwargs):
-        if any(line.amount == 13 for line in objs):
+    def refusing(model, unique, records):
+        if model is m.OrderLine and any(line["amount"] == 13 for line in records):
             raise IntegrityError("amount 13 refused")
-        return real(objs, *args, **kwargs)
+        return real(model, unique, records)
 
-    monkeypatch.setattr(m.OrderLine.objects, "bulk_create", refusing)
+    monkeypatch.setattr(imports, "records_upsert", refusing)
     # When it is imported
     code, out, err = run("orders", path)
     # Then O1 is out with both its lines rejected, and O2 is in

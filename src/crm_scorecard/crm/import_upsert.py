@@ -52,13 +52,17 @@ def _sqlite_adapter(field: Field[Any, Any]) -> Adapt | None:
 
 
 def records_upsert(
-    model: type[models.Model], unique: str, records: Sequence[Mapping[str, Any]]
+    model: type[models.Model],
+    unique: str | tuple[str, ...],
+    records: Sequence[Mapping[str, Any]],
 ) -> int:
-    """Insert the records, or update the ones whose `unique` field exists already, in one
+    """Insert the records, or update the ones whose `unique` field (or fields, attnames:
+    `("order_id", "line_no")`, a unique constraint of the model) exists already, in one
     statement. A record maps field attnames (`department_id` for a foreign key) to values;
     a field it leaves out gets the model's default, as a new model instance would. Call it
     inside a transaction; the keys in `records` must be distinct. Returns how many of them
     were there before (updated rather than inserted)."""
+    keys_of = (unique,) if isinstance(unique, str) else unique
     fields = _fields(model)
     names = [f.attname for f in fields]
     defaults = [_default(f) for f in fields]
@@ -70,16 +74,34 @@ def records_upsert(
         for record in records
     ]
     if connection.vendor == "postgresql":
-        return _postgresql(model, unique, fields, rows)
-    keys = [record[unique] for record in records]
-    existed = model._default_manager.filter(**{f"{unique}__in": keys}).count()
-    _sqlite(model, unique, fields, rows)
+        return _postgresql(model, keys_of, fields, rows)
+    existed = _existing(model, keys_of, records)
+    _sqlite(model, keys_of, fields, rows)
     return existed
+
+
+def _existing(
+    model: type[models.Model], unique: tuple[str, ...], records: Sequence[Mapping[str, Any]]
+) -> int:
+    """How many of the records' keys are in the table already (SQLite: counted before)."""
+    first = unique[0]
+    if len(unique) == 1:
+        keys = [record[first] for record in records]
+        return model._default_manager.filter(**{f"{first}__in": keys}).count()
+    wanted = {tuple(record[k] for k in unique) for record in records}
+    there = model._default_manager.filter(
+        **{f"{first}__in": {key[0] for key in wanted}}
+    ).values_list(*unique)
+    return sum(1 for key in there if tuple(key) in wanted)
+
+
+def _key_columns(model: type[models.Model], unique: tuple[str, ...]) -> list[str]:
+    return [str(cast(Field, model._meta.get_field(name)).column) for name in unique]
 
 
 def _postgresql(
     model: type[models.Model],
-    unique: str,
+    unique: tuple[str, ...],
     fields: list[Field[Any, Any]],
     rows: list[tuple[Any, ...]],
 ) -> int:
@@ -88,9 +110,9 @@ def _postgresql(
     table = model._meta.db_table
     stage = sql.Identifier(f"import_stage_{table}")
     columns = sql.SQL(", ").join(sql.Identifier(str(f.column)) for f in fields)
-    key_column = str(cast(Field, model._meta.get_field(unique)).column)
-    key = sql.Identifier(key_column)
-    changing = [sql.Identifier(str(f.column)) for f in fields if f.column != key_column]
+    key_columns = _key_columns(model, unique)
+    key = sql.SQL(", ").join(sql.Identifier(c) for c in key_columns)
+    changing = [sql.Identifier(str(f.column)) for f in fields if f.column not in key_columns]
     updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(c) for c in changing)
     # A row that is already as the file says is left alone: re-importing a file then
     # rewrites no row and no index entry (it still counts as updated).
@@ -133,22 +155,22 @@ def _postgresql(
 
 def _sqlite(
     model: type[models.Model],
-    unique: str,
+    unique: tuple[str, ...],
     fields: list[Field[Any, Any]],
     rows: list[tuple[Any, ...]],
 ) -> None:
     quote = connection.ops.quote_name
-    key = str(cast(Field, model._meta.get_field(unique)).column)
+    key_columns = _key_columns(model, unique)
     columns = ", ".join(quote(str(f.column)) for f in fields)
     updates = ", ".join(
         f"{quote(str(f.column))} = excluded.{quote(str(f.column))}"
         for f in fields
-        if f.column != key
+        if f.column not in key_columns
     )
     statement = (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote(key)}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({', '.join(quote(c) for c in key_columns)}) DO UPDATE SET {updates}"
     )
     adapters = [(i, a) for i, a in enumerate(_sqlite_adapter(f) for f in fields) if a]
     if adapters:

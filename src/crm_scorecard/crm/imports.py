@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
@@ -1094,8 +1095,9 @@ class _Importer:
         fast: bool = True,
     ) -> None:
         self.spec = spec
-        # rows wait here to be validated a batch at a time, column by column
-        self.fast = fast and spec.group is None and not spec.whole_file
+        # rows wait here to be validated a batch at a time, column by column (an order's
+        # lines too: a batch's complete orders are then written together)
+        self.fast = fast and not spec.whole_file
         self.unparsed: list[tuple[int, list[Any]]] = []
         self.converters = [_fast_converter(p.field) for p in plan]
         self.header = header
@@ -1173,15 +1175,24 @@ class _Importer:
                 self.flush()
             return
         raw = dict(zip(self.header, cells, strict=False))
-        values = self.parse(number, cells, raw)
-        column = self.spec.group
-        if column is None:
+        self._take(number, cells, raw, self.parse(number, cells, raw))
+        if len(self.ready) >= BATCH_SIZE and not self.spec.whole_file:
+            self.flush()
+
+    def _take(
+        self,
+        number: int,
+        cells: list[Any],
+        raw: dict[str, Any] | list[Any],
+        values: dict[str, Any] | None,
+    ) -> None:
+        """A parsed row (values None: rejected) joins the rows to write; a grouped one
+        (an order's line) waits for the rest of its group, which goes in whole or not at all."""
+        if self.spec.group is None:
             if values is not None:
                 self.ready.append((number, raw, values))
-            if len(self.ready) >= BATCH_SIZE and not self.spec.whole_file:
-                self.flush()
             return
-        key = self._key(cells)
+        key = values[self.spec.group] if values is not None else self._key(cells)
         if key is None:
             return  # rejected alone: it names no group
         self.group_end.setdefault(key, number)
@@ -1199,8 +1210,6 @@ class _Importer:
             self._reject_group(key, lines, bad)
             return
         self.ready.extend(lines)
-        if len(self.ready) >= BATCH_SIZE:
-            self.flush()
 
     def _reject_group(self, key: Any, lines: list[Line], bad: int) -> None:
         column = self.spec.group or ""
@@ -1218,6 +1227,8 @@ class _Importer:
             )
 
     def finish(self) -> None:
+        if self.unparsed:
+            self._parse_batch()
         for key in list(self.pending) + list(self.group_bad):
             if key in self.pending or key in self.group_bad:
                 self._group_complete(key)
@@ -1267,14 +1278,12 @@ class _Importer:
         names = [p.column for p in self.plan]
         parsed = list(zip(*columns, strict=True)) if columns else [() for _ in batch]
         fast_at = {index: k for k, index in enumerate(plain) if not slow[k]}
-        simple = not (self.spec.settle or self.spec.checks)
+        simple = not (self.spec.settle or self.spec.checks or self.spec.group)
         for index, (number, cells) in enumerate(rows):
             row_at = fast_at.get(index)
             if row_at is None:
                 raw = dict(zip(self.header, cells, strict=False))
-                values = self.parse(number, cells, raw)
-                if values is not None:
-                    self.ready.append((number, raw, values))
+                self._take(number, cells, raw, self.parse(number, cells, raw))
                 continue
             values = dict(zip(names, parsed[row_at], strict=True))
             key = values[self.spec.id_column]
@@ -1282,10 +1291,9 @@ class _Importer:
                 self.seen[key] = number
                 self.ready.append((number, cells, values))
                 continue
-            raw = dict(zip(self.header, cells, strict=False))
-            found = self._settled(number, raw, values, [])
-            if found is not None:
-                self.ready.append((number, raw, found))
+            # the row-wide rules (an order line's agreement with its order, its number);
+            # the cells stay a list: a rejected row is made a dict by reject()
+            self._take(number, cells, cells, self._settled(number, cells, values, []))
 
     def parse(self, number: int, cells: list[Any], raw: dict[str, Any]) -> dict[str, Any] | None:
         errors: list[RowError] = []
@@ -1334,7 +1342,11 @@ class _Importer:
         return self._settled(number, raw, values, errors)
 
     def _settled(
-        self, number: int, raw: dict[str, Any], values: dict[str, Any], errors: list[RowError]
+        self,
+        number: int,
+        raw: dict[str, Any] | list[Any],
+        values: dict[str, Any],
+        errors: list[RowError],
     ) -> dict[str, Any] | None:
         """The row-wide rules on a row's parsed values: helper columns, cross-column checks,
         the same id twice. Returns the values, or None when the row is rejected."""
@@ -1594,6 +1606,8 @@ class _Importer:
     def _orders_upsert(self, batch: list[Line]) -> list[bool]:
         """Write the orders and lines of `batch` (call inside a transaction); for each line,
         whether it was there before."""
+        if self.fast:
+            return self._orders_upsert_at_once(batch)
         heads: dict[str, m.Order] = {}
         for _, _, values in batch:
             heads.setdefault(
@@ -1639,6 +1653,46 @@ class _Importer:
                 update_fields=self._update_fields(m.OrderLine, ["order", "line_no"]),
             )
         return [(line.order_id, line.line_no) in existing for line in lines]
+
+    def _orders_upsert_at_once(self, batch: list[Line]) -> list[bool]:
+        """The orders of `batch` with one upsert and their lines with another (COPY and
+        INSERT ... ON CONFLICT on PostgreSQL), in the caller's transaction: either all of
+        the batch is written or, when the database refuses any of it, none."""
+        heads: dict[str, dict[str, Any]] = {}
+        for _, _, values in batch:
+            if values["order_id"] not in heads:
+                heads[values["order_id"]] = {
+                    "external_id": values["order_id"],
+                    "customer_id": values["customer_id"],
+                    "ordered_at": values["ordered_at"],
+                    "salesperson_id": values.get("salesperson"),
+                    "channel": values.get("channel") or "",
+                }
+        if not self.dry_run:
+            tables_touch(m.Order, m.OrderLine)
+            records_upsert(m.Order, "external_id", list(heads.values()))
+        order_pks = dict(
+            m.Order.objects.filter(external_id__in=heads).values_list("external_id", "pk")
+        )
+        existing = set(
+            m.OrderLine.objects.filter(order_id__in=order_pks.values()).values_list(
+                "order_id", "line_no"
+            )
+        )
+        lines = []
+        for number, _, values in batch:
+            line = {
+                # On a dry run a new order has no key yet; a stand-in keeps validation going.
+                "order_id": order_pks.get(values["order_id"], -number),
+                "line_no": values["line_no"],
+                **self.row_fields(values),
+            }
+            if not isinstance(line["quantity"], Decimal):
+                line["quantity"] = Decimal(line["quantity"])
+            lines.append(line)
+        if not self.dry_run:
+            records_upsert(m.OrderLine, ("order_id", "line_no"), lines)
+        return [(line["order_id"], line["line_no"]) in existing for line in lines]
 
     def _write_departments(self, batch: list[Line]) -> None:
         """The whole file at once: parents may come later in it."""
