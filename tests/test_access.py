@@ -113,6 +113,7 @@ def urls(w):
     return {
         "home": "/",
         "scorecard": f"/scorecards/{card}/",
+        "scorecard_changes": f"/scorecards/{card}/changes/",
         "diamond": f"/scorecards/{card}/diamond/",
         "map": f"/scorecards/{card}/map/",
         "goal": f"/scorecards/{card}/goals/{goal}/",
@@ -167,6 +168,7 @@ MANAGERS = {
 PAGES = {
     "home": {**READ, "other_analyst": 200, "other_manager": 200},
     "scorecard": READ,
+    "scorecard_changes": READ,
     "diamond": READ,
     "map": READ,
     "goal": READ,

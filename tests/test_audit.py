@@ -15,7 +15,13 @@ from django.urls import NoReverseMatch, reverse
 from crm_scorecard.accounts.models import Level
 from crm_scorecard.accounts.services import token_create
 from crm_scorecard.scorecards import files
-from crm_scorecard.scorecards.history import OPERATOR, goal_changes, indicator_changes
+from crm_scorecard.scorecards.history import (
+    OPERATOR,
+    acting,
+    goal_changes,
+    indicator_changes,
+    scorecard_changes,
+)
 from crm_scorecard.scorecards.initiatives import initiative_create
 from crm_scorecard.scorecards.models import Goal, Indicator, ManualValue
 from crm_scorecard.scorecards.services import (
@@ -23,6 +29,7 @@ from crm_scorecard.scorecards.services import (
     indicator_save,
     manual_value_set,
     scorecard_import,
+    scorecard_save,
 )
 
 from .factories import UserFactory
@@ -197,6 +204,37 @@ def test_the_goal_page_shows_its_changes(client, org, visits):
     # Then both changes are sentences naming the manager
     assert "Weight changed from 1 to 3 by <strong>sales-manager</strong>" in html
     assert "Initiative &#x27;Door to door&#x27; added by <strong>sales-manager</strong>" in html
+
+
+def test_the_scorecard_page_shows_thresholds_perspectives_and_goals_changed(client, org, card):
+    # Given new thresholds, a reweighted and renamed perspective and a goal removed
+    card.green, card.yellow = 0.9, 0.6
+    scorecard_save(scorecard=card, actor=org.sales_manager)
+    customer = card.perspectives.get(name="Customer")
+    with acting(org.sales_manager):
+        customer.weight, customer.name = 2, "Customers"
+        customer.save()
+        Goal.objects.get(perspective=customer, name="Keep customers").delete()
+    # Then the scorecard's changes say so, newest first, with old and new values
+    texts = [c.text for c in scorecard_changes(scorecard=card)]
+    assert texts[:5] == [
+        "goal 'Keep customers' removed",
+        "perspective 'Customer': name changed from Customer to Customers",
+        "perspective 'Customer': weight changed from 1 to 2",
+        "green threshold changed from 80% to 90%",
+        "yellow threshold changed from 50% to 60%",
+    ]
+    # And the page shows them as sentences naming the manager, to the Sales analyst
+    # (the page loads them from their own address when its "Changes" is opened)
+    client.force_login(org.sales_analyst)
+    page = client.get(reverse("scorecard-detail", args=[card.pk])).content.decode()
+    assert f'hx-get="{reverse("scorecard-changes", args=[card.pk])}"' in page
+    html = client.get(reverse("scorecard-changes", args=[card.pk])).content.decode()
+    assert "Green threshold changed from 80% to 90% by <strong>sales-manager</strong>" in html
+    # And not to Customer Service
+    client.force_login(org.service_manager)
+    response = client.get(reverse("scorecard-changes", args=[card.pk]))
+    assert response.status_code == 404 and b"threshold changed" not in response.content
 
 
 @pytest.mark.parametrize("who", ["service_manager", "service_agent"])

@@ -31,6 +31,8 @@ from .models import (
     IndicatorComment,
     Initiative,
     ManualValue,
+    Perspective,
+    Scorecard,
     TargetPoint,
 )
 
@@ -154,6 +156,16 @@ _GOAL_FIELDS: dict[str, tuple[str, str]] = {
     "name": ("name", "plain"),
     "weight": ("weight", "number"),
     "parent": ("parent goal", "goal"),
+}
+_SCORECARD_FIELDS: dict[str, tuple[str, str]] = {
+    "name": ("name", "plain"),
+    "mission": ("mission", "plain"),
+    "green": ("green threshold", "share"),
+    "yellow": ("yellow threshold", "share"),
+}
+_PERSPECTIVE_FIELDS: dict[str, tuple[str, str]] = {
+    "name": ("name", "plain"),
+    "weight": ("weight", "number"),
 }
 _INITIATIVE_FIELDS: dict[str, tuple[str, str]] = {
     "name": ("name", "plain"),
@@ -326,5 +338,40 @@ def goal_changes(*, goal: Goal) -> list[Change]:
         if record.history_type in "+-":
             done = "added" if record.history_type == "+" else "removed"
             text = f"link {cause} → {effect} {done}"
+            changes.append(Change(text, _who(record), record.history_date))
+    return _newest(changes)
+
+
+def scorecard_changes(*, scorecard: Scorecard) -> list[Change]:
+    """What was changed on a scorecard itself, newest first: its name, mission and
+    stop-light thresholds, its perspectives (added, removed, renamed, reweighted) and its
+    goals added or removed (a goal's own changes are on the goal's page). The caller has
+    checked that the reader may see the scorecard (`selectors.scorecard_get`)."""
+    formats: dict[str, Formatter] = {"number": _number, "share": _share, "plain": _plain}
+    changes: list[Change] = []
+    for before, record in _by_object(_records(Scorecard, Q(id=scorecard.pk))):
+        if record.history_type == "+":
+            changes.append(Change("scorecard created", _who(record), record.history_date))
+        elif record.history_type == "~" and before is not None:
+            changes += [
+                Change(text, _who(record), record.history_date)
+                for text in _field_changes(before, record, _SCORECARD_FIELDS, formats)
+            ]
+    perspectives = _records(Perspective, Q(scorecard_id=scorecard.pk))
+    for before, record in _by_object(perspectives):
+        name = f"perspective {record.name!r}"
+        if record.history_type in "+-":
+            done = "added" if record.history_type == "+" else "removed"
+            changes.append(Change(f"{name} {done}", _who(record), record.history_date))
+        elif before is not None:
+            changes += [
+                Change(f"perspective {before.name!r}: {text}", _who(record), record.history_date)
+                for text in _field_changes(before, record, _PERSPECTIVE_FIELDS, formats)
+            ]
+    ids = {r.id for r in perspectives}
+    for _, record in _by_object(_records(Goal, Q(perspective_id__in=ids))):
+        if record.history_type in "+-":
+            done = "added" if record.history_type == "+" else "removed"
+            text = f"goal {record.name!r} {done}"
             changes.append(Change(text, _who(record), record.history_date))
     return _newest(changes)

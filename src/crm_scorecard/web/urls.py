@@ -49,6 +49,7 @@ urlpatterns = [
     path("scorecards/import/", editing.scorecard_import, name="scorecard-import"),
     path("scorecards/templates/", editing.template_install_view, name="template-install"),
     path("scorecards/<int:pk>/", sc.scorecard_detail, name="scorecard-detail"),
+    path("scorecards/<int:pk>/changes/", sc.scorecard_changes, name="scorecard-changes"),
     path("scorecards/<int:pk>/edit/", editing.scorecard_edit, name="scorecard-edit"),
     path("scorecards/<int:pk>/export/", sc.scorecard_export, name="scorecard-export"),
     # report.pdf, report.xlsx, report.csv?table=...; any other format answers 400 naming them

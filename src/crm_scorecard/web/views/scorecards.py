@@ -81,6 +81,15 @@ def scorecard_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def scorecard_changes(request: HttpRequest, pk: int) -> HttpResponse:
+    """The scorecard's own changes (thresholds, perspectives, goals added or removed), as
+    the part the scorecard page loads when its "Changes" is opened (kept out of the cached
+    page, which stays a handful of queries)."""
+    scorecard = sel.scorecard_get(user=request.user, pk=pk)
+    changes = audit.scorecard_changes(scorecard=scorecard)
+    return render(request, "web/_changes.html", {"changes": changes})
+
+
 def _scorecard_body(scorecard: Scorecard, ev: sel.Evaluation, can_edit: bool) -> dict[str, Any]:
     initiatives = {
         str(g.pk): list(g.initiatives.all())
