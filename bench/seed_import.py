@@ -190,6 +190,69 @@ def _imports_compared(path: Path, baseline_rows: int) -> None:
     for phase in ("new", "update"):
         ratio = rates[("batch", phase)] / rates[("row by row (today)", phase)]
         print(f"  batch importer / today's importer ({phase}): {ratio:.1f}x")
+    print(f"  load average {_load()}")
+    _where_the_time_goes(path, rates)
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg()) + " (2 cores)"
+
+
+def _where_the_time_goes(path: Path, rates: dict[tuple[str, str], float]) -> None:
+    """The batch importer again without part of what the database does per row, restored
+    after: on SQLite the change-counting row triggers of crm_customer (migration crm 0006,
+    one UPDATE of crm_tableversion per row written), on PostgreSQL the trigram (GIN)
+    indexes of crm_customer (its statement-level trigger runs once per statement). The
+    difference is what that part costs an import."""
+    from django.db import connection
+
+    from crm_scorecard.crm import models as m
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'crm_customer'"
+            )
+            label = "row triggers"
+        else:
+            cursor.execute(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid), pg_relation_size(c.oid) "
+                "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = 'crm_customer'::regclass ORDER BY c.relname"
+            )
+            found = cursor.fetchall()
+            print(f"  crm_customer's {len(found)} indexes (size at this many customers):")
+            for name, definition, size in found:
+                print(f"    {name:<42} {size / 2**20:6.1f} MiB  {definition.split(' USING ')[1]}")
+            cursor.execute(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = "
+                "'crm_customer'::regclass AND pg_get_indexdef(i.indexrelid) LIKE '%gin_trgm_ops%'"
+            )
+            label = "trigram indexes"
+        parts = cursor.fetchall()
+        if not parts:
+            return
+        for name, _ in parts:
+            cursor.execute(
+                f'DROP {"TRIGGER" if connection.vendor == "sqlite" else "INDEX"} "{name}"'
+            )
+    try:
+        m.Customer.objects.exclude(external_id__startswith="old-").delete()
+        for phase in ("new", "update"):
+            rows, _, wall, cpu = _measure(path, fast=True)
+            share = 1 - (rates[("batch", phase)] / (rows / wall))
+            print(
+                f"import {'batch, no ' + label:>18} ({phase:>6}): {rows:>9,} customers in "
+                f"{wall:6.1f} s = {rows / wall:>8,.0f} rows/s ({rows / cpu:>8,.0f} rows/s of CPU); "
+                f"the {len(parts)} {label} take {share:.0%} of the batch import's time"
+            )
+    finally:
+        with connection.cursor() as cursor:
+            for _, definition in parts:
+                cursor.execute(definition)
+    print(f"  load average {_load()}")
 
 
 def _import_only(args: argparse.Namespace) -> None:
