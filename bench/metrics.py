@@ -485,7 +485,11 @@ def main() -> int:
                 for k in expected
                 if any(
                     (v is None) != (again[k].get(p) is None)
-                    or (v is not None and v == v and abs(float(again[k][p]) - float(v)) > 1e-9)
+                    or (
+                        v is not None
+                        and v == v
+                        and abs(float(again[k][p]) - float(v)) > 1e-9 * max(1, abs(float(v)))
+                    )
                     for p, v in expected[k].items()
                 )
             ]
