@@ -281,7 +281,10 @@ def run_mirror_copy() -> dict:
     for table, at in stamps:
         per_table[table] = at - last
         last = at
-    return {"tables": len(tables), "seconds": seconds, "per_table": per_table}
+    # `seconds`: the whole sync (stamps, copies, anything derived from the copies, the
+    # manifest); `copy`: from the start to the last table written.
+    copy = (stamps[-1][1] - began) if stamps else seconds
+    return {"tables": len(tables), "seconds": seconds, "copy": copy, "per_table": per_table}
 
 
 def run_fixed_cost(rounds: int) -> dict:
@@ -414,14 +417,16 @@ def main() -> int:
 
     if not args.skip_copy:
         copies = [child(args, "mirror") for _ in range(args.runs)]
-        seconds = statistics.median(c["seconds"] for c in copies)
+        seconds = statistics.median(c["copy"] for c in copies)
+        whole = statistics.median(c["seconds"] for c in copies)
         slowest = sorted(copies[-1]["per_table"].items(), key=lambda kv: -kv[1])[:3]
         print(
             f"columnar mirror, first copy from {connection.vendor} of {copies[0]['tables']} "
-            f"tables (every table copied to Parquet, a new version folder): {seconds:.2f} s "
-            f"(runs: {', '.join(f'{c["seconds"]:.2f}' for c in copies)}; slowest tables: "
+            f"tables (every table copied to Parquet in a new version folder): {seconds:.2f} s "
+            f"(runs: {', '.join(f'{c["copy"]:.2f}' for c in copies)}; slowest tables: "
             + ", ".join(f"{t} {s:.2f}" for t, s in slowest)
-            + f"); load {load()}"
+            + f"); the whole sync, with what is derived from the copies, {whole:.2f} s; "
+            f"load {load()}"
         )
     else:
         mirror_sync()
