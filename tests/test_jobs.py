@@ -1,5 +1,6 @@
 """The worker: the schedule's due times, the nightly compute run once per due time (twice
-asked, or by two workers at once), scheduled report emails built as each recipient sees
+asked, or by two workers at once) with its steps (RFM scores, the value refit, the cohorts,
+the KPIs; a failing one fails the run), scheduled report emails built as each recipient sees
 the scorecard, and the `worker` command."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from crm_scorecard.accounts.models import Level
+from crm_scorecard.clv.models import CustomerValue, ValueFit
 from crm_scorecard.crm import models as m
 from crm_scorecard.errors import Invalid
 from crm_scorecard.jobs import services
@@ -35,9 +37,13 @@ from crm_scorecard.metrics.api import FillRun
 from crm_scorecard.periods import month_first, month_of, shift_months
 from crm_scorecard.scorecards import files
 from crm_scorecard.scorecards.services import scorecard_import
+from crm_scorecard.segments import selectors as segment_selectors
+from crm_scorecard.segments import services as segment_services
+from crm_scorecard.segments.models import CohortSnapshot, RfmScore
 
 from . import metrics_data
 from .factories import UserFactory
+from .test_clv import _simulated_shop
 
 AT_2 = time(2, 0)
 AT_6 = time(6, 0)
@@ -158,6 +164,123 @@ def test_two_workers_at_once_queue_and_run_the_compute_once(settings):
     assert ScheduleRun.objects.count() == 1
     assert _nightly_runs() == 1
     assert FillRun.objects.count() == 1
+
+
+# ---- the nightly run's steps: RFM, customer value, cohorts, then the KPIs ------------------
+
+
+def _cohort_view(result) -> tuple:
+    return (result.cohorts, result.months, result.last_month, result.undated)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_tick_scores_rfm_refits_value_and_stores_cohorts_once(settings, org):
+    # Given 200 simulated customers (enough to fit the value models) and the compute due at
+    # 02:00; it is 03:00
+    settings.CRM_COMPUTE_AT = "02:00"
+    _simulated_shop(org)
+    customers = m.Customer.objects.count()
+    buyers = m.Customer.objects.filter(orders__isnull=False).distinct().count()
+    now = timezone.now().replace(hour=3, minute=0, second=0, microsecond=0)
+    today = timezone.localdate()
+    # When a worker runs a round, and a restarted one another
+    first = Runner(name="w1").round(now=now)
+    second = Runner(name="w1-restarted").round(now=now + timedelta(minutes=5))
+    # Then one run was queued and ran, once, and succeeded with every step's result
+    assert (first.queued, first.ran, second.queued, second.ran) == (1, 1, 0, 0)
+    task = DBTaskResult.objects.get()
+    assert task.status == "SUCCESSFUL", task.traceback
+    assert list(task.return_value) == ["rfm", "value", "cohorts", "kpis"]
+    # And every customer was scored once, at today's date
+    assert set(RfmScore.objects.values_list("as_of", flat=True)) == {today}
+    assert RfmScore.objects.count() == customers
+    assert task.return_value["rfm"] == {"as_of": today.isoformat(), "customers": customers}
+    # And the value models were fitted once, predicting for every customer who bought
+    assert ValueFit.objects.count() == 1
+    assert CustomerValue.objects.count() == buyers
+    assert task.return_value["value"]["customers"] == buyers
+    # And the cohorts were stored once, equal to the live computation
+    assert CohortSnapshot.objects.count() == 1
+    stored = segment_selectors.cohorts(user=None)
+    assert stored.computed and stored.cohorts
+    assert _cohort_view(stored) == _cohort_view(segment_selectors.cohorts_live(user=None))
+    # And the KPIs once, after them
+    assert FillRun.objects.count() == 1 and FillRun.objects.get().error == ""
+    # When the next night comes, then each runs once more
+    third = Runner(name="w1").round(now=now + timedelta(days=1))
+    assert (third.queued, third.ran) == (1, 1)
+    assert (ValueFit.objects.count(), FillRun.objects.count()) == (2, 2)
+    assert CohortSnapshot.objects.count() == 1  # the new one replaced the old
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_nightly_step_fails_the_run_after_the_others_ran(settings, monkeypatch, caplog):
+    # Given the tiny company (too few customers to fit the value models), the compute due,
+    # and storing the cohorts failing
+    settings.CRM_COMPUTE_AT = "02:00"
+    metrics_data.build()
+    fits = list(ValueFit.objects.values_list("pk", flat=True))  # its one stored fit
+
+    def broken() -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(segment_services, "cohorts_refresh", broken)
+    now = timezone.now().replace(hour=3, minute=0, second=0, microsecond=0)
+    said: list[str] = []
+    # When the worker runs a round
+    done = Runner(name="w1", say=said.append).round(now=now)
+    # Then the run is recorded as failed, naming the step and its error, and said so
+    assert (done.queued, done.ran) == (1, 1)
+    task = DBTaskResult.objects.get()
+    assert task.status == "FAILED"
+    assert task.exception_class_path == "crm_scorecard.jobs.compute.NightlyStepsFailed"
+    assert "1 step(s) failed: cohorts: RuntimeError: disk full" in task.traceback
+    assert any(line.endswith(": failed") for line in said), said
+    assert "nightly cohorts failed" in caplog.text and "disk full" in caplog.text
+    # And the other steps ran: RFM scored today, the KPIs stored; the value models, which
+    # cannot be fitted on so few customers, skipped (the fit stored before kept), not failed
+    assert RfmScore.objects.filter(as_of=timezone.localdate()).count() == 3
+    assert FillRun.objects.count() == 1 and FillRun.objects.get().error == ""
+    assert list(ValueFit.objects.values_list("pk", flat=True)) == fits
+    assert not CohortSnapshot.objects.exists()
+    # And it is not run again for that due time
+    again = Runner(name="w2").round(now=now + timedelta(minutes=5))
+    assert (again.queued, again.ran) == (0, 0)
+    assert DBTaskResult.objects.count() == 1
+
+
+def test_nightly_run_reports_each_steps_result_or_why_it_was_skipped(db, monkeypatch):
+    # Given steps that answer, one the data cannot support yet, and one that breaks
+    from crm_scorecard.jobs import compute
+
+    def fails(day):
+        raise ValueError("bad state")
+
+    def cannot(day):
+        raise Invalid("too few customers")
+
+    monkeypatch.setattr(
+        compute,
+        "NIGHTLY_STEPS",
+        {"a": lambda day: {"day": day.isoformat()}, "b": cannot, "c": fails, "d": fails},
+    )
+    # When the nightly run runs on 11 March
+    with pytest.raises(compute.NightlyStepsFailed) as raised:
+        compute.nightly_run(today=date(2026, 3, 11))
+    # Then every step ran; the failures are named, in order, with the others' results
+    assert raised.value.failed == {"c": "ValueError: bad state", "d": "ValueError: bad state"}
+    assert raised.value.results == {
+        "a": {"day": "2026-03-11"},
+        "b": {"skipped": "too few customers"},
+        "c": {"failed": "ValueError: bad state"},
+        "d": {"failed": "ValueError: bad state"},
+    }
+    # And without failures it returns the results
+    monkeypatch.setattr(compute, "NIGHTLY_STEPS", {"a": lambda day: {"ok": 1}, "b": cannot})
+    assert compute.nightly_run(today=date(2026, 3, 11)) == {
+        "a": {"ok": 1},
+        "b": {"skipped": "too few customers"},
+    }
 
 
 # ---- scheduled report emails -----------------------------------------------------------------

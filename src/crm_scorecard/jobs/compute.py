@@ -1,4 +1,5 @@
-"""Computing the KPIs: the one way `crm-scorecard compute` and the nightly job store them.
+"""Computing the KPIs: the one way `crm-scorecard compute` and the nightly job store them,
+and the nightly run's other steps (RFM scores, customer value, cohorts) before them.
 
 The default engine reads a columnar copy of the app database, so that copy is brought up to
 date first; then every metric is stored overall, for each department's subtree, and broken
@@ -6,12 +7,17 @@ down as the stored scorecards' indicators ask (`scorecards.selectors.indicator_s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.utils import timezone
 
+from crm_scorecard.clv import selectors as clv_selectors
+from crm_scorecard.clv import services as clv_services
+from crm_scorecard.errors import Invalid
 from crm_scorecard.metrics.api import (
     TABLES,
     FillRun,
@@ -23,6 +29,9 @@ from crm_scorecard.metrics.api import (
 )
 from crm_scorecard.periods import month_first, month_of, shift_months
 from crm_scorecard.scorecards.selectors import indicator_slices
+from crm_scorecard.segments import services as segment_services
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,3 +85,95 @@ def latest_since(*, today: date | None = None) -> date:
     closed (late orders, feedback) and the month under way are stored again."""
     day = today or timezone.localdate()
     return month_first(shift_months(month_of(day), -1))
+
+
+# ---- the nightly run -----------------------------------------------------------------------
+
+
+def rfm_step(today: date) -> dict[str, Any]:
+    """Every customer's RFM scores and segment at today's date (`segments rfm`)."""
+    return {"as_of": today.isoformat(), "customers": segment_services.rfm_refresh(as_of=today)}
+
+
+def value_step(today: date) -> dict[str, Any]:
+    """The customer value models refitted on every order (`customers value`), with the
+    horizon, discount rate and "at risk" threshold of the fit before (defaults at first)."""
+    before = clv_selectors.fit_latest()
+    settings: dict[str, Any] = (
+        {}
+        if before is None
+        else {
+            "horizon_weeks": before.horizon_weeks,
+            "annual_discount_rate": before.annual_discount_rate,
+            "at_risk_below": before.at_risk_below,
+        }
+    )
+    fit = clv_services.customer_values_fit(**settings)
+    return {"fit": fit.pk, "customers": fit.customers, "data_end": fit.data_end.isoformat()}
+
+
+def cohorts_step(today: date) -> dict[str, Any]:
+    """Every department's cohorts, stored for the cohorts page (`segments cohorts
+    --refresh`)."""
+    snapshot = segment_services.cohorts_refresh()
+    return {"computed_at": snapshot.computed_at.isoformat(), "cells": snapshot.cells.count()}
+
+
+def kpis_step(today: date) -> dict[str, Any]:
+    """The latest periods' KPIs (last month and this month), as `crm-scorecard compute
+    --since <first of last month>` stores them. Whatever listens for a finished compute
+    (alerts) hears of it from the compute itself."""
+    since = latest_since(today=today)
+    done = kpis_compute(since=since)
+    return {
+        "since": since.isoformat(),
+        "metrics": done.metrics,
+        "values": done.run.rows_written,
+        "fill_run": done.run.pk,
+    }
+
+
+# In this order: the KPIs come last because metrics read the RFM segments and value bands
+# (`--filter rfm=...`, `--by value_band`) from the copy the KPI step brings up to date.
+NIGHTLY_STEPS: dict[str, Callable[[date], dict[str, Any]]] = {
+    "rfm": rfm_step,
+    "value": value_step,
+    "cohorts": cohorts_step,
+    "kpis": kpis_step,
+}
+
+
+class NightlyStepsFailed(RuntimeError):
+    """Steps of the nightly run failed (the others ran): the task is recorded as failed,
+    with this message naming them and each one's error."""
+
+    def __init__(self, failed: dict[str, str], results: dict[str, Any]) -> None:
+        self.failed = failed
+        self.results = results
+        named = "; ".join(f"{step}: {error}" for step, error in failed.items())
+        super().__init__(f"nightly run: {len(failed)} step(s) failed: {named}")
+
+
+def nightly_run(*, today: date | None = None) -> dict[str, Any]:
+    """Run every nightly step once, in order, each on its own: one that fails does not stop
+    the others, and is logged with its traceback; when any failed, `NightlyStepsFailed` is
+    raised after the last, so the run is recorded as failed, not passed over. A step the
+    data cannot support yet (too few customers to fit the value models: `Invalid`) is
+    skipped, with the reason in the result; what it stored before stays. Returns each
+    step's result by name."""
+    day = today or timezone.localdate()
+    results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for name, step in NIGHTLY_STEPS.items():
+        try:
+            results[name] = step(day)
+        except Invalid as exc:
+            log.warning("nightly %s skipped: %s", name, exc)
+            results[name] = {"skipped": str(exc)}
+        except Exception as exc:
+            log.exception("nightly %s failed", name)
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            results[name] = {"failed": failed[name]}
+    if failed:
+        raise NightlyStepsFailed(failed, results)
+    return results

@@ -1,4 +1,6 @@
-"""The schedule the worker keeps: the nightly compute, then the scheduled report emails.
+"""The schedule the worker keeps: the nightly compute (RFM scores, the customer value refit,
+the cohorts, then the KPIs: `compute.nightly_run`, one job), then the scheduled report
+emails.
 
 Each job has due times (every day at CRM_COMPUTE_AT; reports daily, on Mondays or on the
 1st at CRM_REPORTS_AT, local time). On every tick the worker looks at each job's latest due

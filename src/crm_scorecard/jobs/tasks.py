@@ -9,22 +9,16 @@ from typing import Any
 from django.tasks import task
 
 from . import services
-from .compute import kpis_compute, latest_since
+from .compute import nightly_run
 
 
 @task(priority=10)
 def nightly_compute() -> dict[str, Any]:
-    """Store the latest periods' KPIs (last month and this month), as `crm-scorecard
-    compute --since <first of last month>` would. Whatever listens for a finished compute
-    (alerts) hears of it from the compute itself."""
-    since = latest_since()
-    done = kpis_compute(since=since)
-    return {
-        "since": since.isoformat(),
-        "metrics": done.metrics,
-        "values": done.run.rows_written,
-        "fill_run": done.run.pk,
-    }
+    """The nightly run (`compute.nightly_run`): every customer's RFM scores at today's
+    date, the customer value refit, the cohorts, then the latest periods' KPIs (last month
+    and this month, as `crm-scorecard compute --since <first of last month>` stores them).
+    A failing step fails the task, naming it, after the other steps ran."""
+    return nightly_run()
 
 
 @task()
