@@ -149,7 +149,7 @@ def main() -> None:
             for name in (
                 "crm_customer_name_trgm",
                 "crm_customer_email_trgm",
-                "crm_customer_phone_trgm",
+                "crm_customer_phone_digits_trgm",
             ):
                 cursor.execute(f"DROP INDEX {name}")
             measure("baseline no idx")
