@@ -42,6 +42,7 @@ from crm_scorecard.crm.changes import table_versions
 
 from .backends import connect_duckdb, naive_utc_select
 from .columnar_copy import sqlite_to_parquet
+from .profile_cube import derive
 from .sources import TABLES
 
 MANIFEST = "mirror.json"
@@ -148,6 +149,7 @@ def mirror_sync(
             if table not in stale:
                 _link(previous / f"{table}.parquet", target / f"{table}.parquet")
         _copy(stale, target, progress)
+        derive(target, previous=previous, copied=stale)  # the profile's cube (profile_cube.py)
         tables = dict(manifest.get("tables", {}))
         tables.update({t: stamps[t] for t in stale})
         partial = folder / f".{MANIFEST}.{uuid.uuid4().hex}"

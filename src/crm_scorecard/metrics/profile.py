@@ -38,8 +38,9 @@ from crm_scorecard.accounts.scope import Actor
 from crm_scorecard.crm.ages import AGE_LABELS
 from crm_scorecard.errors import Invalid
 
-from . import semantic
+from . import profile_cube, semantic
 from . import sources as built
+from .backends import ParquetConnection
 from .engine import Engine
 from .kinds import label, period_expr
 from .services import engine_for
@@ -293,7 +294,9 @@ def profile_query(
     keys = list(dims)
     day = until or datetime.now(UTC).date()
     by_order = any(d not in _customer_level() for d in [*dims, *(d for d, _ in pairs)])
-    results = _run(engine, model, dims, pairs, since, until, day)
+    results = _run(
+        engine, model, dims, pairs, since, until, day, cube=_cube(engine, model, dims, pairs)
+    )
     if by_order:
         return Profile(dims, pairs, since, until, [_row(r, len(keys)) for r in results[0]])
     counted, active = results
@@ -379,14 +382,22 @@ def _run(
     since: date | None,
     until: date | None,
     day: date,
+    *,
+    cube: str | None = None,
 ) -> list[list[tuple[Any, ...]]]:
     conn = engine.conn
+
+    def plan() -> list[Table]:
+        if cube is not None:
+            return _plan_cube(engine, model, cube, dims, pairs, since, until, day)
+        return _plan(engine, model, dims, pairs, since, until, day)
+
     if conn.name not in ("duckdb", "postgres", "sqlite") or conn.shared:
-        plan = _plan(engine, model, dims, pairs, since, until, day)
-        return [list(engine.execute(q).itertuples(index=False, name=None)) for q in plan]
+        return [list(engine.execute(q).itertuples(index=False, name=None)) for q in plan()]
     key = (
         conn.name,
         conn.database,
+        cube,
         dims,
         pairs,
         since,
@@ -397,14 +408,173 @@ def _run(
         tuple((s.name, tuple(d.name for d in s.dimensions)) for s in model.sources.values()),
     )
     if key not in _COMPILED:
-        plan = _plan(engine, model, dims, pairs, since, until, day)
+        queries = plan()
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
-        _COMPILED[key] = (tuple(conn._loaded), [str(conn.backend.compile(q)) for q in plan])
+        _COMPILED[key] = (tuple(conn._loaded), [str(conn.backend.compile(q)) for q in queries])
     tables, queries = _COMPILED[key]
     for name in tables:
         conn.table(name)  # each engine's connection reads the tables through views of its own
     return [_fetch(conn, sql) for sql in queries]
+
+
+# The profile reads the pre-aggregated order lines (profile_cube.py) where it can: False
+# makes it read the order lines themselves (the tests compare the two).
+USE_CUBE = True
+
+
+def _cube(
+    engine: Engine,
+    model: semantic.Model,
+    dims: tuple[str, ...],
+    pairs: tuple[tuple[str, str], ...],
+) -> str | None:
+    """The name of the cube table to read on `engine`, written first if its mirror version
+    lacks it; None when the profile reads the order lines themselves: on the app database,
+    or by a dimension the cube does not carry (one the semantic model adds, say)."""
+    conn = engine.conn
+    if not USE_CUBE or not isinstance(conn, ParquetConnection) or conn.pin is None:
+        return None
+    if conn.parquet is None or conn.shared or conn.name != "duckdb":
+        return None
+    source = model.source(LINES)
+    carried = {
+        *(source.dimension(name) for name in profile_cube.customer_columns()),
+        semantic.AGE_BRACKET,
+        semantic.DEPARTMENT,
+        semantic.RFM_SEGMENT,
+        semantic.VALUE_BAND,
+        semantic.PRODUCT_CATEGORY,
+        semantic.PRODUCT_TIER,
+        semantic.CHANNEL,
+        semantic.SALESPERSON,
+    }
+    if any(source.dimension(d) not in carried for d in [*dims, *(d for d, _ in pairs)]):
+        return None
+    profile_cube.build(conn.parquet, conn)
+    return profile_cube.table_name()
+
+
+def _plan_cube(
+    engine: Engine,
+    model: semantic.Model,
+    cube: str,
+    dims: tuple[str, ...],
+    pairs: tuple[tuple[str, str], ...],
+    since: date | None,
+    until: date | None,
+    day: date,
+) -> list[Table]:
+    """The queries of `_plan`, on the cube (profile_cube.py) rather than the order lines:
+    the same groups and measures, one grouping (per customer) fewer, no join with the
+    orders, the products or the customers. The department tree, RFM segments and value
+    bands are joined after the grouping per customer, on a row per customer and cell (a
+    customer has one department, one segment, one band)."""
+    conn = engine.conn
+    source = model.source(LINES)
+    own = _customer_level()
+    wanted = list(dict.fromkeys([*dims, *(d for d, _ in pairs)]))
+    t = conn.table(cube)
+    if engine.departments is not None:
+        t = t.filter(t.department_id.isin(sorted(engine.departments)))
+    if "age_bracket" in wanted:
+        reference = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
+        t = t.mutate(age_bracket=built.age_bracket(reference, t.birth_date))
+    if "salesperson" in wanted:  # before the grouping: two salespeople may share a name
+        t = built.with_dimensions(conn, t, [semantic.SALESPERSON])
+    for name, value in pairs:
+        if name in t.columns:
+            t = t.filter(t[name] == value)
+    pinned = {d for d in wanted if d in profile_cube.LINE_LEVEL}
+    orders = t[profile_cube.orders_column(pinned)]
+    in_range = t.day.notnull()
+    epoch = date(1970, 1, 1)
+    if since is not None:
+        in_range = in_range & (t.day >= (since - epoch).days)
+    if until is not None:
+        in_range = in_range & (t.day <= (until - epoch).days)
+    later = [d for d in wanted if d not in t.columns]  # department, RFM segment, value band
+    keys = [d for d in dims if d in t.columns]
+    previous = profile_cube.previous_column({d for d in wanted if d not in own})
+    if previous is not None and set(later) <= {"department"}:
+        return _plan_cube_sums(
+            engine, model, t, previous, orders, in_range, since, dims, pairs, day
+        )
+    extra = ["department_id"] if "department" in later else []
+    per_customer = t.group_by([*keys, *extra, "customer"]).aggregate(
+        active=in_range.ifelse(1, 0).max(),
+        revenue=in_range.ifelse(t.revenue, 0.0).sum(),
+        orders=in_range.ifelse(orders, 0).sum(),
+    )
+    per_customer = built.with_dimensions(
+        conn, per_customer, [d for d in (source.dimension(n) for n in later) if d is not None]
+    )
+    for name, value in pairs:
+        if name in later:
+            per_customer = per_customer.filter(per_customer[name] == value)
+    measures = {
+        "active_customers": per_customer.active.sum(),
+        "revenue": per_customer.revenue.sum(),
+        "orders": per_customer.orders.sum(),
+    }
+    if any(d not in own for d in wanted):
+        return [
+            per_customer.group_by(list(dims)).aggregate(customers=per_customer.count(), **measures)
+        ]
+    customers = _customers(engine, model, list(dims), list(pairs), day)
+    return [
+        customers.group_by(list(dims)).aggregate(customers=customers.count()),
+        per_customer.group_by(list(dims)).aggregate(**measures),
+    ]
+
+
+def _plan_cube_sums(
+    engine: Engine,
+    model: semantic.Model,
+    t: Table,
+    previous: str,
+    orders: Any,
+    in_range: Any,
+    since: date | None,
+    dims: tuple[str, ...],
+    pairs: tuple[tuple[str, str], ...],
+    day: date,
+) -> list[Table]:
+    """`_plan_cube` with every measure a sum over the cube's rows, no grouping per customer:
+    a customer counts where their row has no row before it (`previous`: per customer and
+    value of the order's dimensions the profile pins), and is active where their first row
+    in the range is (the row before it is older than the range, or none). The department
+    tree is joined on the sums per department, a customer being in one department."""
+    conn = engine.conn
+    prev = t[previous]
+    first = prev.isnull()
+    if since is not None:
+        first = first | (prev < (since - date(1970, 1, 1)).days)
+    keys = [d for d in dims if d in t.columns]
+    late = "department" in dims or any(d == "department" for d, _ in pairs)
+    sums = t.group_by([*keys, *(["department_id"] if late else [])]).aggregate(
+        customers=prev.isnull().ifelse(1, 0).sum(),
+        active_customers=(in_range & first).ifelse(1, 0).sum(),
+        revenue=in_range.ifelse(t.revenue, 0.0).sum(),
+        orders=in_range.ifelse(orders, 0).sum(),
+    )
+    if late:
+        sums = built.with_dimensions(conn, sums, [semantic.DEPARTMENT])
+        for name, value in pairs:
+            if name == "department":
+                sums = sums.filter(sums.department == value)
+    measures = {
+        "active_customers": sums.active_customers.sum(),
+        "revenue": sums.revenue.sum(),
+        "orders": sums.orders.sum(),
+    }
+    if any(d not in _customer_level() for d in [*dims, *(d for d, _ in pairs)]):
+        return [sums.group_by(list(dims)).aggregate(customers=sums.customers.sum(), **measures)]
+    customers = _customers(engine, model, list(dims), list(pairs), day)
+    return [
+        customers.group_by(list(dims)).aggregate(customers=customers.count()),
+        sums.group_by(list(dims)).aggregate(**measures),
+    ]
 
 
 def _fetch(conn: Any, sql: str) -> list[tuple[Any, ...]]:

@@ -1,0 +1,195 @@
+"""The customer profile's pre-aggregated order lines: one Parquet file per version of the
+columnar mirror that the profile (`profile.py`) groups instead of the raw order lines.
+
+One row per customer, day (UTC) and cell of the order's own dimensions (sales channel,
+salesperson, product category, product tier), with the customer's own columns beside it
+(department, birth date, region, country...: no join with the customers per request):
+
+- `revenue`: the amount of the customer's order lines in the cell that day;
+- `orders_ct`: their orders with a line in the cell (category and tier both);
+- `orders_c`, `orders_t`, `orders_o`: the orders whose first (category, tier) cell among
+  their lines of the same category, of the same tier, of any cell is this one.
+
+An order with lines in two cells counts once in each cell, as the profile counts it; summed
+over the cells of a group, `orders_c` counts each order once per category however many
+tiers it has there, `orders_t` once per tier, `orders_o` once. Channel, salesperson, day and
+customer are the order's own, so every count adds up over them. Which one a profile sums
+depends on whether it breaks down or filters by category or tier (`orders_column`).
+
+A mirror version never changes once named, so the file is written once per version, beside
+its tables: when the sync writes the version (`derive`), or by the first profile that finds
+it missing (an older version), under a lock, to a temporary name renamed when complete. It
+goes with its version. A version that copied none of the tables it is computed from links
+the previous version's file instead."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import ibis
+from ibis.expr.types import Table
+
+from . import semantic
+from . import sources as built
+from .backends import Connection, ParquetConnection, duckdb_in_utc
+from .kinds import period_expr
+
+FORMAT = 2  # bump when the file's columns or meaning change
+INPUTS = ("crm_customer", "crm_order", "crm_orderline", "crm_product")
+LINE_LEVEL = ("product_category", "product_tier")  # dimensions that differ within an order
+ORDER_LEVEL = ("channel", "salesperson_id")  # the order's own columns kept in the cube
+MEASURES = ("revenue", "orders_ct", "orders_c", "orders_t", "orders_o")
+NO_DAY = 2**31 - 1  # orders without a date sort last
+# The order dimensions a profile counts customers by without grouping per customer: every
+# combination of them, by a number (its `prev_N` column).
+COUNTED = ("channel", "product_category", "product_tier")
+PINNABLE = {
+    mask: tuple(d for i, d in enumerate(COUNTED) if mask & (1 << i))
+    for mask in range(1 << len(COUNTED))
+}
+
+
+def customer_columns() -> list[str]:
+    """The customer's columns the cube carries: every customer dimension read straight off
+    the customer's row (`join_customer`), but the age bracket, which is worked out from the
+    birth date on the profile's day."""
+    return [
+        d.name
+        for d in semantic.CUSTOMER
+        if d.join is built.join_customer and d.name != "age_bracket"
+    ]
+
+
+def table_name() -> str:
+    """The cube's file (without `.parquet`) in a version folder: named after its layout,
+    so a change of the customer's dimensions writes a new one rather than reading an old."""
+    layout = repr((FORMAT, customer_columns())).encode()
+    return f"profile_cube_{hashlib.sha1(layout).hexdigest()[:10]}"
+
+
+def orders_column(pinned: set[str]) -> str:
+    """The order count to sum when the profile breaks down or filters by `pinned` of the
+    line-level dimensions (see the module's docstring)."""
+    if {"product_category", "product_tier"} <= pinned:
+        return "orders_ct"
+    if "product_category" in pinned:
+        return "orders_c"
+    if "product_tier" in pinned:
+        return "orders_t"
+    return "orders_o"
+
+
+def previous_column(pinned: set[str]) -> str | None:
+    """The `prev_N` column for a profile that breaks down or filters by `pinned` of the
+    order's dimensions; None when one of them is not among COUNTED (the salesperson)."""
+    if not pinned <= set(COUNTED):
+        return None
+    return f"prev_{sum(1 << i for i, d in enumerate(COUNTED) if d in pinned)}"
+
+
+def cube_expr(conn: Connection) -> Table:
+    """The cube as an Ibis expression over the CRM tables on `conn`: the order lines joined
+    as the profile joins them (an inner join to their order, a left join to their product)."""
+    o = conn.table("crm_order")
+    orders = o.select(
+        order=o.id,
+        customer=o.customer_id,
+        ts=o.ordered_at,
+        channel=o.channel,
+        salesperson_id=o.salesperson_id,
+    )
+    lines = built.order_lines(conn, orders)
+    lines = lines.mutate(day=period_expr(lines.ts, "day"))
+    keys = ["customer", "day", *ORDER_LEVEL, *LINE_LEVEL]
+    cells = lines.group_by([*keys, "order"]).aggregate(amount=lines.amount.sum())
+    first = {
+        "first_c": ibis.row_number().over(
+            group_by=[cells.order, cells.product_category], order_by=[cells.product_tier]
+        ),
+        "first_t": ibis.row_number().over(
+            group_by=[cells.order, cells.product_tier], order_by=[cells.product_category]
+        ),
+        "first_o": ibis.row_number().over(
+            group_by=[cells.order], order_by=[cells.product_category, cells.product_tier]
+        ),
+    }
+    cells = cells.mutate(**first)
+    cube = cells.group_by(keys).aggregate(
+        revenue=cells.amount.sum(),
+        orders_ct=cells.count(),
+        orders_c=(cells.first_c == 0).ifelse(1, 0).sum(),
+        orders_t=(cells.first_t == 0).ifelse(1, 0).sum(),
+        orders_o=(cells.first_o == 0).ifelse(1, 0).sum(),
+    )
+    # Who bought in a group, at any date or in a range, without grouping per customer: per
+    # customer and value of the pinned order dimensions, the day of the row before (null:
+    # the first row). A group's customers are its rows without one; its active customers
+    # in a range, its rows in the range whose row before is older than the range.
+    cube = cube.mutate(sort_day=cube.day.fill_null(NO_DAY))
+    previous = {}
+    for mask, pinned in PINNABLE.items():
+        window = ibis.window(
+            group_by=[cube.customer, *(cube[d] for d in pinned)],
+            order_by=[cube.sort_day, *(cube[d] for d in [*ORDER_LEVEL, *LINE_LEVEL])],
+        )
+        previous[f"prev_{mask}"] = cube.sort_day.lag().over(window).cast("int32")
+    cube = cube.mutate(**previous).drop("sort_day")
+    c = conn.table("crm_customer")
+    people = c.select(
+        cube_customer=c.id,
+        department_id=c.department_id,
+        birth_date=c.birth_date,
+        **{name: c[name] for name in customer_columns()},
+    )
+    cube = cube.join(people, cube.customer == people.cube_customer).drop("cube_customer")
+    return cube.order_by(["day", "customer"])
+
+
+def cube_file(folder: Path) -> Path:
+    return folder / f"{table_name()}.parquet"
+
+
+def build(folder: Path, conn: Connection | None = None) -> Path:
+    """Write the cube of the mirror version in `folder` (once: under a lock, to a temporary
+    name renamed when complete); `conn`: a DuckDB connection over that version's files."""
+    target = cube_file(folder)
+    if target.exists():
+        return target
+    with (folder / ".profile_cube.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():  # another process wrote it while this one waited
+            return target
+        own = conn is None
+        conn = conn or ParquetConnection(duckdb_in_utc(), parquet=folder)
+        partial = folder / f".{target.name}.{uuid.uuid4().hex}"
+        try:
+            conn.backend.raw_sql("SET enable_progress_bar = false")
+            sql = ibis.to_sql(cube_expr(conn), dialect="duckdb")
+            quoted = str(partial).replace("'", "''")
+            conn.backend.raw_sql(
+                f"COPY ({sql}) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE 122880)"
+            )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+            if own:
+                conn.close()
+    return target
+
+
+def derive(folder: Path, *, previous: Path | None = None, copied: list[str] | None = None) -> None:
+    """What a new mirror version in `folder` needs besides its tables, before it is named:
+    the cube, linked from the `previous` version when none of its inputs was `copied`."""
+    if previous is not None and copied is not None and not set(copied) & set(INPUTS):
+        old = cube_file(previous)
+        if old.exists():
+            try:
+                os.link(old, cube_file(folder))
+                return
+            except OSError:
+                pass
+    build(folder)

@@ -1,0 +1,210 @@
+"""The customer profile's pre-aggregated order lines (metrics.profile_cube): on the default
+engine the profile reads them, and gives exactly what the order lines themselves give, for
+every kind of view; a new version of the columnar mirror writes its own; a version without
+one gets it from the first profile.
+
+The company is tests/profile_data.py's plus one order that puts two tiers in one category
+and one tier in two categories, so every order count of the cube is used:
+
+| order | customer | day        | channel | lines                   |
+| ----- | -------- | ---------- | ------- | ----------------------- |
+| O7    | P4       | 2026-04-01 | retail  | DEV 10, PRM 30, ACC 5   |
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from crm_scorecard.crm import models as m
+from crm_scorecard.metrics import profile, profile_cube
+from crm_scorecard.metrics.api import customer_profile, engine_for
+
+from . import profile_data
+
+SINCE, UNTIL = profile_data.RANGE
+
+
+@pytest.fixture(scope="module")
+def company(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        org = profile_data.build()
+        products = {p.sku: p for p in m.Product.objects.all()}
+        order = m.Order.objects.create(
+            external_id="O7",
+            customer=m.Customer.objects.get(external_id="P4"),
+            ordered_at=datetime(2026, 4, 1, 12, tzinfo=UTC),
+            channel="retail",
+        )
+        for n, (sku, amount) in enumerate([("DEV", "10"), ("PRM", "30"), ("ACC", "5")], 1):
+            m.OrderLine.objects.create(
+                order=order, line_no=n, product=products[sku], amount=Decimal(amount)
+            )
+    yield org
+    with django_db_blocker.unblock():
+        profile_data.clear()
+
+
+def table(p) -> dict[tuple[str, ...], tuple[int, int, float, int]]:
+    return {r.values: (r.customers, r.active_customers, r.revenue, r.orders) for r in p.rows}
+
+
+def both(engine, monkeypatch, **view):
+    """The view read from the cube, then from the order lines, on the same engine."""
+    cube = profile_query(engine, **view)
+    monkeypatch.setattr(profile, "USE_CUBE", False)
+    raw = profile_query(engine, **view)
+    monkeypatch.setattr(profile, "USE_CUBE", True)
+    return cube, raw
+
+
+def profile_query(engine, **view):
+    return table(customer_profile(engine=engine, **view))
+
+
+@pytest.mark.django_db
+def test_the_default_engine_reads_the_cube(company, db):
+    # Given the default engine over the mirror
+    with engine_for(engine="auto") as engine:
+        # Then the mirror's version holds the cube, and a profile reads it
+        name = profile._cube(engine, engine.registry.model, ("region",), ())
+        assert name == profile_cube.table_name()
+        assert (engine.conn.parquet / f"{name}.parquet").exists()
+        # and a salesperson (a name, not counted in the cube) reads it too, grouping per
+        # customer
+        assert profile._cube(engine, engine.registry.model, ("salesperson",), ()) == name
+    # while the app database reads the order lines
+    with engine_for(engine="app") as engine:
+        assert profile._cube(engine, engine.registry.model, ("region",), ()) is None
+
+
+@pytest.mark.django_db
+def test_every_order_count_is_exact(company, db, monkeypatch):
+    # Given O7 (DEV 10 standard and PRM 30 premium in Devices, ACC 5 standard)
+    with engine_for(engine="auto") as engine:
+        # When profiled by category over all dates: O7 counts once in each category
+        by_category = both(engine, monkeypatch, by=["product_category"])
+        # by tier: once in each tier
+        by_tier = both(engine, monkeypatch, by=["product_tier"])
+        # by region: once
+        by_region = both(engine, monkeypatch, by=["region"])
+    # Then Devices: P1 (O1 100, O2 200), P2 (O3 500), P5 (O5 150), P4 (O7 10 + 30);
+    # Accessories: P1 (O2 20), P3 (O4 40), P2 (O6 60), P4 (O7 5)
+    expected = {
+        ("Devices",): (4, 4, 990.0, 5),
+        ("Accessories",): (4, 4, 125.0, 4),
+    }
+    assert by_category == (expected, expected)
+    # standard: O1, O2, O4, O5, O6, O7 of P1, P3, P5, P2, P4; premium: O3 (P2), O7 (P4)
+    expected = {
+        ("standard",): (5, 5, 585.0, 6),
+        ("premium",): (2, 2, 530.0, 2),
+    }
+    assert by_tier == (expected, expected)
+    # North: P1, P2, P4 with O1, O2, O3, O6, O7; South: P3, P5 with O4, O5
+    expected = {
+        ("North",): (3, 3, 925.0, 5),
+        ("South",): (2, 2, 190.0, 2),
+    }
+    assert by_region == (expected, expected)
+
+
+DIMENSIONS = [
+    "department",
+    "region",
+    "city",
+    "age_bracket",
+    "segment",
+    "rfm_segment",
+    "product_category",
+    "product_tier",
+    "channel",
+    "salesperson",
+]
+PAIRS = [
+    ("department", "product_category"),
+    ("age_bracket", "channel"),
+    ("product_category", "product_tier"),
+    ("region", "salesperson"),
+    ("rfm_segment", "product_tier"),
+    ("segment", "department"),
+    ("channel", "product_tier"),
+    ("city", "age_bracket"),
+]
+FILTERS = [
+    {},
+    {"country": "DE"},
+    {"channel": "online"},
+    {"product_category": "Devices"},
+    {"department": "Sales"},
+]
+RANGES = [
+    {},
+    {"since": SINCE, "until": UNTIL},
+    {"since": date(2026, 1, 10)},
+    {"until": date(2026, 2, 5)},
+    {"since": date(2026, 2, 6), "until": date(2026, 2, 27)},  # no order at all
+]
+
+
+@pytest.mark.django_db
+def test_the_cube_and_the_order_lines_agree_on_every_view(company, db, monkeypatch):
+    # Given the default engine, when every one and two dimensions are profiled with each
+    # filter and range (the ranges start and end on order days, and one holds none)
+    views = [[d] for d in DIMENSIONS] + [list(p) for p in PAIRS]
+    checked = 0
+    with engine_for(engine="auto") as engine:
+        for by, filters, dates in itertools.product(views, FILTERS, RANGES):
+            if set(filters) & set(by) or (filters and len(dates) == 1):
+                continue
+            cube, raw = both(engine, monkeypatch, by=by, filters=filters, **dates)
+            # Then the cube gives exactly the order lines' figures
+            assert cube == raw, (by, filters, dates)
+            checked += bool(raw)
+    assert checked > 200  # most views have rows: the comparison is not of empty answers
+
+
+@pytest.mark.django_db
+def test_a_version_without_a_cube_gets_one_from_the_first_profile(company, db):
+    # Given a mirror version whose cube is gone (one written before the cube, say)
+    with engine_for(engine="auto") as engine:
+        cube = engine.conn.parquet / f"{profile_cube.table_name()}.parquet"
+        cube.unlink()
+        # When the company is profiled
+        rows = table(customer_profile(engine=engine, by=["region"]))
+        # Then the cube is written again, complete, and read
+        assert cube.exists()
+        assert not list(cube.parent.glob(f".{cube.name}.*"))  # no temporary file left
+        assert rows == {("North",): (3, 3, 925.0, 5), ("South",): (2, 2, 190.0, 2)}
+
+
+def test_a_new_mirror_version_writes_its_own_cube(company, django_db_blocker):
+    # (outside a test transaction: the mirror copies what is committed)
+    with django_db_blocker.unblock():
+        rebuilt(company)
+
+
+def rebuilt(company) -> None:
+    # Given the cube of the mirror as it stands
+    with engine_for(engine="auto") as engine:
+        before = engine.conn.parquet / f"{profile_cube.table_name()}.parquet"
+        revenue = table(customer_profile(engine=engine, by=["region"]))
+    assert before.exists()
+    assert revenue[("South",)] == (2, 2, 190.0, 2)
+    # When an order line is added (P5's O5 gets ACC 7) and the mirror brought up to date
+    order = m.Order.objects.get(external_id="O5")
+    line = m.OrderLine.objects.create(
+        order=order, line_no=2, product=m.Product.objects.get(sku="ACC"), amount=Decimal("7")
+    )
+    try:
+        with engine_for(engine="auto") as engine:
+            after = engine.conn.parquet / f"{profile_cube.table_name()}.parquet"
+            rows = table(customer_profile(engine=engine, by=["region"]))
+        # Then the new version has a cube of its own, with the new line in it
+        assert after.parent != before.parent
+        assert rows[("South",)] == (2, 2, 197.0, 2)
+    finally:
+        line.delete()
