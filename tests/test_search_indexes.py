@@ -37,3 +37,31 @@ def test_the_customer_table_keeps_the_search_indexes_and_not_the_unused_ones():
     } <= found
     # And the two that no query reads are not
     assert not found & {"crm_customer_phone_trgm", "crm_customer_external_id_e17aa634_like"}
+
+
+def test_a_phone_prefix_is_the_range_of_digits_it_starts(org):
+    # Given phones whose digits start with 4419, start with 4420 (just past the range
+    # [4419, 441:)), start with 441 then 8, and hold 4419 inside
+    from crm_scorecard.crm.selectors import customer_search_page
+
+    from .factories import CustomerFactory
+
+    for ext, name, phone in [
+        ("P1", "Zed Prefix", "+44 19 555"),
+        ("P2", "Amy Next", "+44 20 555"),
+        ("P3", "Bo Before", "+44 18 555"),
+        ("P4", "Al Inside", "+1 (4419) 7"),
+    ]:
+        CustomerFactory(
+            external_id=ext, full_name=name, email="", phone=phone, department=org.sales
+        )
+    # When an agent types the four digits
+    page = customer_search_page(user=org.executive, query="4419")
+    # Then the phone that starts with them comes first, then the one holding them inside,
+    # and no other
+    assert [c.full_name for c in page.customers] == ["Zed Prefix", "Al Inside"]
+    assert (page.total, page.total_is_exact) == (2, True)
+    # And a shorter prefix takes every phone starting with it, in digit order, before the
+    # one holding it inside
+    page = customer_search_page(user=org.executive, query="+44 1")
+    assert [c.full_name for c in page.customers] == ["Bo Before", "Zed Prefix", "Al Inside"]
