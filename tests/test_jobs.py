@@ -190,7 +190,7 @@ def test_one_tick_scores_rfm_refits_value_and_stores_cohorts_once(settings, org)
     assert (first.queued, first.ran, second.queued, second.ran) == (1, 1, 0, 0)
     task = DBTaskResult.objects.get()
     assert task.status == "SUCCESSFUL", task.traceback
-    assert list(task.return_value) == ["rfm", "value", "cohorts", "kpis"]
+    assert set(task.return_value) == {"rfm", "value", "cohorts", "kpis"}
     # And every customer was scored once, at today's date
     assert set(RfmScore.objects.values_list("as_of", flat=True)) == {today}
     assert RfmScore.objects.count() == customers
@@ -247,6 +247,14 @@ def test_a_failing_nightly_step_fails_the_run_after_the_others_ran(settings, mon
     again = Runner(name="w2").round(now=now + timedelta(minutes=5))
     assert (again.queued, again.ran) == (0, 0)
     assert DBTaskResult.objects.count() == 1
+
+
+def test_the_nightly_steps_run_rfm_value_and_cohorts_before_the_kpis():
+    # Given the nightly steps, then the KPIs come last: they read the RFM segments and
+    # value bands the steps before store
+    from crm_scorecard.jobs.compute import NIGHTLY_STEPS
+
+    assert list(NIGHTLY_STEPS) == ["rfm", "value", "cohorts", "kpis"]
 
 
 def test_nightly_run_reports_each_steps_result_or_why_it_was_skipped(db, monkeypatch):
