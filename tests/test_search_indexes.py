@@ -65,3 +65,30 @@ def test_a_phone_prefix_is_the_range_of_digits_it_starts(org):
     # one holding it inside
     page = customer_search_page(user=org.executive, query="+44 1")
     assert [c.full_name for c in page.customers] == ["Bo Before", "Zed Prefix", "Al Inside"]
+
+
+def _setting(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_a_four_digit_search_gives_the_planner_its_settings_back(org):
+    # Given a customer with a phone, and the planner's scans as they were set before
+    from crm_scorecard.crm.selectors import customer_search_page
+
+    from .factories import CustomerFactory
+
+    CustomerFactory(external_id="P1", full_name="Zed", phone="+44 19 555", department=org.sales)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+    # When four digits are searched (counted through the indexes alone)
+    page = customer_search_page(user=org.executive, query="4419")
+    # Then the customer is found, and each setting is as it was before, not simply "on"
+    assert [c.full_name for c in page.customers] == ["Zed"]
+    assert (_setting("enable_seqscan"), _setting("enable_indexscan")) == ("off", "on")
+    with connection.cursor() as cursor:
+        cursor.execute("RESET enable_seqscan")
+    customer_search_page(user=org.executive, query="4419")
+    assert (_setting("enable_seqscan"), _setting("enable_indexscan")) == ("on", "on")
