@@ -451,7 +451,10 @@ def _cube(
     }
     if any(source.dimension(d) not in carried for d in [*dims, *(d for d, _ in pairs)]):
         return None
-    profile_cube.build(conn.parquet, conn)
+    try:
+        profile_cube.build(conn.parquet, conn)
+    except OSError:  # a mirror this process may not write to: the order lines, then
+        return None
     return profile_cube.table_name()
 
 
@@ -466,10 +469,12 @@ def _plan_cube(
     day: date,
 ) -> list[Table]:
     """The queries of `_plan`, on the cube (profile_cube.py) rather than the order lines:
-    the same groups and measures, one grouping (per customer) fewer, no join with the
-    orders, the products or the customers. The department tree, RFM segments and value
-    bands are joined after the grouping per customer, on a row per customer and cell (a
-    customer has one department, one segment, one band)."""
+    the same groups and measures, without a join with the orders, the products or the
+    customers. Where the cube counts the customers of the order dimensions asked for, every
+    measure is a sum over its rows (`_plan_cube_sums`); else (a salesperson, an RFM segment,
+    a value band) its rows are grouped per customer first, as `_plan` does, and the RFM
+    segments and value bands are joined on a row per customer and cell (a customer has one
+    department, one segment, one band)."""
     conn = engine.conn
     source = model.source(LINES)
     own = _customer_level()
@@ -477,6 +482,9 @@ def _plan_cube(
     t = conn.table(cube)
     if engine.departments is not None:
         t = t.filter(t.department_id.isin(sorted(engine.departments)))
+    previous = profile_cube.previous_column({d for d in wanted if d not in own})
+    if previous is not None and set(wanted) & {"rfm_segment", "value_band"} == set():
+        return _plan_cube_sums(engine, t, previous, dims, pairs, since, until, day)
     if "age_bracket" in wanted:
         reference = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
         t = t.mutate(age_bracket=built.age_bracket(reference, t.birth_date))
@@ -485,21 +493,9 @@ def _plan_cube(
     for name, value in pairs:
         if name in t.columns:
             t = t.filter(t[name] == value)
-    pinned = {d for d in wanted if d in profile_cube.LINE_LEVEL}
-    orders = t[profile_cube.orders_column(pinned)]
-    in_range = t.day.notnull()
-    epoch = date(1970, 1, 1)
-    if since is not None:
-        in_range = in_range & (t.day >= (since - epoch).days)
-    if until is not None:
-        in_range = in_range & (t.day <= (until - epoch).days)
+    orders, in_range = _cube_measures(t, wanted, since, until)
     later = [d for d in wanted if d not in t.columns]  # department, RFM segment, value band
     keys = [d for d in dims if d in t.columns]
-    previous = profile_cube.previous_column({d for d in wanted if d not in own})
-    if previous is not None and set(later) <= {"department"}:
-        return _plan_cube_sums(
-            engine, model, t, previous, orders, in_range, since, dims, pairs, day
-        )
     extra = ["department_id"] if "department" in later else []
     per_customer = t.group_by([*keys, *extra, "customer"]).aggregate(
         active=in_range.ifelse(1, 0).max(),
@@ -528,53 +524,108 @@ def _plan_cube(
     ]
 
 
+def _cube_measures(
+    t: Table, wanted: list[str], since: date | None, until: date | None
+) -> tuple[Any, Any]:
+    """The cube's order count for the dimensions `wanted`, and whether a row is dated in
+    the range (whole UTC days, both ends included)."""
+    pinned = {d for d in wanted if d in profile_cube.LINE_LEVEL}
+    in_range = t.day.notnull()
+    epoch = date(1970, 1, 1)
+    if since is not None:
+        in_range = in_range & (t.day >= (since - epoch).days)
+    if until is not None:
+        in_range = in_range & (t.day <= (until - epoch).days)
+    return t[profile_cube.orders_column(pinned)], in_range
+
+
 def _plan_cube_sums(
     engine: Engine,
-    model: semantic.Model,
     t: Table,
     previous: str,
-    orders: Any,
-    in_range: Any,
-    since: date | None,
     dims: tuple[str, ...],
     pairs: tuple[tuple[str, str], ...],
+    since: date | None,
+    until: date | None,
     day: date,
 ) -> list[Table]:
     """`_plan_cube` with every measure a sum over the cube's rows, no grouping per customer:
     a customer counts where their row has no row before it (`previous`: per customer and
     value of the order's dimensions the profile pins), and is active where their first row
-    in the range is (the row before it is older than the range, or none). The department
-    tree is joined on the sums per department, a customer being in one department."""
-    conn = engine.conn
+    in the range is (the row before it is older than the range, or none). The age bracket
+    and the department tree are worked out on the sums per birth date and department, a
+    customer having one of each (as are the customers on record, counted the same way)."""
+    wanted = list(dict.fromkeys([*dims, *(d for d, _ in pairs)]))
+    for name, value in pairs:
+        if name in t.columns:
+            t = t.filter(t[name] == value)
+    orders, in_range = _cube_measures(t, wanted, since, until)
     prev = t[previous]
     first = prev.isnull()
     if since is not None:
         first = first | (prev < (since - date(1970, 1, 1)).days)
-    keys = [d for d in dims if d in t.columns]
-    late = "department" in dims or any(d == "department" for d, _ in pairs)
-    sums = t.group_by([*keys, *(["department_id"] if late else [])]).aggregate(
+    # With the customer's own dimensions only, the rows outside the range add nothing: they
+    # are left out of the scan (the cube is sorted by day). By an order's dimension, the
+    # customers who ever bought in a cell are counted on every row (leaving out the rows
+    # that are neither in the range nor a customer's first took longer than summing them).
+    order_level = any(d not in _customer_level() for d in wanted)
+    if not order_level and (since is not None or until is not None):
+        t = t.filter(in_range)
+    sums = t.group_by(_raw_keys(t, dims, pairs)).aggregate(
         customers=prev.isnull().ifelse(1, 0).sum(),
         active_customers=(in_range & first).ifelse(1, 0).sum(),
         revenue=in_range.ifelse(t.revenue, 0.0).sum(),
         orders=in_range.ifelse(orders, 0).sum(),
     )
-    if late:
-        sums = built.with_dimensions(conn, sums, [semantic.DEPARTMENT])
-        for name, value in pairs:
-            if name == "department":
-                sums = sums.filter(sums.department == value)
+    sums = _derived(engine, sums, dims, pairs, day)
     measures = {
         "active_customers": sums.active_customers.sum(),
         "revenue": sums.revenue.sum(),
         "orders": sums.orders.sum(),
     }
-    if any(d not in _customer_level() for d in [*dims, *(d for d, _ in pairs)]):
+    if order_level:
         return [sums.group_by(list(dims)).aggregate(customers=sums.customers.sum(), **measures)]
-    customers = _customers(engine, model, list(dims), list(pairs), day)
+    c = engine.conn.table("crm_customer")
+    if engine.departments is not None:
+        c = c.filter(c.department_id.isin(sorted(engine.departments)))
+    for name, value in pairs:
+        if name in c.columns and name in _customer_level():
+            c = c.filter(c[name] == value)
+    counted = c.group_by(_raw_keys(c, dims, pairs)).aggregate(customers=c.count())
+    counted = _derived(engine, counted, dims, pairs, day)
     return [
-        customers.group_by(list(dims)).aggregate(customers=customers.count()),
+        counted.group_by(list(dims)).aggregate(customers=counted.customers.sum()),
         sums.group_by(list(dims)).aggregate(**measures),
     ]
+
+
+def _raw_keys(t: Table, dims: tuple[str, ...], pairs: tuple[tuple[str, str], ...]) -> list[str]:
+    """What to group `t` by before `_derived`: the dimensions it has, the birth date for the
+    age bracket, the department's id for the department tree."""
+    names = [*dims, *(d for d, _ in pairs)]
+    keys = [d for d in dims if d in t.columns]
+    if "age_bracket" in names:
+        keys.append("birth_date")
+    if "department" in names:
+        keys.append("department_id")
+    return keys
+
+
+def _derived(
+    engine: Engine, t: Table, dims: tuple[str, ...], pairs: tuple[tuple[str, str], ...], day: date
+) -> Table:
+    """Sums grouped by `_raw_keys` with the age bracket on `day` and the department tree
+    (each sum once for its department and once for every department above), filtered."""
+    names = [*dims, *(d for d, _ in pairs)]
+    if "age_bracket" in names:
+        reference = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
+        t = t.mutate(age_bracket=built.age_bracket(reference, t.birth_date))
+    if "department" in names:
+        t = built.with_dimensions(engine.conn, t, [semantic.DEPARTMENT])
+    for name, value in pairs:
+        if name in ("age_bracket", "department"):
+            t = t.filter(t[name] == value)
+    return t
 
 
 def _fetch(conn: Any, sql: str) -> list[tuple[Any, ...]]:
