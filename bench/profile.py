@@ -12,7 +12,8 @@ orders and order lines, with new ids, until there are N customers: the seed's ow
 regions, ages, products and orders per customer, at any size. The other tables (contacts,
 feedback, leads...) are not copied: the profile does not read them. The search indexes on
 customers are dropped during the copy and built again after it. The columnar mirror is brought up to date once, untimed, as `compute` or an
-import leaves it. Each view is then timed as the page and the API run it: a fresh engine
+import leaves it (with the profile's cube, `metrics/profile_cube.py`, which its sync
+writes; a mirror from before the cube gets it from the untimed first run). Each view is then timed as the page and the API run it: a fresh engine
 per request (a pinned mirror version and a new DuckDB connection), the profile query, its
 rows read back; one untimed run first. The same views run on the app database itself
 (`METRICS_ENGINE=app`, PostgreSQL or SQLite) --app-runs times each. Views run company-wide
