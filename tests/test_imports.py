@@ -857,3 +857,46 @@ def test_a_dry_run_of_orders_in_batches_writes_nothing(tmp_path, monkeypatch):
     # Then it counts what it would do and writes nothing
     assert (report.imported, report.updated, report.rejected) == (12, 0, 2)
     assert not m.Order.objects.exists() and not m.OrderLine.objects.exists()
+
+
+def _customer_version() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version FROM crm_tableversion WHERE \"table\" = 'crm_customer'")
+        return int(cursor.fetchone()[0])
+
+
+def _customer_triggers() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'crm_customer'"
+        )
+        return sorted(name for (name,) in cursor.fetchall())
+
+
+def test_sqlite_batches_skip_the_row_triggers_and_still_count_the_change(tmp_path):
+    # Given SQLite with migration 0006's row triggers on the customers
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's row triggers")
+    triggers = _customer_triggers()
+    assert len(triggers) == 3
+    DepartmentFactory(name="Sales")
+    path = write(
+        tmp_path, "c.csv", "customer_id,full_name,department\nC1,Ann,Sales\nC2,Bob,Sales\n"
+    )
+    before = _customer_version()
+    # When a batch of two customers is imported
+    report = records_import(entity="customers", path=path)
+    # Then the import counted one change (not one per row through the triggers), and the
+    # triggers are back for writes from outside the product
+    assert report.imported == 2
+    assert _customer_version() == before + 1
+    assert _customer_triggers() == triggers
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE crm_customer SET city = 'Lyon'")
+    assert _customer_version() == before + 1 + 2
