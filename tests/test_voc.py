@@ -657,8 +657,13 @@ def test_board_in_a_browser_drag_and_keyboard(live_server, org, comments):
         select.focus()
         select.select_option(str(themes["app"].pk))
         page.keyboard.press("Tab")
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        # (the form posts and the board comes back: wait for that page, with the card in the app
+        # column, before the screenshot, which fails on a page still navigating)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.wait_for_selector(
+            f'ul[data-theme="{themes["app"].pk}"] li[data-member="{other.pk}"]', state="attached"
+        )
         page.screenshot(path=str(ARTIFACTS / "voc-board-after.png"), full_page=True)
         browser.close()
     # Then both moves were saved, by the manager, and nothing broke the policy
