@@ -194,7 +194,11 @@ def test_one_tick_scores_rfm_refits_value_and_stores_cohorts_once(settings, org)
     # And every customer was scored once, at today's date
     assert set(RfmScore.objects.values_list("as_of", flat=True)) == {today}
     assert RfmScore.objects.count() == customers
-    assert task.return_value["rfm"] == {"as_of": today.isoformat(), "customers": customers}
+    assert task.return_value["rfm"] == {
+        "as_of": today.isoformat(),
+        "customers": customers,
+        "pruned": 0,
+    }
     # And the value models were fitted once, predicting for every customer who bought
     assert ValueFit.objects.count() == 1
     assert CustomerValue.objects.count() == buyers
@@ -289,6 +293,54 @@ def test_nightly_run_reports_each_steps_result_or_why_it_was_skipped(db, monkeyp
         "a": {"ok": 1},
         "b": {"skipped": "too few customers"},
     }
+
+
+def test_the_nightly_rfm_keeps_one_date_a_month_and_moves_read_from_last_months_end(db):
+    # Given the tiny company (three customers)
+    from crm_scorecard.jobs.compute import rfm_step
+
+    metrics_data.build()
+    customers = m.Customer.objects.count()
+    assert customers == 3
+    # When the nightly RFM step runs on four nights across a month's end
+    results = [
+        rfm_step(day)
+        for day in (date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 11))
+    ]
+    # Then each night dropped the earlier nights of its own month: 27 February's three rows
+    # on the 28th, 1 March's on the 11th, nothing at the month's first night
+    assert [r["pruned"] for r in results] == [0, 3, 0, 3]
+    assert sorted(set(RfmScore.objects.values_list("as_of", flat=True))) == [
+        date(2026, 2, 28),
+        date(2026, 3, 11),
+    ]
+    assert RfmScore.objects.count() == 2 * customers
+    # And the moves compare the latest night with the end of last month
+    summary = segment_selectors.rfm_summary(user=None)
+    assert (summary.as_of, summary.previous) == (date(2026, 3, 11), date(2026, 2, 28))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_value_fit_that_does_not_converge_fails_the_nightly_run(org, monkeypatch):
+    # Given customers enough to fit the value models, and the BG/NBD fit not converging
+    from crm_scorecard.clv import estimation
+    from crm_scorecard.jobs import compute
+
+    _simulated_shop(org)
+
+    def diverges(*args, **kwargs):
+        raise estimation.FitError("the BG/NBD fit did not converge (ABNORMAL)")
+
+    monkeypatch.setattr(estimation, "bgnbd_fit", diverges)
+    monkeypatch.setattr(compute, "NIGHTLY_STEPS", {"value": compute.value_step})
+    # When the nightly run runs, then it fails naming the step and why (not "skipped", which
+    # is for too little data), and no fit was stored
+    with pytest.raises(compute.NightlyStepsFailed) as raised:
+        compute.nightly_run(today=date(2026, 3, 11))
+    assert raised.value.failed == {
+        "value": "RuntimeError: the BG/NBD fit did not converge (ABNORMAL)"
+    }
+    assert not ValueFit.objects.exists()
 
 
 # ---- scheduled report emails -----------------------------------------------------------------

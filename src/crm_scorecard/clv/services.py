@@ -105,6 +105,11 @@ class Fitted:
     seconds: float
 
 
+class FitFailed(Invalid):
+    """A fit did not converge, on enough customers to fit: for the command a bad input like
+    any other, for the nightly run a failure (not a step skipped for want of data)."""
+
+
 def models_fit(s: Summary) -> Fitted:
     """Both models fitted on a summary; Invalid when there is too little to fit or a fit
     does not converge."""
@@ -125,7 +130,7 @@ def models_fit(s: Summary) -> Fitted:
         bgnbd = estimation.bgnbd_fit(s.x, s.t_x, s.T)
         gg = estimation.gamma_gamma_fit(s.x, s.m)
     except estimation.FitError as exc:
-        raise Invalid(str(exc)) from None
+        raise FitFailed(str(exc)) from None
     return Fitted(bgnbd, gg, customers, repeat, time.perf_counter() - started)
 
 

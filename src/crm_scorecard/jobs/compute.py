@@ -91,8 +91,12 @@ def latest_since(*, today: date | None = None) -> date:
 
 
 def rfm_step(today: date) -> dict[str, Any]:
-    """Every customer's RFM scores and segment at today's date (`segments rfm`)."""
-    return {"as_of": today.isoformat(), "customers": segment_services.rfm_refresh(as_of=today)}
+    """Every customer's RFM scores and segment at today's date (`segments rfm`); the scores
+    of this month's earlier days are then dropped (`rfm_prune_month`), so one date a month
+    stays (its last night) and the moves compare today with the end of last month."""
+    customers = segment_services.rfm_refresh(as_of=today)
+    pruned = segment_services.rfm_prune_month(as_of=today)
+    return {"as_of": today.isoformat(), "customers": customers, "pruned": pruned}
 
 
 def value_step(today: date) -> dict[str, Any]:
@@ -108,7 +112,12 @@ def value_step(today: date) -> dict[str, Any]:
             "at_risk_below": before.at_risk_below,
         }
     )
-    fit = clv_services.customer_values_fit(**settings)
+    try:
+        fit = clv_services.customer_values_fit(**settings)
+    except clv_services.FitFailed as exc:
+        # Too little data is a reason to skip (Invalid); a fit that does not converge on data
+        # enough to fit is not: the run fails, naming it, and the fit before stays in use.
+        raise RuntimeError(str(exc)) from None
     return {"fit": fit.pk, "customers": fit.customers, "data_end": fit.data_end.isoformat()}
 
 

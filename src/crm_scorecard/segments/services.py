@@ -111,6 +111,18 @@ def rfm_refresh(*, as_of: date) -> int:
     return count
 
 
+def rfm_prune_month(*, as_of: date) -> int:
+    """Delete the scores of the days of `as_of`'s month before `as_of`, keeping `as_of`'s
+    and every other month's. The nightly run scores every customer each day and calls this
+    after: the table keeps one date per past month (its last night) and today's, so it grows
+    by one set of scores a month, not a day, and the moves read from the end of last month.
+    Returns how many rows were deleted."""
+    deleted, _ = RfmScore.objects.filter(as_of__gte=as_of.replace(day=1), as_of__lt=as_of).delete()
+    if deleted:
+        tables_touch(RfmScore)
+    return deleted
+
+
 def _insert(fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> int:
     """Insert score rows: COPY on PostgreSQL (crm.bulk); on SQLite one prepared INSERT run
     over batches (building a model instance per row costs ten times more at a million
