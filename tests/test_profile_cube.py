@@ -14,13 +14,15 @@ and one tier in two categories, so every order count of the cube is used:
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+import ibis
 import pytest
 
+from crm_scorecard.accounts.models import Department
 from crm_scorecard.crm import models as m
-from crm_scorecard.metrics import profile, profile_cube
+from crm_scorecard.metrics import profile, profile_cube, sources
 from crm_scorecard.metrics.api import customer_profile, engine_for
 
 from . import profile_data
@@ -208,3 +210,83 @@ def rebuilt(company) -> None:
         assert rows[("South",)] == (2, 2, 197.0, 2)
     finally:
         line.delete()
+
+
+def test_the_cube_is_reused_until_its_inputs_change(company, django_db_blocker):
+    # (outside a test transaction: the mirror copies what is committed)
+    with django_db_blocker.unblock():
+        reused_then_rewritten()
+
+
+def reused_then_rewritten() -> None:
+    # Given the cube of the mirror as it stands, its version pinned while it is looked at
+    with engine_for(engine="auto") as first:
+        cube = first.conn.parquet / f"{profile_cube.table_name()}.parquet"
+        assert table(customer_profile(engine=first, by=["region"]))[("South",)] == (2, 2, 190.0, 2)
+        # When a table the cube is not computed from changes (a new department) and the
+        # mirror is brought up to date
+        department = Department.objects.create(name="Cube Reuse")
+        try:
+            with engine_for(engine="auto") as second:
+                linked = second.conn.parquet / f"{profile_cube.table_name()}.parquet"
+                # Then the new version reads the same file, not one written again
+                assert linked.parent != cube.parent
+                assert linked.stat().st_ino == cube.stat().st_ino
+                # When an order line is added (P5's O5 gets ACC 7) and the mirror brought
+                # up to date
+                order = m.Order.objects.get(external_id="O5")
+                line = m.OrderLine.objects.create(
+                    order=order,
+                    line_no=2,
+                    product=m.Product.objects.get(sku="ACC"),
+                    amount=Decimal("7"),
+                )
+                try:
+                    with engine_for(engine="auto") as third:
+                        written = third.conn.parquet / f"{profile_cube.table_name()}.parquet"
+                        rows = table(customer_profile(engine=third, by=["region"]))
+                    # Then its version has a cube written for it, with the new line in it
+                    assert written.parent not in (cube.parent, linked.parent)
+                    assert written.stat().st_ino != linked.stat().st_ino
+                    assert rows[("South",)] == (2, 2, 197.0, 2)
+                finally:
+                    line.delete()
+        finally:
+            department.delete()
+
+
+def test_the_age_bracket_from_date_comparisons_is_the_engines_own():
+    # Given every birth date from 1950 to 2010 and reference days around birthdays and
+    # leap days (the cube compares dates rather than working out each age)
+    births = ibis.memtable(
+        {"birth": [date(1950, 1, 1) + timedelta(days=n) for n in range(22_280)] + [None]},
+        schema={"birth": "date"},
+    )
+    days = [date(2026, 6, 30), date(2028, 2, 29), date(2027, 2, 28), date(2027, 3, 1)]
+    backend = ibis.duckdb.connect()
+    for day in days:
+        # When both bracket every birth date on that day
+        noon = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
+        both_ways = births.select(
+            births.birth,
+            compared=profile.age_bracket_on(day, births.birth),
+            engine=sources.age_bracket(noon, births.birth),
+        )
+        rows = backend.execute(both_ways)
+        # Then they agree on every one (the unknown birth date has no bracket)
+        differ = rows[rows.compared.fillna("-") != rows.engine.fillna("-")]
+        assert differ.empty, (day, differ.head())
+        assert rows.compared.isna().sum() == 1
+    # and by hand: on 29 February 2028, one born 28 February 2003 has turned 25, one born
+    # 1 March 2003 has not; on 28 February 2027, one born 29 February 2002... is not a date,
+    # so one born 28 February 2002 has turned 25 and one born 1 March 2002 has not
+    assert bracket(date(2028, 2, 29), date(2003, 2, 28)) == "25-34"
+    assert bracket(date(2028, 2, 29), date(2003, 3, 1)) == "under 25"
+    assert bracket(date(2027, 2, 28), date(2002, 2, 28)) == "25-34"
+    assert bracket(date(2027, 2, 28), date(2002, 3, 1)) == "under 25"
+    assert bracket(date(2026, 6, 30), date(1961, 6, 30)) == "65+"
+    assert bracket(date(2026, 6, 30), date(1961, 7, 1)) == "55-64"
+
+
+def bracket(day: date, birth: date) -> str:
+    return str(ibis.duckdb.connect().execute(profile.age_bracket_on(day, ibis.literal(birth))))

@@ -35,7 +35,7 @@ import ibis
 from ibis.expr.types import Table
 
 from crm_scorecard.accounts.scope import Actor
-from crm_scorecard.crm.ages import AGE_LABELS
+from crm_scorecard.crm.ages import AGE_BRACKETS, AGE_LABELS, OLDEST
 from crm_scorecard.errors import Invalid
 
 from . import profile_cube, semantic
@@ -486,8 +486,7 @@ def _plan_cube(
     if previous is not None and set(wanted) & {"rfm_segment", "value_band"} == set():
         return _plan_cube_sums(engine, t, previous, dims, pairs, since, until, day)
     if "age_bracket" in wanted:
-        reference = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
-        t = t.mutate(age_bracket=built.age_bracket(reference, t.birth_date))
+        t = t.mutate(age_bracket=age_bracket_on(day, t.birth_date))
     if "salesperson" in wanted:  # before the grouping: two salespeople may share a name
         t = built.with_dimensions(conn, t, [semantic.SALESPERSON])
     for name, value in pairs:
@@ -564,27 +563,40 @@ def _plan_cube_sums(
     first = prev.isnull()
     if since is not None:
         first = first | (prev < (since - date(1970, 1, 1)).days)
-    # With the customer's own dimensions only, the rows outside the range add nothing: they
-    # are left out of the scan (the cube is sorted by day). By an order's dimension, the
-    # customers who ever bought in a cell are counted on every row (leaving out the rows
-    # that are neither in the range nor a customer's first took longer than summing them).
+    keys = _raw_keys(t, dims, pairs)
     order_level = any(d not in _customer_level() for d in wanted)
-    if not order_level and (since is not None or until is not None):
-        t = t.filter(in_range)
-    sums = t.group_by(_raw_keys(t, dims, pairs)).aggregate(
-        customers=prev.isnull().ifelse(1, 0).sum(),
-        active_customers=(in_range & first).ifelse(1, 0).sum(),
-        revenue=in_range.ifelse(t.revenue, 0.0).sum(),
-        orders=in_range.ifelse(orders, 0).sum(),
+    dated = t.filter(in_range)  # the cube is sorted by day: a range skips most of it
+    bought = dated.group_by(keys).aggregate(
+        active_customers=first.ifelse(1, 0).sum(),
+        revenue=dated.revenue.sum(),
+        orders=orders.sum(),
     )
-    sums = _derived(engine, sums, dims, pairs, day)
-    measures = {
-        "active_customers": sums.active_customers.sum(),
-        "revenue": sums.revenue.sum(),
-        "orders": sums.orders.sum(),
-    }
+    measures = ["active_customers", "revenue", "orders"]
     if order_level:
-        return [sums.group_by(list(dims)).aggregate(customers=sums.customers.sum(), **measures)]
+        # The customers who ever bought in a cell are its rows without one before, at any
+        # date: counted apart, on those rows only, so that neither sum needs a condition
+        # per row (one pass with a condition per measure took 40% longer on a million
+        # customers' cube).
+        firsts = t.filter(prev.isnull())
+        ever = firsts.group_by(keys).aggregate(customers=firsts.count())
+        zero = {"customers": 0, "active_customers": 0, "revenue": 0.0, "orders": 0}
+        parts = [
+            part.select(
+                *keys,
+                **{
+                    m: (part[m] if m in part.columns else ibis.literal(zero[m])).cast(
+                        "float64" if m == "revenue" else "int64"
+                    )
+                    for m in zero
+                },
+            )
+            for part in (ever, bought)
+        ]
+        sums = parts[0].union(parts[1], distinct=False)
+        sums = _derived(engine, sums, dims, pairs, day)
+        totals = {m: sums[m].sum() for m in ["customers", *measures]}
+        return [sums.group_by(list(dims)).aggregate(**totals)]
+    bought = _derived(engine, bought, dims, pairs, day)
     c = engine.conn.table("crm_customer")
     if engine.departments is not None:
         c = c.filter(c.department_id.isin(sorted(engine.departments)))
@@ -595,7 +607,7 @@ def _plan_cube_sums(
     counted = _derived(engine, counted, dims, pairs, day)
     return [
         counted.group_by(list(dims)).aggregate(customers=counted.customers.sum()),
-        sums.group_by(list(dims)).aggregate(**measures),
+        bought.group_by(list(dims)).aggregate(**{m: bought[m].sum() for m in measures}),
     ]
 
 
@@ -618,14 +630,34 @@ def _derived(
     (each sum once for its department and once for every department above), filtered."""
     names = [*dims, *(d for d, _ in pairs)]
     if "age_bracket" in names:
-        reference = ibis.literal(datetime.combine(day, time(12)), type="timestamp")
-        t = t.mutate(age_bracket=built.age_bracket(reference, t.birth_date))
+        t = t.mutate(age_bracket=age_bracket_on(day, t.birth_date))
     if "department" in names:
         t = built.with_dimensions(engine.conn, t, [semantic.DEPARTMENT])
     for name, value in pairs:
         if name in ("age_bracket", "department"):
             t = t.filter(t[name] == value)
     return t
+
+
+def age_bracket_on(day: date, birth: Any) -> Any:
+    """The age bracket on `day` of the birth dates `birth`, exactly as `sources.age_bracket`
+    works it out at any time of that day, by comparing the dates themselves: someone is
+    under L on `day` when born after the same day L years before (the 28th of February
+    when that year has no 29th). Taking each birth date apart into its year, month and day
+    took a tenth of a view's time on a million customers' cube (grouped by birth date)."""
+    cases = [
+        (birth > ibis.literal(_years_before(day, limit)), name) for limit, name in AGE_BRACKETS
+    ]
+    return birth.isnull().ifelse(ibis.null("string"), ibis.cases(*cases, else_=OLDEST))
+
+
+def _years_before(day: date, years: int) -> date:
+    """The same day `years` years before `day`; the 28th of February for a 29th in a year
+    without one (born after it, one is under `years` on `day`)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
 
 
 def _fetch(conn: Any, sql: str) -> list[tuple[Any, ...]]:
