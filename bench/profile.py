@@ -12,8 +12,8 @@ orders and order lines, with new ids, until there are N customers: the seed's ow
 regions, ages, products and orders per customer, at any size. The other tables (contacts,
 feedback, leads...) are not copied: the profile does not read them. The search indexes on
 customers are dropped during the copy and built again after it. The columnar mirror is brought up to date once, untimed, as `compute` or an
-import leaves it (with the profile's cube, `metrics/profile_cube.py`, which its sync
-writes; a mirror from before the cube gets it from the untimed first run). Each view is then timed as the page and the API run it: a fresh engine
+import leaves it (with the profile's cube and customers' totals, `metrics/profile_cube.py`,
+which its sync writes; a mirror version from before them gets them here, also untimed). Each view is then timed as the page and the API run it: a fresh engine
 per request (a pinned mirror version and a new DuckDB connection), the profile query, its
 rows read back; one untimed run first. The same views run on the app database itself
 (`METRICS_ENGINE=app`, PostgreSQL or SQLite) --app-runs times each. Views run company-wide
@@ -158,7 +158,9 @@ def main() -> int:
 
     from crm_scorecard.accounts.models import Department, Level, User
     from crm_scorecard.crm import models as m
+    from crm_scorecard.metrics import profile_cube
     from crm_scorecard.metrics.api import customer_profile, engine_for, refresh_mirror
+    from crm_scorecard.metrics.mirror import mirror_pin
 
     call_command("migrate", verbosity=0)
     if args.customers and m.Customer.objects.count() < args.customers:
@@ -178,6 +180,13 @@ def main() -> int:
     began = time.perf_counter()
     refresh_mirror()
     print(f"mirror brought up to date in {time.perf_counter() - began:.1f} s (not timed below)")
+    pin = mirror_pin()
+    try:
+        began = time.perf_counter()
+        profile_cube.build(pin.path)
+        print(f"the profile's files ready in {time.perf_counter() - began:.1f} s (not timed)")
+    finally:
+        pin.release()
 
     country = m.Customer.objects.values_list("country", flat=True).order_by("country").first() or ""
     first_half = {"since": date(2026, 1, 1), "until": date(2026, 6, 30)}

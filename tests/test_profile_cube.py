@@ -174,12 +174,15 @@ def test_a_version_without_a_cube_gets_one_from_the_first_profile(company, db):
     # Given a mirror version whose cube is gone (one written before the cube, say)
     with engine_for(engine="auto") as engine:
         cube = engine.conn.parquet / f"{profile_cube.table_name()}.parquet"
+        totals = profile_cube.customers_file(engine.conn.parquet)
         cube.unlink()
+        totals.unlink()
         # When the company is profiled
         rows = table(customer_profile(engine=engine, by=["region"]))
-        # Then the cube is written again, complete, and read
-        assert cube.exists()
-        assert not list(cube.parent.glob(f".{cube.name}.*"))  # no temporary file left
+        # Then the cube and the customers' totals are written again, complete, and read
+        assert cube.exists() and totals.exists()
+        for written in (cube, totals):  # no temporary file left
+            assert not list(cube.parent.glob(f".{written.name}.*"))
         assert rows == {("North",): (3, 3, 925.0, 5), ("South",): (2, 2, 190.0, 2)}
 
 
@@ -232,6 +235,10 @@ def reused_then_rewritten() -> None:
                 # Then the new version reads the same file, not one written again
                 assert linked.parent != cube.parent
                 assert linked.stat().st_ino == cube.stat().st_ino
+                totals = profile_cube.customers_file(cube.parent)
+                assert profile_cube.customers_file(linked.parent).stat().st_ino == (
+                    totals.stat().st_ino
+                )
                 # When an order line is added (P5's O5 gets ACC 7) and the mirror brought
                 # up to date
                 order = m.Order.objects.get(external_id="O5")
@@ -248,6 +255,9 @@ def reused_then_rewritten() -> None:
                     # Then its version has a cube written for it, with the new line in it
                     assert written.parent not in (cube.parent, linked.parent)
                     assert written.stat().st_ino != linked.stat().st_ino
+                    assert profile_cube.customers_file(written.parent).stat().st_ino != (
+                        totals.stat().st_ino
+                    )
                     assert rows[("South",)] == (2, 2, 197.0, 2)
                 finally:
                     line.delete()

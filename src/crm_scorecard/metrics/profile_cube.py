@@ -24,14 +24,20 @@ per order (over a million customers that grouping was most of the 1-3 s a view t
 the cube; the joins of the order lines to their orders, products and customers, most of
 the 3-12 s a view took on the order lines themselves).
 
-A mirror version never changes once named, so the file is written once per version, beside
+Beside it, the customers' totals (`customers_expr`): one row per customer on record, with
+their own columns and what they bought at any date, which a profile by the customer's own
+dimensions over all dates sums alone (country by segment on a million customers: 41 ms of
+DuckDB against 141 ms for counting the customers and summing the cube, load 6).
+
+A mirror version never changes once named, so the files are written once per version, beside
 its tables: when the sync writes the version (`derive`), or by the first profile that finds
-it missing (an older version), under a lock, to a temporary name renamed when complete. It
-goes with its version. A version that copied none of the tables it is computed from links
-the previous version's file instead."""
+one missing (an older version), under a lock, to a temporary name renamed when complete.
+They go with their version. A version that copied none of the tables they are computed from
+links the previous version's files instead."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -162,43 +168,87 @@ def cube_file(folder: Path) -> Path:
     return folder / f"{table_name()}.parquet"
 
 
+def customers_name() -> str:
+    """The customers' totals (`customers_expr`) beside the cube, named after the same
+    layout."""
+    return table_name().replace("profile_cube_", "profile_customers_", 1)
+
+
+def customers_file(folder: Path) -> Path:
+    return folder / f"{customers_name()}.parquet"
+
+
+def customers_expr(conn: Connection, cube: Table) -> Table:
+    """One row per customer on record (with or without orders), with their own columns and
+    their totals at any date: `revenue`, `orders` (each order once) and `active` (1: an
+    order with a date). A profile by the customer's own dimensions over all dates sums
+    these instead of counting the customers and summing the cube apart (a million rows
+    read once rather than a million and the cube's three)."""
+    dated = cube.filter(cube.day.notnull())
+    totals = dated.group_by(totals_customer=dated.customer).aggregate(
+        revenue=dated.revenue.sum(), orders=dated.orders_o.sum().cast("int64")
+    )
+    c = conn.table("crm_customer")
+    people = c.select(
+        customer=c.id,
+        department_id=c.department_id,
+        birth_date=c.birth_date,
+        **{name: c[name] for name in customer_columns()},
+    )
+    joined = people.left_join(totals, people.customer == totals.totals_customer)
+    return joined.select(
+        *people.columns,
+        revenue=joined.revenue.fill_null(0.0),
+        orders=joined.orders.fill_null(0),
+        active=joined.totals_customer.notnull().ifelse(1, 0).cast("int8"),
+    )
+
+
 def build(folder: Path, conn: Connection | None = None) -> Path:
-    """Write the cube of the mirror version in `folder` (once: under a lock, to a temporary
-    name renamed when complete); `conn`: a DuckDB connection over that version's files."""
-    target = cube_file(folder)
-    if target.exists():
+    """Write the cube of the mirror version in `folder` and the customers' totals (once:
+    under a lock, each to a temporary name renamed when complete); `conn`: a DuckDB
+    connection over that version's files."""
+    target, customers = cube_file(folder), customers_file(folder)
+    if target.exists() and customers.exists():
         return target
     with (folder / ".profile_cube.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():  # another process wrote it while this one waited
+        if target.exists() and customers.exists():  # another process wrote them meanwhile
             return target
         own = conn is None
         conn = conn or ParquetConnection(duckdb_in_utc(), parquet=folder)
-        partial = folder / f".{target.name}.{uuid.uuid4().hex}"
         try:
             conn.backend.raw_sql("SET enable_progress_bar = false")
-            sql = ibis.to_sql(cube_expr(conn), dialect="duckdb")
-            quoted = str(partial).replace("'", "''")
-            conn.backend.raw_sql(
-                f"COPY ({sql}) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE 122880)"
-            )
-            os.replace(partial, target)
+            if not target.exists():
+                _write(conn, cube_expr(conn), target)
+            if not customers.exists():
+                cube = conn.backend.read_parquet(str(target))
+                _write(conn, customers_expr(conn, cube), customers)
         finally:
-            partial.unlink(missing_ok=True)
             if own:
                 conn.close()
     return target
 
 
+def _write(conn: Connection, expr: Table, target: Path) -> None:
+    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}"
+    try:
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        quoted = str(partial).replace("'", "''")
+        conn.backend.raw_sql(f"COPY ({sql}) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE 122880)")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def derive(folder: Path, *, previous: Path | None = None, copied: list[str] | None = None) -> None:
     """What a new mirror version in `folder` needs besides its tables, before it is named:
-    the cube, linked from the `previous` version when none of its inputs was `copied`."""
+    the cube and the customers' totals, linked from the `previous` version when none of
+    their inputs was `copied`."""
     if previous is not None and copied is not None and not set(copied) & set(INPUTS):
-        old = cube_file(previous)
-        if old.exists():
-            try:
-                os.link(old, cube_file(folder))
-                return
-            except OSError:
-                pass
+        for name in (cube_file, customers_file):
+            old = name(previous)
+            if old.exists():
+                with contextlib.suppress(OSError):  # written again below
+                    os.link(old, name(folder))
     build(folder)
