@@ -616,6 +616,172 @@ def test_when_the_database_refuses_a_batch_its_rows_go_in_one_by_one(tmp_path, m
     assert m.Customer.objects.count() == 2
 
 
+def test_batches_take_the_databases_own_size_unless_one_is_set(tmp_path, monkeypatch):
+    # Given 7 customers, no batch size set, and a size of 3 rows for this database
+    from django.db import connection
+
+    from crm_scorecard.crm import imports
+
+    monkeypatch.setattr(imports, "BATCH_SIZE", None)
+    monkeypatch.setattr(imports, "BATCH_SIZES", {connection.vendor: 3})
+    sizes: list[int] = []
+    real = imports.records_upsert
+
+    def spy(model, unique, records):
+        sizes.append(len(records))
+        return real(model, unique, records)
+
+    monkeypatch.setattr(imports, "records_upsert", spy)
+    DepartmentFactory(name="Sales")
+    lines = "".join(f"C{i},Name {i},Sales\n" for i in range(1, 8))
+    path = write(tmp_path, "c.csv", "customer_id,full_name,department\n" + lines)
+    # When it is imported, then imported again with one name changed in the middle batch
+    first = records_import(entity="customers", path=path)
+    path = write(
+        tmp_path, "c.csv", "customer_id,full_name,department\n" + lines.replace("Name 5", "Eve")
+    )
+    second = records_import(entity="customers", path=path)
+    # Then each import wrote batches of 3, 3 and 1 rows, the first all new, the second all
+    # updated, and the customers are as the second file says
+    assert sizes == [3, 3, 1, 3, 3, 1]
+    assert (first.imported, first.updated, first.rejected) == (7, 0, 0)
+    assert (second.imported, second.updated, second.rejected) == (0, 7, 0)
+    assert list(m.Customer.objects.order_by("external_id").values_list("full_name", flat=True)) == [
+        "Name 1",
+        "Name 2",
+        "Name 3",
+        "Name 4",
+        "Eve",
+        "Name 6",
+        "Name 7",
+    ]
+
+
+def _rewrites_counted() -> None:
+    """A row trigger that counts the customers rewritten (in a table of its own)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE test_rewrites (n integer NOT NULL)")
+        cursor.execute("INSERT INTO test_rewrites VALUES (0)")
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "CREATE TRIGGER test_rewrites AFTER UPDATE ON crm_customer FOR EACH ROW "
+                "BEGIN UPDATE test_rewrites SET n = n + 1; END"
+            )
+        else:
+            cursor.execute(
+                "CREATE FUNCTION test_rewrite() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN UPDATE test_rewrites SET n = n + 1; RETURN NEW; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER test_rewrites AFTER UPDATE ON crm_customer FOR EACH ROW "
+                "EXECUTE FUNCTION test_rewrite()"
+            )
+
+
+def _rewrites() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n FROM test_rewrites")
+        return int(cursor.fetchone()[0])
+
+
+def test_a_reimport_rewrites_only_the_customers_that_changed(tmp_path):
+    # Given three customers imported, and a trigger counting the rows rewritten
+    DepartmentFactory(name="Sales")
+    DepartmentFactory(name="Service")
+    header = "customer_id,full_name,email,birth_date,acquired_at,status,department\n"
+    lines = [
+        "C1,Ann,ann@example.com,1980-02-03,2024-03-15 10:22,customer,Sales\n",
+        "C2,Bob,,,,,Sales\n",
+        "C3,Cy,cy@example.com,,2024-03-15T10:22:00+02:00,lead,Sales\n",
+    ]
+    path = write(tmp_path, "c.csv", header + "".join(lines))
+    records_import(entity="customers", path=path)
+    _rewrites_counted()
+    # When the same file is imported again, then with C2 moved to Service and C3's email blank
+    same = records_import(entity="customers", path=path)
+    after_same = _rewrites()
+    lines[1] = "C2,Bob,,,,,Service\n"
+    lines[2] = lines[2].replace("cy@example.com", "")
+    path = write(tmp_path, "c.csv", header + "".join(lines))
+    changed = records_import(entity="customers", path=path)
+    # Then both count every row as updated, but only the two changed rows were rewritten
+    assert (same.imported, same.updated, same.rejected) == (0, 3, 0)
+    assert (changed.imported, changed.updated, changed.rejected) == (0, 3, 0)
+    assert after_same == 0
+    assert _rewrites() == 2
+    assert list(
+        m.Customer.objects.order_by("external_id").values_list("email", "department__name")
+    ) == [("ann@example.com", "Sales"), ("", "Service"), ("", "Sales")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_naming_a_department_deleted_meanwhile_keeps_out_only_that_row(
+    tmp_path, monkeypatch
+):
+    # Given an import outside any transaction (SQLite then writes a batch without its row
+    # by row foreign key checks and checks the batch's references itself), and the
+    # department "Gone" deleted after the importer has read the departments
+    from django.db import connection
+
+    from crm_scorecard.crm import imports
+
+    DepartmentFactory(name="Sales")
+    DepartmentFactory(name="Gone")
+    real_init = imports._Importer.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        Department.objects.filter(name="Gone").delete()
+
+    monkeypatch.setattr(imports._Importer, "__init__", init)
+    refused: list[str] = []
+    real = imports.records_upsert
+
+    def spy(model, unique, records):
+        try:
+            return real(model, unique, records)
+        except Exception as exc:
+            refused.append(str(exc))
+            raise
+
+    monkeypatch.setattr(imports, "records_upsert", spy)
+    path = write(
+        tmp_path,
+        "c.csv",
+        "customer_id,full_name,department\nC1,Ann,Sales\nC2,Bob,Gone\nC3,Cy,Sales\n",
+    )
+    # When it is imported
+    report = records_import(entity="customers", path=path)
+    # Then the batch was refused whole, and row by row only C2 is out, with its row and the
+    # database's reason; C1 and C3 are in
+    assert (report.imported, report.updated, report.rejected) == (2, 0, 1)
+    assert [(e.row, e.column) for e in report.errors] == [(3, "")]
+    assert str(report.errors[0]).startswith("row 3: refused by the database: ")
+    assert list(
+        m.Customer.objects.order_by("external_id").values_list("external_id", flat=True)
+    ) == [
+        "C1",
+        "C3",
+    ]
+    if connection.vendor == "sqlite":
+        # (SQLite: refused by the batch's own reference check, and the row by row checks
+        # are on again afterwards)
+        assert refused == [
+            "FOREIGN KEY constraint failed: 1 value(s) of crm_customer.department_id "
+            "name no department"
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys")
+            assert cursor.fetchone()[0] == 1
+    else:
+        # (PostgreSQL: its deferred check refuses the batch as it commits, after the upsert)
+        assert refused == []
+
+
 def _workbook(tmp_path: Path) -> Path:
     from openpyxl import Workbook
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from crm_scorecard.accounts.models import Department
@@ -33,9 +34,14 @@ from crm_scorecard.accounts.services import department_create, departments_impor
 from . import models as m
 from .changes import tables_touch
 from .import_mapping import ColumnMapping, MappingError, did_you_mean, normalise_header
-from .import_upsert import records_upsert
+from .import_upsert import Columns, foreign_keys_off, records_upsert
 
-BATCH_SIZE = 5000
+# Rows validated and written together. SQLite's batches are larger: each one drops and
+# makes again the table's row triggers (crm.import_upsert) and commits, and SQLite has no
+# server to keep busy meanwhile. BATCH_SIZE, when set, is used on every database (tests).
+BATCH_SIZE: int | None = None
+BATCH_SIZES = {"sqlite": 20_000}
+DEFAULT_BATCH_SIZE = 5000
 # The most characters one cell may hold: Excel's own limit, so anything a spreadsheet can
 # save fits. A longer cell is a row error.
 MAX_CELL_CHARS = 32_767
@@ -701,8 +707,8 @@ def _read_csv(path: Path, opener: Callable[[], BinaryIO]) -> Table:
             found = records(handle)
             next(found, None)
             for number, record in found:
-                if any(cell.strip() for cell in record):
-                    yield number, list(record)
+                if "".join(record).strip():  # not a blank line
+                    yield number, record
 
     with text() as handle, _field_limit(READ_LIMIT):
         header = next(records(handle), (1, []))[1]
@@ -1001,7 +1007,7 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
                 return SLOW
             return value
 
-        def whole_column(cells: list[Any]) -> list[Any] | None:
+        def whole_column(cells: Sequence[Any]) -> list[Any] | None:
             """The common case at once: all text, none too long, no NUL, none blank where
             required. None when any cell is not: then cell by cell."""
             try:
@@ -1098,6 +1104,7 @@ class _Importer:
         # rows wait here to be validated a batch at a time, column by column (an order's
         # lines too: a batch's complete orders are then written together)
         self.fast = fast and not spec.whole_file
+        self.batch_size = BATCH_SIZE or BATCH_SIZES.get(connection.vendor, DEFAULT_BATCH_SIZE)
         self.unparsed: list[tuple[int, list[Any]]] = []
         self.converters = [_fast_converter(p.field) for p in plan]
         self.header = header
@@ -1171,12 +1178,12 @@ class _Importer:
     def add(self, number: int, cells: list[Any]) -> None:
         if self.fast:
             self.unparsed.append((number, cells))
-            if len(self.unparsed) >= BATCH_SIZE:
+            if len(self.unparsed) >= self.batch_size:
                 self.flush()
             return
         raw = dict(zip(self.header, cells, strict=False))
         self._take(number, cells, raw, self.parse(number, cells, raw))
-        if len(self.ready) >= BATCH_SIZE and not self.spec.whole_file:
+        if len(self.ready) >= self.batch_size and not self.spec.whole_file:
             self.flush()
 
     def _take(
@@ -1257,17 +1264,19 @@ class _Importer:
             if not too_long:
                 plain.append(index)
         batch = [rows[i][1] for i in plain]
+        # the file's columns (every row of `batch` has the header's width)
+        by_position = list(zip(*batch, strict=True)) if batch else [() for _ in self.header]
         slow = [False] * len(batch)
         columns = []
         for planned, convert in zip(self.plan, self.converters, strict=True):
             if len(planned.positions) == 1 and not planned.values and planned.default is None:
-                position = planned.positions[0]
+                cells_of_column = by_position[planned.positions[0]]
                 whole_column = getattr(convert, "whole_column", None)
-                found = whole_column([cells[position] for cells in batch]) if whole_column else None
+                found = whole_column(cells_of_column) if whole_column else None
                 if found is not None:
                     columns.append(found)
                     continue
-                converted = [convert(cells[position]) for cells in batch]
+                converted = list(map(convert, cells_of_column))
             else:
                 converted = [convert(self.value(cells, planned)) for cells in batch]
             if SLOW in converted:
@@ -1506,6 +1515,42 @@ class _Importer:
             fields.update(self.spec.derived(values))
         return fields
 
+    def records_of(self, rows: list[dict[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """The records of many rows' values at once, keyed by model attname with the id
+        first: what `row_fields` gives each row (a field it leaves out for the model's
+        default holds that default here), built a column at a time."""
+        model = self.spec.model
+
+        def cells_of(column: str) -> list[Any]:
+            try:
+                return list(map(itemgetter(column), rows))
+            except KeyError:
+                return [values.get(column) for values in rows]
+
+        columns = {self.spec.lookup_field: cells_of(self.spec.id_column)}
+        for column, target, has_default, default, is_text in self.field_plan:
+            cells = cells_of(column)
+            if has_default and default is None:
+                make = cast("models.Field[Any, Any]", model._meta.get_field(target)).get_default
+                cells = [make() if cell is None or cell == "" else cell for cell in cells]
+            elif has_default:
+                cells = [default if cell is None or cell == "" else cell for cell in cells]
+            elif is_text and None in cells:
+                cells = ["" if cell is None else cell for cell in cells]
+            columns[target] = cells
+        for column, (_, _, target) in self.spec.refs.items():
+            if self.spec.key == "orders" and column != "product_sku":
+                continue
+            columns[f"{target}_id"] = cells_of(column)
+        if not self.spec.derived:
+            return Columns(columns)
+        records = [
+            dict(zip(columns, cells, strict=True)) for cells in zip(*columns.values(), strict=True)
+        ]
+        for record, values in zip(records, rows, strict=True):
+            record.update(self.spec.derived(values))
+        return records
+
     @cached_property
     def text_targets(self) -> set[str]:
         """The model fields that hold text (blank, never null, when a cell is empty)."""
@@ -1553,12 +1598,9 @@ class _Importer:
         there before; None when the database refuses any of it (nothing of it is then
         written, and the caller finds the guilty rows one by one)."""
         model, lookup = self.spec.model, self.spec.lookup_field
-        records = [
-            {lookup: values[self.spec.id_column], **self.row_fields(values)}
-            for _, _, values in batch
-        ]
+        records = self.records_of([values for _, _, values in batch])
         try:
-            with transaction.atomic():
+            with foreign_keys_off(), transaction.atomic():
                 tables_touch(model)
                 return records_upsert(model, lookup, records)
         except (IntegrityError, DatabaseError):
