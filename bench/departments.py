@@ -2,7 +2,7 @@
 
 Usage:
   .venv/bin/python bench/departments.py [--database-url URL] [--engine auto] [--runs 3]
-                                        [--seed-customers N]
+                                        [--seed-customers N] [--tree-join]
 
 The database at URL must hold a seeded company (`crm-scorecard seed`); with
 --seed-customers the script seeds it first (replacing its CRM data). For the same data,
@@ -10,6 +10,12 @@ the same engine and the same step, it times the whole catalogue, monthly:
 
   company      overall values only: by = (None,)
   departments  overall values and one series per department subtree: by = (None, "department")
+
+The engine works out what adds up (sums, counts, means, distinct customers...) on each
+record's own department and adds it up the tree, the company's value included, so one query
+answers both (`Engine.roll_up`); with --tree-join, the same two are also timed with every
+record joined to each department above its own and the company's worked out on its own (as
+before 2026-12-03), interleaved in the same runs.
 
 Each figure is the compute step alone: a fresh engine in a process of its own (as
 `crm-scorecard compute` runs), its sources built and every metric computed, values not
@@ -37,6 +43,7 @@ by = json.loads(sys.argv[1])
 began = time.perf_counter()
 values = 0
 with engine_for(materialise=True) as engine:
+    engine.roll_up = sys.argv[2] == "roll"
     keys = [m.key for m in engine.registry if m.kind != "manual"]
     for dimension in by:
         engine.prefetch(keys, by=dimension)
@@ -47,9 +54,9 @@ print(json.dumps({"seconds": time.perf_counter() - began, "values": values}))
 """
 
 
-def run_child(by: list[str | None], env: dict[str, str]) -> dict[str, float]:
+def run_child(by: list[str | None], env: dict[str, str], how: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(by)],
+        [sys.executable, "-c", CHILD, json.dumps(by), how],
         env=env,
         capture_output=True,
         text=True,
@@ -64,6 +71,9 @@ def main() -> None:
     parser.add_argument("--engine", default=os.environ.get("METRICS_ENGINE", "auto"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed-customers", type=int)
+    parser.add_argument(
+        "--tree-join", action="store_true", help="also time the tree join, in the same runs"
+    )
     args = parser.parse_args()
     env = dict(os.environ, METRICS_ENGINE=args.engine)
     env.setdefault("DJANGO_SETTINGS_MODULE", "crm_scorecard.settings.local")
@@ -100,12 +110,18 @@ def main() -> None:
             check=True,
         )
         print(f"mirror brought up to date in {time.perf_counter() - began:.1f} s (not timed below)")
-    figures: dict[str, list[float]] = {"company": [], "departments": []}
+    configs: dict[str, tuple[list[str | None], str]] = {
+        "company": ([None], "roll"),
+        "departments": ([None, "department"], "roll"),
+    }
+    if args.tree_join:
+        configs["company (join)"] = ([None], "join")
+        configs["departments (join)"] = ([None, "department"], "join")
+    figures: dict[str, list[float]] = {name: [] for name in configs}
     counts: dict[str, int] = {}
-    configs = {"company": [None], "departments": [None, "department"]}
     for _ in range(args.runs):
-        for name, by in configs.items():  # interleaved, so both see the same machine
-            result = run_child(by, env)
+        for name, (by, how) in configs.items():  # interleaved, so all see the same machine
+            result = run_child(by, env, how)
             figures[name].append(result["seconds"])
             counts[name] = int(result["values"])
     print(
@@ -113,11 +129,14 @@ def main() -> None:
     )
     for name, seconds in figures.items():
         print(
-            f"  {name:<12} {min(seconds):6.2f} / {statistics.median(seconds):6.2f} / "
+            f"  {name:<18} {min(seconds):6.2f} / {statistics.median(seconds):6.2f} / "
             f"{max(seconds):6.2f}   {counts[name]:>9,} values"
         )
-    ratio = statistics.median(figures["departments"]) / statistics.median(figures["company"])
-    print(f"  departments / company (medians): {ratio:.2f}x")
+    for suffix in ("", " (join)") if args.tree_join else ("",):
+        ratio = statistics.median(figures[f"departments{suffix}"]) / statistics.median(
+            figures[f"company{suffix}"]
+        )
+        print(f"  departments / company{suffix} (medians): {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -19,9 +19,19 @@ from ibis.expr.types import Table
 from crm_scorecard.periods import period_index, period_start
 
 from .backends import Connection
-from .kinds import Aggregate, Metric, Request, Series, period_expr
-from .semantic import FILTER_ALIASES, MODEL, MetricError, Model, Sources
-from .sources import UnknownColumn
+from .kinds import (
+    OWN_DEPARTMENT,
+    UNKNOWN,
+    Aggregate,
+    History,
+    Metric,
+    Parts,
+    Request,
+    Series,
+    period_expr,
+)
+from .semantic import DEPARTMENT, FILTER_ALIASES, MODEL, MetricError, Model, Sources
+from .sources import UnknownColumn, department_names
 
 __all__ = ["Engine", "MetricError", "Registry", "Request", "Series"]
 
@@ -83,12 +93,21 @@ class Engine:
     registry: Registry
     departments: set[int] | None = None
     materialise: bool = False  # build each source once (for many metrics in one run)
+    # A department breakdown worked out on each record's own department and added up the
+    # tree, for the metrics that add up (see Metric.rolls_up), and the company's value of
+    # such an aggregate added up from the same parts, so one query answers both; False:
+    # every record joined to each department above its own, and the company's on its own.
+    roll_up: bool = True
     _sources: Sources = field(init=False)
     _series: dict[tuple[str, Request], Series] = field(default_factory=dict, init=False)
     _coverage: dict[tuple[str, str], tuple[int, int] | None] = field(
         default_factory=dict, init=False
     )
     _shared: dict[tuple[Any, ...], Table] = field(default_factory=dict, init=False)
+    _names: dict[int, list[str]] | None = field(default=None, init=False)
+    _parts: dict[tuple[str, Request], tuple[Parts, tuple[int, int] | None]] = field(
+        default_factory=dict, init=False
+    )
 
     def __post_init__(self) -> None:
         self._sources = Sources(
@@ -124,6 +143,56 @@ class Engine:
                 raise UnknownColumn(f"source {source} cannot be filtered by {dim}")
             t = t.filter(t[dim] == value)
         return t
+
+    def department_entities(self, source: str) -> tuple[str, ...]:
+        """The source's entities all of whose rows are in one department."""
+        return self.registry.model.source(source).department_entities
+
+    def rolls_up(self, metric: Metric, request: Request) -> bool:
+        """Whether `metric` is added up from its parts on each record's own department: by
+        department, when it adds up and its source is broken down by department; for the
+        whole company too (the same parts answer both), except the histories, which read
+        the company's off first purchases alone, faster than per department."""
+        if not self.roll_up or not metric.rolls_up(self):
+            return False
+        if request.by is None:
+            if isinstance(metric, History):
+                return False
+        elif request.by != DEPARTMENT.name:
+            return False
+        source = metric.source_name(self.registry)
+        return (
+            source is not None
+            and self.registry.model.source(source).dimension(DEPARTMENT.name) is not None
+        )
+
+    def parts(self, metric: Metric, request: Request) -> tuple[Parts, tuple[int, int] | None]:
+        """`metric`'s parts by each record's own department (records in none as unknown),
+        worked out once for the company and the department breakdown."""
+        own = replace(request, by=OWN_DEPARTMENT)
+        if (metric.key, own) not in self._parts:
+            self._parts[(metric.key, own)] = metric.parts(self, own)
+        return self._parts[(metric.key, own)]
+
+    def rolled_up(
+        self, metric: Metric, request: Request, parts: Parts, coverage: tuple[int, int] | None
+    ) -> Series:
+        """`parts` by each record's own department added up: for the company, all of them;
+        by department, into each department's subtree (the department and every one above
+        it get a department's parts; records in no department, none's)."""
+        grouped: dict[tuple[int, str | None], list[tuple[float | None, ...]]] = defaultdict(list)
+        if request.by is None:
+            for (p, _), part in parts.items():
+                grouped[(p, None)].append(part)
+        else:
+            if self._names is None:
+                self._names = department_names(self.conn)
+            for (p, own), part in parts.items():
+                if own is None or own == UNKNOWN:
+                    continue
+                for name in self._names.get(int(float(own)), ()):
+                    grouped[(p, name)].append(part)
+        return Series({key: metric.combine(found) for key, found in grouped.items()}, coverage)
 
     def shared(self, key: tuple[Any, ...], build: Callable[[], Table]) -> Table:
         """An intermediate table several metrics read (who was active when, each customer's
@@ -163,7 +232,8 @@ class Engine:
         Later calls to `compute` for these keys read the results."""
         request = Request(grain=grain, by=by)
         self.registry.model.check_dimensions([by])
-        batches: dict[tuple[str, ...], list[Aggregate]] = defaultdict(list)
+        # (whether added up the tree, then what the aggregates must share) -> aggregates
+        batches: dict[tuple[Any, ...], list[Aggregate]] = defaultdict(list)
         seen: set[str] = set()
         pending = list(keys)
         while pending:
@@ -174,14 +244,27 @@ class Engine:
             metric = self.registry.get(key)
             pending.extend(metric.inputs())
             if isinstance(metric, Aggregate) and (key, request) not in self._series:
+                rolled = self.rolls_up(metric, request)
+                known = self._parts.get((key, replace(request, by=OWN_DEPARTMENT)))
+                if rolled and known is not None:  # worked out already (for the company)
+                    self._series[(key, request)] = _fill(
+                        metric, self.rolled_up(metric, request, *known)
+                    )
+                    continue
                 batch = metric.batches(self)
                 if batch is not None:
-                    batches[batch].append(metric)
-        for metrics in batches.values():
+                    batches[(rolled, *batch)].append(metric)
+        for (rolled, *_), metrics in batches.items():
             if len(metrics) < 2:
                 continue
             try:
-                results = Aggregate.compute_together(self, metrics, request)
+                if rolled:
+                    own = replace(request, by=OWN_DEPARTMENT)
+                    parts = Aggregate.parts_together(self, metrics, own)
+                    self._parts.update({(m.key, own): parts[m.key] for m in metrics})
+                    results = {m.key: self.rolled_up(m, request, *parts[m.key]) for m in metrics}
+                else:
+                    results = Aggregate.compute_together(self, metrics, request)
             except UnknownColumn:
                 continue  # the source has no such breakdown: each metric says so when asked
             for metric in metrics:
@@ -191,7 +274,10 @@ class Engine:
         cache_key = (key, request)
         if cache_key not in self._series:
             metric = self.registry.get(key)
-            result = metric.compute(self, request)
+            if self.rolls_up(metric, request):
+                result = self.rolled_up(metric, request, *self.parts(metric, request))
+            else:
+                result = metric.compute(self, request)
             self._series[cache_key] = _fill(metric, result)
         return self._series[cache_key]
 

@@ -24,6 +24,11 @@ from .sources import UnknownColumn
 Key = tuple[int, str | None]
 Values = dict[Key, float | None]
 UNKNOWN = "(unknown)"  # the dimension value of records that lack it (no birth date, no region...)
+# A breakdown by each record's own department (its id), which the engine adds up the
+# department tree into the `department` breakdown for the metrics whose `rolls_up` says so.
+OWN_DEPARTMENT = "department_id"
+# Per (period, dimension value): the parts a value is made of (a mean's sum and count...).
+Parts = dict[Key, tuple[float | None, ...]]
 
 
 class Lookup(Protocol):
@@ -51,6 +56,8 @@ class Runner(Protocol):
     def coverage(self, source: str, request: Request) -> tuple[int, int] | None: ...
 
     def series(self, key: str, request: Request) -> Series: ...
+
+    def department_entities(self, source: str) -> tuple[str, ...]: ...
 
 
 # ---- periods -------------------------------------------------------------------------------------
@@ -130,6 +137,33 @@ class Metric:
     def compute(self, engine: Runner, request: Request) -> Series:
         raise NotImplementedError
 
+    def rolls_up(self, engine: Runner) -> bool:
+        """Whether a department subtree's value is made of parts that add up over the
+        departments in it, so that the engine can work them out on each record's own
+        department (`parts`, by OWN_DEPARTMENT) and add them up the tree (`combine`), instead
+        of counting each record once per department above its own. Not by default."""
+        return False
+
+    def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
+        """What `combine` adds up, per (period, dimension value): the value itself, unless
+        the kind says otherwise."""
+        series = self.compute(engine, request)
+        return {k: (v,) for k, v in series.values.items()}, series.coverage
+
+    def combine(self, parts: list[tuple[float | None, ...]]) -> float | None:
+        """The value of a subtree from its departments' `parts`: their sum ("no data" when
+        none has any)."""
+        known = [p[0] for p in parts if p[0] is not None]
+        return float(sum(known)) if known else None
+
+
+def _ratio_of_sums(parts: list[tuple[float | None, ...]]) -> float | None:
+    """Parts (hits, total): the hits over the total, "no data" when the total is 0."""
+    total = sum(p[1] or 0.0 for p in parts)
+    if not total:
+        return None
+    return sum(p[0] for p in parts if p[0] is not None) / total
+
 
 def label(dim: Any) -> str:
     """A dimension value as shown: records that lack one (null, NaN, empty) read as unknown."""
@@ -149,6 +183,18 @@ def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Value
             None if raw is None or (isinstance(raw, float) and math.isnan(raw)) else float(raw)
         )
     return values
+
+
+def _frame_to_parts(frame: Any, by: str | None, columns: list[str]) -> Parts:
+    parts: Parts = {}
+    for row in frame.itertuples(index=False):
+        record = row._asdict()
+        dim = label(record.get(by)) if by else None
+        parts[(int(record["p"]), dim)] = tuple(
+            None if raw is None or (isinstance(raw, float) and math.isnan(raw)) else float(raw)
+            for raw in (record[c] for c in columns)
+        )
+    return parts
 
 
 def _with_period(t: Table, grain: str, ts: str = "ts") -> Table:
@@ -203,14 +249,17 @@ class Aggregate(Metric):
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
-    def compute(self, engine: Runner, request: Request) -> Series:
+    def _rows(self, engine: Runner, request: Request) -> tuple[Table, list[Any]]:
         t = engine.table(self.source, request, self.reads)
         if self.where is not None:
             t = t.filter(self.where(t))
         if self.column is not None and self.column not in t.columns:
             raise UnknownColumn(f"{self.key}: source {self.source} has no column {self.column!r}")
         t = t.filter(t[self.period_column].notnull())
-        t, keys = _group(t, request, self.period_column)
+        return _group(t, request, self.period_column)
+
+    def compute(self, engine: Runner, request: Request) -> Series:
+        t, keys = self._rows(engine, request)
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
             return Series(
                 self._quantile_in_python(engine, t, keys, request),
@@ -219,6 +268,42 @@ class Aggregate(Metric):
         expr = t.group_by(keys).aggregate(value=self.value(t))
         values = _frame_to_values(engine.execute(expr), request.by)
         return Series(values, engine.coverage(self.source, request))
+
+    def rolls_up(self, engine: Runner) -> bool:
+        # Sums, counts, means (a sum over a count), smallest and largest add up; a distinct
+        # count only of what is in one department; medians and percentiles do not.
+        if self.agg in ("count", "sum", "mean", "min", "max"):
+            return True
+        return self.agg == "count_distinct" and self.column in engine.department_entities(
+            self.source
+        )
+
+    def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
+        t, keys = self._rows(engine, request)
+        columns = {f"v{j}": e for j, e in enumerate(self.part_values(t))}
+        frame = engine.execute(t.group_by(keys).aggregate(**columns))
+        return _frame_to_parts(frame, request.by, list(columns)), engine.coverage(
+            self.source, request
+        )
+
+    def part_values(self, t: Table, where: Any = None) -> list[Any]:
+        """What `combine` makes the value of: a mean's sum and count, else the value."""
+        if self.agg == "mean":
+            assert self.column is not None
+            return [t[self.column].sum(where=where), t[self.column].count(where=where)]
+        return [self.value(t, where)]
+
+    def combine(self, parts: list[tuple[float | None, ...]]) -> float | None:
+        if self.agg == "mean":
+            return _ratio_of_sums(parts)
+        known = [p[0] for p in parts if p[0] is not None]
+        if not known:
+            return None
+        if self.agg == "min":
+            return min(known)
+        if self.agg == "max":
+            return max(known)
+        return float(sum(known))
 
     def value(self, t: Table, where: Any = None) -> Any:
         """The aggregate over `t` (over the rows where `where` holds, if given)."""
@@ -250,28 +335,51 @@ class Aggregate(Metric):
     ) -> dict[str, Series]:
         """Several aggregates of one source in one scan, each over the rows its own filter
         keeps: the same numbers as computing them one at a time."""
+        frame, _, coverage = Aggregate._together(engine, metrics, request, parts=False)
+        results = {}
+        for i, metric in enumerate(metrics):
+            rows = frame[frame[f"n{i}"] > 0] if f"n{i}" in frame.columns else frame
+            results[metric.key] = Series(_frame_to_values(rows, request.by, f"v{i}_0"), coverage)
+        return results
+
+    @staticmethod
+    def parts_together(
+        engine: Runner, metrics: list[Aggregate], request: Request
+    ) -> dict[str, tuple[Parts, tuple[int, int] | None]]:
+        """The `parts` of several aggregates of one source in one scan."""
+        frame, widths, coverage = Aggregate._together(engine, metrics, request, parts=True)
+        results = {}
+        for i, metric in enumerate(metrics):
+            rows = frame[frame[f"n{i}"] > 0] if f"n{i}" in frame.columns else frame
+            columns = [f"v{i}_{j}" for j in range(widths[i])]
+            results[metric.key] = (_frame_to_parts(rows, request.by, columns), coverage)
+        return results
+
+    @staticmethod
+    def _together(
+        engine: Runner, metrics: list[Aggregate], request: Request, *, parts: bool
+    ) -> tuple[Any, list[int], tuple[int, int] | None]:
         source, period_column = metrics[0].source, metrics[0].period_column
         t = engine.table(source, request, metrics[0].reads)
         t = t.filter(t[period_column].notnull())
         t, keys = _group(t, request, period_column)
         columns: dict[str, Any] = {}
+        widths = []
         for i, metric in enumerate(metrics):
             if metric.column is not None and metric.column not in t.columns:
                 raise UnknownColumn(
                     f"{metric.key}: source {source} has no column {metric.column!r}"
                 )
             where = metric.where(t) if metric.where is not None else None
-            columns[f"v{i}"] = metric.value(t, where)
+            values = metric.part_values(t, where) if parts else [metric.value(t, where)]
+            widths.append(len(values))
+            for j, value in enumerate(values):
+                columns[f"v{i}_{j}"] = value
             if where is not None:
                 # A group none of the metric's rows fall in is absent, as when run alone.
                 columns[f"n{i}"] = t.count(where=where)
         frame = engine.execute(t.group_by(keys).aggregate(**columns))
-        coverage = engine.coverage(source, request)
-        results = {}
-        for i, metric in enumerate(metrics):
-            rows = frame[frame[f"n{i}"] > 0] if f"n{i}" in frame.columns else frame
-            results[metric.key] = Series(_frame_to_values(rows, request.by, f"v{i}"), coverage)
-        return results
+        return frame, widths, engine.coverage(source, request)
 
     def _quantile_in_python(
         self, engine: Runner, t: Table, keys: list[Any], request: Request
@@ -416,6 +524,24 @@ class Conversion(Metric):
         return self.source
 
     def compute(self, engine: Runner, request: Request) -> Series:
+        frame = self._counts(engine, request)
+        values = _frame_to_values(frame.assign(value=frame["hits"] / frame["total"]), request.by)
+        return Series(values, engine.coverage(self.source, request))
+
+    def rolls_up(self, engine: Runner) -> bool:
+        return True  # hits and totals add up
+
+    def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
+        frame = self._counts(engine, request)
+        parts = _frame_to_parts(frame, request.by, ["hits", "total"])
+        return parts, engine.coverage(self.source, request)
+
+    def combine(self, parts: list[tuple[float | None, ...]]) -> float | None:
+        return _ratio_of_sums(parts)
+
+    def _counts(self, engine: Runner, request: Request) -> Any:
+        """Per period (and dimension value): how many started, and how many of them reached
+        the end within the window."""
         t = engine.table(self.source, request)
         for column in (self.start, self.end):
             if column not in t.columns:
@@ -423,10 +549,7 @@ class Conversion(Metric):
         t, keys = _group(t, request, self.start)
         window = within(engine.conn, t[self.start], t[self.end], self.window_days)
         reached = (t[self.end].notnull() & window).ifelse(1, 0)
-        expr = t.group_by(keys).aggregate(hits=reached.sum(), total=t.count())
-        frame = engine.execute(expr)
-        values = _frame_to_values(frame.assign(value=frame["hits"] / frame["total"]), request.by)
-        return Series(values, engine.coverage(self.source, request))
+        return engine.execute(t.group_by(keys).aggregate(hits=reached.sum(), total=t.count()))
 
 
 def _activity(
@@ -458,11 +581,25 @@ class Retention(Metric):
         return self.source
 
     def compute(self, engine: Runner, request: Request) -> Series:
+        parts, coverage = self.parts(engine, request)
+        return Series({k: self.combine([part]) for k, part in parts.items()}, coverage)
+
+    def rolls_up(self, engine: Runner) -> bool:
+        # Who came back and who was there add up over departments when each entity is in
+        # one department (a customer's orders are in the customer's).
+        return self.entity in engine.department_entities(self.source)
+
+    def combine(self, parts: list[tuple[float | None, ...]]) -> float | None:
+        return _ratio_of_sums(parts)
+
+    def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
+        """Per period: (entities active again, entities active in the previous period)."""
         active = _activity(engine, self.source, self.entity, request)
         if request.by:
             # Entities that lack the dimension are one group (unknown), as in every other
-            # kind: matched to themselves, which SQL's null never is.
-            active = active.mutate(**{request.by: active[request.by].fill_null(UNKNOWN)})
+            # kind: matched to themselves, which SQL's null never is (in no department: -1).
+            none = -1 if request.by == OWN_DEPARTMENT else UNKNOWN
+            active = active.mutate(**{request.by: active[request.by].fill_null(none)})
         previous = active.select(
             prev_entity=active[self.entity],
             prev_p=active.p + 1,
@@ -480,15 +617,15 @@ class Retention(Metric):
         )
         den = engine.execute(denominators)
         hit_values = _frame_to_values(engine.execute(hits), request.by, "hits")
-        values: Values = {}
+        parts: Parts = {}
         coverage = engine.coverage(self.source, request)
         for row in den.itertuples(index=False):
             record = row._asdict()
             key = (int(record["prev_p"]), label(record["prev_dim"]) if request.by else None)
             if coverage and key[0] > coverage[1]:
                 continue  # the period after the data ends is not covered
-            values[key] = (hit_values.get(key) or 0.0) / float(record["total"])
-        return Series(values, coverage)
+            parts[key] = (hit_values.get(key) or 0.0, float(record["total"]))
+        return parts, coverage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -526,6 +663,10 @@ class History(Metric):
     def kept(self, h: _Histories) -> Table:
         """The (entity, period[, dimension]) rows this history counts."""
         raise NotImplementedError
+
+    def rolls_up(self, engine: Runner) -> bool:
+        # Distinct entities add up over departments when each is in one department.
+        return self.entity in engine.department_entities(self.source)
 
 
 @dataclass(frozen=True)
@@ -636,6 +777,9 @@ class Stock(Metric):
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
+    def rolls_up(self, engine: Runner) -> bool:
+        return True  # what is open is counted once per record: counts add up
+
     def compute(self, engine: Runner, request: Request) -> Series:
         t = engine.table(self.source, request)
         if request.by and request.by not in t.columns:
@@ -680,6 +824,9 @@ class Headcount(Metric):
 
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
+
+    def rolls_up(self, engine: Runner) -> bool:
+        return True  # a head count adds up
 
     def compute(self, engine: Runner, request: Request) -> Series:
         stock = Stock(

@@ -142,6 +142,10 @@ class Source:
     table: str  # the CRM table one row stands for
     columns: tuple[str, ...]  # the core's columns (dimensions come on top)
     entities: tuple[str, ...]  # the ids of who and what a row is about
+    # Entities all of whose rows are in one department, the row's (the record itself; its
+    # customer, where the row is in its customer's department): distinct counts of them add
+    # up over departments, so the engine can count them per department and add up the tree.
+    department_entities: tuple[str, ...] = ()
     # Event timestamps metrics group by: source column -> the table's column. PostgreSQL
     # keeps statistics on their period indexes (planner.py).
     timestamps: Mapping[str, str] = field(default_factory=dict)
@@ -212,6 +216,7 @@ SOURCES = (
         table="crm_order",
         columns=("order", "customer", "ts", "channel", "salesperson_id", "department_id"),
         entities=("order", "customer", "salesperson_id"),
+        department_entities=("order", "customer"),
         timestamps={"ts": "ordered_at"},
         dimensions=(*CUSTOMER, CHANNEL, SALESPERSON),
         materialise=True,
@@ -235,6 +240,7 @@ SOURCES = (
             "quantity",
         ),
         entities=("line", "order", "customer", "salesperson_id"),
+        department_entities=("line", "order", "customer"),
         dimensions=(*CUSTOMER, PRODUCT_CATEGORY, PRODUCT_TIER, CHANNEL, SALESPERSON),
         extends="orders",
         materialise=True,
@@ -258,6 +264,7 @@ SOURCES = (
             "resolved",
         ),
         entities=("interaction", "customer", "agent_id"),
+        department_entities=("interaction",),
         timestamps={"ts": "started_at"},
         dimensions=(*CUSTOMER, CHANNEL, AGENT),
     ),
@@ -279,6 +286,7 @@ SOURCES = (
             "repeat",
         ),
         entities=("interaction", "customer", "agent_id"),
+        department_entities=("interaction",),
         dimensions=(*CUSTOMER, CHANNEL, AGENT),
         extends="interactions",
         same_rows="interactions",
@@ -290,6 +298,7 @@ SOURCES = (
         table="crm_feedback",
         columns=("feedback", "customer", "ts", "rating", "recommend", "channel", "department_id"),
         entities=("feedback", "customer"),
+        department_entities=("feedback", "customer"),
         timestamps={"ts": "submitted_at"},
         dimensions=(*CUSTOMER, CHANNEL, VOC_THEME),
         materialise=True,
@@ -316,6 +325,7 @@ SOURCES = (
             "reopened_ts",
         ),
         entities=("complaint", "customer"),
+        department_entities=("complaint",),
         timestamps={
             "ts": "opened_at",
             "resolved_ts": "resolved_at",
@@ -341,6 +351,7 @@ SOURCES = (
             "salesperson_id",
         ),
         entities=("lead", "customer", "salesperson_id"),
+        department_entities=("lead",),
         timestamps={"ts": "created_at"},
         ends=("converted_ts",),
         dimensions=(DEPARTMENT, CHANNEL, SALESPERSON),
@@ -363,6 +374,7 @@ SOURCES = (
             "historic_value",
         ),
         entities=("customer",),
+        department_entities=("customer",),
         dimensions=CUSTOMER,
     ),
     # Hire and leaving dates are dates, not timestamps: no period statistics.
@@ -373,6 +385,7 @@ SOURCES = (
         table="crm_employee",
         columns=("employee", "ts", "left_ts", "department_id"),
         entities=("employee",),
+        department_entities=("employee",),
         ends=("left_ts",),
         open_ended=True,
         dimensions=(DEPARTMENT,),
@@ -384,6 +397,7 @@ SOURCES = (
         table="crm_engagementanswer",
         columns=("answer", "employee", "ts", "rating", "department_id"),
         entities=("answer", "employee"),
+        department_entities=("answer", "employee"),
         timestamps={"ts": "answered_at"},
         dimensions=(DEPARTMENT,),
         materialise=True,

@@ -81,11 +81,15 @@ def department_ancestors(conn: Connection) -> Table:
     `department` gives each department's whole subtree in one pass, and filtering on one
     name keeps exactly that subtree's records."""
     d = conn.table("accounts_department")
-    levels = [d.select(dim_dept=d.id, anc_id=d.id.cast("int64"))]
+    # Cast: the levels' columns must have one type, and the app database's ids are not null
+    # where the ids reached through a join may be (a tree three deep failed on SQLite).
+    levels = [d.select(dim_dept=d.id.cast("int64"), anc_id=d.id.cast("int64"))]
     up = d.select(dim_dept=d.id, up_id=d.parent_id)
     for _ in range(department_depth(conn)):
         up = up.filter(up.up_id.notnull())
-        levels.append(up.select(dim_dept=up.dim_dept, anc_id=up.up_id.cast("int64")))
+        levels.append(
+            up.select(dim_dept=up.dim_dept.cast("int64"), anc_id=up.up_id.cast("int64"))
+        )
         step = d.select(step_id=d.id, step_parent=d.parent_id)
         up = up.join(step, up.up_id == step.step_id).select(
             dim_dept=up.dim_dept, up_id=step.step_parent
@@ -93,6 +97,25 @@ def department_ancestors(conn: Connection) -> Table:
     pairs = ibis.union(*levels, distinct=True) if len(levels) > 1 else levels[0]
     names = d.select(anc_key=d.id, department=d.name)
     return pairs.join(names, pairs.anc_id == names.anc_key).select("dim_dept", "department")
+
+
+def department_names(conn: Connection) -> dict[int, list[str]]:
+    """Each department's name and the names of every department above it, by id: the
+    departments whose subtree holds its records (see department_ancestors, which pairs them
+    in SQL). What the engine adds a record's own department's numbers up to."""
+    d = conn.backend.execute(conn.table("accounts_department").select("id", "parent_id", "name"))
+    parents, names = {}, {}
+    for i, p, name in d.itertuples(False):
+        parents[int(i)] = None if p is None or p != p else int(p)
+        names[int(i)] = str(name)
+    out = {}
+    for pk in parents:
+        seen, node = [pk], parents[pk]
+        while node is not None and node not in seen and node in parents:
+            seen.append(node)
+            node = parents[node]
+        out[pk] = [names[n] for n in seen]
+    return out
 
 
 Join = Callable[[Connection, Table, list[str]], Table]

@@ -1,0 +1,303 @@
+"""A department breakdown worked out on each record's own department and added up the tree
+(what adds up: sums, counts, means, distinct counts of what is in one department) gives
+each subtree's numbers, the same as joining every record to each department above its own;
+what does not add up (a median, customers served by several departments) keeps the join.
+
+The company (January to March 2026), three levels deep:
+  R-Group > R-Sales > R-East, R-Group > R-Sales > R-West, R-Group > R-Service
+  customers: e1, e2 (R-East), w1 (R-West), s1 (R-Sales itself), v1 (R-Service)
+  orders:    Jan e1 100, e2 40, w1 50, s1 10;  Feb e1 200 and 20, w1 30, v1 500;  Mar e2 60
+  complaints resolved in January: R-East 10 h and 20 h, R-West 4 h, R-Sales 7 h,
+             R-Service 100 h; one of R-West's opened in February and still open
+  visits in February: e1 by R-East and by R-Service
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from crm_scorecard.accounts.models import Department
+from crm_scorecard.crm import models as m
+from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
+from crm_scorecard.metrics.engine import Engine
+from crm_scorecard.metrics.kinds import Request
+
+pytestmark = pytest.mark.django_db
+JAN, FEB, MAR = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
+ENGINES = ["app", "duckdb"]
+
+# metric -> department -> January, February, March (None: no data)
+EXPECTED: dict[str, dict[str, list[float | None]]] = {
+    # a sum
+    "revenue": {
+        "R-East": [140, 220, 60],
+        "R-West": [50, 30, 0],
+        "R-Sales": [200, 250, 60],  # the children's and its own (s1's 10)
+        "R-Service": [0, 500, 0],
+        "R-Group": [200, 750, 60],
+    },
+    # a distinct count of customers, each in one department: e1 ordered twice in February
+    "active_customers": {
+        "R-East": [2, 1, 1],
+        "R-West": [1, 1, 0],
+        "R-Sales": [4, 2, 1],
+        "R-Service": [0, 1, 0],
+        "R-Group": [4, 3, 1],
+    },
+    # a ratio: the subtree's revenue over its orders, not its children's average
+    # (R-Sales in February: 250 / 3, where R-East's 110 and R-West's 30 average 70)
+    "average_order_value": {
+        "R-East": [70, 110, 60],
+        "R-West": [50, 30, None],
+        "R-Sales": [50, 250 / 3, 60],
+        "R-Service": [None, 500, None],
+        "R-Group": [50, 187.5, 60],
+    },
+    # a mean of the handle time of calls: R-East's two calls (300, 200) and R-Service's (400)
+    # (contacts cover January and February alone: March is absent)
+    "average_handle_time": {
+        "R-East": [250, None],
+        "R-Sales": [250, None],
+        "R-Service": [None, 400],
+        "R-Group": [250, 400],
+    },
+}
+# Visited customers are not each in one department: e1 was visited by R-East and R-Service
+# in February, and is one visited customer for R-Group, not two (R-West visited no one ever).
+VISITED_IN_FEBRUARY = {"R-East": 1, "R-Sales": 1, "R-Service": 1, "R-Group": 1}
+# A median over the subtree's complaints resolved in January (not the children's medians):
+# R-Sales median(10, 20, 4, 7) = 8.5; R-Group median(4, 7, 10, 20, 100) = 10
+MEDIAN_IN_JANUARY = {"R-East": 15, "R-West": 4, "R-Sales": 8.5, "R-Service": 100, "R-Group": 10}
+
+
+def at(day: str, hour: int = 12) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def tree(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        group = Department.objects.create(name="R-Group")
+        sales = Department.objects.create(name="R-Sales", parent=group)
+        east = Department.objects.create(name="R-East", parent=sales)
+        west = Department.objects.create(name="R-West", parent=sales)
+        service = Department.objects.create(name="R-Service", parent=group)
+        people = {
+            key: m.Customer.objects.create(
+                external_id=f"R{key}", full_name=key, department=dept, region=region
+            )
+            for key, dept, region in [
+                ("e1", east, "North"),
+                ("e2", east, "South"),
+                ("w1", west, "North"),
+                ("s1", sales, "South"),
+                ("v1", service, "North"),
+            ]
+        }
+        std = m.Product.objects.create(sku="R-STD", name="Std", category="Devices", tier="standard")
+        prem = m.Product.objects.create(
+            sku="R-PREM", name="Prem", category="Devices", tier="premium"
+        )
+        acc = m.Product.objects.create(
+            sku="R-ACC", name="Acc", category="Accessories", tier="standard"
+        )
+        seller = m.Employee.objects.create(
+            external_id="RE1", full_name="R Seller", department=east, hired_at=date(2020, 1, 1)
+        )
+        leaver = m.Employee.objects.create(
+            external_id="RE2",
+            full_name="R Leaver",
+            department=west,
+            hired_at=date(2025, 6, 1),
+            left_at=date(2026, 2, 10),
+        )
+        agent = m.Employee.objects.create(
+            external_id="RA1", full_name="R Agent", department=service, hired_at=date(2026, 1, 15)
+        )
+        for n, (who, day, amount, product) in enumerate(
+            [
+                ("e1", "2026-01-10", "100", std),
+                ("e2", "2026-01-11", "40", std),
+                ("w1", "2026-01-12", "50", std),
+                ("s1", "2026-01-13", "10", acc),
+                ("e1", "2026-02-10", "200", prem),
+                ("e1", "2026-02-11", "20", acc),
+                ("w1", "2026-02-12", "30", std),
+                ("v1", "2026-02-13", "500", std),
+                ("e2", "2026-03-10", "60", acc),
+            ]
+        ):
+            order = m.Order.objects.create(
+                external_id=f"RO{n}",
+                customer=people[who],
+                ordered_at=at(day),
+                salesperson=seller,
+                channel="online",
+            )
+            m.OrderLine.objects.create(
+                order=order, line_no=1, product=product, amount=Decimal(amount)
+            )
+        for n, (who, dept, hours) in enumerate(
+            [("e1", east, 10), ("e2", east, 20), ("w1", west, 4), ("s1", sales, 7)]
+            + [("v1", service, 100)]
+        ):
+            opened = at("2026-01-05", 0)
+            m.Complaint.objects.create(
+                external_id=f"RK{n}",
+                customer=people[who],
+                category="billing",
+                department=dept,
+                opened_at=opened,
+                resolved_at=opened + timedelta(hours=hours),
+                first_response_at=opened + timedelta(hours=1),
+            )
+        m.Complaint.objects.create(
+            external_id="RK9",
+            customer=people["v1"],
+            category="service",
+            severity="low",
+            department=west,
+            opened_at=at("2026-02-25"),
+        )
+        for n, (who, dept, channel, when, wait, handle, resolved) in enumerate(
+            [
+                ("e1", east, "call", at("2026-01-02"), 60, 300, True),
+                ("e1", east, "call", at("2026-01-05"), 30, 200, False),
+                ("w1", west, "email", at("2026-01-20"), None, 100, True),
+                ("e1", east, "visit", at("2026-02-10"), None, 1800, True),
+                ("e1", service, "visit", at("2026-02-12"), None, None, None),
+                ("v1", service, "call", at("2026-02-25"), 90, 400, True),
+            ]
+        ):
+            m.Interaction.objects.create(
+                external_id=f"RI{n}",
+                customer=people[who],
+                agent=agent,
+                department=dept,
+                channel=channel,
+                started_at=when,
+                wait_seconds=wait,
+                handle_seconds=handle,
+                topic_count=1,
+                resolved_first_contact=resolved,
+            )
+        for n, (who, day, rating, recommend) in enumerate(
+            [("e1", "2026-01-15", 5, 10), ("w1", "2026-01-20", 3, 6), ("v1", "2026-02-10", 4, 9)]
+        ):
+            m.Feedback.objects.create(
+                external_id=f"RF{n}",
+                customer=people[who],
+                submitted_at=at(day),
+                rating=rating,
+                recommend=recommend,
+            )
+        for n, (dept, created, converted) in enumerate(
+            [
+                (east, "2026-01-05", "2026-01-20"),
+                (west, "2026-01-10", None),
+                (sales, "2026-02-01", "2026-03-03"),
+            ]
+        ):
+            m.Lead.objects.create(
+                external_id=f"RL{n}",
+                created_at=at(created),
+                converted_at=at(converted) if converted else None,
+                department=dept,
+                owner=seller,
+            )
+        for employee, day, rating in [
+            (seller, "2026-01-10", 4),
+            (agent, "2026-01-20", 5),
+            (leaver, "2026-02-01", 2),
+        ]:
+            m.EngagementAnswer.objects.create(employee=employee, answered_at=at(day), rating=rating)
+    yield
+    with django_db_blocker.unblock():
+        m.EngagementAnswer.objects.filter(employee__external_id__startswith="R").delete()
+        m.Lead.objects.filter(external_id__startswith="RL").delete()
+        m.Feedback.objects.filter(external_id__startswith="RF").delete()
+        m.Interaction.objects.filter(external_id__startswith="RI").delete()
+        m.ComplaintEvent.objects.filter(complaint__external_id__startswith="RK").delete()
+        m.Complaint.objects.filter(external_id__startswith="RK").delete()
+        m.OrderLine.objects.filter(order__external_id__startswith="RO").delete()
+        m.Order.objects.filter(external_id__startswith="RO").delete()
+        m.Customer.objects.filter(external_id__startswith="R").delete()
+        m.Employee.objects.filter(external_id__in=["RE1", "RE2", "RA1"]).delete()
+        m.Product.objects.filter(sku__startswith="R-").delete()
+        for name in ("R-East", "R-West", "R-Sales", "R-Service", "R-Group"):
+            Department.objects.filter(name=name).delete()
+
+
+def _by_department(rows, dept: str) -> list[float | None]:
+    return [v for _, d, v in rows if d == dept]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_subtree_values_added_up_the_tree_are_the_hand_computed_ones(tree, choice):
+    # Given the engine over the three-level company
+    with Engine(connect(choice), registry()) as engine:
+        for key, departments in EXPECTED.items():
+            # Then a sum, a distinct count and a mean are added up the tree (a ratio: the
+            # two it is made of)
+            metric = registry().get(key)
+            for part in metric.inputs() or (key,):
+                assert engine.rolls_up(registry().get(part), Request(by="department")), part
+            # When broken down by department
+            rows = engine.compute(key, by="department", since=JAN, until=MAR)
+            # Then each department's series is its subtree's, worked out by hand
+            for dept, expected in departments.items():
+                got = _by_department(rows, dept)
+                assert got == pytest.approx(expected, abs=1e-9), (key, dept)
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_what_does_not_add_up_is_worked_out_on_the_subtree_records(tree, choice):
+    with Engine(connect(choice), registry()) as engine:
+        # Given a median and a distinct count of customers several departments serve
+        for key in ("complaint_resolution_hours", "visiting_customers"):
+            # Then they are not added up the tree
+            assert not engine.rolls_up(registry().get(key), Request(by="department")), key
+        # When broken down by department, then each is its subtree's, worked out by hand
+        rows = engine.compute("complaint_resolution_hours", by="department", since=JAN, until=JAN)
+        assert {d: v for _, d, v in rows} == pytest.approx(MEDIAN_IN_JANUARY, abs=1e-9)
+        rows = engine.compute("visiting_customers", by="department", since=FEB, until=FEB)
+        assert {d: v for _, d, v in rows} == VISITED_IN_FEBRUARY
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_every_metric_by_department_is_the_same_as_the_tree_join(tree, choice):
+    # Given one engine joining every record to each department above its own, one adding
+    # each department's own numbers up the tree metric by metric, and one doing so for
+    # each source's aggregates in one query (as `compute` does)
+    keys = [metric.key for metric in registry() if metric.kind != "manual"]
+    with (
+        Engine(connect(choice), registry(), roll_up=False) as joined,
+        Engine(connect(choice), registry()) as alone,
+        Engine(connect(choice), registry(), materialise=True) as together,
+    ):
+        together.prefetch(keys, by="department")
+        rolled = [k for k in keys if alone.rolls_up(registry().get(k), Request(by="department"))]
+        assert len(rolled) >= 30
+        compared = 0
+        for key in keys:
+            # When each metric is broken down by department, overall and for calls only
+            for filters in ({}, {"channel": "call"}):
+                try:
+                    want = joined.compute(key, by="department", filters=filters)
+                except Exception as exc:  # a source without channels: refused the same way
+                    with pytest.raises(type(exc)):
+                        alone.compute(key, by="department", filters=filters)
+                    continue
+                # Then the periods, departments and values are the same
+                for engine in (alone, together):
+                    got = engine.compute(key, by="department", filters=filters)
+                    assert [(p, d) for p, d, _ in got] == [(p, d) for p, d, _ in want], key
+                    assert [v for *_, v in got] == pytest.approx(
+                        [v for *_, v in want], abs=1e-9
+                    ), (key, filters)
+                compared += bool(want)
+        assert compared >= 60
