@@ -1286,19 +1286,26 @@ class _Importer:
             columns.append(converted)
         names = [p.column for p in self.plan]
         parsed = list(zip(*columns, strict=True)) if columns else [() for _ in batch]
-        fast_at = {index: k for k, index in enumerate(plain) if not slow[k]}
-        simple = not (self.spec.settle or self.spec.checks or self.spec.group)
+        if True in slow:
+            fast_at = {index: k for k, index in enumerate(plain) if not slow[k]}
+        else:
+            fast_at = dict(zip(plain, range(len(plain)), strict=True))
+        simple = not (
+            self.spec.settle or self.spec.checks or self.spec.group or self.spec.id_folds_case
+        )
+        id_at = names.index(self.spec.id_column)
+        seen, ready = self.seen, self.ready
         for index, (number, cells) in enumerate(rows):
             row_at = fast_at.get(index)
             if row_at is None:
                 raw = dict(zip(self.header, cells, strict=False))
                 self._take(number, cells, raw, self.parse(number, cells, raw))
                 continue
-            values = dict(zip(names, parsed[row_at], strict=True))
-            key = values[self.spec.id_column]
-            if simple and not self.spec.id_folds_case and key not in self.seen:
-                self.seen[key] = number
-                self.ready.append((number, cells, values))
+            row = parsed[row_at]
+            values = dict(zip(names, row, strict=True))
+            if simple and row[id_at] not in seen:
+                seen[row[id_at]] = number
+                ready.append((number, cells, values))
                 continue
             # the row-wide rules (an order line's agreement with its order, its number);
             # the cells stay a list: a rejected row is made a dict by reject()
@@ -1424,9 +1431,10 @@ class _Importer:
                 model._default_manager.filter(**{f"{lookup}__in": wanted}).values_list(lookup, "pk")
             )
         good, bad = [], []
+        refs = list(self.spec.refs.items())
         for number, raw, values in batch:
             errors: list[RowError] = []
-            for column, (model, lookup, _) in self.spec.refs.items():
+            for column, (model, lookup, _) in refs:
                 given = values.get(column)
                 if not given:
                     values[column] = None
