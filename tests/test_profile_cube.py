@@ -175,13 +175,14 @@ def test_a_version_without_a_cube_gets_one_from_the_first_profile(company, db):
     with engine_for(engine="auto") as engine:
         cube = engine.conn.parquet / f"{profile_cube.table_name()}.parquet"
         totals = profile_cube.customers_file(engine.conn.parquet)
-        cube.unlink()
-        totals.unlink()
+        cells = profile_cube.cells_file(engine.conn.parquet)
+        for gone in (cube, totals, cells):
+            gone.unlink()
         # When the company is profiled
         rows = table(customer_profile(engine=engine, by=["region"]))
-        # Then the cube and the customers' totals are written again, complete, and read
-        assert cube.exists() and totals.exists()
-        for written in (cube, totals):  # no temporary file left
+        # Then the cube and the totals beside it are written again, complete, and read
+        assert cube.exists() and totals.exists() and cells.exists()
+        for written in (cube, totals, cells):  # no temporary file left
             assert not list(cube.parent.glob(f".{written.name}.*"))
         assert rows == {("North",): (3, 3, 925.0, 5), ("South",): (2, 2, 190.0, 2)}
 
@@ -239,6 +240,8 @@ def reused_then_rewritten() -> None:
                 assert profile_cube.customers_file(linked.parent).stat().st_ino == (
                     totals.stat().st_ino
                 )
+                cells = profile_cube.cells_file(cube.parent)
+                assert profile_cube.cells_file(linked.parent).stat().st_ino == (cells.stat().st_ino)
                 # When an order line is added (P5's O5 gets ACC 7) and the mirror brought
                 # up to date
                 order = m.Order.objects.get(external_id="O5")
@@ -257,6 +260,9 @@ def reused_then_rewritten() -> None:
                     assert written.stat().st_ino != linked.stat().st_ino
                     assert profile_cube.customers_file(written.parent).stat().st_ino != (
                         totals.stat().st_ino
+                    )
+                    assert profile_cube.cells_file(written.parent).stat().st_ino != (
+                        cells.stat().st_ino
                     )
                     assert rows[("South",)] == (2, 2, 197.0, 2)
                 finally:

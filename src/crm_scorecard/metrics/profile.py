@@ -597,7 +597,9 @@ def _plan_cube_sums(
     value of the order's dimensions the profile pins), and is active where their first row
     in the range is (the row before it is older than the range, or none). The age bracket
     and the department tree are worked out on the sums per birth date and department, a
-    customer having one of each (as are the customers on record, counted the same way)."""
+    customer having one of each (as are the customers on record, counted the same way).
+    Over all dates, the customers' or the cells' totals beside the cube are summed instead
+    (profile_cube.py), but by age."""
     wanted = list(dict.fromkeys([*dims, *(d for d, _ in pairs)]))
     for name, value in pairs:
         if name in t.columns:
@@ -616,6 +618,28 @@ def _plan_cube_sums(
         orders=orders.sum(),
     )
     measures = ["active_customers", "revenue", "orders"]
+    if order_level and since is None and until is None and "age_bracket" not in wanted:
+        # Over all dates, the cells' totals: the cube summed over customers and days.
+        mask = previous.removeprefix("prev_")
+        c = engine.conn.table(profile_cube.cells_name())
+        if engine.departments is not None:
+            c = c.filter(c.department_id.isin(sorted(engine.departments)))
+        for name, value in pairs:
+            if name in c.columns:
+                c = c.filter(c[name] == value)
+        pinned = {d for d in wanted if d in profile_cube.LINE_LEVEL}
+        cells = c.group_by(_raw_keys(c, dims, pairs)).aggregate(
+            customers=c[f"customers_{mask}"].sum(),
+            active_customers=c[f"active_{mask}"].sum(),
+            revenue=c.revenue.sum(),
+            orders=c[profile_cube.orders_column(pinned)].sum(),
+        )
+        cells = _derived(engine, cells, dims, pairs, day)
+        return [
+            cells.group_by(list(dims)).aggregate(
+                **{m: cells[m].sum() for m in ["customers", *measures]}
+            )
+        ]
     if order_level and since is None and until is None:
         # Over all dates every row is read anyway: one pass, a condition per measure.
         sums = t.group_by(keys).aggregate(
