@@ -174,16 +174,16 @@ def test_a_version_without_a_cube_gets_one_from_the_first_profile(company, db):
     # Given a mirror version whose cube is gone (one written before the cube, say)
     with engine_for(engine="auto") as engine:
         cube = engine.conn.parquet / f"{profile_cube.table_name()}.parquet"
-        totals = profile_cube.customers_file(engine.conn.parquet)
-        cells = profile_cube.cells_file(engine.conn.parquet)
-        for gone in (cube, totals, cells):
+        written = profile_cube.files(engine.conn.parquet)
+        assert written[0] == cube
+        for gone in written:
             gone.unlink()
         # When the company is profiled
         rows = table(customer_profile(engine=engine, by=["region"]))
         # Then the cube and the totals beside it are written again, complete, and read
-        assert cube.exists() and totals.exists() and cells.exists()
-        for written in (cube, totals, cells):  # no temporary file left
-            assert not list(cube.parent.glob(f".{written.name}.*"))
+        assert all(f.exists() for f in written)
+        for f in written:  # no temporary file left
+            assert not list(cube.parent.glob(f".{f.name}.*"))
         assert rows == {("North",): (3, 3, 925.0, 5), ("South",): (2, 2, 190.0, 2)}
 
 
@@ -236,12 +236,9 @@ def reused_then_rewritten() -> None:
                 # Then the new version reads the same file, not one written again
                 assert linked.parent != cube.parent
                 assert linked.stat().st_ino == cube.stat().st_ino
-                totals = profile_cube.customers_file(cube.parent)
-                assert profile_cube.customers_file(linked.parent).stat().st_ino == (
-                    totals.stat().st_ino
-                )
-                cells = profile_cube.cells_file(cube.parent)
-                assert profile_cube.cells_file(linked.parent).stat().st_ino == (cells.stat().st_ino)
+                # and the same totals beside it
+                inodes = [f.stat().st_ino for f in profile_cube.files(cube.parent)]
+                assert [f.stat().st_ino for f in profile_cube.files(linked.parent)] == inodes
                 # When an order line is added (P5's O5 gets ACC 7) and the mirror brought
                 # up to date
                 order = m.Order.objects.get(external_id="O5")
@@ -258,12 +255,9 @@ def reused_then_rewritten() -> None:
                     # Then its version has a cube written for it, with the new line in it
                     assert written.parent not in (cube.parent, linked.parent)
                     assert written.stat().st_ino != linked.stat().st_ino
-                    assert profile_cube.customers_file(written.parent).stat().st_ino != (
-                        totals.stat().st_ino
-                    )
-                    assert profile_cube.cells_file(written.parent).stat().st_ino != (
-                        cells.stat().st_ino
-                    )
+                    # and totals of its own (each file written anew)
+                    rewritten = [f.stat().st_ino for f in profile_cube.files(written.parent)]
+                    assert not set(rewritten) & set(inodes)
                     assert rows[("South",)] == (2, 2, 197.0, 2)
                 finally:
                     line.delete()

@@ -621,12 +621,7 @@ def _plan_cube_sums(
     if order_level and since is None and until is None and "age_bracket" not in wanted:
         # Over all dates, the cells' totals: the cube summed over customers and days.
         mask = previous.removeprefix("prev_")
-        c = engine.conn.table(profile_cube.cells_name())
-        if engine.departments is not None:
-            c = c.filter(c.department_id.isin(sorted(engine.departments)))
-        for name, value in pairs:
-            if name in c.columns:
-                c = c.filter(c[name] == value)
+        c = _scoped(engine, engine.conn.table(profile_cube.cells_name()), pairs)
         pinned = {d for d in wanted if d in profile_cube.LINE_LEVEL}
         cells = c.group_by(_raw_keys(c, dims, pairs)).aggregate(
             customers=c[f"customers_{mask}"].sum(),
@@ -656,8 +651,13 @@ def _plan_cube_sums(
         # date: counted apart, on those rows only, so that neither sum over a range needs a
         # condition per row (one pass with a condition per measure took 40% longer on a
         # million customers' cube; over all dates, 25% less).
-        firsts = t.filter(prev.isnull())
-        ever = firsts.group_by(keys).aggregate(customers=firsts.count())
+        if "age_bracket" in wanted:
+            firsts = t.filter(prev.isnull())
+            ever = firsts.group_by(keys).aggregate(customers=firsts.count())
+        else:  # the cells' totals count them (see above)
+            c = _scoped(engine, engine.conn.table(profile_cube.cells_name()), pairs)
+            mask = previous.removeprefix("prev_")
+            ever = c.group_by(keys).aggregate(customers=c[f"customers_{mask}"].sum())
         zero = {"customers": 0, "active_customers": 0, "revenue": 0.0, "orders": 0}
         parts = [
             part.select(
@@ -677,12 +677,7 @@ def _plan_cube_sums(
         return [sums.group_by(list(dims)).aggregate(**totals)]
     if since is None and until is None:
         # Over all dates, each customer's totals: one row per customer, read once.
-        c = engine.conn.table(profile_cube.customers_name())
-        if engine.departments is not None:
-            c = c.filter(c.department_id.isin(sorted(engine.departments)))
-        for name, value in pairs:
-            if name in c.columns:
-                c = c.filter(c[name] == value)
+        c = _scoped(engine, engine.conn.table(profile_cube.customers_name()), pairs)
         totals = c.group_by(_raw_keys(c, dims, pairs)).aggregate(
             customers=c.count(),
             active_customers=c.active.sum(),
@@ -693,18 +688,28 @@ def _plan_cube_sums(
         sums_of = {m: totals[m].sum() for m in ["customers", *measures]}
         return [totals.group_by(list(dims)).aggregate(**sums_of)]
     bought = _derived(engine, bought, dims, pairs, day)
-    c = engine.conn.table("crm_customer")
-    if engine.departments is not None:
-        c = c.filter(c.department_id.isin(sorted(engine.departments)))
-    for name, value in pairs:
-        if name in c.columns and name in _customer_level():
-            c = c.filter(c[name] == value)
-    counted = c.group_by(_raw_keys(c, dims, pairs)).aggregate(customers=c.count())
+    if "age_bracket" in wanted:
+        c = _scoped(engine, engine.conn.table("crm_customer"), pairs)
+        counted = c.group_by(_raw_keys(c, dims, pairs)).aggregate(customers=c.count())
+    else:  # counted per cell of their own columns once per mirror version
+        c = _scoped(engine, engine.conn.table(profile_cube.people_name()), pairs)
+        counted = c.group_by(_raw_keys(c, dims, pairs)).aggregate(customers=c.customers.sum())
     counted = _derived(engine, counted, dims, pairs, day)
     return [
         counted.group_by(list(dims)).aggregate(customers=counted.customers.sum()),
         bought.group_by(list(dims)).aggregate(**{m: bought[m].sum() for m in measures}),
     ]
+
+
+def _scoped(engine: Engine, t: Table, pairs: tuple[tuple[str, str], ...]) -> Table:
+    """`t` (the customers or one of the profile's tables) within the engine's departments,
+    filtered by the `pairs` it has the columns of."""
+    if engine.departments is not None:
+        t = t.filter(t.department_id.isin(sorted(engine.departments)))
+    for name, value in pairs:
+        if name in t.columns:
+            t = t.filter(t[name] == value)
+    return t
 
 
 def _raw_keys(t: Table, dims: tuple[str, ...], pairs: tuple[tuple[str, str], ...]) -> list[str]:
