@@ -7,6 +7,7 @@ value). "No data" stays None; there is no dispatch on kind."""
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
@@ -363,6 +364,11 @@ class Aggregate(Metric):
         t = engine.table(source, request, metrics[0].reads)
         t = t.filter(t[period_column].notnull())
         t, keys = _group(t, request, period_column)
+        filters = [metric.where for metric in metrics if metric.where is not None]
+        if len(filters) == len(metrics):
+            # Each keeps only its own rows: the rows none keeps need not be read (nor joined
+            # to each department above their own, for a department breakdown).
+            t = t.filter(functools.reduce(operator.or_, [where(t) for where in filters]))
         columns: dict[str, Any] = {}
         widths = []
         for i, metric in enumerate(metrics):
