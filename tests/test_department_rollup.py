@@ -142,8 +142,13 @@ def tree(django_db_setup, django_db_blocker):
                 order=order, line_no=1, product=product, amount=Decimal(amount)
             )
         for n, (who, dept, hours) in enumerate(
-            [("e1", east, 10), ("e2", east, 20), ("w1", west, 4), ("s1", sales, 7)]
-            + [("v1", service, 100)]
+            [
+                ("e1", east, 10),
+                ("e2", east, 20),
+                ("w1", west, 4),
+                ("s1", sales, 7),
+                ("v1", service, 100),
+            ]
         ):
             opened = at("2026-01-05", 0)
             m.Complaint.objects.create(
@@ -296,8 +301,9 @@ def test_every_metric_by_department_is_the_same_as_the_tree_join(tree, choice):
                 for engine in (alone, together):
                     got = engine.compute(key, by="department", filters=filters)
                     assert [(p, d) for p, d, _ in got] == [(p, d) for p, d, _ in want], key
-                    assert [v for *_, v in got] == pytest.approx(
-                        [v for *_, v in want], abs=1e-9
-                    ), (key, filters)
+                    assert [v for *_, v in got] == pytest.approx([v for *_, v in want], abs=1e-9), (
+                        key,
+                        filters,
+                    )
                 compared += bool(want)
         assert compared >= 60

@@ -87,9 +87,7 @@ def department_ancestors(conn: Connection) -> Table:
     up = d.select(dim_dept=d.id, up_id=d.parent_id)
     for _ in range(department_depth(conn)):
         up = up.filter(up.up_id.notnull())
-        levels.append(
-            up.select(dim_dept=up.dim_dept.cast("int64"), anc_id=up.up_id.cast("int64"))
-        )
+        levels.append(up.select(dim_dept=up.dim_dept.cast("int64"), anc_id=up.up_id.cast("int64")))
         step = d.select(step_id=d.id, step_parent=d.parent_id)
         up = up.join(step, up.up_id == step.step_id).select(
             dim_dept=up.dim_dept, up_id=step.step_parent
