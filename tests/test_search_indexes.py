@@ -92,3 +92,63 @@ def test_a_four_digit_search_gives_the_planner_its_settings_back(org):
         cursor.execute("RESET enable_seqscan")
     customer_search_page(user=org.executive, query="4419")
     assert (_setting("enable_seqscan"), _setting("enable_indexscan")) == ("on", "on")
+
+
+def test_a_name_or_email_prefix_is_the_range_of_text_it_starts(org):
+    # Given names and emails around the prefix "AN" (upper-cased as search compares them):
+    # two that start with it in either case, one just past it ("AO"), one with a LIKE
+    # wildcard right after it, and a name beyond ASCII
+    from crm_scorecard.crm.selectors import customer_search_page
+
+    from .factories import CustomerFactory
+
+    for ext, name, email in [
+        ("N1", "ann Lower", "x1@example.com"),
+        ("N2", "ANZ Upper", "x2@example.com"),
+        ("N3", "Ao Past", "x3@example.com"),
+        ("N4", "Zed Mail", "an_x@example.com"),
+        ("N5", "Öz Umlaut", "x5@example.com"),
+    ]:
+        CustomerFactory(
+            external_id=ext, full_name=name, email=email, phone="", department=org.sales
+        )
+    # When "an" is typed, then the names starting with it come first (in byte order of their
+    # upper case), then the email starting with it, and nothing past the range
+    page = customer_search_page(user=org.executive, query="an")
+    assert [c.full_name for c in page.customers] == ["ann Lower", "ANZ Upper", "Zed Mail"]
+    # And "_" is a character, not LIKE's wildcard: "n_" is held inside the one email only
+    page = customer_search_page(user=org.executive, query="an_")
+    assert [c.full_name for c in page.customers] == ["Zed Mail"]
+    # And a prefix beyond ASCII (searched with LIKE, as PostgreSQL upper-cases it) is found
+    page = customer_search_page(user=org.executive, query="Öz")
+    assert [c.full_name for c in page.customers] == ["Öz Umlaut"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+def test_a_one_letter_prefix_reads_the_prefix_btrees_not_the_trigram_indexes(org):
+    # Given a customer, and the planner told not to walk the table
+    from django.test.utils import CaptureQueriesContext
+
+    from crm_scorecard.crm.selectors import customer_search_page
+
+    from .factories import CustomerFactory
+
+    CustomerFactory(external_id="B1", full_name="Bo", email="bo@example.com", department=org.sales)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+    try:
+        # When one letter is searched
+        with CaptureQueriesContext(connection) as queries:
+            customer_search_page(user=org.executive, query="b")
+        leading = queries.captured_queries[0]["sql"]
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + leading)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+    # Then the prefixes are read from the byte-ordered btrees, never by checking every row
+    # the trigram indexes give for a word starting with "b" (hundreds of thousands at a
+    # million customers)
+    assert "crm_customer_name_prefix" in plan and "crm_customer_email_prefix" in plan, plan
+    assert "trgm" not in plan, plan
