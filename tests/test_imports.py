@@ -1075,3 +1075,19 @@ def test_an_import_is_counted_once_and_outside_writes_after_it_still_are(tmp_pat
         # (SQLite: the row triggers are back, one count per row of the outside write)
         assert _customer_triggers() == triggers
         assert _customer_version() == before + 1 + 2
+
+
+def test_a_batch_the_database_refuses_is_djangos_error_on_either_database():
+    # Given a customer record the database cannot hold (no name: a NOT NULL column)
+    from django.db import IntegrityError, transaction
+
+    from crm_scorecard.crm.import_upsert import records_upsert
+
+    dept = DepartmentFactory(name="Sales")
+    record = {"external_id": "C1", "full_name": None, "department_id": dept.pk}
+    # When the batch is upserted, then the refusal is Django's IntegrityError (what the
+    # importer catches to write the batch row by row), not the driver's own error
+    with pytest.raises(IntegrityError), transaction.atomic():
+        records_upsert(m.Customer, "external_id", [record])
+    # And nothing was written
+    assert not m.Customer.objects.exists()

@@ -172,8 +172,11 @@ def _postgresql(
         sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in changing),
         sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(c) for c in changing),
     )
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+    # The psycopg cursor under Django's wrapper, its errors turned into Django's (as the
+    # wrapper's own execute does), so a batch the database refuses is an IntegrityError or
+    # DatabaseError to the importer, which then writes it row by row.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor
         raw.execute(
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA").format(
                 stage, columns, sql.Identifier(table)
