@@ -686,3 +686,16 @@ def test_asking_for_more_themes_than_different_comments_gives_one_per_text():
         result = grouping.plan(comments, existing={}, named=set(), themes=8, embeddings=False)
     # Then there are two, one per text, each with its three comments
     assert sorted(len(members) for _, members in result.new_themes) == [3, 3]
+
+
+def test_choosing_the_number_of_themes_tries_no_more_than_the_different_comments():
+    # Given 30 comments of which only three texts differ, each said ten times
+    texts = ["parcel arrived late"] * 10 + ["the app crashes at login"] * 10 + ["billed twice"] * 10
+    comments = [grouping.Comment(kind="feedback", pk=i, text=t) for i, t in enumerate(texts)]
+    # When the number of themes is left to the grouping (a k-means warning that it cannot
+    # make as many clusters as asked is an error here)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = grouping.plan(comments, existing={}, named=set(), themes=None, embeddings=False)
+    # Then there are three themes, one per text, each with its ten comments
+    assert sorted(len(members) for _, members in result.new_themes) == [10, 10, 10]

@@ -149,8 +149,11 @@ def choose_k(vectors: np.ndarray, *, low: int = K_RANGE[0], high: int = K_RANGE[
         vectors = vectors[rows]
         n = SAMPLE
     smallest = max(2, round(0.02 * n))
+    # k-means cannot make more clusters than there are different points (it warns and
+    # makes fewer): repeated comments cap the themes tried
+    distinct = len(np.unique(vectors, axis=0))
     best, best_score = 1, -1.0
-    for k in range(low, min(high, n - 1) + 1):
+    for k in range(low, min(high, n - 1, distinct) + 1):
         labels = KMeans(n_clusters=k, n_init=2, random_state=0).fit_predict(vectors)
         if np.bincount(labels, minlength=k).min() < smallest:
             continue
