@@ -243,8 +243,9 @@ def plan(
         # sentence embeddings the silhouette falls steadily as themes are added (they spread
         # smoothly), so it would always pick two (bench/voc.py).
         k = themes or choose_k(words)
-        # No more themes than different comments: k-means cannot split identical texts.
-        k = max(1, min(k, len(np.unique(np.round(vectors, 6), axis=0))))
+        # No more themes than different comments: k-means cannot split identical texts
+        # (nor unit vectors a rounding error apart: to 4 decimals, as the same).
+        k = max(1, min(k, len(np.unique(np.round(vectors, 4), axis=0))))
         progress(1)
         labels = cluster(vectors, k)
         progress(1)
