@@ -621,7 +621,7 @@ def _plan_cube_sums(
     if order_level and since is None and until is None and "age_bracket" not in wanted:
         # Over all dates, the cells' totals: the cube summed over customers and days.
         mask = previous.removeprefix("prev_")
-        c = _scoped(engine, engine.conn.table(profile_cube.cells_name()), pairs)
+        c = _scoped(engine, engine.conn.table(profile_cube.totals_name("cells")), pairs)
         pinned = {d for d in wanted if d in profile_cube.LINE_LEVEL}
         cells = c.group_by(_raw_keys(c, dims, pairs)).aggregate(
             customers=c[f"customers_{mask}"].sum(),
@@ -655,7 +655,7 @@ def _plan_cube_sums(
             firsts = t.filter(prev.isnull())
             ever = firsts.group_by(keys).aggregate(customers=firsts.count())
         else:  # the cells' totals count them (see above)
-            c = _scoped(engine, engine.conn.table(profile_cube.cells_name()), pairs)
+            c = _scoped(engine, engine.conn.table(profile_cube.totals_name("cells")), pairs)
             mask = previous.removeprefix("prev_")
             ever = c.group_by(keys).aggregate(customers=c[f"customers_{mask}"].sum())
         zero = {"customers": 0, "active_customers": 0, "revenue": 0.0, "orders": 0}
@@ -677,7 +677,7 @@ def _plan_cube_sums(
         return [sums.group_by(list(dims)).aggregate(**totals)]
     if since is None and until is None:
         # Over all dates, each customer's totals: one row per customer, read once.
-        c = _scoped(engine, engine.conn.table(profile_cube.customers_name()), pairs)
+        c = _scoped(engine, engine.conn.table(profile_cube.totals_name("customers")), pairs)
         totals = c.group_by(_raw_keys(c, dims, pairs)).aggregate(
             customers=c.count(),
             active_customers=c.active.sum(),
@@ -692,7 +692,7 @@ def _plan_cube_sums(
         c = _scoped(engine, engine.conn.table("crm_customer"), pairs)
         counted = c.group_by(_raw_keys(c, dims, pairs)).aggregate(customers=c.count())
     else:  # counted per cell of their own columns once per mirror version
-        c = _scoped(engine, engine.conn.table(profile_cube.people_name()), pairs)
+        c = _scoped(engine, engine.conn.table(profile_cube.totals_name("people")), pairs)
         counted = c.group_by(_raw_keys(c, dims, pairs)).aggregate(customers=c.customers.sum())
     counted = _derived(engine, counted, dims, pairs, day)
     return [

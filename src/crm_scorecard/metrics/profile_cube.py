@@ -175,16 +175,6 @@ def cube_file(folder: Path) -> Path:
     return folder / f"{table_name()}.parquet"
 
 
-def customers_name() -> str:
-    """The customers' totals (`customers_expr`) beside the cube, named after the same
-    layout."""
-    return table_name().replace("profile_cube_", "profile_customers_", 1)
-
-
-def customers_file(folder: Path) -> Path:
-    return folder / f"{customers_name()}.parquet"
-
-
 def customers_expr(conn: Connection, cube: Table) -> Table:
     """One row per customer on record (with or without orders), with their own columns and
     their totals at any date: `revenue`, `orders` (each order once) and `active` (1: an
@@ -209,15 +199,6 @@ def customers_expr(conn: Connection, cube: Table) -> Table:
         orders=joined.orders.fill_null(0),
         active=joined.totals_customer.notnull().ifelse(1, 0).cast("int8"),
     )
-
-
-def cells_name() -> str:
-    """The cells' totals (`cells_expr`) beside the cube, named after the same layout."""
-    return table_name().replace("profile_cube_", "profile_cells_", 1)
-
-
-def cells_file(folder: Path) -> Path:
-    return folder / f"{cells_name()}.parquet"
 
 
 # The cells' keys: the counted order dimensions and the customer's own columns but the birth
@@ -252,15 +233,6 @@ def cells_expr(conn: Connection, cube: Table) -> Table:
     )
 
 
-def people_name() -> str:
-    """The customers on record counted per cell of their own columns (`people_expr`)."""
-    return table_name().replace("profile_cube_", "profile_people_", 1)
-
-
-def people_file(folder: Path) -> Path:
-    return folder / f"{people_name()}.parquet"
-
-
 def people_expr(conn: Connection, cube: Table) -> Table:
     """The customers on record (with or without orders), counted per department and value
     of their own columns but the birth date: what a profile by those over a range counts
@@ -270,21 +242,30 @@ def people_expr(conn: Connection, cube: Table) -> Table:
     return c.group_by(keys).aggregate(customers=c.count())
 
 
+TOTALS = {"customers": customers_expr, "cells": cells_expr, "people": people_expr}
+"""The totals beside the cube, each made from the cube (and the customers) by its function."""
+
+
+def totals_name(kind: str) -> str:
+    """The table name of the totals `kind` (a key of TOTALS), after the cube's layout."""
+    return table_name().replace("profile_cube_", f"profile_{kind}_", 1)
+
+
 def files(folder: Path) -> list[Path]:
     """The profile's files in the mirror version `folder`: the cube, then the totals."""
-    return [cube_file(folder), customers_file(folder), cells_file(folder), people_file(folder)]
+    return [cube_file(folder), *(folder / f"{totals_name(k)}.parquet" for k in TOTALS)]
 
 
 def build(folder: Path, conn: Connection | None = None) -> Path:
     """Write the cube of the mirror version in `folder`, the customers' totals and the
     cells' totals (once: under a lock, each to a temporary name renamed when complete);
     `conn`: a DuckDB connection over that version's files."""
-    target, customers, cells, people = files(folder)
-    if all(f.exists() for f in files(folder)):
+    target, *totals = paths = files(folder)
+    if all(f.exists() for f in paths):
         return target
     with (folder / ".profile_cube.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if all(f.exists() for f in files(folder)):  # another process wrote them meanwhile
+        if all(f.exists() for f in paths):  # another process wrote them meanwhile
             return target
         own = conn is None
         conn = conn or ParquetConnection(duckdb_in_utc(), parquet=folder)
@@ -293,12 +274,9 @@ def build(folder: Path, conn: Connection | None = None) -> Path:
             if not target.exists():
                 _write(conn, cube_expr(conn), target)
             cube = conn.backend.read_parquet(str(target))
-            if not customers.exists():
-                _write(conn, customers_expr(conn, cube), customers)
-            if not cells.exists():
-                _write(conn, cells_expr(conn, cube), cells)
-            if not people.exists():
-                _write(conn, people_expr(conn, cube), people)
+            for make, path in zip(TOTALS.values(), totals, strict=True):
+                if not path.exists():
+                    _write(conn, make(conn, cube), path)
         finally:
             if own:
                 conn.close()
