@@ -1286,10 +1286,7 @@ class _Importer:
             columns.append(converted)
         names = [p.column for p in self.plan]
         parsed = list(zip(*columns, strict=True)) if columns else [() for _ in batch]
-        if True in slow:
-            fast_at = {index: k for k, index in enumerate(plain) if not slow[k]}
-        else:
-            fast_at = dict(zip(plain, range(len(plain)), strict=True))
+        fast_at = {index: k for k, index in enumerate(plain) if not slow[k]}
         simple = not (
             self.spec.settle or self.spec.checks or self.spec.group or self.spec.id_folds_case
         )
