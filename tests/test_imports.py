@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -591,6 +591,161 @@ def test_the_fast_path_accepts_refuses_and_stores_exactly_what_row_by_row_does(t
     assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (4, 0)
     assert _snapshot() == slow_rows
     assert slow_rows[0][:3] == ("M1", "Ann Able", "ann@example.com")
+
+
+GOOD = (
+    "customer_id,full_name,email,phone,birth_date,acquired_at,status,department,segment\n"
+    "G1,  Ann Able ,ann@example.com,+1 1,1980-02-03,2024-03-15 10:22,Customer,Sales,retail\n"
+    "G2,Bob,,,,,,sales,\n"
+    "G3,Cy, Cy.Cole+x@Example.ORG ,,2000-02-29,2024-03-15T10:22:00+02:00, lead ,SALES,smb\n"
+    "G4,Dee,dee@mail.example.com,,,2024-03-15,FORMER,Sales,\n"
+)
+
+
+def test_a_file_of_good_rows_with_blanks_goes_in_by_column_as_row_by_row(tmp_path):
+    # Given a file whose every cell is good, optional cells blank in some rows (so each
+    # column is converted whole, blanks and all), another with a duplicate id and an
+    # unknown department in it
+    DepartmentFactory(name="Sales")
+    good = write(tmp_path, "good.csv", GOOD)
+    mixed = write(tmp_path, "dup.csv", GOOD + "G2,Bob Again,,,,,,Sales,\nG5,Eve,,,,,,Nowhere,\n")
+    for path in (good, mixed):
+        # When it is imported row by row, then in batches
+        slow = records_import(entity="customers", path=path, fast=False)
+        slow_rows = _snapshot()
+        m.Customer.objects.all().delete()
+        fast = records_import(entity="customers", path=path)
+        # Then both store the same values and keep out the same rows with the same reasons
+        assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+        assert fast.rejected_rows == slow.rejected_rows
+        assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (4, 0)
+        assert _snapshot() == slow_rows
+        m.Customer.objects.all().delete()
+    assert slow_rows == [
+        (
+            "G1",
+            "Ann Able",
+            "ann@example.com",
+            "+1 1",
+            date(1980, 2, 3),
+            datetime(2024, 3, 15, 10, 22, tzinfo=UTC),
+            "customer",
+            "Sales",
+            "retail",
+        ),
+        ("G2", "Bob", "", "", None, None, "customer", "Sales", ""),  # blank: the default
+        (
+            "G3",
+            "Cy",
+            "Cy.Cole+x@Example.ORG",
+            "",
+            date(2000, 2, 29),
+            datetime(2024, 3, 15, 8, 22, tzinfo=UTC),
+            "lead",
+            "Sales",
+            "smb",
+        ),
+        (
+            "G4",
+            "Dee",
+            "dee@mail.example.com",
+            "",
+            None,
+            datetime(2024, 3, 15, tzinfo=UTC),
+            "former",
+            "Sales",
+            "",
+        ),
+    ]
+    assert [str(e) for e in slow.errors] == [
+        "row 6, column customer_id: G2 appears again (first on row 3)",
+        "row 7, column department: no department with name 'Nowhere' (known: Sales; or add "
+        "it with --create-departments)",
+    ]
+
+
+def _converter(field_name: str, required: bool = False):
+    from crm_scorecard.crm.imports import SPECS, _fast_converter
+
+    field = SPECS["customers"].columns[field_name]
+    field.required = required
+    try:
+        return _fast_converter(field)
+    finally:
+        field.required = field_name in SPECS["customers"].required
+
+
+Z = UTC
+
+
+@pytest.mark.parametrize(
+    ("column", "required", "cells", "expected"),
+    [
+        (
+            "email",
+            False,
+            ["ann@example.com", " Bob@Example.ORG ", ""],
+            ["ann@example.com", "Bob@Example.ORG", ""],
+        ),
+        ("email", False, ["", " "], ["", ""]),
+        ("email", False, ["ann@example.com", "bob@example"], None),
+        ("email", False, ["a@b.com\nc@d.com"], None),
+        ("email", False, ["a@b@c.com"], None),
+        ("email", False, ["ann.example.com"], None),
+        ("email", False, ["a..b@c.com"], None),
+        ("email", False, [5], None),
+        (
+            "birth_date",
+            False,
+            ["1980-02-03", "", " 2024-02-29 "],
+            [date(1980, 2, 3), None, date(2024, 2, 29)],
+        ),
+        ("birth_date", False, ["2023-02-29"], None),
+        ("birth_date", False, ["03/15/1980"], None),
+        ("birth_date", False, ["2024-3-5"], None),
+        ("birth_date", False, ["2024-01-01\n2024-01-02"], None),
+        ("birth_date", True, ["2024-01-01", ""], None),
+        (
+            "acquired_at",
+            False,
+            ["2024-03-15 10:22", "", "2024-03-15T10:22:00+02:00", "2024-03-15T10:22:31.000Z"],
+            [
+                datetime(2024, 3, 15, 10, 22, tzinfo=Z),
+                None,
+                datetime(2024, 3, 15, 8, 22, tzinfo=Z),
+                datetime(2024, 3, 15, 10, 22, 31, tzinfo=Z),
+            ],
+        ),
+        ("acquired_at", False, ["2024-13-01"], None),
+        (
+            "status",
+            False,
+            ["Customer", " lead ", "FORMER", ""],
+            ["customer", "lead", "former", None],
+        ),
+        ("status", True, ["lead", ""], None),
+        ("status", False, ["lead", "bogus"], None),
+        ("full_name", True, ["Ann", " "], None),
+        ("full_name", False, ["Ann", "a\x00b"], None),
+    ],
+)
+def test_a_whole_column_converts_as_its_cells_do_or_goes_cell_by_cell(
+    column, required, cells, expected
+):
+    # Given a column's fast converter (with or without a required value)
+    convert = _converter(column, required)
+    # When a whole column of cells is converted at once, and cell by cell
+    whole = convert.whole_column(cells)
+    one_by_one = [convert(cell) for cell in cells]
+    # Then the column gives what its cells give, or (a cell not plainly good) nothing, so
+    # it goes cell by cell, where that cell goes the slow way
+    from crm_scorecard.crm.imports import SLOW
+
+    if expected is None:
+        assert whole is None
+        assert any(value is SLOW for value in one_by_one)
+    else:
+        assert whole == one_by_one == expected
 
 
 def test_when_the_database_refuses_a_batch_its_rows_go_in_one_by_one(tmp_path, monkeypatch):
