@@ -18,9 +18,13 @@ from ibis.expr.types import Table
 
 from crm_scorecard.periods import period_index, period_start
 
-from .backends import Connection
+from .backends import Connection, Template, duckdb_run, duckdb_template
 from .kinds import (
     OWN_DEPARTMENT,
+    SPAN_END,
+    SPAN_FIRST,
+    SPAN_LAST,
+    SPAN_START,
     UNKNOWN,
     Aggregate,
     History,
@@ -28,7 +32,9 @@ from .kinds import (
     Parts,
     Request,
     Series,
+    label,
     period_expr,
+    span_values,
 )
 from .semantic import DEPARTMENT, FILTER_ALIASES, MODEL, MetricError, Model, Sources
 from .sources import UnknownColumn, department_names
@@ -98,6 +104,10 @@ class Engine:
     # such an aggregate added up from the same parts, so one query answers both; False:
     # every record joined to each department above its own, and the company's on its own.
     roll_up: bool = True
+    # A request for some periods (`compute`'s since and until) reads only their records where
+    # the metric allows (Metric.local): what a page or an API request asks for. False: every
+    # metric computed over the whole history, the periods picked out after.
+    narrow: bool = False
     _sources: Sources = field(init=False)
     _series: dict[tuple[str, Request], Series] = field(default_factory=dict, init=False)
     _coverage: dict[tuple[str, str], tuple[int, int] | None] = field(
@@ -108,18 +118,38 @@ class Engine:
     _parts: dict[tuple[str, Request], tuple[Parts, tuple[int, int] | None]] = field(
         default_factory=dict, init=False
     )
+    _kept: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self._sources = Sources(
-            self.conn,
-            model=self.registry.model,
-            departments=self.departments,
-            materialise=self.materialise,
-            period=period_expr,
-        )
+        def build() -> Sources:
+            return Sources(
+                self.conn,
+                model=self.registry.model,
+                departments=self.departments,
+                materialise=self.materialise,
+                period=period_expr,
+            )
 
-    def execute(self, expr: Any) -> Any:
-        return self.conn.backend.execute(expr)
+        # The sources' expressions (no tables: nothing is materialised for a live read) are
+        # the same for every request of one scope: built once per mirror version.
+        self._sources = self.kept(("sources",), build) if not self.materialise else build()
+
+    def execute(self, expr: Any, request: Request | None = None) -> Any:
+        """Run `expr`, built for `request` (its span's parameters get the request's values).
+        On a mirror version kept open (live reads), each query is compiled once, its span
+        left as parameters, and run again from there."""
+        values = span_values(request) if request is not None else {}
+        if self.conn.snapshot is None or self.conn.name != "duckdb":
+            return self.conn.backend.execute(expr, params=values or None)
+        template: Template | None = self.kept(
+            ("sql", expr.op()),
+            lambda: duckdb_template(
+                self.conn.backend, expr, [SPAN_FIRST, SPAN_LAST, SPAN_START, SPAN_END]
+            ),
+        )
+        if template is None:
+            return self.conn.backend.execute(expr, params=values or None)
+        return duckdb_run(self.conn.backend, template, expr, values)
 
     def close(self) -> None:
         """Release the engine's own database connection."""
@@ -208,13 +238,10 @@ class Engine:
             spec = self.registry.model.source(spec.same_rows)
         key = (spec.name, request.grain)
         if key not in self._coverage:
-            t = self._sources.get(spec.name, grain=request.grain)
-            ends = [t.ts.max(), *(t[extra].max() for extra in spec.ends)]
-            expr = t.aggregate(first=t.ts.min(), **{f"last{i}": e for i, e in enumerate(ends)})
-            row = self.execute(expr).iloc[0]
-            first = row["first"]
-            lasts = [row[f"last{i}"] for i in range(len(ends))]
-            lasts = [x for x in lasts if x is not None and x == x]
+            first, lasts = self.kept(
+                ("coverage", spec.name, request.grain), lambda: self._ends(spec.name, request)
+            )
+            lasts = list(lasts)
             if spec.open_ended:
                 lasts.append(date.today())
             if first is None or first != first or not lasts:
@@ -225,6 +252,47 @@ class Engine:
                     period_index(max(_as_date(x) for x in lasts), request.grain),
                 )
         return self._coverage[key]
+
+    def _ends(self, source: str, request: Request) -> tuple[Any, tuple[Any, ...]]:
+        """The source's first timestamp and its last ones (of `ts` and each of its `ends`)."""
+        spec = self.registry.model.source(source)
+        t = self._sources.get(spec.name, grain=request.grain)
+        ends = [t.ts.max(), *(t[extra].max() for extra in spec.ends)]
+        expr = t.aggregate(first=t.ts.min(), **{f"last{i}": e for i, e in enumerate(ends)})
+        row = self.execute(expr).iloc[0]
+        lasts = [row[f"last{i}"] for i in range(len(ends))]
+        return row["first"], tuple(x for x in lasts if x is not None and x == x)
+
+    def kept(self, key: tuple[Any, ...], work: Callable[[], Any]) -> Any:
+        """What `work` found, worked out once for this access scope: per engine, or per
+        version of the mirror when the connection reads one kept open (Connection.snapshot:
+        its files never change) and the metrics are the built-in ones' model."""
+        memo = self._kept
+        if self.conn.snapshot is not None and self.registry.model is MODEL:
+            memo = self.conn.snapshot
+            if len(memo) > 4096:  # bounded: a process serving many scopes starts again
+                memo.clear()
+        scoped = (None if self.departments is None else frozenset(self.departments), *key)
+        if scoped not in memo:
+            memo[scoped] = work()
+        return memo[scoped]
+
+    def dimension_values(
+        self, key: str, source: str, request: Request, rows: Callable[[], Table]
+    ) -> frozenset[str]:
+        """The values metric `key`'s breakdown takes in `source`'s covered periods, from its
+        grouped rows (`rows()`, with `p`): what a request for some periods fills in as 0 or
+        no data where the periods asked for have none, as the whole history does."""
+
+        def find() -> frozenset[str]:
+            coverage = self.coverage(source, request)
+            if coverage is None or request.by is None:
+                return frozenset()
+            t = rows()
+            found = t.filter(t.p.between(*coverage)).select(request.by).distinct()
+            return frozenset(label(v) for v in self.execute(found)[request.by])
+
+        return frozenset(self.kept(("dimensions", self.registry.get(key), request), find))
 
     def prefetch(self, keys: Iterable[str], *, grain: str = "month", by: str | None = None) -> None:
         """Compute the plain aggregates among `keys`, and among the metrics they are built
@@ -274,12 +342,20 @@ class Engine:
         cache_key = (key, request)
         if cache_key not in self._series:
             metric = self.registry.get(key)
-            if self.rolls_up(metric, request):
-                result = self.rolled_up(metric, request, *self.parts(metric, request))
+            if request.span is not None and not self._narrows(metric, request):
+                self._series[cache_key] = self.series(key, replace(request, span=None))
+            elif self.rolls_up(metric, request):
+                parts = self.parts(metric, request)
+                self._series[cache_key] = _fill(metric, self.rolled_up(metric, request, *parts))
             else:
-                result = metric.compute(self, request)
-            self._series[cache_key] = _fill(metric, result)
+                self._series[cache_key] = _fill(metric, metric.compute(self, request))
         return self._series[cache_key]
+
+    def _narrows(self, metric: Metric, request: Request) -> bool:
+        """Whether `metric` is computed for the periods `request` asks for alone: a local
+        kind, unless it is added up the department tree by department (the departments its
+        records are in over the whole history are not worked out)."""
+        return metric.local and (request.by is None or not self.rolls_up(metric, request))
 
     def compute(
         self,
@@ -293,11 +369,12 @@ class Engine:
     ) -> list[tuple[date, str | None, float | None]]:
         """The metric as rows (period start, dimension value, value), in period order."""
         named = {FILTER_ALIASES.get(d, d): v for d, v in (filters or {}).items()}
-        request = Request(grain=grain, by=by, filters=tuple(sorted(named.items())))
-        self.registry.model.check_dimensions([by, *(d for d, _ in request.filters)])
-        result = self.series(key, request)
         low = period_index(since, grain) if since else None
         high = period_index(until, grain) if until else None
+        span = (low, high) if self.narrow and low is not None and high is not None else None
+        request = Request(grain=grain, by=by, filters=tuple(sorted(named.items())), span=span)
+        self.registry.model.check_dimensions([by, *(d for d, _ in request.filters)])
+        result = self.series(key, request)
         rows = [
             (period_start(p, grain), dim, value)
             for (p, dim), value in result.values.items()
@@ -321,7 +398,7 @@ def _fill(metric: Metric, series: Series) -> Series:
         return series
     first, last = series.coverage
     values = {k: v for k, v in series.values.items() if first <= k[0] <= last}
-    dims = {k[1] for k in values} or {None}
+    dims = {k[1] for k in values} | (series.dimensions or set()) or {None}
     if any(d is not None for d in dims):
         dims.discard(None)
     for dim in dims:

@@ -11,12 +11,14 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+import ibis
 from ibis.expr.types import Table
 
-from crm_scorecard.periods import GRAINS
+from crm_scorecard.periods import GRAINS, period_start
 
 from .backends import Connection, within
 from .semantic import MetricError
@@ -48,7 +50,7 @@ class Runner(Protocol):
     @property
     def registry(self) -> Lookup: ...
 
-    def execute(self, expr: Any) -> Any: ...
+    def execute(self, expr: Any, request: Request | None = None) -> Any: ...
 
     def table(self, source: str, request: Request, reads: Iterable[str] = ()) -> Table: ...
 
@@ -59,6 +61,10 @@ class Runner(Protocol):
     def series(self, key: str, request: Request) -> Series: ...
 
     def department_entities(self, source: str) -> tuple[str, ...]: ...
+
+    def dimension_values(
+        self, key: str, source: str, request: Request, rows: Callable[[], Table]
+    ) -> frozenset[str]: ...
 
 
 # ---- periods -------------------------------------------------------------------------------------
@@ -89,11 +95,15 @@ def period_expr(ts: Any, grain: str) -> Any:
 
 @dataclass(frozen=True)
 class Request:
-    """What to compute: a grain, an optional breakdown and equality filters on dimensions."""
+    """What to compute: a grain, an optional breakdown and equality filters on dimensions;
+    `span`, the first and last period index asked for, when only those are (a page or an
+    API request for one month): a `local` kind reads only their records; the others, and
+    the periods outside it, are computed as if it were not given."""
 
     grain: str = "month"
     by: str | None = None
     filters: tuple[tuple[str, str], ...] = ()
+    span: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.grain not in GRAINS:
@@ -107,6 +117,9 @@ class Request:
 class Series:
     values: Values
     coverage: tuple[int, int] | None  # first and last period index the source has data for
+    # The breakdown's values over the whole coverage, when `values` holds only the periods
+    # asked for (Request.span): each has a value in every covered period (0 or no data).
+    dimensions: frozenset[str] | None = None
 
 
 # ---- declarations ------------------------------------------------------------------------------
@@ -123,6 +136,9 @@ class Metric:
     direction: str = "higher"  # higher or lower is better
     kind: ClassVar[str] = "metric"
     counts: ClassVar[bool] = False  # a count or sum: 0 when nothing happened in a covered period
+    # Its value for a period reads only that period's records (or its inputs' values for
+    # that period), so a request for some periods (Request.span) need read no others.
+    local: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         # Every metric reads in a unit (see units.Unit): a count when it counts, else a ratio.
@@ -206,6 +222,68 @@ def _with_period(t: Table, grain: str, ts: str = "ts") -> Table:
     return t.mutate(p=period_expr(t[ts], grain))
 
 
+# A request's span as query parameters (Request.span): one query, compiled once, serves
+# every period asked for. Their values: `span_values`, given to Runner.execute.
+SPAN_FIRST = ibis.param("int64")
+SPAN_LAST = ibis.param("int64")
+SPAN_START = ibis.param("timestamp")
+SPAN_END = ibis.param("timestamp")
+
+
+def span_values(request: Request) -> dict[Any, Any]:
+    """The values of the span's parameters for `request` (none when it names no span): the
+    first and last period index, and when the periods' ends are dates, their first instant
+    and the first instant after them."""
+    if request.span is None:
+        return {}
+    first, last = request.span
+    values: dict[Any, Any] = {SPAN_FIRST: first, SPAN_LAST: last}
+    ends = _instants(request)
+    if ends is not None:
+        values[SPAN_START], values[SPAN_END] = ends
+    return values
+
+
+def _instants(request: Request) -> tuple[datetime, datetime] | None:
+    assert request.span is not None
+    first, last = request.span
+    try:
+        start, end = period_start(first, request.grain), period_start(last + 1, request.grain)
+    except ValueError:  # past the year 9999
+        return None
+    return datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day)
+
+
+def _narrowed(engine: Runner, t: Table, request: Request, ts: str) -> Table:
+    """`t` (with `p`, the period index of column `ts`) cut to the periods the request asks
+    for, when it names them (executed with `span_values(request)`)."""
+    if request.span is None:
+        return t
+    t = t.filter(t.p.between(SPAN_FIRST, SPAN_LAST))
+    if engine.conn.name == "duckdb" and t[ts].type().is_timestamp() and _instants(request):
+        # The same rows, said of the timestamp itself (the mirror's are plain UTC): DuckDB
+        # then reads only the rows of those periods and joins nothing else, where it would
+        # join every order to its customer before working out which month each is in.
+        t = t.filter((t[ts] >= SPAN_START) & (t[ts] < SPAN_END))
+    return t
+
+
+def _framed(
+    engine: Runner,
+    metric: Metric,
+    source: str,
+    request: Request,
+    series: Series,
+    rows: Callable[[Request], Table],
+) -> Series:
+    """`series` of a local kind computed for some periods only, with the values its
+    breakdown takes over the whole coverage (`rows(request)`: its grouped rows)."""
+    if request.span is not None and request.by:
+        whole = replace(request, span=None)
+        series.dimensions = engine.dimension_values(metric.key, source, whole, lambda: rows(whole))
+    return series
+
+
 def _group(t: Table, request: Request, ts: str = "ts") -> tuple[Table, list[Any]]:
     t = _with_period(t, request.grain, ts)
     keys: list[Any] = ["p"]
@@ -242,6 +320,7 @@ class Aggregate(Metric):
     reads: tuple[str, ...] = ()  # the dimensions `where` reads (joined on for it)
     period_column: str = "ts"
     kind: ClassVar[str] = "aggregate"
+    local: ClassVar[bool] = True
 
     @property
     def counts(self) -> bool:  # type: ignore[override]
@@ -257,18 +336,20 @@ class Aggregate(Metric):
         if self.column is not None and self.column not in t.columns:
             raise UnknownColumn(f"{self.key}: source {self.source} has no column {self.column!r}")
         t = t.filter(t[self.period_column].notnull())
-        return _group(t, request, self.period_column)
+        t, keys = _group(t, request, self.period_column)
+        return _narrowed(engine, t, request, self.period_column), keys
 
     def compute(self, engine: Runner, request: Request) -> Series:
         t, keys = self._rows(engine, request)
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
-            return Series(
-                self._quantile_in_python(engine, t, keys, request),
-                engine.coverage(self.source, request),
-            )
-        expr = t.group_by(keys).aggregate(value=self.value(t))
-        values = _frame_to_values(engine.execute(expr), request.by)
-        return Series(values, engine.coverage(self.source, request))
+            values = self._quantile_in_python(engine, t, keys, request)
+        else:
+            expr = t.group_by(keys).aggregate(value=self.value(t))
+            values = _frame_to_values(engine.execute(expr, request), request.by)
+        series = Series(values, engine.coverage(self.source, request))
+        return _framed(
+            engine, self, self.source, request, series, lambda r: self._rows(engine, r)[0]
+        )
 
     def rolls_up(self, engine: Runner) -> bool:
         # Sums, counts, means (a sum over a count), smallest and largest add up; a distinct
@@ -282,7 +363,7 @@ class Aggregate(Metric):
     def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
         t, keys = self._rows(engine, request)
         columns = {f"v{j}": e for j, e in enumerate(self.part_values(t))}
-        frame = engine.execute(t.group_by(keys).aggregate(**columns))
+        frame = engine.execute(t.group_by(keys).aggregate(**columns), request)
         return _frame_to_parts(frame, request.by, list(columns)), engine.coverage(
             self.source, request
         )
@@ -394,7 +475,9 @@ class Aggregate(Metric):
         # between ranks as SQL's percentile_cont does (the 90th-percentile wait of a
         # million customers' calls: 14.6 s in a Python loop, 7.8 s so).
         assert self.column is not None
-        frame = engine.execute(t.filter(t[self.column].notnull()).select(*keys, v=t[self.column]))
+        frame = engine.execute(
+            t.filter(t[self.column].notnull()).select(*keys, v=t[self.column]), request
+        )
         if request.by:
             frame[request.by] = [label(d) for d in frame[request.by]]
         q = 0.5 if self.agg == "median" else self.quantile
@@ -414,6 +497,7 @@ class Ratio(Metric):
     denominator: str
     scale: float = 1.0
     kind: ClassVar[str] = "ratio"
+    local: ClassVar[bool] = True
 
     def inputs(self) -> tuple[str, ...]:
         return (self.numerator, self.denominator)
@@ -449,6 +533,7 @@ class Derived(Metric):
 
     expression: str
     kind: ClassVar[str] = "derived"
+    local: ClassVar[bool] = True
 
     def _tree(self) -> ast.expr:
         try:
@@ -525,6 +610,7 @@ class Conversion(Metric):
     end: str = "converted_ts"
     window_days: int = 30
     kind: ClassVar[str] = "conversion"
+    local: ClassVar[bool] = True
 
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
@@ -532,7 +618,10 @@ class Conversion(Metric):
     def compute(self, engine: Runner, request: Request) -> Series:
         frame = self._counts(engine, request)
         values = _frame_to_values(frame.assign(value=frame["hits"] / frame["total"]), request.by)
-        return Series(values, engine.coverage(self.source, request))
+        series = Series(values, engine.coverage(self.source, request))
+        return _framed(
+            engine, self, self.source, request, series, lambda r: self._started(engine, r)
+        )
 
     def rolls_up(self, engine: Runner) -> bool:
         return True  # hits and totals add up
@@ -545,17 +634,25 @@ class Conversion(Metric):
     def combine(self, parts: list[tuple[float | None, ...]]) -> float | None:
         return _ratio_of_sums(parts)
 
-    def _counts(self, engine: Runner, request: Request) -> Any:
-        """Per period (and dimension value): how many started, and how many of them reached
-        the end within the window."""
+    def _started(self, engine: Runner, request: Request) -> Table:
+        """The source's rows, each with the period it started in (`p`)."""
         t = engine.table(self.source, request)
         for column in (self.start, self.end):
             if column not in t.columns:
                 raise UnknownColumn(f"{self.key}: source {self.source} has no column {column!r}")
-        t, keys = _group(t, request, self.start)
+        t, _ = _group(t, request, self.start)
+        return _narrowed(engine, t, request, self.start)
+
+    def _counts(self, engine: Runner, request: Request) -> Any:
+        """Per period (and dimension value): how many started, and how many of them reached
+        the end within the window."""
+        t = self._started(engine, request)
+        keys = ["p", *([request.by] if request.by else [])]
         window = within(engine.conn, t[self.start], t[self.end], self.window_days)
         reached = (t[self.end].notnull() & window).ifelse(1, 0)
-        return engine.execute(t.group_by(keys).aggregate(hits=reached.sum(), total=t.count()))
+        return engine.execute(
+            t.group_by(keys).aggregate(hits=reached.sum(), total=t.count()), request
+        )
 
 
 def _activity(

@@ -94,6 +94,14 @@ def _stale(folder: Path, manifest: dict[str, Any], stamps: dict[str, Any]) -> li
     ]
 
 
+def mirror_version(folder: Path | None = None) -> Path | None:
+    """The folder of the mirror's current version (None: no usable mirror). A version's
+    files never change, so what is worked out from them holds until this changes."""
+    folder = folder or mirror_folder()
+    version = _manifest(folder).get("version")
+    return None if version is None else folder / str(version)
+
+
 def mirror_ready(folder: Path | None = None) -> bool:
     """Whether the mirror holds a complete version to read (however old)."""
     return bool(_manifest(folder or mirror_folder()))

@@ -19,6 +19,7 @@ from crm_scorecard.segments.selectors import saved_segment_filters as segment_fi
 from .connect import connect
 from .definitions import registry as load_registry
 from .engine import Engine, MetricError
+from .live import live_connection
 from .models import FillRun, KpiValue
 from .sources import UnknownColumn
 
@@ -70,11 +71,15 @@ def metric_series(
     engine: Engine | None = None,
 ) -> list[Point]:
     """A metric computed live, within the user's departments, on the columnar mirror as it
-    stands (a request never copies tables; see `connect`). A `saved_segment` filter stands
-    for the saved segment's own filters (customer fields and RFM segment)."""
+    stands (a request never copies tables; see `connect`), over a connection the process
+    keeps for the mirror's version (`live.py`), reading only the periods asked for where the
+    metric allows (`Engine.narrow`). A `saved_segment` filter stands for the saved
+    segment's own filters (customer fields and RFM segment)."""
     filters = saved_segment_filters(filters, user=user)
     if engine is None:
-        with engine_for(user=user, sync=False) as own:
+        departments = None if user is None else visible_department_ids(user=user)
+        with live_connection() as conn:
+            own = Engine(conn, load_registry(), departments=departments, narrow=True)
             rows = own.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
     else:
         rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)

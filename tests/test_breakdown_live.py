@@ -1,0 +1,147 @@
+"""The live breakdown (what the indicator page and the API compute per request): only the
+periods asked for are read, over a connection to the mirror's version kept open between
+requests, each query compiled once. The numbers are those of the whole history, a new
+mirror version is read at once, and what is kept is kept per access scope.
+
+The tiny company of tests/metrics_data.py (January to March 2026): customers c1 (North)
+and c2 (South) in M-Sales, c3 (North) in M-Service; revenue Jan c1 100, c2 80; Feb c1 300,
+c3 70; Mar c1 20, c2 40."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import date
+
+import pytest
+
+from crm_scorecard.accounts.models import Level, User
+from crm_scorecard.metrics import live
+from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
+from crm_scorecard.metrics.engine import Engine
+from crm_scorecard.metrics.live import live_connection, live_forget
+from crm_scorecard.metrics.mirror import mirror_sync, mirror_version
+from crm_scorecard.metrics.services import metric_series
+from crm_scorecard.metrics.sources import UnknownColumn
+
+from . import metrics_data
+
+JAN, FEB, MAR = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
+# (since, until): one month, two months, a range starting before the data, the last month
+SPANS = [
+    (FEB, date(2026, 2, 28)),
+    (JAN, date(2026, 2, 28)),
+    (date(2025, 12, 1), date(2026, 1, 31)),
+    (MAR, date(2026, 3, 31)),
+]
+BREAKDOWNS = [None, "region", "department", "channel", "age_bracket"]
+
+
+@pytest.fixture(scope="module")
+def company(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The tiny company, committed (DuckDB reads the mirror, not the test's transaction),
+    mirrored, with an executive and a manager of each department."""
+    folder = tmp_path_factory.mktemp("mirror")
+    with django_db_blocker.unblock():
+        departments = metrics_data.build()
+        users = {"boss": User.objects.create(username="bd-boss", level=Level.EXECUTIVE)}
+        for name in ("sales", "service"):
+            users[name] = User.objects.create(username=f"bd-{name}", level=Level.MANAGER)
+            users[name].departments.set([departments[name]])
+        mirror_sync(folder)
+    yield {"folder": folder, "users": users, **departments}
+    live_forget()
+    with django_db_blocker.unblock():
+        User.objects.filter(username__startswith="bd-").delete()
+        metrics_data.clear()
+
+
+@pytest.fixture
+def mirrored(company, monkeypatch):
+    """The default engine reading the company's mirror."""
+    monkeypatch.setenv("METRICS_ENGINE", "auto")
+    monkeypatch.setenv("METRICS_MIRROR", str(company["folder"]))
+    return company
+
+
+def _month(points):
+    return [(p.period_start.month, p.dimension_value, p.value) for p in points]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("choice", ["app", "duckdb", "live"])
+def test_a_breakdown_of_some_months_has_the_numbers_of_the_whole_history(mirrored, choice):
+    # Given an engine computing each metric over the whole history, and one reading only
+    # the months asked for (on the app database, DuckDB over it, or the live connection to
+    # the mirror with its queries compiled once)
+    keys = [m.key for m in registry() if m.kind != "manual"]
+    whole = Engine(connect("auto" if choice == "live" else choice), registry())
+    compared = narrowed_kinds = 0
+    with live_connection() if choice == "live" else closing(connect(choice)) as conn:
+        narrow = Engine(conn, registry(), narrow=True)
+        assert (conn.snapshot is not None) == (choice == "live")
+        for by in BREAKDOWNS:
+            for key in keys:
+                for since, until in SPANS:
+                    # When both are asked for the same months
+                    try:
+                        want = [r for r in whole.compute(key, by=by) if since <= r[0] <= until]
+                    except UnknownColumn:
+                        with pytest.raises(UnknownColumn):
+                            narrow.compute(key, by=by, since=since, until=until)
+                        continue
+                    got = narrow.compute(key, by=by, since=since, until=until)
+                    # Then the periods, dimension values and numbers are the same
+                    assert [r[:2] for r in got] == [r[:2] for r in want], (key, by, since)
+                    assert [r[2] for r in got] == pytest.approx([r[2] for r in want], abs=1e-9)
+                    compared += bool(want)
+            narrowed_kinds = len({k for k, request in narrow._series if request.span})
+    whole.close()
+    assert compared >= 400
+    assert narrowed_kinds >= 30  # the local kinds were computed for the months alone
+
+
+@pytest.mark.django_db
+def test_a_month_by_region_reads_one_compiled_query_for_every_month(mirrored):
+    # Given the executive, and the mirror's connection kept open
+    live_forget()
+    boss = mirrored["users"]["boss"]
+
+    def revenue(month: date, until: date) -> list:
+        return _month(
+            metric_series(key="revenue", user=boss, by="region", since=month, until=until)
+        )
+
+    # When revenue by region is asked for January, then February and March
+    assert revenue(JAN, date(2026, 1, 31)) == [(1, "North", 100), (1, "South", 80)]
+    conn = live._idle[mirror_version(mirrored["folder"])][0]
+    compiled = {k for k in conn.snapshot if k[1] == "sql"}
+    # Then each month has its own numbers (South sold nothing in February: a real 0)
+    assert revenue(FEB, date(2026, 2, 28)) == [(2, "North", 370), (2, "South", 0)]
+    assert revenue(MAR, date(2026, 3, 31)) == [(3, "North", 20), (3, "South", 40)]
+    # And the same connection served them with the queries compiled for January
+    assert live._idle[mirror_version(mirrored["folder"])] == [conn]
+    assert {k for k in conn.snapshot if k[1] == "sql"} == compiled
+
+
+@pytest.mark.django_db
+def test_what_is_kept_for_one_department_is_never_shown_to_another(mirrored):
+    # Given the executive's breakdown computed first on the kept connection (the whole
+    # company's periods, January to March, and regions, North and South)
+    live_forget()
+    users = mirrored["users"]
+
+    def revenue(who: str, month: date, until: date) -> list:
+        rows = metric_series(key="revenue", user=users[who], by="region", since=month, until=until)
+        return _month(rows)
+
+    assert revenue("boss", JAN, date(2026, 1, 31)) == [(1, "North", 100), (1, "South", 80)]
+    # When M-Service's manager asks for January and February on the same connection
+    # Then M-Service's own periods and regions answer: its only sale is c3's in February
+    # (North), so January is not covered, and South (M-Sales' customer c2) never appears
+    assert revenue("service", JAN, date(2026, 1, 31)) == []
+    assert revenue("service", FEB, date(2026, 2, 28)) == [(2, "North", 70)]
+    # And M-Sales' manager sees M-Sales' numbers alone (c3's 70 in February is not there)
+    assert revenue("sales", FEB, date(2026, 2, 28)) == [(2, "North", 300), (2, "South", 0)]
+    assert revenue("boss", FEB, date(2026, 2, 28)) == [(2, "North", 370), (2, "South", 0)]
+    assert len(live._idle[mirror_version(mirrored["folder"])]) == 1  # one connection did all
