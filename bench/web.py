@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/web.py [--database-url URL] [--users 20] [--requests 400]
                                     [--breakdown N] [--metric revenue] [--by region]
-                                    [--period 2026-06] [--skip-pages]
+                                    [--period 2026-06] [--vary MONTHS] [--skip-pages]
 
 Uses a seeded database (default: the PostgreSQL bench database filled by
 bench/seed_import.py or bench/metrics.py --seed-customers). Computes the KPIs and installs
@@ -20,11 +20,20 @@ a signed-in executive (company-wide) and as the Sales manager (Sales' subtree), 
 one untimed first request; prints p50/p95/max and the load average. The columnar mirror is
 brought up to date first (a request never copies anything into it). --skip-pages leaves the
 page test out.
+
+--vary MONTHS makes each request ask something else than the one before, so that nothing a
+server might keep of one answer serves the next: the requests cycle through the MONTHS months
+ending with --period and every metric and dimension given (--metric and --by take several,
+comma-separated: `--metric revenue,orders --by region,channel`). Each user first asks each
+(metric, dimension) once, untimed (the server keeps per mirror version, per access scope, the
+compiled queries and each breakdown's periods and dimension values, never a result); those
+first requests are printed apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -48,9 +57,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: serve's)")
     parser.add_argument("--threads", type=int, help="threads per worker (default: serve's)")
     parser.add_argument("--breakdown", type=int, default=0, help="breakdown requests per user")
-    parser.add_argument("--metric", default="revenue")
-    parser.add_argument("--by", default="region")
-    parser.add_argument("--period", default="2026-06", help="YYYY-MM")
+    parser.add_argument("--metric", default="revenue", help="several, comma-separated, with --vary")
+    parser.add_argument("--by", default="region", help="several, comma-separated, with --vary")
+    parser.add_argument("--period", default="2026-06", help="YYYY-MM (with --vary: the last month)")
+    parser.add_argument(
+        "--vary", type=int, default=0, help="cycle through this many months (see above)"
+    )
     parser.add_argument("--skip-pages", action="store_true")
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
@@ -200,42 +212,79 @@ def main() -> int:
 
 def breakdown(args: argparse.Namespace, cookies: dict[str, str]) -> None:
     """The live breakdown of one metric by one dimension for one period, through the API,
-    one request after another per signed-in user; prints p50/p95/max."""
-    import calendar
-
-    year, month = (int(x) for x in args.period.split("-"))
-    last = calendar.monthrange(year, month)[1]
-    path = (
-        f"/api/metrics/{args.metric}?grain=month&by={args.by}"
-        f"&since={args.period}-01&until={args.period}-{last:02d}&limit=500"
-    )
+    one request after another per signed-in user; prints p50/p95/max. With --vary, each
+    request asks another month, metric or dimension than the one before."""
+    asks = breakdown_requests(args)
+    first_of = list(dict.fromkeys((metric, by) for metric, by, _ in asks))
     for who, cookie in cookies.items():
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+        get = functools.partial(_get, conn, cookie)
+        firsts = {}
+        for metric, by in first_of:  # untimed: one first request per (metric, dimension)
+            month = next(m for k, b, m in asks if (k, b) == (metric, by))
+            firsts[(metric, by)] = get(breakdown_path(metric, by, month))
         timings: list[float] = []
         points = 0
-        for i in range(args.breakdown + 1):
-            began = time.perf_counter()
-            conn.request("GET", path, headers={"Cookie": cookie, "Accept": "application/json"})
-            response = conn.getresponse()
-            body = response.read()
-            elapsed = (time.perf_counter() - began) * 1000
-            if response.status != 200:
-                raise SystemExit(f"{path}: {response.status} {body[:200]!r}")
-            if i == 0:
-                first = elapsed
-                points = int(json.loads(body)["count"])
-            else:
-                timings.append(elapsed)
+        for i in range(args.breakdown):
+            metric, by, month = asks[i % len(asks)] if args.vary else asks[0]
+            elapsed, count = get(breakdown_path(metric, by, month))
+            timings.append(elapsed)
+            points += count
         conn.close()
         timings.sort()
         p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
+        first = ", ".join(f"{k} by {b} {ms:.0f} ms" for (k, b), (ms, _) in firsts.items())
+        if args.vary:
+            months = sorted({m for *_, m in asks})
+            what = (
+                f"{args.metric} by {args.by}, cycling through {len(asks)} requests "
+                f"({months[0]} to {months[-1]})"
+            )
+        else:
+            what = f"{args.metric} by {args.by} for {args.period}"
         print(
-            f"live breakdown, {args.metric} by {args.by} for {args.period} through the API as "
-            f"the {who} ({points} points): {len(timings)} requests one after another, p50 "
+            f"live breakdown, {what} through the API as the {who} ({points / len(timings):.0f} "
+            f"points a request): {len(timings)} requests one after another, p50 "
             f"{statistics.median(timings):.0f} ms, p95 {p95:.0f} ms, max {timings[-1]:.0f} ms "
-            f"(first request {first:.0f} ms, not counted); target p95 < 100 ms; load average "
+            f"(first request {first}, not counted); target p95 < 100 ms; load average "
             f"{Path('/proc/loadavg').read_text().split()[0]}"
         )
+
+
+def _get(conn: http.client.HTTPConnection, cookie: str, path: str) -> tuple[float, int]:
+    """One request over the kept-alive connection: (milliseconds, points in the answer)."""
+    began = time.perf_counter()
+    conn.request("GET", path, headers={"Cookie": cookie, "Accept": "application/json"})
+    response = conn.getresponse()
+    body = response.read()
+    elapsed = (time.perf_counter() - began) * 1000
+    if response.status != 200:
+        raise SystemExit(f"{path}: {response.status} {body[:200]!r}")
+    return elapsed, int(json.loads(body)["count"])
+
+
+def breakdown_requests(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(metric, dimension, YYYY-MM) of each request, in turn: the months outermost, so each
+    request asks another month than the one before (and another metric or dimension when
+    several are given)."""
+    year, month = (int(x) for x in args.period.split("-"))
+    last = year * 12 + month - 1
+    months = [
+        f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(last - max(args.vary, 1) + 1, last + 1)
+    ]
+    metrics, bys = args.metric.split(","), args.by.split(",")
+    return [(k, b, m) for k in metrics for b in bys for m in months]
+
+
+def breakdown_path(metric: str, by: str, period: str) -> str:
+    import calendar
+
+    year, month = (int(x) for x in period.split("-"))
+    last = calendar.monthrange(year, month)[1]
+    return (
+        f"/api/metrics/{metric}?grain=month&by={by}"
+        f"&since={period}-01&until={period}-{last:02d}&limit=500"
+    )
 
 
 if __name__ == "__main__":
