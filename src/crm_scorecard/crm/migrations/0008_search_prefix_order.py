@@ -38,6 +38,7 @@ def forwards(apps, schema_editor):
         return
     for name, key in KEYS.items():
         _replace(schema_editor, name, f"({key}), id")
+    schema_editor.execute("ANALYZE crm_customer")  # the new indexes' expression statistics
 
 
 def backwards(apps, schema_editor):
@@ -45,6 +46,7 @@ def backwards(apps, schema_editor):
         return
     for name, key in KEYS.items():
         _replace(schema_editor, name, f"({key})")
+    schema_editor.execute("ANALYZE crm_customer")
 
 
 class Migration(migrations.Migration):
