@@ -664,6 +664,65 @@ def test_a_file_of_good_rows_with_blanks_goes_in_by_column_as_row_by_row(tmp_pat
     ]
 
 
+def test_mapped_values_and_defaults_go_in_by_column_as_row_by_row(tmp_path, monkeypatch):
+    # Given a mapping that translates another system's statuses and fills blank
+    # departments and segments, a file whose every row it makes good, and the same file
+    # with a status it does not know; and a record of the rows read cell by cell
+    from crm_scorecard.crm import imports
+    from crm_scorecard.crm.import_mapping import ColumnMapping
+
+    by_cell: list[int] = []
+    real_value = imports._Importer.value
+
+    def value(self, cells, planned):
+        if cells:  # (a column the file lacks is read once for the batch, from no cells)
+            by_cell.append(1)
+        return real_value(self, cells, planned)
+
+    monkeypatch.setattr(imports._Importer, "value", value)
+
+    DepartmentFactory(name="Sales")
+    DepartmentFactory(name="Service")
+    mapping = ColumnMapping(
+        values={"status": {"marketing qualified lead": "lead", "evangelist": "customer"}},
+        defaults={"department": "Sales", "segment": "retail"},
+    )
+    header = "customer_id,full_name,status,department,segment\n"
+    rows = "P1,Ann, Marketing Qualified Lead ,,\nP2,Bob,EVANGELIST,Service,smb\nP3,Cy,former, ,\n"
+    good = write(tmp_path, "good.csv", header + rows)
+    bad = write(tmp_path, "bad.csv", header + rows + "P4,Dee,Subscriber,,\n")
+    stored = []
+    for path in (good, bad):
+        # When each is imported row by row, then in batches
+        slow = records_import(entity="customers", path=path, fast=False, mapping=mapping)
+        slow_rows = _snapshot()
+        m.Customer.objects.all().delete()
+        by_cell.clear()
+        fast = records_import(entity="customers", path=path, mapping=mapping)
+        # Then both store the same values and keep out the same rows with the same reasons,
+        # and in batches a row was read cell by cell only when it was bad: the mapped
+        # columns were translated and defaulted a column at a time
+        assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+        assert fast.rejected_rows == slow.rejected_rows
+        assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (3, 0)
+        assert _snapshot() == slow_rows
+        assert len(by_cell) == (0 if path == good else 16)  # P4 alone: our 16 columns
+        stored.append([(r[0], r[6], r[7], r[8]) for r in slow_rows])
+        m.Customer.objects.all().delete()
+    assert (
+        stored[0]
+        == stored[1]
+        == [
+            ("P1", "lead", "Sales", "retail"),
+            ("P2", "customer", "Service", "smb"),
+            ("P3", "former", "Sales", "retail"),
+        ]
+    )
+    assert [str(e) for e in slow.errors] == [
+        "row 5, column status: 'Subscriber' is not one of: lead, customer, former."
+    ]
+
+
 def _converter(field_name: str, required: bool = False):
     from crm_scorecard.crm.imports import SPECS, _fast_converter
 

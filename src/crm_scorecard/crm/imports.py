@@ -1334,6 +1334,25 @@ class _Importer:
             value = _prepare(planned.default, planned.field)
         return value
 
+    def values_of(self, cells: Sequence[Any], planned: Planned) -> Sequence[Any] | None:
+        """`value` for a whole column of cells from one file column: the cells, or, when
+        the mapping translates the column's values or gives it a default, the cells
+        stripped, translated and defaulted; None (then row by row) when a cell is not
+        text."""
+        if not planned.values and planned.default is None:
+            return cells
+        try:
+            column = [cell.strip() for cell in cells]
+        except AttributeError:
+            return None
+        if planned.values:
+            translate = planned.values
+            column = [translate.get(value.lower(), value) for value in column]
+        if planned.default is not None and "" in column:
+            default = _prepare(planned.default, planned.field)
+            column = [value if value != "" else default for value in column]
+        return column
+
     def _key(self, cells: list[Any]) -> Any:
         column = self.spec.group
         assert column is not None
@@ -1451,8 +1470,12 @@ class _Importer:
         slow = [False] * len(batch)
         columns = []
         for planned, convert in zip(self.plan, self.converters, strict=True):
-            if len(planned.positions) == 1 and not planned.values and planned.default is None:
-                cells_of_column = by_position[planned.positions[0]]
+            cells_of_column = (
+                self.values_of(by_position[planned.positions[0]], planned)
+                if len(planned.positions) == 1
+                else None
+            )
+            if cells_of_column is not None:
                 whole_column = getattr(convert, "whole_column", None)
                 found = whole_column(cells_of_column) if whole_column else None
                 if found is not None:
