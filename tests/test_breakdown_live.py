@@ -144,4 +144,32 @@ def test_what_is_kept_for_one_department_is_never_shown_to_another(mirrored):
     # And M-Sales' manager sees M-Sales' numbers alone (c3's 70 in February is not there)
     assert revenue("sales", FEB, date(2026, 2, 28)) == [(2, "North", 300), (2, "South", 0)]
     assert revenue("boss", FEB, date(2026, 2, 28)) == [(2, "North", 370), (2, "South", 0)]
-    assert len(live._idle[mirror_version(mirrored["folder"])]) == 1  # one connection did all
+    # (one connection did it all, from the order lines of every department kept in a table)
+    [conn] = live._idle[mirror_version(mirrored["folder"])]
+    assert ("resident", "order_lines", "month") in conn.snapshot
+
+
+@pytest.mark.django_db
+def test_a_request_arriving_while_the_kept_connection_is_lent_reads_as_before(mirrored):
+    # Given the one connection a process keeps per version, lent to a request
+    live_forget()
+    boss = mirrored["users"]["boss"]
+    version = mirror_version(mirrored["folder"])
+    with live_connection() as first:
+        assert first.snapshot is not None
+        # When another request comes meanwhile
+        with live_connection() as second:
+            # Then it gets a connection of its own, keeping nothing (no tables, no queries)
+            assert second is not first and second.snapshot is None
+        rows = metric_series(key="revenue", user=boss, by="region", since=FEB, until=FEB)
+        assert _month(rows) == [(2, "North", 370), (2, "South", 0)]
+    # And only the first is kept for the next request
+    assert live._idle[version] == [first]
+    # And one that fails is closed, not lent again, and the next request gets a kept one
+    with pytest.raises(ZeroDivisionError), live_connection() as failing:
+        assert failing is first
+        _ = 1 / 0
+    assert version not in live._idle
+    with live_connection() as after:
+        assert after is not first and after.snapshot is not None
+    assert live._idle[version] == [after]

@@ -128,11 +128,14 @@ class Engine:
                 departments=self.departments,
                 materialise=self.materialise,
                 period=period_expr,
+                resident=self.narrow and self.registry.model is MODEL,
             )
 
-        # The sources' expressions (no tables: nothing is materialised for a live read) are
-        # the same for every request of one scope: built once per mirror version.
-        self._sources = self.kept(("sources",), build) if not self.materialise else build()
+        # The sources' expressions are the same for every request of one scope: built once
+        # per mirror version (with the cores a live read keeps in tables, Sources._resident).
+        self._sources = (
+            self.kept(("sources", self.narrow), build) if not self.materialise else build()
+        )
 
     def execute(self, expr: Any, request: Request | None = None) -> Any:
         """Run `expr`, built for `request` (its span's parameters get the request's values).

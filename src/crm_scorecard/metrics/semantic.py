@@ -606,6 +606,7 @@ class Sources:
         departments: set[int] | None = None,
         materialise: bool = False,
         period: Callable[[Any, str], Any] | None = None,
+        resident: bool = False,
     ) -> None:
         self.conn = conn
         self.model = model
@@ -617,6 +618,10 @@ class Sources:
         self.materialise = materialise and conn.name in ("duckdb", "postgres")
         # How to index a timestamp's period at a grain (the engine's period_expr).
         self.period = period
+        # Live reads on a mirror version kept open (live.py): the cores worth materialising
+        # are computed once for every department, in period order, into tables that last
+        # as long as the connection, and each request's scope filters them (see _resident).
+        self.resident = resident and conn.snapshot is not None and conn.name == "duckdb"
         self._cache: dict[tuple[str, str | None], Table] = {}
 
     def _scoped(self, t: Table) -> Table:
@@ -636,6 +641,8 @@ class Sources:
 
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)
+        if key not in self._cache and self.resident and source.materialise and grain:
+            self._cache[key] = self._scoped(self._resident(source, grain))
         if key not in self._cache:
             if source.extends is not None:
                 # Built on the (scoped, maybe materialised) source it extends, so a repeat
@@ -655,6 +662,31 @@ class Sources:
             label = f"source_{source.name}" + (f"_{grain}" if grain else "")
             self._cache[key] = self.keep(label, table) if source.materialise else table
         return self._cache[key]
+
+    def _resident(self, source: Source, grain: str) -> Table:
+        """The source's core for every department, with `p`, computed once per connection
+        (so once per mirror version) into a table in period order: a request for one month
+        then reads that month's rows alone (DuckDB skips the rest by their periods' range)
+        instead of joining every order line to its order, customer and product again.
+        Scoping after the join keeps the same rows: each row carries its record's own
+        department (an order line its order's)."""
+        assert self.conn.snapshot is not None and self.period is not None
+        key = ("resident", source.name, grain)
+        if key not in self.conn.snapshot:
+            if source.extends is not None:
+                parent = self.model.source(source.extends)
+                if parent.materialise:
+                    base = self._resident(parent, grain)
+                else:
+                    base = parent.build(self.conn)
+                    base = base.mutate(p=self.period(base.ts, grain))
+                table = source.build(self.conn, base)
+            else:
+                table = source.build(self.conn)
+                table = table.mutate(p=self.period(table.ts, grain))
+            label = f"resident_{source.name}_{grain}"
+            self.conn.snapshot[key] = self.conn.work_table(label, table.order_by("p"))
+        return self.conn.snapshot[key]
 
     def keep(self, label: str, table: Table) -> Table:
         """`table` computed into a table of its own when materialising, else as is."""

@@ -79,7 +79,10 @@ def metric_series(
     if engine is None:
         departments = None if user is None else visible_department_ids(user=user)
         with live_connection() as conn:
-            own = Engine(conn, load_registry(), departments=departments, narrow=True)
+            # Reading the periods asked for alone pays where what it needs besides (each
+            # source's periods, a breakdown's values) is kept with the connection.
+            narrow = conn.snapshot is not None
+            own = Engine(conn, load_registry(), departments=departments, narrow=narrow)
             rows = own.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
     else:
         rows = engine.compute(key, grain=grain, by=by, filters=filters, since=since, until=until)
