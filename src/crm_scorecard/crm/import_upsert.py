@@ -123,7 +123,10 @@ def _existing(
         else:
             keys = [record[first] for record in records]
         return _count_in(model, first, keys)
-    wanted = {tuple(record[k] for k in unique) for record in records}
+    if isinstance(records, Columns):
+        wanted = set(zip(*(records.columns[k] for k in unique), strict=True))
+    else:
+        wanted = {tuple(record[k] for k in unique) for record in records}
     there = model._default_manager.filter(
         **{f"{first}__in": {key[0] for key in wanted}}
     ).values_list(*unique)
