@@ -218,3 +218,21 @@ def _holds(start: date, day: date, grain: str) -> bool:
     from crm_scorecard.periods import period_index
 
     return period_index(start, grain) == period_index(day, grain)
+
+
+@pytest.mark.django_db
+def test_what_a_connection_keeps_is_bounded_and_its_tables_stay(mirrored):
+    # Given the kept connection after one request, with its order lines' table, and as much
+    # kept besides as a process serving many scopes and breakdowns gathers
+    live_forget()
+    boss = mirrored["users"]["boss"]
+    metric_series(key="revenue", user=boss, by="region", since=JAN, until=JAN)
+    [conn] = live._idle[mirror_version(mirrored["folder"])]
+    table = conn.snapshot[("resident", "order_lines", "month")]
+    conn.snapshot.update({(None, "filler", i): i for i in range(4097)})
+    # When the next request comes
+    rows = metric_series(key="revenue", user=boss, by="region", since=FEB, until=FEB)
+    # Then it answers right, what was kept is dropped but for the table, which stays
+    assert _month(rows) == [(2, "North", 370), (2, "South", 0)]
+    assert conn.snapshot[("resident", "order_lines", "month")] is table
+    assert len(conn.snapshot) < 50
