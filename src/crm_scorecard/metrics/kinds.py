@@ -665,7 +665,7 @@ def _activity(
         if where is not None:
             t = t.filter(where(t))
         t, keys = _group(t, request)
-        return t.select(entity, *keys).distinct()
+        return _narrowed(engine, t, request, "ts").select(entity, *keys).distinct()
 
     return (
         build() if where is not None else engine.shared(("active", source, entity, request), build)
@@ -679,13 +679,18 @@ class Retention(Metric):
     source: str
     entity: str = "customer"
     kind: ClassVar[str] = "retention"
+    local: ClassVar[bool] = True  # a period's value reads that period and the one before
 
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
 
     def compute(self, engine: Runner, request: Request) -> Series:
         parts, coverage = self.parts(engine, request)
-        return Series({k: self.combine([part]) for k, part in parts.items()}, coverage)
+        series = Series({k: self.combine([part]) for k, part in parts.items()}, coverage)
+        # A period's breakdown values are those of the entities active in the period before.
+        return _framed(
+            engine, self, self.source, request, series, lambda r: self._active(engine, r, 1)
+        )
 
     def rolls_up(self, engine: Runner) -> bool:
         # Who came back and who was there add up over departments when each entity is in
@@ -695,14 +700,23 @@ class Retention(Metric):
     def combine(self, parts: list[tuple[float | None, ...]]) -> float | None:
         return _ratio_of_sums(parts)
 
-    def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
-        """Per period: (entities active again, entities active in the previous period)."""
+    def _active(self, engine: Runner, request: Request, shift: int = 0) -> Table:
+        """Who was active when (the period index moved on by `shift`)."""
         active = _activity(engine, self.source, self.entity, request)
         if request.by:
             # Entities that lack the dimension are one group (unknown), as in every other
             # kind: matched to themselves, which SQL's null never is (in no department: -1).
             none = -1 if request.by == OWN_DEPARTMENT else UNKNOWN
             active = active.mutate(**{request.by: active[request.by].fill_null(none)})
+        return active.mutate(p=active.p + shift) if shift else active
+
+    def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
+        """Per period: (entities active again, entities active in the previous period). For
+        some periods (Request.span), the activity of those and the one before alone."""
+        wide = request
+        if request.span is not None:
+            wide = replace(request, span=(request.span[0] - 1, request.span[1]))
+        active = self._active(engine, wide)
         previous = active.select(
             prev_entity=active[self.entity],
             prev_p=active.p + 1,
@@ -718,8 +732,8 @@ class Retention(Metric):
         hits = kept.group_by(["p", *([request.by] if request.by else [])]).aggregate(
             hits=kept.count()
         )
-        den = engine.execute(denominators)
-        hit_values = _frame_to_values(engine.execute(hits), request.by, "hits")
+        den = engine.execute(denominators, wide)
+        hit_values = _frame_to_values(engine.execute(hits, wide), request.by, "hits")
         parts: Parts = {}
         coverage = engine.coverage(self.source, request)
         for row in den.itertuples(index=False):
@@ -727,6 +741,8 @@ class Retention(Metric):
             key = (int(record["prev_p"]), label(record["prev_dim"]) if request.by else None)
             if coverage and key[0] > coverage[1]:
                 continue  # the period after the data ends is not covered
+            if request.span and not request.span[0] <= key[0] <= request.span[1]:
+                continue  # (the period after the span: its own period was not read)
             parts[key] = (hit_values.get(key) or 0.0, float(record["total"]))
         return parts, coverage
 
