@@ -8,6 +8,7 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -576,20 +577,28 @@ def _snapshot() -> list[tuple]:
     )
 
 
+def _both_ways(path: Path, **options: Any) -> tuple[Any, Any, list[tuple]]:
+    """The file imported row by row (as before), then, after the rows are deleted, in
+    batches: (row-by-row report, batch report, the rows row by row stored). Asserts that
+    both keep the same rows out with the same reasons and store the same values."""
+    slow = records_import(entity="customers", path=path, fast=False, **options)
+    slow_rows = _snapshot()
+    m.Customer.objects.all().delete()
+    fast = records_import(entity="customers", path=path, **options)
+    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+    assert fast.rejected_rows == slow.rejected_rows
+    assert _snapshot() == slow_rows
+    return slow, fast, slow_rows
+
+
 def test_the_fast_path_accepts_refuses_and_stores_exactly_what_row_by_row_does(tmp_path):
     # Given a file mixing good rows with every kind of bad one
     DepartmentFactory(name="Sales")
     path = write(tmp_path, "mixed.csv", MIXED)
     # When it is imported row by row through the form fields (as before), then in batches
-    slow = records_import(entity="customers", path=path, fast=False)
-    slow_rows = _snapshot()
-    m.Customer.objects.all().delete()
-    fast = records_import(entity="customers", path=path)
     # Then both keep the same rows out with the same reasons, and store the same values
-    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
-    assert fast.rejected_rows == slow.rejected_rows
+    slow, fast, slow_rows = _both_ways(path)
     assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (4, 0)
-    assert _snapshot() == slow_rows
     assert slow_rows[0][:3] == ("M1", "Ann Able", "ann@example.com")
 
 
@@ -611,15 +620,9 @@ def test_a_file_of_good_rows_with_blanks_goes_in_by_column_as_row_by_row(tmp_pat
     mixed = write(tmp_path, "dup.csv", GOOD + "G2,Bob Again,,,,,,Sales,\nG5,Eve,,,,,,Nowhere,\n")
     for path in (good, mixed):
         # When it is imported row by row, then in batches
-        slow = records_import(entity="customers", path=path, fast=False)
-        slow_rows = _snapshot()
-        m.Customer.objects.all().delete()
-        fast = records_import(entity="customers", path=path)
         # Then both store the same values and keep out the same rows with the same reasons
-        assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
-        assert fast.rejected_rows == slow.rejected_rows
+        slow, fast, slow_rows = _both_ways(path)
         assert (fast.imported, fast.updated) == (slow.imported, slow.updated) == (4, 0)
-        assert _snapshot() == slow_rows
         m.Customer.objects.all().delete()
     assert slow_rows == [
         (
@@ -1040,14 +1043,9 @@ def test_the_fast_path_reads_a_workbook_exactly_as_row_by_row_does(tmp_path):
     DepartmentFactory(name="Sales")
     path = _workbook(tmp_path)
     # When it is imported row by row, then in batches
-    slow = records_import(entity="customers", path=path, fast=False)
-    slow_rows = _snapshot()
-    m.Customer.objects.all().delete()
-    fast = records_import(entity="customers", path=path)
     # Then the same rows are in with the same values, and the same one is out
-    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors]
+    slow, fast, _ = _both_ways(path)
     assert (fast.imported, fast.rejected) == (slow.imported, slow.rejected) == (2, 1)
-    assert _snapshot() == slow_rows
 
 
 # ---- orders in batches -------------------------------------------------------------------------
