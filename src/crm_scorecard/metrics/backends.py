@@ -143,6 +143,12 @@ class Connection:
             self._loaded[name] = self._open(name)
         return self._loaded[name]
 
+    def opened(self) -> tuple[str, ...]:
+        """The tables `table` has opened on this connection, in the order it opened them:
+        what a query compiled here reads, which another connection opens before running
+        the query's text (profile.py keeps the text, never the views)."""
+        return tuple(self._loaded)
+
     def _open(self, name: str) -> Table:
         if self.parquet is not None and self.shared:
             # On a shared session each connection registers views under its own generated

@@ -10,7 +10,9 @@ lent to the next one, with the views and what it worked out from the files
 breakdown takes (per access scope), and the joined sources in tables of its own for every
 department (`Sources._resident`: about 125 MB at 200,000 customers). Every request first
 reads which version is current; a connection over an older one is closed (releasing its
-pin), so a new version is never answered from the old files.
+pin), so a new version is never answered from the old files. The customer profile
+(`profile.py`) reads over the same connections: the views of the tables it reads and the
+department tree's depth are the connection's own, opened once per version for both.
 
 A connection serves one request at a time. `KEEP` of them per version are kept in a process
 (their tables take memory); a request arriving while they are all lent gets a connection of

@@ -34,16 +34,17 @@ from typing import Any
 import ibis
 from ibis.expr.types import Table
 
-from crm_scorecard.accounts.scope import Actor
+from crm_scorecard.accounts.scope import Actor, visible_department_ids
 from crm_scorecard.crm.ages import AGE_BRACKETS, AGE_LABELS, OLDEST
 from crm_scorecard.errors import Invalid
 
 from . import profile_cube, semantic
 from . import sources as built
-from .backends import ParquetConnection, naive_utc_select
+from .backends import ParquetConnection
+from .definitions import registry as load_registry
 from .engine import Engine
 from .kinds import label, period_expr
-from .services import engine_for
+from .live import live_connection
 
 LINES = "order_lines"  # the source the order side of the profile reads
 MAX_DIMENSIONS = 2
@@ -211,9 +212,7 @@ def profile_dimensions(model: semantic.Model | None = None) -> list[str]:
 
 
 def _model() -> semantic.Model:
-    from .definitions import registry
-
-    return registry().model
+    return load_registry().model
 
 
 def _customer_level() -> set[str]:
@@ -273,11 +272,19 @@ def customer_profile(
     until: date | None = None,
 ) -> Profile:
     """The profile within what `user` may see (None: the whole company), read live from
-    the columnar mirror as it stands (a request never copies tables), or on `engine`."""
-    if engine is None:
-        with engine_for(user=user, sync=False) as own:
-            return profile_query(own, by=by, filters=filters, since=since, until=until)
-    return profile_query(engine, by=by, filters=filters, since=since, until=until)
+    the columnar mirror as it stands (a request never copies tables), over the connection
+    the process keeps for the mirror's version (`live.py`: with the views of its tables and
+    its department tree's depth, as the live breakdowns read it), or on `engine`."""
+    if engine is not None:
+        return profile_query(engine, by=by, filters=filters, since=since, until=until)
+    registry = load_registry()
+    # Checked before a connection is lent: a request that fails closes the one it was lent
+    # (live.py), and a mistyped dimension must not cost the next breakdown its tables.
+    check_request(by=by, filters=filters, since=since, until=until, model=registry.model)
+    departments = None if user is None else visible_department_ids(user=user)
+    with live_connection() as conn:
+        own = Engine(conn, registry, departments=departments)
+        return profile_query(own, by=by, filters=filters, since=since, until=until)
 
 
 def profile_query(
@@ -394,9 +401,6 @@ def _run(
 
     if conn.name not in ("duckdb", "postgres", "sqlite") or conn.shared:
         return [list(engine.execute(q).itertuples(index=False, name=None)) for q in plan()]
-    version = _version(conn)
-    if version is not None and conn._depth is None:
-        conn._depth = _DEPTHS.get(version)
     key = (
         conn.name,
         conn.database,
@@ -410,56 +414,17 @@ def _run(
         built.department_depth(conn),
         tuple((s.name, tuple(d.name for d in s.dimensions)) for s in model.sources.values()),
     )
-    if key not in _COMPILED:
+    compiled = _COMPILED.get(key)
+    if compiled is None:
         queries = plan()
+        compiled = (conn.opened(), [str(conn.backend.compile(q)) for q in queries])
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
-        _COMPILED[key] = (tuple(conn._loaded), [str(conn.backend.compile(q)) for q in queries])
-    tables, queries = _COMPILED[key]
+        _COMPILED[key] = compiled
+    tables, texts = compiled
     for name in tables:
-        _open(conn, version, name)  # each engine's connection reads its own views of them
-    if version is not None:
-        _remember(_DEPTHS, version, built.department_depth(conn))
-    return [_fetch(conn, sql) for sql in queries]
-
-
-# What a version of the columnar mirror gives every engine that pins it, worked out once per
-# version and process (a version's files never change once named): its department tree's
-# depth, and the views of its tables. A fresh engine per request otherwise read the
-# departments and described each table it read again (DuckDB reading each file's schema),
-# 10-40 ms of a request on a loaded machine.
-_DEPTHS: dict[str, int] = {}
-_VIEWS: dict[tuple[str, str], str] = {}
-_REMEMBERED_MAX = 256
-
-
-def _version(conn: Any) -> str | None:
-    """The pinned mirror version `conn` reads (its folder), or None."""
-    pinned = isinstance(conn, ParquetConnection) and conn.pin is not None
-    if pinned and conn.parquet is not None and conn.name == "duckdb" and not conn.shared:
-        return str(conn.parquet)
-    return None
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if key not in cache and len(cache) >= _REMEMBERED_MAX:
-        cache.clear()
-    cache[key] = value
-
-
-def _open(conn: Any, version: str | None, name: str) -> None:
-    """The view `name` on `conn` as `Connection.table` makes it, from its statement for the
-    version when known."""
-    if version is None or name in conn._loaded:
-        conn.table(name)
-        return
-    statement = _VIEWS.get((version, name))
-    if statement is None:
-        path = str(conn.parquet / f"{name}.parquet").replace("'", "''")
-        select = naive_utc_select(conn.backend, f"read_parquet('{path}')")
-        statement = f'CREATE OR REPLACE TEMP VIEW "{name}" AS {select}'
-        _remember(_VIEWS, (version, name), statement)
-    conn.backend.raw_sql(statement)
+        conn.table(name)  # each connection reads its own views of them
+    return [_fetch(conn, sql) for sql in texts]
 
 
 # The profile reads the pre-aggregated order lines (profile_cube.py) where it can: False
