@@ -1,6 +1,7 @@
 """The customer profile read as a page or the API reads it: over the connection to the mirror's
 version that the process keeps for live reads (live.py), the one the live breakdowns use, and
-never once a newer version of the mirror is current."""
+never once a newer version of the mirror is current; on a connection of a request's own, from
+the queries compiled before, without reading what they do not need."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from crm_scorecard.accounts.models import Level
 from crm_scorecard.crm import models as m
 from crm_scorecard.errors import Invalid
 from crm_scorecard.metrics import live, profile_cube
+from crm_scorecard.metrics import sources as built
+from crm_scorecard.metrics.api import engine_for
 from crm_scorecard.metrics.live import live_forget
 from crm_scorecard.metrics.mirror import mirror_sync, mirror_version
 from crm_scorecard.metrics.profile import customer_profile
@@ -98,3 +101,34 @@ def test_the_profile_and_the_breakdowns_share_one_connection_per_version(north):
     assert live._idle[version] == [conn]
     assert profile_cube.table_name() in conn.opened()
     assert metric_series(key="revenue", user=boss, by="region", **MAY) == points
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_of_its_own_runs_the_compiled_profile_reading_no_schema_twice(
+    north, monkeypatch
+):
+    # Given the profile by region read once on a connection of the request's own (its
+    # queries compiled then)
+    folder = north["folder"]
+    north["sale"]("100")
+    mirror_sync(folder)
+    with engine_for(engine="auto", sync=False) as first:
+        found = customer_profile(engine=first, by=["region"], **MAY)
+    assert [(*r.values, r.customers, r.revenue) for r in found.rows] == [("North", 1, 100.0)]
+    # When it is read again on another connection of its own, watched
+    depths: list[object] = []
+    monkeypatch.setattr(built, "department_depth", lambda conn: depths.append(conn) or 0)
+    with engine_for(engine="auto", sync=False) as second:
+
+        def schema_read(name, *args, **kwargs):
+            raise AssertionError(f"Ibis read the schema of {name}")
+
+        monkeypatch.setattr(second.conn.backend, "table", schema_read)
+        again = customer_profile(engine=second, by=["region"], **MAY)
+        opened = second.conn.opened()
+    # Then the same figures, from the views of the same tables declared for the compiled
+    # text (no table read through Ibis) and no query of the department tree, which a
+    # profile by region never joins
+    assert again.rows == found.rows
+    assert profile_cube.totals_name("people") in opened
+    assert depths == []

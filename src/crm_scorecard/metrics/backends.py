@@ -71,6 +71,7 @@ class Connection:
     _unlogged: bool = False  # PostgreSQL: work tables are unlogged tables (else temporary)
     _closed: bool = False
     _depth: int | None = None  # levels of the department tree (see department_depth)
+    _declared: list[str] = field(default_factory=list)  # views `declare` made, not yet loaded
 
     @property
     def name(self) -> str:
@@ -140,14 +141,31 @@ class Connection:
 
     def table(self, name: str) -> Table:
         if name not in self._loaded:
-            self._loaded[name] = self._open(name)
+            if name in self._declared:
+                self._loaded[name] = self.backend.table(name)
+            else:
+                self._loaded[name] = self._open(name)
         return self._loaded[name]
 
     def opened(self) -> tuple[str, ...]:
-        """The tables `table` has opened on this connection, in the order it opened them:
-        what a query compiled here reads, which another connection opens before running
-        the query's text (profile.py keeps the text, never the views)."""
-        return tuple(self._loaded)
+        """The tables `table` (or `declare`) has opened on this connection, in the order it
+        opened them: what a query compiled here reads, which another connection declares
+        before running the query's text (profile.py keeps the text, never the views)."""
+        return tuple(dict.fromkeys([*self._loaded, *self._declared]))
+
+    def declare(self, names: tuple[str, ...]) -> None:
+        """The tables `names` readable by SQL text compiled on another connection, as
+        `table` makes them. DuckDB over Parquet files only declares the views: Ibis's
+        table of one reads its file's schema again (a fresh connection's profile spent
+        about 9 ms of 28 opening three tables, load 3.7), which the SQL text never needs."""
+        for name in names:
+            if name in self._loaded or name in self._declared:
+                continue
+            if self.name == "duckdb" and self.parquet is not None and not self.shared:
+                self.backend.raw_sql(self._statement(name))
+                self._declared.append(name)
+            else:
+                self.table(name)
 
     def _open(self, name: str) -> Table:
         if self.parquet is not None and self.shared:
@@ -156,6 +174,11 @@ class Connection:
             return self.backend.read_parquet(str(self.parquet / f"{name}.parquet"))
         if self.name != "duckdb":
             return self.backend.table(name, database=self.database)
+        self.backend.raw_sql(self._statement(name))
+        return self.backend.table(name)
+
+    def _statement(self, name: str) -> str:
+        """DuckDB's statement that makes table `name` readable under its own name."""
         if self.parquet is not None:
             path = str(self.parquet / f"{name}.parquet").replace("'", "''")
             origin = f"read_parquet('{path}')"
@@ -165,10 +188,8 @@ class Connection:
         if self.copy and self.database:
             # One scan of the app database per table; every metric then reads the
             # columnar copy instead of going back through the scanner.
-            self.backend.raw_sql(f'CREATE OR REPLACE TABLE main."{name}" AS {select}')
-        else:
-            self.backend.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {select}')
-        return self.backend.table(name)
+            return f'CREATE OR REPLACE TABLE main."{name}" AS {select}'
+        return f'CREATE OR REPLACE TEMP VIEW "{name}" AS {select}'
 
 
 def naive_utc_select(backend: Any, origin: str) -> str:

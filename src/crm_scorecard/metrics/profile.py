@@ -411,7 +411,9 @@ def _run(
         until,
         day,
         None if engine.departments is None else tuple(sorted(engine.departments)),
-        built.department_depth(conn),
+        built.department_depth(conn)
+        if _tree_joined(model, [*dims, *(d for d, _ in pairs)])
+        else None,
         tuple((s.name, tuple(d.name for d in s.dimensions)) for s in model.sources.values()),
     )
     compiled = _COMPILED.get(key)
@@ -422,9 +424,32 @@ def _run(
             _COMPILED.clear()
         _COMPILED[key] = compiled
     tables, texts = compiled
-    for name in tables:
-        conn.table(name)  # each connection reads its own views of them
+    conn.declare(tables)  # each connection reads its own views of them
     return [_fetch(conn, sql) for sql in texts]
+
+
+# The joins whose queries never read the department tree (the text of the others may
+# depend on its depth: `department_ancestors` unrolls one join per level).
+_TREELESS = (built.join_customer, built.join_names, built.join_rfm_segment, built.join_value_band)
+
+
+def _tree_joined(model: semantic.Model, names: list[str]) -> bool:
+    """Whether a profile by or filtered by `names` may join the department tree: by a
+    dimension whose join (or that of one it is computed from) is not known to leave it out.
+    Only then is the tree's depth part of what decides the queries' text, and worked out
+    (a query of its own on a fresh connection: 6 ms of a 28 ms profile, load 3.7)."""
+    source = model.source(LINES)
+    todo = [source.dimension(n) for n in names]
+    seen: set[str] = set()
+    while todo:
+        dim = todo.pop()
+        if dim is None or dim.name in seen:
+            continue
+        seen.add(dim.name)
+        if dim.join is not None and dim.join not in _TREELESS:
+            return True
+        todo.extend(source.dimension(r) for r in dim.reads)
+    return False
 
 
 # The profile reads the pre-aggregated order lines (profile_cube.py) where it can: False
