@@ -13,9 +13,11 @@ regions, ages, products and orders per customer, at any size. The other tables (
 feedback, leads...) are not copied: the profile does not read them. The search indexes on
 customers are dropped during the copy and built again after it. The columnar mirror is brought up to date once, untimed, as `compute` or an
 import leaves it (with the profile's cube and customers' totals, `metrics/profile_cube.py`,
-which its sync writes; a mirror version from before them gets them here, also untimed). Each view is then timed as the page and the API run it: a fresh engine
-per request (a pinned mirror version and a new DuckDB connection), the profile query, its
-rows read back; one untimed run first. The same views run on the app database itself
+which its sync writes; a mirror version from before them gets them here, also untimed).
+Each view is then timed as the page and the API run it (`page`: over the connection the
+process keeps for the mirror's version, `metrics/live.py`), and as `crm-scorecard profile`
+runs it (`auto`: a fresh engine per call, a pinned mirror version and a new DuckDB
+connection): the profile query and its rows read back; one untimed run first. The same views run on the app database itself
 (`METRICS_ENGINE=app`, PostgreSQL or SQLite) --app-runs times each. Views run company-wide
 and, with --department, as an agent of that department (its subtree's customers only).
 Prints p50/p95/max per view and p95 over every view's runs, with the machine and its load.
@@ -218,7 +220,8 @@ def main() -> int:
         agent.departments.set([department])
         who.append((f"agent of {department.name}", agent))
 
-    engines = [("auto", args.runs)] + ([] if args.skip_app else [("app", args.app_runs)])
+    engines = [("page", args.runs), ("auto", args.runs)]
+    engines += [] if args.skip_app else [("app", args.app_runs)]
     print(f"machine: {machine()}")
     print(f"{'engine':<6} {'who':<28} {'view':<46} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} rows")
     overall: dict[tuple[str, str], list[float]] = {}
@@ -229,8 +232,11 @@ def main() -> int:
                 rows = 0
                 for n in range(runs + 1):
                     began = time.perf_counter()
-                    with engine_for(user=user, engine=choice, sync=False) as engine:  # type: ignore[arg-type]
-                        rows = len(customer_profile(engine=engine, **view).rows)
+                    if choice == "page":
+                        rows = len(customer_profile(user=user, **view).rows)
+                    else:
+                        with engine_for(user=user, engine=choice, sync=False) as engine:  # type: ignore[arg-type]
+                            rows = len(customer_profile(engine=engine, **view).rows)
                     if n:  # the first run warms the operating system's caches
                         times.append((time.perf_counter() - began) * 1000)
                 overall.setdefault((choice, label), []).extend(times)
