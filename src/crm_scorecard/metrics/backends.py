@@ -70,7 +70,7 @@ class Connection:
     _pid: int | None = None  # PostgreSQL's server process for this connection
     _unlogged: bool = False  # PostgreSQL: work tables are unlogged tables (else temporary)
     _closed: bool = False
-    _depth: int | None = None  # levels of the department tree (see department_depth)
+    tree_depth: int | None = None  # levels of the department tree, once (sources.department_depth)
     _declared: list[str] = field(default_factory=list)  # views `declare` made, not yet loaded
 
     @property

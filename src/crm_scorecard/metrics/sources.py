@@ -58,7 +58,7 @@ NAMED_DIMENSIONS = {
 
 def department_depth(conn: Connection) -> int:
     """How many levels the department tree has below its roots (0: no sub-departments)."""
-    if conn._depth is None:
+    if conn.tree_depth is None:
         d = conn.backend.execute(conn.table("accounts_department").select("id", "parent_id"))
         parents = {
             int(i): (None if p is None or p != p else int(p)) for i, p in d.itertuples(False)
@@ -70,8 +70,8 @@ def department_depth(conn: Connection) -> int:
                 seen.add(node)
                 node, level = parents.get(node), level + 1
             deepest = max(deepest, level)
-        conn._depth = deepest
-    return conn._depth
+        conn.tree_depth = deepest
+    return conn.tree_depth
 
 
 def department_ancestors(conn: Connection) -> Table:
