@@ -1060,18 +1060,25 @@ ISO_DAYS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}\n)*+")
 WholeColumn = Callable[[Sequence[Any]], list[Any] | None]
 
 
-def _stripped(cells: Sequence[Any], longest: int | None = None) -> list[str] | None:
-    """The cells stripped, when every one is text (at most `longest` characters, no NUL);
-    else None."""
+def _stripped(
+    cells: Sequence[Any], longest: int | None = None, *, required: bool = False
+) -> list[str] | None:
+    """The cells stripped, when every one is text (at most `longest` characters, no NUL,
+    none blank if `required`); else None."""
     try:
         column = [cell.strip() for cell in cells]
     except AttributeError:
         return None
     if column and longest is not None and max(map(len, column)) > longest:
         return None
-    if "\x00" in "".join(column):
+    if "\x00" in "".join(column) or (required and "" in column):
         return None
     return column
+
+
+def _nonblank(column: list[str]) -> list[str]:
+    """The column's cells that are not blank, in order."""
+    return [cell for cell in column if cell] if "" in column else column
 
 
 def _lines(values: list[str]) -> str | None:
@@ -1110,10 +1117,10 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
             return value if len(value) <= longest and EMAIL_FAST.match(value) else SLOW
 
         def emails(cells: Sequence[Any]) -> list[Any] | None:
-            column = _stripped(cells, longest)
-            if column is None or (required and "" in column):
+            column = _stripped(cells, longest, required=required)
+            if column is None:
                 return None
-            present = [cell for cell in column if cell] if "" in column else column
+            present = _nonblank(column)
             if not present:
                 return column
             # EMAIL_FAST in two halves: the parts before the @ all at once, and each
@@ -1148,10 +1155,7 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
             return value
 
         def texts(cells: Sequence[Any]) -> list[Any] | None:
-            column = _stripped(cells, longest_text)
-            if column is None or (required and "" in column):
-                return None
-            return column
+            return _stripped(cells, longest_text, required=required)
 
         return _attach(plain, texts)
     if isinstance(form_field, IsoDateTime):
@@ -1178,10 +1182,10 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
             return found
 
         def moments(cells: Sequence[Any]) -> list[Any] | None:
-            column = _stripped(cells)
-            if column is None or (required and "" in column):
+            column = _stripped(cells, required=required)
+            if column is None:
                 return None
-            present = [cell for cell in column if cell] if "" in column else column
+            present = _nonblank(column)
             try:
                 found = list(map(datetime.fromisoformat, present))
             except ValueError:
@@ -1211,10 +1215,10 @@ def _fast_converter(form_field: forms.Field) -> Callable[[Any], Any]:
                 return SLOW
 
         def days(cells: Sequence[Any]) -> list[Any] | None:
-            column = _stripped(cells)
-            if column is None or (required and "" in column):
+            column = _stripped(cells, required=required)
+            if column is None:
                 return None
-            present = [cell for cell in column if cell] if "" in column else column
+            present = _nonblank(column)
             text = _lines(present)
             if present and (text is None or not ISO_DAYS.fullmatch(text)):
                 return None
