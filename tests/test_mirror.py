@@ -9,13 +9,20 @@ import duckdb
 import pytest
 from django.db import connection
 
+from crm_scorecard.crm.models import Feedback
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
 from crm_scorecard.metrics.mirror import mirror_pin, mirror_sync
+from crm_scorecard.metrics.semantic import event_order
 from crm_scorecard.metrics.sources import TABLES
 
-from .factories import CustomerFactory, DepartmentFactory, InteractionFactory
+from .factories import (
+    CustomerFactory,
+    DepartmentFactory,
+    InteractionFactory,
+    OrderFactory,
+)
 
 # The mirror is read over DuckDB's own connection, which sees committed data only.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -145,3 +152,38 @@ def test_a_reader_keeps_the_version_it_started_on_while_syncs_replace_it(setting
     mirror_sync(folder)
     assert not first.exists()
     assert len(list(folder.glob("v-*"))) == 1
+
+
+def test_event_tables_are_written_in_time_order(tmp_path):
+    # Given calls, orders and feedback inserted out of time order (later ones first)
+    department = DepartmentFactory(name="Care")
+    customer = CustomerFactory(department=department)
+    days = [20, 3, 11, 1, 27, 15]
+    for day in days:
+        InteractionFactory(customer=customer, started_at=WHEN.replace(day=day))
+        OrderFactory(customer=customer, ordered_at=WHEN.replace(day=day))
+        Feedback.objects.create(
+            external_id=f"F{day}", customer=customer, submitted_at=WHEN.replace(day=day), rating=4
+        )
+
+    # When the mirror copies them
+    mirror_sync(tmp_path)
+
+    # Then each event table's rows are in the file in order of the event's own timestamp
+    # (what lets a request for one month skip the row groups of the others), every row kept
+    pin = mirror_pin(tmp_path)
+    try:
+        for table, column in event_order().items():
+            path = pin.path / f"{table}.parquet"
+            written = [r[0] for r in duckdb.sql(f"SELECT {column} FROM '{path}'").fetchall()]
+            assert written == sorted(written), table
+        for table, column in [
+            ("crm_interaction", "started_at"),
+            ("crm_order", "ordered_at"),
+            ("crm_feedback", "submitted_at"),
+        ]:
+            path = pin.path / f"{table}.parquet"
+            written = [r[0].day for r in duckdb.sql(f"SELECT {column} FROM '{path}'").fetchall()]
+            assert written == sorted(days), table
+    finally:
+        pin.release()

@@ -35,9 +35,12 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def copy_tables(*, database: str, extension: str, targets: dict[str, str]) -> Iterator[str]:
-    """Write each table of the SQLite file to its Parquet file (table -> path); yields each
-    table once written. Run only in a process that does not use the file otherwise."""
+def copy_tables(
+    *, database: str, extension: str, targets: dict[str, str], order: dict[str, str]
+) -> Iterator[str]:
+    """Write each table of the SQLite file to its Parquet file (table -> path), the rows of
+    those in `order` (table -> column) in order of that column; yields each table once
+    written. Run only in a process that does not use the file otherwise."""
     import duckdb
 
     con = duckdb.connect()
@@ -48,8 +51,10 @@ def copy_tables(*, database: str, extension: str, targets: dict[str, str]) -> It
         for table, target in targets.items():
             # SQLite has no zoned timestamps (the scanner reads Django's `datetime` columns
             # as plain UTC ones), so every column is copied as it is.
+            ordered = f' ORDER BY "{order[table]}"' if table in order else ""
             con.execute(
-                f"COPY (SELECT * FROM app.\"{table}\") TO '{_quote(target)}' (FORMAT parquet)"
+                f"COPY (SELECT * FROM app.\"{table}\"{ordered}) TO '{_quote(target)}' "
+                "(FORMAT parquet)"
             )
             yield table
         con.execute("DETACH app")
@@ -61,14 +66,17 @@ def sqlite_to_parquet(
     *,
     database: str,
     targets: dict[str, Path],
+    order: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Copy SQLite tables to Parquet files (table -> path) in a child process; `progress` is
-    called with each table as it is written. Raises RuntimeError with the child's message."""
+    """Copy SQLite tables to Parquet files (table -> path) in a child process, the rows of
+    those in `order` in order of its column; `progress` is called with each table as it is
+    written. Raises RuntimeError with the child's message."""
     job = {
         "database": database,
         "extension": str(extension_path("duckdb_extension_sqlite_scanner")),
         "targets": {table: str(path) for table, path in targets.items()},
+        "order": order or {},
     }
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
@@ -103,7 +111,10 @@ def sqlite_to_parquet(
 def main(argv: list[str]) -> int:
     job = json.loads(argv[0])
     for table in copy_tables(
-        database=job["database"], extension=job["extension"], targets=job["targets"]
+        database=job["database"],
+        extension=job["extension"],
+        targets=job["targets"],
+        order=job["order"],
     ):
         print(table, flush=True)
     return 0

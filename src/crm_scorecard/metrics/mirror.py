@@ -43,6 +43,7 @@ from crm_scorecard.crm.changes import table_versions
 from .backends import connect_duckdb, naive_utc_select
 from .columnar_copy import sqlite_to_parquet
 from .profile_cube import derive
+from .semantic import event_order
 from .sources import TABLES
 
 MANIFEST = "mirror.json"
@@ -178,14 +179,17 @@ def _link(source: Path, target: Path) -> None:
 
 def _copy(tables: list[str], target: Path, progress: Callable[[str], None] | None) -> None:
     files = {t: target / f"{t}.parquet" for t in tables}
+    order = {t: column for t, column in event_order().items() if t in files}
     if connection.vendor == "sqlite":
         name = str(connection.settings_dict["NAME"])
-        sqlite_to_parquet(database=name, targets=files, progress=progress)
+        sqlite_to_parquet(database=name, targets=files, order=order, progress=progress)
         return
     conn = connect_duckdb(TABLES, copy=False)
     try:
         for table, path in files.items():
             select = naive_utc_select(conn.backend, f'{conn.database}."{table}"')
+            if table in order:
+                select = f'SELECT * FROM ({select}) ORDER BY "{order[table]}"'
             quoted = str(path).replace("'", "''")
             conn.backend.raw_sql(f"COPY ({select}) TO '{quoted}' (FORMAT parquet)")
             if progress:

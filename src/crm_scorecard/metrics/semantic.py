@@ -417,6 +417,20 @@ def event_timestamps(model: Model = MODEL) -> tuple[tuple[str, str], ...]:
     )
 
 
+def event_order(model: Model = MODEL) -> dict[str, str]:
+    """table -> the column the columnar mirror writes its rows in order of: the event
+    timestamp of the first source over it (`ts`). A request for some periods then reads only
+    those periods' part of the file: DuckDB skips each row group whose range of the column
+    lies outside them. Written in the order they were inserted, every row group held the
+    whole two years, and a month of 2,000,000 interactions read all of them."""
+    order: dict[str, str] = {}
+    for source in model.sources.values():
+        column = source.timestamps.get("ts")
+        if column is not None:
+            order.setdefault(source.table, column)
+    return order
+
+
 # ---- dimensions declared in a metrics file ---------------------------------------------------
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
