@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import ibis
+import ibis.expr.operations as ops
+import ibis.expr.schema as sch
 from ibis.expr.types import Table
 
 from .columnar_copy import extension_path, sqlite_to_parquet
@@ -72,6 +74,8 @@ class Connection:
     _closed: bool = False
     tree_depth: int | None = None  # levels of the department tree, once (sources.department_depth)
     _declared: list[str] = field(default_factory=list)  # views `declare` made, not yet loaded
+    # DuckDB: each view's schema, from the DESCRIBE its statement was written from.
+    _schemas: dict[str, sch.Schema] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -99,9 +103,11 @@ class Connection:
         if self.name == "duckdb":
             # Written directly: Ibis's create_table took 0.9-1.0 s for the order lines of a
             # million customers, this 0.6-0.7 s.
+            # Its schema is the expression's: Ibis's table() would DESCRIBE it again (8 work
+            # tables of the catalogue; each DESCRIBE with Ibis parsing its types, 1-3 ms).
             sql = ibis.to_sql(table, dialect="duckdb")
             self.backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{label}" AS {sql}')
-            return self.backend.table(label, database=("temp", "main"))
+            return self.bound(label, table.schema(), catalog="temp", database="main")
         if self.name != "postgres":
             return self.backend.create_table(label, table, temp=True, overwrite=True)
         # On PostgreSQL an unlogged table rather than a temporary one: PostgreSQL reads
@@ -141,11 +147,29 @@ class Connection:
 
     def table(self, name: str) -> Table:
         if name not in self._loaded:
-            if name in self._declared:
-                self._loaded[name] = self.backend.table(name)
+            if name in self._schemas:  # declared
+                self._loaded[name] = self.bound(name, self._schemas[name])
             else:
                 self._loaded[name] = self._open(name)
         return self._loaded[name]
+
+    def bound(
+        self,
+        name: str,
+        schema: sch.Schema,
+        *,
+        catalog: str | None = None,
+        database: str | None = None,
+    ) -> Table:
+        """Table `name` on this connection's backend, whose schema is known already: what
+        the backend's `table` gives (the same operation, so the same expression), without
+        its DESCRIBE."""
+        return ops.DatabaseTable(
+            name,
+            schema=schema,
+            source=self.backend,
+            namespace=ops.Namespace(catalog=catalog, database=database),
+        ).to_expr()
 
     def opened(self) -> tuple[str, ...]:
         """The tables `table` (or `declare`) has opened on this connection, in the order it
@@ -175,16 +199,21 @@ class Connection:
         if self.name != "duckdb":
             return self.backend.table(name, database=self.database)
         self.backend.raw_sql(self._statement(name))
-        return self.backend.table(name)
+        if self.parquet is None:
+            # Through PostgreSQL's scanner DuckDB describes NOT NULL columns that its copy
+            # (a table of its own) leaves nullable: described once made.
+            return self.backend.table(name)
+        return self.bound(name, self._schemas[name])
 
     def _statement(self, name: str) -> str:
-        """DuckDB's statement that makes table `name` readable under its own name."""
+        """DuckDB's statement that makes table `name` readable under its own name (its
+        schema kept in `_schemas`, as DuckDB will describe what the statement makes)."""
         if self.parquet is not None:
             path = str(self.parquet / f"{name}.parquet").replace("'", "''")
             origin = f"read_parquet('{path}')"
         else:
             origin = f'{self.database}."{name}"'
-        select = naive_utc_select(self.backend, origin)
+        select, self._schemas[name] = naive_utc_view(self.backend, origin)
         if self.copy and self.database:
             # One scan of the app database per table; every metric then reads the
             # columnar copy instead of going back through the scanner.
@@ -197,12 +226,28 @@ def naive_utc_select(backend: Any, origin: str) -> str:
     plain UTC ones. DuckDB reads the calendar fields of a zoned timestamp, and even casts
     it, through ICU: measured here on ten million events, a month index took 2.2 s zoned,
     1.7 s through a cast, 0.2 s from the epoch microseconds. Every connection runs in UTC."""
+    return naive_utc_view(backend, origin)[0]
+
+
+def naive_utc_view(backend: Any, origin: str) -> tuple[str, sch.Schema]:
+    """`naive_utc_select`'s SELECT, and the schema of what it gives as Ibis reads it: from
+    the one DESCRIBE the SELECT is written from, so a view of it needs no other."""
     described = backend.raw_sql(f"DESCRIBE SELECT * FROM {origin}").fetchall()
     zoned = [row[0] for row in described if row[1] == "TIMESTAMP WITH TIME ZONE"]
+    # As Ibis's DuckDB get_schema reads DESCRIBE's rows (name, type, null, ...).
+    types = backend.compiler.type_mapper
+    schema = sch.Schema(
+        {
+            row[0]: types.from_string(
+                "TIMESTAMP" if row[0] in zoned else row[1], nullable=row[2] == "YES"
+            )
+            for row in described
+        }
+    )
     if not zoned:
-        return f"SELECT * FROM {origin}"
+        return f"SELECT * FROM {origin}", schema
     plain = ", ".join(f'make_timestamp(epoch_us("{c}")) AS "{c}"' for c in zoned)
-    return f"SELECT * REPLACE ({plain}) FROM {origin}"
+    return f"SELECT * REPLACE ({plain}) FROM {origin}", schema
 
 
 def epoch_seconds(conn: Connection, ts: Any) -> Any:
