@@ -4,6 +4,7 @@ Usage:
   .venv/bin/python bench/metrics.py [--database-url URL] [--engines auto,duckdb,app] [--seed-customers N]
                                    [--runs N] [--slowest N] [--skip-pandas] [--skip-pandas-app]
                                    [--skip-departments] [--skip-copy] [--fixed-rounds N]
+                                   [--forget-sql]
 
 The database at URL must hold a seeded company (`crm-scorecard seed`); with
 --seed-customers the script seeds it first (replacing its CRM data). In one run, side by side:
@@ -23,7 +24,10 @@ The database at URL must hold a seeded company (`crm-scorecard seed`); with
   company-only run.
 
 --runs N repeats each figure and prints the median; --skip-pandas leaves the baselines out,
-to time one engine while working on it. Every line ends with the load average.
+to time one engine while working on it. Every line ends with the load average. The default
+engine keeps the SQL its queries compiled to with the mirror version, so a run after the
+first over one version compiles nothing (`compiled.py`); --forget-sql drops it before each
+run, to time a first run.
 """
 
 from __future__ import annotations
@@ -203,10 +207,12 @@ def pandas_catalogue(frames: dict, months: range) -> dict[str, dict[int, float |
     return out
 
 
-def _instrument(backend) -> dict[str, float]:
-    """Count the queries `backend` (an Ibis backend) runs, and the seconds spent compiling
-    Ibis expressions to SQL and in running them (execute, compile included, and raw SQL:
-    the work tables); wraps the backend's methods in place."""
+def _instrument(engine) -> dict[str, float]:
+    """Count the queries `engine` (a metrics Engine) runs, and the seconds spent compiling
+    Ibis expressions to SQL and in running them (the engine's execute, compile included,
+    and its backend's raw SQL: the work tables); wraps the methods in place. Queries are
+    counted at the engine: over a mirror version they run from SQL text (kept with the
+    version, or compiled once), not through Ibis's execute."""
     spent = {"queries": 0, "compile": 0.0, "execute": 0.0, "raw_sql": 0.0}
 
     def timed(name: str, method, count: bool = False):
@@ -221,8 +227,9 @@ def _instrument(backend) -> dict[str, float]:
 
         return wrapper
 
+    backend = engine.conn.backend
     backend.compile = timed("compile", backend.compile)
-    backend.execute = timed("execute", backend.execute, count=True)
+    engine.execute = timed("execute", engine.execute, count=True)
     backend.raw_sql = timed("raw_sql", backend.raw_sql)
     return spent
 
@@ -242,7 +249,7 @@ def run_engine(choice: str, keys: list[str], by: list[str | None]) -> dict:
     timings: dict[str, float] = {}
     values = 0
     with Engine(connect(choice), registry(), materialise=True) as engine:
-        spent = _instrument(engine.conn.backend)
+        spent = _instrument(engine)
         out["connect"] = time.perf_counter() - began
         for dimension in by:
             engine.prefetch(keys, by=dimension)  # as `crm-scorecard compute` does
@@ -257,6 +264,10 @@ def run_engine(choice: str, keys: list[str], by: list[str | None]) -> dict:
                     results[key] = {period_index(p, "month"): v for p, _, v in rows}
             timings[key] = time.perf_counter() - started
         out["label"] = f"{engine.conn.name} ({choice})"
+        kept = engine.conn.compiled
+        # Queries (work tables included) compiled in this run, and read as the SQL an
+        # earlier run over the same mirror version compiled.
+        out["sql"] = {"compiled": kept.compiled, "read": kept.read} if kept else None
     out["seconds"] = time.perf_counter() - began
     out["timings"] = timings
     out["spent"] = spent
@@ -347,6 +358,16 @@ def child(args: argparse.Namespace, *spec: str) -> dict:
     return json.loads(done.stdout)
 
 
+def forget_sql() -> None:
+    """Drop the SQL texts kept with the mirror's current version (compiled.py)."""
+    from crm_scorecard.metrics.compiled import FILE
+    from crm_scorecard.metrics.mirror import mirror_folder, mirror_version
+
+    version = mirror_version(mirror_folder())
+    if version is not None:
+        (version / FILE).unlink(missing_ok=True)
+
+
 def load() -> str:
     return open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
 
@@ -366,6 +387,11 @@ def main() -> int:
     parser.add_argument("--skip-copy", action="store_true", help="keep the mirror as it is")
     parser.add_argument("--slowest", type=int, default=0)
     parser.add_argument("--fixed-rounds", type=int, default=20)
+    parser.add_argument(
+        "--forget-sql",
+        action="store_true",
+        help="drop the SQL kept with the mirror version before each run (every query compiled)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
@@ -520,7 +546,11 @@ def main() -> int:
         )
 
     for choice in args.engines.split(","):
-        runs = [child(args, "engine", choice, json.dumps([None])) for _ in range(args.runs)]
+        runs = []
+        for _ in range(args.runs):
+            if args.forget_sql:
+                forget_sql()
+            runs.append(child(args, "engine", choice, json.dumps([None])))
         seconds = statistics.median(r["seconds"] for r in runs)
         run = runs[-1]
         label = run["label"]
@@ -566,6 +596,13 @@ def main() -> int:
             f"{spent['raw_sql']:.2f} s; Python between queries "
             f"{run['seconds'] - run['connect'] - spent['execute'] - spent['raw_sql']:.2f} s"
         )
+        if run.get("sql"):
+            print(
+                "    SQL kept with the mirror version (compiled.py), per run: "
+                + "; ".join(
+                    f"{r['sql']['compiled']} compiled, {r['sql']['read']} read" for r in runs
+                )
+            )
         slowest = sorted(run["timings"].items(), key=lambda kv: -kv[1])[: args.slowest]
         for key, spent_s in slowest:
             print(f"    {key:<36} {spent_s:7.2f} s")

@@ -1,15 +1,22 @@
 """What the DuckDB engine saves of its fixed costs per query: the tables it opens and the
 work tables it computes are given the schemas it knows already (no DESCRIBE each), and
-those schemas are exactly the ones DuckDB describes.
+those schemas are exactly the ones DuckDB describes; the SQL compiled over a mirror version
+is kept with it (compiled.py), so a second run over the version compiles nothing, and
+reads the very text Ibis would compile.
 
 The tiny company of tests/metrics_data.py (January to March 2026)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from contextlib import closing
 
+import ibis
 import pytest
 
+from crm_scorecard.metrics.compiled import FILE, digest
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
@@ -120,3 +127,98 @@ def test_a_parquet_view_declared_then_opened_has_the_schema_duckdb_describes(mir
         assert orders.schema() == described(conn, orders).schema()
         assert lines.schema() == described(conn, lines).schema()
         assert str(orders.schema()["ordered_at"]) == "timestamp(6)"
+
+
+def catalogue(engine: Engine) -> dict[str, list]:
+    """Every metric of the catalogue (monthly, the company's), as `compute` gives it."""
+    return {m.key: engine.compute(m.key) for m in engine.registry if m.kind != "manual"}
+
+
+@pytest.mark.django_db
+def test_a_second_run_over_the_same_mirror_version_compiles_nothing(mirrored):
+    # Given a first run of the whole catalogue over the mirror, as `crm-scorecard compute`
+    # makes it, which compiled its queries (and kept their text with the mirror version)
+    reg = registry()
+    with Engine(connect("auto"), reg, materialise=True) as first:
+        version = first.conn.parquet
+        (version / FILE).unlink(missing_ok=True)
+        values = catalogue(first)
+        assert first.conn.compiled is not None
+        compiled = first.conn.compiled.compiled
+    assert (version / FILE).exists()
+    # When a second run reads the same version, its work tables named afresh
+    with Engine(connect("auto"), reg, materialise=True) as second:
+        compiles = []
+        compile = second.conn.backend.compile
+        second.conn.backend.compile = lambda *a, **k: compiles.append(a) or compile(*a, **k)
+        again = catalogue(second)
+        assert second.conn.parquet == version
+        kept = second.conn.compiled
+    # Then it compiles nothing, reads every text the first compiled, and finds the same numbers
+    assert compiles == []
+    assert (kept.compiled, kept.read) == (0, compiled)
+    assert compiled > 30
+    assert again == values
+
+
+@pytest.mark.django_db
+def test_the_kept_text_is_what_ibis_compiles_with_this_runs_table_names(mirrored):
+    # Given the texts a first run kept
+    reg = registry()
+    with Engine(connect("auto"), reg, materialise=True) as first:
+        (first.conn.parquet / FILE).unlink(missing_ok=True)
+        catalogue(first)
+    # When a second run reads them, each beside what Ibis compiles for the same query now
+    pairs = []
+    with Engine(connect("auto"), reg, materialise=True) as second:
+        sql = second.conn.sql
+
+        def compared(expr, compile, key=None):
+            pairs.append((sql(expr, compile, key), compile()))
+            return pairs[-1][0]
+
+        second.conn.sql = compared
+        catalogue(second)
+        work = [n for n in second.conn._aliases if n.startswith("source_orders_")]
+    # Then every text read is the one compiled, naming this run's own work tables
+    assert len(pairs) > 30
+    assert [kept for kept, _ in pairs] == [fresh for _, fresh in pairs]
+    assert len(work) == 1 and any(f'"{work[0]}"' in kept for kept, _ in pairs)
+
+
+DIGEST = """
+import datetime, decimal, ibis
+from crm_scorecard.metrics.compiled import digest
+t = ibis.table({"ts": "timestamp", "amount": "decimal(12, 2)", "region": "string"}, name="sales")
+x = t.filter(t.ts >= datetime.datetime(2026, 1, 1), t.region.isin(["North", "South"]))
+x = x.join(x.view(), "region")
+print(digest(x.group_by("region").aggregate(total=x.amount.sum() * decimal.Decimal("1.5"))))
+"""
+
+
+def test_an_expressions_digest_is_the_same_in_every_process():
+    # Given one expression (a literal timestamp and decimal, a list, a self-join) built in
+    # two processes whose string hashes differ
+    def digest_in(seed: str, code: str = DIGEST) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    # When each digests it
+    first, second = digest_in("1"), digest_in("2")
+    # Then the digests are equal, and another literal gives another digest
+    assert len(first) == 64 and first == second
+    assert digest_in("1", DIGEST.replace('"1.5"', '"1.6"')) != first
+    assert digest_in("1", DIGEST.replace('"North"', '"north"')) != first
+
+
+def test_a_parameter_or_data_in_memory_has_no_digest():
+    # Given an expression with a parameter, and one over a table of data in memory
+    t = ibis.table({"p": "int64"}, name="events")
+    with_param = t.filter(t.p >= ibis.param("int64")).count()
+    in_memory = ibis.memtable({"p": [1, 2]}).count()
+    # When each is digested / Then neither has a digest (each is compiled every time)
+    assert digest(with_param) is None
+    assert digest(in_memory) is None
+    assert digest(t.count()) is not None

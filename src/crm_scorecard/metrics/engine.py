@@ -143,7 +143,12 @@ class Engine:
         left as parameters, and run again from there."""
         values = span_values(request) if request is not None else {}
         if self.conn.snapshot is None or self.conn.name != "duckdb":
-            return self.conn.backend.execute(expr, params=values or None)
+            if self.conn.compiled is None or values:
+                return self.conn.backend.execute(expr, params=values or None)
+            # Over a mirror version: the SQL compiled by an earlier run over it, if any.
+            query = expr.as_table()
+            sql = self.conn.sql(query, lambda: self.conn.backend.compile(query))
+            return duckdb_run(self.conn.backend, Template(sql, {}), expr, {})
         template: Template | None = self.kept(
             ("sql", expr.op()),
             lambda: duckdb_template(
