@@ -236,3 +236,34 @@ def test_what_a_connection_keeps_is_bounded_and_its_tables_stay(mirrored):
     assert _month(rows) == [(2, "North", 370), (2, "South", 0)]
     assert conn.snapshot[("resident", "order_lines", "month")] is table
     assert len(conn.snapshot) < 50
+
+
+@pytest.mark.django_db
+def test_histories_keep_what_each_customer_did_first_once_per_version_and_scope(mirrored):
+    # Given the kept connection, and the tiny company's histories: c1 (North) buys premium
+    # first in February and accessories first in March, after devices in January; c3
+    # (North, M-Service) buys for the first time in February
+    live_forget()
+    users = mirrored["users"]
+
+    def history(key: str, who: str, month: date, until: date) -> list:
+        rows = metric_series(key=key, user=users[who], by="region", since=month, until=until)
+        return _month(rows)
+
+    # When the executive asks for cross-selling in March and upselling in February
+    assert history("cross_sell_customers", "boss", MAR, date(2026, 3, 31)) == [(3, "North", 1)]
+    assert history("upsell_customers", "boss", FEB, date(2026, 2, 28)) == [(2, "North", 1)]
+    [conn] = live._idle[mirror_version(mirrored["folder"])]
+    tables = {k: v for k, v in conn.snapshot.items() if k[1] == "whole history"}
+    # Then what each customer did first is kept in tables, for the whole company
+    assert {k[2] for k in tables} == {"firsts", "first premium", "first per category"}
+    assert {k[0] for k in tables} == {None}
+
+    # When M-Service's manager asks for new customers in February, and the executive for
+    # cross-selling in February
+    assert history("new_customers", "service", FEB, date(2026, 2, 28)) == [(2, "North", 1)]
+    assert history("cross_sell_customers", "boss", FEB, date(2026, 2, 28)) == [(2, "North", 0)]
+    # Then M-Service's firsts are its own table, and the executive's were not built again
+    scoped = {k for k in conn.snapshot if k[1] == "whole history" and k[0] is not None}
+    assert [k[2] for k in scoped] == ["firsts"]
+    assert all(conn.snapshot[k] is table for k, table in tables.items())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import math
 import operator
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -830,9 +830,15 @@ def _whole_history(engine: Runner, key: tuple[Any, ...], build: Callable[[], Tab
     conn = engine.conn
     if conn.snapshot is None or conn.name != "duckdb" or engine.registry.model is not MODEL:
         return engine.shared(key, build)
-    return engine.kept(
-        ("whole history", *key), lambda: conn.work_table(f"whole_{uuid.uuid4().hex}", build())
-    )
+
+    def keep() -> Table:
+        # Named after its own query: what the engine forgets of a busy version (it keeps
+        # a bounded number of things) and builds again replaces its old table, not beside it.
+        table = build()
+        digest = hashlib.sha1(ibis.to_sql(table, dialect="duckdb").encode()).hexdigest()
+        return conn.work_table(f"whole_{digest[:20]}", table)
+
+    return engine.kept(("whole history", *key), keep)
 
 
 @dataclass(frozen=True)
