@@ -154,6 +154,10 @@ class Source:
     dimensions: tuple[Dimension, ...] = ()
     extends: str | None = None  # built on this source's core (so within the same scope)
     same_rows: str | None = None  # holds exactly the rows of this source (same coverage)
+    # Built on `extends`, a row reads that source's records up to this many days after its
+    # own (a contact knows whether the customer came back within 7 days): a request for
+    # some periods reads those periods and this many days after (Sources.get's `span`).
+    ahead_days: int = 0
     # Its core joins tables: worth computing once into a table of its own when many
     # metrics read it.
     materialise: bool = False
@@ -290,6 +294,7 @@ SOURCES = (
         dimensions=(*CUSTOMER, CHANNEL, AGENT),
         extends="interactions",
         same_rows="interactions",
+        ahead_days=built.REPEAT_DAYS,
     ),
     Source(
         name="feedback",
@@ -643,11 +648,26 @@ class Sources:
             return t
         return t.filter(t.department_id.isin(sorted(self.departments)))
 
-    def get(self, name: str, dimensions: Iterable[str] = (), grain: str | None = None) -> Table:
+    def get(
+        self,
+        name: str,
+        dimensions: Iterable[str] = (),
+        grain: str | None = None,
+        *,
+        span: tuple[Any, Any] | None = None,
+    ) -> Table:
         """The source `name`, with those of `dimensions` it offers joined on; with a
-        `grain`, each row also carries `p`, the index of its period at that grain."""
+        `grain`, each row also carries `p`, the index of its period at that grain. `span`:
+        the first instant of the periods a request asks for and the first after them
+        (query parameters), when it names some: a source that reads ahead of its rows
+        (`Source.ahead_days`) is built from those periods' records and the days after
+        alone, which its rows in the periods need (DuckDB); the caller keeps those rows."""
         source = self.model.source(name)
-        core = self._core(source, grain if self.period is not None else None)
+        grain = grain if self.period is not None else None
+        if span is not None and source.ahead_days and self.conn.name == "duckdb":
+            core = self._ahead(source, grain, span)
+        else:
+            core = self._core(source, grain)
         wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
         # A dimension computed from others (declared in a metrics file) has them joined first.
         needed = [source.dimension(r) for d in wanted for r in d.reads]
@@ -676,6 +696,19 @@ class Sources:
             label = f"source_{source.name}" + (f"_{grain}" if grain else "")
             self._cache[key] = self.keep(label, table) if source.materialise else table
         return self._cache[key]
+
+    def _ahead(self, source: Source, grain: str | None, span: tuple[Any, Any]) -> Table:
+        """Source `source` built on the records of its base from the span's start to
+        `ahead_days` after its end. The repeat-contact window over every contact of the
+        history took 0.5 s for one month at 200,000 customers; over that month and a week
+        it sorts a twentieth of them."""
+        assert source.extends is not None
+        start, end = span
+        base = self._core(self.model.source(source.extends), grain)
+        # One day more than the source reads ahead: a record at the last instant of the
+        # span sees every one within `ahead_days` after it.
+        until = end + ibis.interval(days=source.ahead_days + 1)
+        return source.build(self.conn, base.filter((base.ts >= start) & (base.ts < until)))
 
     def _resident(self, source: Source, grain: str) -> Table:
         """The source's core for every department, with `p`, computed once per connection

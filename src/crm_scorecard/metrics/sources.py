@@ -296,6 +296,10 @@ def interactions(conn: Connection) -> Table:
     )
 
 
+# A contact is a repeat one when the same customer comes back within this many days.
+REPEAT_DAYS = 7
+
+
 def contacts(conn: Connection, i: Table | None = None) -> Table:
     """Interactions, each knowing whether the same customer came back within 7 days
     (`i`: the interactions source, if already built). Only the columns that place and
@@ -319,7 +323,8 @@ def contacts(conn: Connection, i: Table | None = None) -> Table:
     following = i.ts.lead().over(ibis.window(group_by=i.customer, order_by=order))
     i = i.mutate(next_ts=following)
     # The next contact never comes before this one (the window orders by time).
-    return i.mutate(repeat=(i.next_ts.notnull() & within(conn, i.ts, i.next_ts, 7)).ifelse(1, 0))
+    came_back = within(conn, i.ts, i.next_ts, REPEAT_DAYS)
+    return i.mutate(repeat=(i.next_ts.notnull() & came_back).ifelse(1, 0))
 
 
 def feedback(conn: Connection) -> Table:

@@ -1,0 +1,72 @@
+"""The repeat-contact rate read live for some months: each contact knows whether the same
+customer came back within 7 days, so a month's value reads that month's contacts and the
+week after it, never the whole history, and gives the whole history's numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from crm_scorecard.metrics.connect import connect
+from crm_scorecard.metrics.definitions import registry
+from crm_scorecard.metrics.engine import Engine
+from crm_scorecard.metrics.live import live_connection, live_forget
+from crm_scorecard.metrics.mirror import mirror_sync
+
+from .factories import CustomerFactory, DepartmentFactory, InteractionFactory
+
+
+def at(month: int, day: int, hour: int) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_months_repeat_contacts_count_the_customers_who_came_back_after_it(monkeypatch, tmp_path):
+    # Given one customer's contacts: 30 Jan (back on 3 Feb, 4 days later: a repeat),
+    # 3 Feb (next on 20 Feb, 17 days later), 20 Feb 10:00 (next on 27 Feb 12:00, 7 days
+    # and 2 hours later: not within 7 days), 27 Feb (back on 5 Mar, 6 days later: a
+    # repeat) and 5 Mar (never back); a second customer's single contact on 31 Jan
+    # (no one else's contact makes it a repeat)
+    department = DepartmentFactory(name="Care")
+    first, second = CustomerFactory(department=department), CustomerFactory(department=department)
+    for when in [at(1, 30, 9), at(2, 3, 9), at(2, 20, 10), at(2, 27, 12), at(3, 5, 11)]:
+        InteractionFactory(customer=first, started_at=when)
+    InteractionFactory(customer=second, started_at=at(1, 31, 23))
+    folder = tmp_path / "mirror"
+    mirror_sync(folder)
+    monkeypatch.setenv("METRICS_ENGINE", "auto")
+    monkeypatch.setenv("METRICS_MIRROR", str(folder))
+    live_forget()
+
+    # When each month is asked for alone over the kept connection, as a page does
+    with live_connection() as conn:
+        narrow = Engine(conn, registry(), narrow=True)
+        months = {
+            month: narrow.compute("repeat_contact_rate", since=start, until=end)
+            for month, start, end in [
+                (1, date(2026, 1, 1), date(2026, 1, 31)),
+                (2, date(2026, 2, 1), date(2026, 2, 28)),
+                (3, date(2026, 3, 1), date(2026, 3, 31)),
+            ]
+        }
+    with Engine(connect("auto"), registry()) as whole:
+        history = whole.compute("repeat_contact_rate")
+    live_forget()
+
+    # Then January: 1 repeat of 2 contacts; February: 1 of 3 (only 27 Feb came back in
+    # time, on a day of March); March: 0 of 1 - each the whole history's value
+    assert [(p.month, v) for p, _, v in months[1]] == [(1, pytest.approx(1 / 2))]
+    assert [(p.month, v) for p, _, v in months[2]] == [(2, pytest.approx(1 / 3))]
+    assert [(p.month, v) for p, _, v in months[3]] == [(3, 0.0)]
+    assert [(p.month, v) for p, _, v in history] == [
+        (1, pytest.approx(1 / 2)),
+        (2, pytest.approx(1 / 3)),
+        (3, 0.0),
+    ]
+    # And the months were computed for themselves (not picked out of the whole history)
+    assert {request.span for key, request in narrow._series if key == "repeat_contact_rate"} == {
+        (24312, 24312),
+        (24313, 24313),
+        (24314, 24314),
+    }
