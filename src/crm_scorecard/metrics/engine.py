@@ -173,15 +173,14 @@ class Engine:
         """The source's rows for `request`, with the dimensions it breaks down and filters
         by, and those in `reads`, joined on; filtered."""
         dimensions = [request.by] if request.by else []
-        # The span's instants, where the request names some periods and they have any
-        # (a narrowed read: the metric keeps the span's rows, see kinds._narrowed).
+        # The span's instants, where the request names some periods (a narrowed read: the
+        # metric keeps the span's rows, see kinds._narrowed) and they have any.
         instants = any(param is SPAN_START for param in span_values(request))
-        span = (SPAN_START, SPAN_END) if instants else None
         t = self._sources.get(
             source,
             [*dimensions, *(d for d, _ in request.filters), *reads],
             request.grain,
-            span=span if self.narrow else None,
+            span=(SPAN_START, SPAN_END) if instants else None,
         )
         for dim, value in request.filters:
             if dim not in t.columns:

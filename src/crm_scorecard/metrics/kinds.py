@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import math
 import operator
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,6 +22,7 @@ from ibis.expr.types import Table
 from crm_scorecard.periods import GRAINS, period_start
 
 from .backends import Connection, within
+from .compiled import digest
 from .semantic import MODEL, MetricError, Model
 from .sources import UnknownColumn
 
@@ -832,11 +833,11 @@ def _whole_history(engine: Runner, key: tuple[Any, ...], build: Callable[[], Tab
         return engine.shared(key, build)
 
     def keep() -> Table:
-        # Named after its own query: what the engine forgets of a busy version (it keeps
-        # a bounded number of things) and builds again replaces its old table, not beside it.
+        # Named after its own expression: what the engine forgets of a busy version (it
+        # keeps a bounded number of things) and builds again replaces its old table, not
+        # beside it. (One without a digest, holding data in memory, gets a name of its own.)
         table = build()
-        digest = hashlib.sha1(ibis.to_sql(table, dialect="duckdb").encode()).hexdigest()
-        return conn.work_table(f"whole_{digest[:20]}", table)
+        return conn.work_table(f"whole_{(digest(table) or uuid.uuid4().hex)[:20]}", table)
 
     return engine.kept(("whole history", *key), keep)
 
