@@ -285,7 +285,8 @@ class Engine:
         if self.conn.snapshot is not None and self.registry.model is MODEL:
             memo = self.conn.snapshot
             if len(memo) > 4096:  # bounded: a process serving many scopes starts again
-                for stale in [k for k in memo if k[0] != "resident"]:  # (the tables stay)
+                # (the tables and lookups made on the connection stay)
+                for stale in [k for k in memo if k[0] not in ("resident", "lookup")]:
                     del memo[stale]
         scoped = (None if self.departments is None else frozenset(self.departments), *key)
         if scoped not in memo:

@@ -671,7 +671,11 @@ class Sources:
         wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
         # A dimension computed from others (declared in a metrics file) has them joined first.
         needed = [source.dimension(r) for d in wanted for r in d.reads]
-        return built.with_dimensions(self.conn, core, [d for d in needed if d is not None] + wanted)
+        joined = [d for d in needed if d is not None] + wanted
+        if self.resident:
+            customer = [d.name for d in joined if d.join is built.join_customer]
+            core = built.customer_columns(self.conn, core, customer)
+        return built.with_dimensions(self.conn, core, joined)
 
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)

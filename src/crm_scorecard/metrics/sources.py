@@ -159,6 +159,83 @@ def join_customer(conn: Connection, t: Table, names: list[str]) -> Table:
     return t.drop("dim_customer")
 
 
+# A kept live connection's customer lookups (`customer_columns`) are lists as long as the
+# highest customer id (ids left by deleted customers are gaps in them): made where that is
+# at most LOOKUP_SPREAD times the number of customers, or LOOKUP_SHORT (a list of a million
+# regions takes about a megabyte).
+LOOKUP_SPREAD = 4
+LOOKUP_SHORT = 1_000_000
+_LOOKUPS: dict[str, Callable[..., Any]] = {}
+
+
+def customer_columns(conn: Connection, t: Table, names: Iterable[str]) -> Table:
+    """`t` with the customer dimensions among `names` (those join_customer joins) read
+    from lookups by customer id rather than by a join, on a DuckDB connection kept open for
+    a mirror version (live reads); `t` as is elsewhere, or where the customer ids are too
+    sparse for a list.
+
+    A month's breakdown by region joined that month's rows to every customer: at 1,000,000
+    customers the join cost most of the request. Each lookup is made once per connection:
+    a list holding every customer's value at the index of their id, the values
+    dictionary-encoded (an ENUM: one byte each for a region), read with a macro. The value
+    of an id with no customer, or of a customer with none, is null, as the join's is."""
+    names = [n for n in dict.fromkeys(names) if n not in t.columns]
+    if not names or conn.snapshot is None or conn.name != "duckdb":
+        return t
+    ids = conn.snapshot.get(("lookup", "ids"))
+    if ids is None:
+        conn.table("crm_customer")  # its view
+        count, top = conn.backend.raw_sql("SELECT count(*), max(id) FROM crm_customer").fetchone()
+        ids = conn.snapshot[("lookup", "ids")] = (count, top)
+    count, top = ids
+    if not count or top > max(LOOKUP_SPREAD * count, LOOKUP_SHORT):
+        return t
+    columns = {n: "birth_date" if n == "age_bracket" else n for n in names}
+    for column in dict.fromkeys(columns.values()):
+        if ("lookup", column) not in conn.snapshot:
+            conn.snapshot[("lookup", column)] = _customer_lookup(conn, column, top)
+    values = {
+        n: _lookup_function(c, conn.snapshot[("lookup", c)])(t.customer) for n, c in columns.items()
+    }
+    if "age_bracket" in values:
+        values["age_bracket"] = age_bracket(t.ts, values["age_bracket"])
+    return t.mutate(**values)
+
+
+def _customer_lookup(conn: Connection, column: str, top: int) -> str:
+    """Make the lookup of `column` (a text column of crm_customer, or the birth date) on
+    `conn`; returns the type of what it gives."""
+    run = conn.backend.con.execute
+    name = f"crm_lookup_{column}"
+    value = f"c.{column}"
+    if column != "birth_date":
+        run(
+            f"CREATE TYPE {name}_values AS ENUM "
+            f"(SELECT DISTINCT {column} FROM crm_customer WHERE {column} IS NOT NULL)"
+        )
+        value = f"CAST(c.{column} AS {name}_values)"
+    run(
+        f"CREATE TEMP TABLE {name}_list AS SELECT list({value} ORDER BY i.i) AS l "
+        f"FROM range(1, {int(top) + 1}) AS i(i) LEFT JOIN crm_customer AS c ON c.id = i.i"
+    )
+    kind = "DATE" if column == "birth_date" else "VARCHAR"
+    run(f"CREATE MACRO {name}(customer) AS CAST((SELECT l FROM {name}_list)[customer] AS {kind})")
+    return "date" if column == "birth_date" else "string"
+
+
+def _lookup_function(column: str, kind: str) -> Callable[..., Any]:
+    """The Ibis function calling the lookup macro of `column` (one per process, so the
+    same expression each time, which the connection's compiled queries are kept by)."""
+    if column not in _LOOKUPS:
+
+        def lookup(customer: Any) -> Any: ...
+
+        _LOOKUPS[column] = ibis.udf.scalar.builtin(
+            lookup, name=f"crm_lookup_{column}", signature=(("int64",), kind)
+        )
+    return _LOOKUPS[column]
+
+
 def join_department_tree(conn: Connection, t: Table, names: list[str]) -> Table:
     """`t` with `department`: each record once for its department and once for every
     department above (see department_ancestors)."""
