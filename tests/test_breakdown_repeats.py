@@ -50,6 +50,9 @@ def test_a_months_repeat_contacts_count_the_customers_who_came_back_after_it(mon
                 (3, date(2026, 3, 1), date(2026, 3, 31)),
             ]
         }
+        # (each query compiled once for every month, its span left as parameters: None
+        # would mean it is compiled again on every request)
+        templates = [v for k, v in conn.snapshot.items() if len(k) > 1 and k[1] == "sql"]
     with Engine(connect("auto"), registry()) as whole:
         history = whole.compute("repeat_contact_rate")
     live_forget()
@@ -70,3 +73,4 @@ def test_a_months_repeat_contacts_count_the_customers_who_came_back_after_it(mon
         (24313, 24313),
         (24314, 24314),
     }
+    assert templates and None not in templates

@@ -495,17 +495,33 @@ def duckdb_template(backend: Any, expr: Any, params: list[Any]) -> Template | No
         for param, v in standins.items()
     }
     kinds = tuple({type(shape) for shape in shapes.values()})
+    texts = {param: shape.sql(dialect="duckdb") for param, shape in shapes.items()}
     names: dict[Any, str] = {}
-    # Nodes of a stand-in's kind only: comparing every node of a large query with `==`
-    # hashes each subtree again and took seconds.
-    for node in [n for n in tree.walk() if isinstance(n, kinds)]:
-        for i, (param, shape) in enumerate(shapes.items()):
-            if type(node) is type(shape) and node == shape:
-                node.replace(exp.Placeholder(this=f"p{i}"))
-                names[param] = f"p{i}"
-                break
+
+    def placeholder(node: Any) -> Any:
+        # Nodes of a stand-in's kind only (comparing every node of a large query with
+        # `==` hashed each subtree again and took seconds), compared by their SQL: a
+        # timestamp added to an interval holds its seconds as a number, elsewhere as text.
+        if isinstance(node, kinds):
+            for i, (param, text) in enumerate(texts.items()):
+                if type(node) is type(shapes[param]) and node.sql(dialect="duckdb") == text:
+                    names[param] = f"p{i}"
+                    return exp.Placeholder(this=f"p{i}")
+        return None
+
+    # Replaced where each parent holds it: a parameter used twice in one query (the
+    # repeat-contact rate's span, narrowing both its contacts and its rows) can be one
+    # node under two parents, and replacing the node itself left it under one of them
+    # (that query was compiled again on every request, about 100 ms).
+    for parent in list(tree.walk()):
+        for key, value in list(parent.args.items()):
+            children = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for j, child in list(children):
+                new = placeholder(child)
+                if new is not None:
+                    parent.set(key, new, index=j)
     text = str(tree.sql(dialect="duckdb"))
-    if any(str(shape.sql(dialect="duckdb")) in text for shape in shapes.values()):
+    if any(shape in text for shape in texts.values()):
         return None  # a stand-in is left where no placeholder took its place
     return Template(text, names)
 
