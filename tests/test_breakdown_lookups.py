@@ -6,7 +6,7 @@ failing. The age bracket (a join) is read beside them.
 
 The company (February 2026): L1 (North, Åre, born 1990-05-10) buys 100 on 5 February
 and 20 on 20 February; L2 (no region, no city, no birth date) buys 50; L3 (a region with
-markup in it, born 2000-12-31) buys 30. A customer made between L1 and L2 was deleted (a
+markup in it, born 2000-12-31) buys 30. L1 answers one survey (rating 5) on 7 February. A customer made between L1 and L2 was deleted (a
 gap in the ids)."""
 
 from __future__ import annotations
@@ -61,12 +61,14 @@ def company(django_db_setup, django_db_blocker, tmp_path_factory):
             m.OrderLine.objects.create(
                 order=order, line_no=1, product=product, amount=Decimal(amount)
             )
+        m.Feedback.objects.create(customer=l1, submitted_at=at("2026-02-07", 9), rating=5)
         mirror_sync(folder)
     yield folder
     live_forget()
     with django_db_blocker.unblock():
         m.OrderLine.objects.filter(order__external_id__startswith="LO").delete()
         m.Order.objects.filter(external_id__startswith="LO").delete()
+        m.Feedback.objects.filter(customer__external_id__startswith="L").delete()
         m.Customer.objects.filter(external_id__startswith="L").delete()
         m.Product.objects.filter(sku="L-STD").delete()
         Department.objects.filter(name="L-Look").delete()
@@ -144,3 +146,17 @@ def test_customer_ids_too_sparse_for_a_list_are_joined(live, monkeypatch):
         # Then no lookup was made, and the join gave the same numbers
         assert ("lookup", "region") not in conn.snapshot
     assert got == want
+
+
+@pytest.mark.django_db
+def test_a_source_with_fewer_rows_than_customers_keeps_the_join(live):
+    # Given the company's feedback: one answer (fewer rows than its three customers)
+    want = _feb(Engine(connect("app"), registry()).compute("rated_feedback", by="region"))
+    # When the live connection breaks February's rated answers down by region
+    with live_connection() as conn:
+        engine = Engine(conn, registry(), narrow=True)
+        got = _feb(engine.compute("rated_feedback", by="region", since=FEB, until=FEB_END))
+        # Then the answers were joined to the customers, no lookup made
+        assert ("lookup", "region") not in conn.snapshot
+    assert got == want
+    assert ("North", 1) in got

@@ -674,7 +674,7 @@ class Sources:
         joined = [d for d in needed if d is not None] + wanted
         if self.resident:
             customer = [d.name for d in joined if d.join is built.join_customer]
-            core = built.customer_columns(self.conn, core, customer)
+            core = built.customer_columns(self.conn, core, customer, source.table)
         return built.with_dimensions(self.conn, core, joined)
 
     def _core(self, source: Source, grain: str | None) -> Table:
