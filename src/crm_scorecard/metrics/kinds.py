@@ -846,6 +846,13 @@ def _whole_history(
     return engine.kept(("whole history", *key), keep)
 
 
+def _after_first(firsts_of: Table, entity: str, p: str, firsts: Table) -> Table:
+    """The rows of `firsts_of` (an entity's first period of something: column `p`) that
+    came after the entity's first period of all (`firsts`)."""
+    joined = firsts_of.join(firsts, firsts_of[entity] == firsts.first_entity)
+    return joined.filter(joined.first_p < joined[p]).select(*firsts_of.columns)
+
+
 @dataclass(frozen=True)
 class _Histories:
     """What every kind of history reads: the period's rows `t` (broken down and filtered
@@ -900,17 +907,14 @@ class Upsell(History):
                 prem_p=premium.p.min()
             ),
         )
-
-        def upsold() -> Table:
-            joined = first_premium.join(firsts, first_premium.prem_entity == firsts.first_entity)
-            joined = joined.filter(joined.first_p < joined.prem_p)
-            return joined.select("prem_entity", "prem_p")
-
         # Each entity's first premium purchase where it came after a first purchase: what
         # a period's premium buyers are looked up in, so a request joins its month's
         # buyers to these firsts of its months alone, not to every entity's first purchase.
         upsells = _whole_history(
-            h.engine, ("upsells", self.source, self.entity, h.request.grain), upsold, shared=False
+            h.engine,
+            ("upsells", self.source, self.entity, h.request.grain),
+            lambda: _after_first(first_premium, "prem_entity", "prem_p", firsts),
+            shared=False,
         )
         if h.whole:
             # Each first premium purchase is a purchase in its period: no need to find
@@ -940,18 +944,12 @@ class CrossSell(History):
                 .aggregate(cat_p=base.p.min())
             ),
         )
-
-        def cross_sold() -> Table:
-            joined = per_category.join(firsts, per_category.cat_entity == firsts.first_entity)
-            joined = joined.filter(joined.first_p < joined.cat_p)
-            return joined.select("cat_entity", "cat", "cat_p")
-
         # Each first purchase in a category that came after a first purchase (as upsells).
         # One month by region at 1,000,000 customers: see the README.
         cross_sells = _whole_history(
             h.engine,
             ("cross-sells", self.source, self.entity, h.request.grain),
-            cross_sold,
+            lambda: _after_first(per_category, "cat_entity", "cat_p", firsts),
             shared=False,
         )
         if h.whole:
