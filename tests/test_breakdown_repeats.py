@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import ibis
 import pytest
 
 from crm_scorecard.metrics.connect import connect
@@ -74,3 +75,38 @@ def test_a_months_repeat_contacts_count_the_customers_who_came_back_after_it(mon
         (24314, 24314),
     }
     assert templates and None not in templates
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("offset", [0, 2**31], ids=["32-bit ids", "64-bit ids"])
+def test_the_repeat_window_sorts_32_bit_ids_where_every_id_fits(monkeypatch, tmp_path, offset):
+    # Given the contacts of the first test, the customers' and the contacts' ids shifted
+    # by `offset` (past what 32 bits hold, for the second case); two of the first
+    # customer's contacts at the same instant (ordered by their ids: the first is a repeat)
+    department = DepartmentFactory(name="Care")
+    first = CustomerFactory(id=offset + 7, department=department)
+    second = CustomerFactory(id=offset + 8, department=department)
+    times = [at(1, 30, 9), at(2, 3, 9), at(2, 3, 9), at(2, 20, 10), at(2, 27, 12), at(3, 5, 11)]
+    for n, when in enumerate(times, start=1):
+        InteractionFactory(id=offset + 100 + n, customer=first, started_at=when)
+    InteractionFactory(id=offset + 200, customer=second, started_at=at(1, 31, 23))
+    folder = tmp_path / "mirror"
+    mirror_sync(folder)
+    monkeypatch.setenv("METRICS_MIRROR", str(folder))
+
+    # When the whole history is computed on DuckDB over the mirror
+    with Engine(connect("auto"), registry(), materialise=True) as engine:
+        rows = engine.compute("repeat_contact_rate")
+        fits = engine.conn.small_ids("crm_interaction", ("id", "customer_id"))
+        window = ibis.to_sql(engine._sources.get("contacts"), dialect="duckdb")
+
+    # Then January: 1 repeat of 2 contacts; February: 2 of 4 (3 Feb's first, then 27
+    # Feb); March: 0 of 1, whichever ids
+    assert [(p.month, v) for p, _, v in rows] == [
+        (1, pytest.approx(1 / 2)),
+        (2, pytest.approx(2 / 4)),
+        (3, 0.0),
+    ]
+    # And the window sorts 32-bit copies of the ids only where every id fits in 32 bits
+    assert fits is (offset == 0)
+    assert ('CAST("t0"."customer_id" AS INT)' in window) is (offset == 0)
