@@ -110,3 +110,42 @@ def test_the_repeat_window_sorts_32_bit_ids_where_every_id_fits(monkeypatch, tmp
     # And the window sorts 32-bit copies of the ids only where every id fits in 32 bits
     assert fits is (offset == 0)
     assert ('CAST("t0"."customer_id" AS INT)' in window) is (offset == 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_company_wide_live_reads_keep_the_flags_a_scope_keeps_its_own_window(monkeypatch, tmp_path):
+    # Given a customer who called Care on 30 Jan and Sales on 2 Feb (back in 3 days, but to
+    # another department), and Care again on 20 Feb (never back)
+    care, sales = DepartmentFactory(name="Care"), DepartmentFactory(name="Sales")
+    customer = CustomerFactory(department=care)
+    InteractionFactory(customer=customer, department=care, started_at=at(1, 30, 9))
+    InteractionFactory(customer=customer, department=sales, started_at=at(2, 2, 9))
+    InteractionFactory(customer=customer, department=care, started_at=at(2, 20, 9))
+    folder = tmp_path / "mirror"
+    mirror_sync(folder)
+    monkeypatch.setenv("METRICS_ENGINE", "auto")
+    monkeypatch.setenv("METRICS_MIRROR", str(folder))
+    live_forget()
+
+    # When January is read live company-wide, then within Care alone
+    with live_connection() as conn:
+        january = {"since": date(2026, 1, 1), "until": date(2026, 1, 31)}
+        company = Engine(conn, registry(), narrow=True).compute("repeat_contact_rate", **january)
+        kept = {k for k in conn.snapshot if k[0] == "resident"}
+        scoped = Engine(conn, registry(), departments={care.pk}, narrow=True)
+        in_care = scoped.compute("repeat_contact_rate", **january)
+        february = scoped.compute(
+            "repeat_contact_rate", since=date(2026, 2, 1), until=date(2026, 2, 28)
+        )
+        kept_after = {k for k in conn.snapshot if k[0] == "resident"}
+    live_forget()
+
+    # Then company-wide the January call is a repeat (1 of 1), read from the contacts kept
+    # with their flags for the whole company; within Care it is not (0 of 1: the call back
+    # went to Sales), nor is February's (0 of 1), each worked out by a window over Care's
+    # contacts alone, which keeps no table
+    assert [(p.month, v) for p, _, v in company] == [(1, 1.0)]
+    assert ("resident", "contacts", "month") in kept
+    assert [(p.month, v) for p, _, v in in_care] == [(1, 0.0)]
+    assert [(p.month, v) for p, _, v in february] == [(2, 0.0)]
+    assert kept_after == kept
