@@ -224,6 +224,20 @@ def test_history_metrics_by_department_add_up_to_the_whole(company, choice):
 
 
 @pytest.mark.parametrize("choice", ENGINES)
+def test_a_whole_companys_new_customers_are_read_off_first_purchases_alone(company, choice):
+    # Given the tiny company (c1, c2 new in January, c3 in February)
+    engine = Engine(connect(choice), registry())
+    # When the whole company's new customers are computed
+    got = series(engine, "new_customers")
+    # Then each customer counts in their first month, read off first purchases with no
+    # table of who bought when; a breakdown by department still reads one
+    assert got == EXPECTED["new_customers"]
+    assert not [key for key in engine._shared if key[0] == "active"]
+    engine.compute("new_customers", by="department")
+    assert [key for key in engine._shared if key[0] == "active"]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
 def test_aggregates_computed_together_equal_one_at_a_time(company, choice):
     # Given one engine computing each metric on its own, and one computing each source's
     # aggregates in one query (the channel breakdown tests filters such as "calls only":
