@@ -665,11 +665,7 @@ class Sources:
         source = self.model.source(name)
         grain = grain if self.period is not None else None
         if span is not None and source.ahead_days and self.conn.name == "duckdb":
-            core = (
-                self._core(source, grain)
-                if self._whole(source, grain)
-                else self._ahead(source, grain, span)
-            )
+            core = self._ahead(source, grain, span)
         else:
             core = self._core(source, grain)
         wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
@@ -681,21 +677,9 @@ class Sources:
             core = built.customer_columns(self.conn, core, customer, source.table)
         return built.with_dimensions(self.conn, core, joined)
 
-    def _whole(self, source: Source, grain: str | None) -> bool:
-        """Whether the source that reads ahead of its rows (`Source.ahead_days`: the
-        repeat-contact window) is kept as a table for the whole company on a live read with
-        no department scope. Its window then runs once per mirror version rather than on
-        every request (a month's repeat contacts at 1,000,000 customers: 176 ms a request,
-        the window 135-150 ms of it); within a scope it stays a window over the scope's
-        contacts, as a repeat contact is one within the same scope."""
-        return (
-            self.resident and self.departments is None and bool(source.ahead_days) and bool(grain)
-        )
-
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)
-        resident = source.materialise or self._whole(source, grain)
-        if key not in self._cache and self.resident and resident and grain:
+        if key not in self._cache and self.resident and source.materialise and grain:
             self._cache[key] = self._scoped(self._resident(source, grain))
         if key not in self._cache:
             if source.extends is not None:
