@@ -22,6 +22,15 @@ def at(month: int, day: int, hour: int) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
+def _mirror(monkeypatch, tmp_path) -> None:
+    """The database mirrored, read by the default engine over connections kept open."""
+    folder = tmp_path / "mirror"
+    mirror_sync(folder)
+    monkeypatch.setenv("METRICS_ENGINE", "auto")
+    monkeypatch.setenv("METRICS_MIRROR", str(folder))
+    live_forget()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_months_repeat_contacts_count_the_customers_who_came_back_after_it(monkeypatch, tmp_path):
     # Given one customer's contacts: 30 Jan (back on 3 Feb, 4 days later: a repeat),
@@ -34,11 +43,7 @@ def test_a_months_repeat_contacts_count_the_customers_who_came_back_after_it(mon
     for when in [at(1, 30, 9), at(2, 3, 9), at(2, 20, 10), at(2, 27, 12), at(3, 5, 11)]:
         InteractionFactory(customer=first, started_at=when)
     InteractionFactory(customer=second, started_at=at(1, 31, 23))
-    folder = tmp_path / "mirror"
-    mirror_sync(folder)
-    monkeypatch.setenv("METRICS_ENGINE", "auto")
-    monkeypatch.setenv("METRICS_MIRROR", str(folder))
-    live_forget()
+    _mirror(monkeypatch, tmp_path)
 
     # When each month is asked for alone over the kept connection, as a page does
     with live_connection() as conn:
@@ -121,11 +126,7 @@ def test_a_scopes_live_repeat_contacts_are_those_within_the_scope(monkeypatch, t
     InteractionFactory(customer=customer, department=care, started_at=at(1, 30, 9))
     InteractionFactory(customer=customer, department=sales, started_at=at(2, 2, 9))
     InteractionFactory(customer=customer, department=care, started_at=at(2, 20, 9))
-    folder = tmp_path / "mirror"
-    mirror_sync(folder)
-    monkeypatch.setenv("METRICS_ENGINE", "auto")
-    monkeypatch.setenv("METRICS_MIRROR", str(folder))
-    live_forget()
+    _mirror(monkeypatch, tmp_path)
 
     # When January is read live company-wide, then within Care alone
     with live_connection() as conn:
