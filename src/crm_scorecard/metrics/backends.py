@@ -75,7 +75,7 @@ class Connection:
     _unlogged: bool = False  # PostgreSQL: work tables are unlogged tables (else temporary)
     _closed: bool = False
     tree_depth: int | None = None  # levels of the department tree, once (sources.department_depth)
-    _narrow: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)  # small_ids
+    _small_ids: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
     _declared: list[str] = field(default_factory=list)  # views `declare` made, not yet loaded
     # DuckDB: each view's schema, from the DESCRIBE its statement was written from.
     _schemas: dict[str, sch.Schema] = field(default_factory=dict)
@@ -160,15 +160,15 @@ class Connection:
         over Parquet files or its own copies (read off their statistics: a few ms, once per
         connection); False elsewhere, where finding out would scan the table."""
         key = (table, columns)
-        if key not in self._narrow:
+        if key not in self._small_ids:
             fits = False
             if self.name == "duckdb" and (self.parquet is not None or self.copy):
                 self.table(table)  # its view
                 ends = ", ".join(f'min("{c}"), max("{c}")' for c in columns)
                 row = self.backend.raw_sql(f'SELECT {ends} FROM "{table}"').fetchone()
                 fits = all(v is None or -(2**31) <= v < 2**31 for v in row)
-            self._narrow[key] = fits
-        return self._narrow[key]
+            self._small_ids[key] = fits
+        return self._small_ids[key]
 
     def sql(self, expr: Any, compile: Callable[[], str], key: str | None = None) -> str:
         """The SQL text `compile()` gives for Ibis expression `expr`: kept with the mirror
