@@ -99,22 +99,31 @@ def test_the_repeat_window_sorts_32_bit_ids_where_every_id_fits(monkeypatch, tmp
     mirror_sync(folder)
     monkeypatch.setenv("METRICS_MIRROR", str(folder))
 
-    # When the whole history is computed on DuckDB over the mirror
-    with Engine(connect("auto"), registry(), materialise=True) as engine:
-        rows = engine.compute("repeat_contact_rate")
-        fits = engine.conn.small_ids("crm_interaction", ("id", "customer_id"))
-        window = ibis.to_sql(engine._sources.get("contacts"), dialect="duckdb")
+    # When the whole history is computed on DuckDB over the mirror, for the company (from
+    # the contacts the mirror version holds worked out) and for the department (its own
+    # contacts' window, run in the query)
+    results, windows = [], []
+    for departments in (None, {department.id}):
+        with Engine(
+            connect("auto"), registry(), materialise=True, departments=departments
+        ) as engine:
+            results.append(engine.compute("repeat_contact_rate"))
+            fits = engine.conn.small_ids("crm_interaction", ("id", "customer_id"))
+            windows.append(ibis.to_sql(engine._sources.get("contacts"), dialect="duckdb"))
 
     # Then January: 1 repeat of 2 contacts; February: 2 of 4 (3 Feb's first, then 27
-    # Feb); March: 0 of 1, whichever ids
-    assert [(p.month, v) for p, _, v in rows] == [
-        (1, pytest.approx(1 / 2)),
-        (2, pytest.approx(2 / 4)),
-        (3, 0.0),
-    ]
+    # Feb); March: 0 of 1, whichever ids, both ways
+    for rows in results:
+        assert [(p.month, v) for p, _, v in rows] == [
+            (1, pytest.approx(1 / 2)),
+            (2, pytest.approx(2 / 4)),
+            (3, 0.0),
+        ]
+    company, scoped = windows
+    assert "LEAD(" not in company and '"derived_contacts"' in company
     # And the window sorts 32-bit copies of the ids only where every id fits in 32 bits
     assert fits is (offset == 0)
-    assert ('CAST("t0"."customer_id" AS INT)' in window) is (offset == 0)
+    assert ('CAST("t0"."customer_id" AS INT)' in scoped) is (offset == 0)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -187,3 +187,53 @@ def test_event_tables_are_written_in_time_order(tmp_path):
             assert written == sorted(days), table
     finally:
         pin.release()
+
+
+def _derived_contacts(folder) -> tuple[list, int]:
+    """The contacts the mirror's version holds worked out: (id, next contact's time,
+    repeat) in the file's order, and the file's inode (the same when linked)."""
+    pin = mirror_pin(folder)
+    try:
+        path = pin.path / "derived_contacts.parquet"
+        rows = duckdb.sql(f"SELECT interaction, next_ts, repeat FROM '{path}'").fetchall()
+        return rows, path.stat().st_ino
+    finally:
+        pin.release()
+
+
+def test_a_version_holds_the_companys_contacts_worked_out_once(tmp_path):
+    # Given a customer's calls on 10 Jan (back 3 days later), 13 Jan (back 8 days later)
+    # and 21 Jan, one order, and another customer's call on 12 Jan
+    department = DepartmentFactory(name="Care")
+    customer, other = CustomerFactory(department=department), CustomerFactory()
+    days = [10, 13, 21]
+    calls = [
+        InteractionFactory(customer=customer, started_at=datetime(2026, 1, d, 9, tzinfo=UTC))
+        for d in days
+    ]
+    alone = InteractionFactory(customer=other, started_at=datetime(2026, 1, 12, 9, tzinfo=UTC))
+    OrderFactory(customer=customer, ordered_at=WHEN)
+    folder = tmp_path / "mirror"
+    # When the mirror is first synced
+    mirror_sync(folder)
+    rows, inode = _derived_contacts(folder)
+    # Then its version holds every contact in time order, each with the same customer's
+    # next contact and whether it came within 7 days
+    naive = [datetime(2026, 1, d, 9) for d in days]
+    assert rows == [
+        (calls[0].pk, naive[1], 1),
+        (alone.pk, None, 0),
+        (calls[1].pk, naive[2], 0),
+        (calls[2].pk, None, 0),
+    ]
+    # When only the orders changed, the next version links the same file
+    OrderFactory(customer=other, ordered_at=WHEN)
+    assert mirror_sync(folder) == ["crm_order"]
+    assert _derived_contacts(folder) == (rows, inode)
+    # When the last call moves to 15 Jan, the contacts are worked out again: the second
+    # call is now followed 2 days later
+    calls[2].started_at = datetime(2026, 1, 15, 9, tzinfo=UTC)
+    calls[2].save()
+    assert mirror_sync(folder) == ["crm_interaction"]
+    rows, _ = _derived_contacts(folder)
+    assert rows[2] == (calls[1].pk, datetime(2026, 1, 15, 9), 1)

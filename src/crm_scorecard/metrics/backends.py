@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -550,6 +551,20 @@ def _standin(param: Any, i: int) -> Any:
     if kind.is_integer():
         return 987_654_321_000 + i
     raise ValueError(f"no stand-in for parameters of type {kind}")
+
+
+def write_parquet(conn: Connection, expr: Table, target: Path) -> None:
+    """`expr` (on DuckDB connection `conn`) written to the Parquet file `target`, in its
+    order, under a temporary name renamed when complete: a reader finds the whole file or
+    none."""
+    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}"
+    try:
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        quoted = str(partial).replace("'", "''")
+        conn.backend.raw_sql(f"COPY ({sql}) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE 122880)")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def duckdb_run(backend: Any, template: Template, expr: Any, values: dict[Any, Any]) -> Any:

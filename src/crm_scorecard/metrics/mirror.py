@@ -40,10 +40,16 @@ from django.db import connection
 
 from crm_scorecard.crm.changes import table_versions
 
-from .backends import connect_duckdb, naive_utc_select
+from .backends import (
+    ParquetConnection,
+    connect_duckdb,
+    duckdb_in_utc,
+    naive_utc_select,
+    write_parquet,
+)
 from .columnar_copy import sqlite_to_parquet
 from .profile_cube import derive
-from .semantic import event_order
+from .semantic import MODEL, Sources, event_order
 from .sources import TABLES
 
 MANIFEST = "mirror.json"
@@ -159,6 +165,7 @@ def mirror_sync(
                 _link(previous / f"{table}.parquet", target / f"{table}.parquet")
         _copy(stale, target, progress)
         derive(target, previous=previous, copied=stale)  # the profile's cube (profile_cube.py)
+        derive_sources(target, previous=previous, copied=stale)
         tables = dict(manifest.get("tables", {}))
         tables.update({t: stamps[t] for t in stale})
         partial = folder / f".{MANIFEST}.{uuid.uuid4().hex}"
@@ -168,6 +175,35 @@ def mirror_sync(
         return stale
     finally:
         turn.close()
+
+
+def derive_sources(
+    folder: Path, *, previous: Path | None = None, copied: list[str] | None = None
+) -> None:
+    """Write into the mirror version in `folder` the sources' cores it holds worked out
+    for the whole company (`Source.derived`: the contacts, each knowing whether the
+    customer came back within 7 days), in time order, so a month's rows are one stretch of
+    the file; linked from the `previous` version when none of the tables a core reads was
+    `copied`. Worked out once here, where the version is made, rather than by every run and
+    request that reads the version company-wide (a department's are its own: worked out
+    within its scope, see Sources._derived)."""
+    conn = ParquetConnection(duckdb_in_utc(), parquet=folder)
+    try:
+        conn.backend.raw_sql("SET enable_progress_bar = false")
+        sources = Sources(conn, model=MODEL, derived=False)
+        for source in MODEL.sources.values():
+            if source.derived is None:
+                continue
+            target = folder / f"{source.derived}.parquet"
+            core = sources.get(source.name)
+            old = previous / target.name if previous is not None else None
+            unchanged = copied is not None and not set(copied) & set(conn.opened())
+            if unchanged and old is not None and old.exists():
+                _link(old, target)
+                continue
+            write_parquet(conn, core.order_by("ts"), target)
+    finally:
+        conn.close()
 
 
 def _link(source: Path, target: Path) -> None:

@@ -48,7 +48,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import uuid
 from pathlib import Path
 
 import ibis
@@ -56,7 +55,7 @@ from ibis.expr.types import Table
 
 from . import semantic
 from . import sources as built
-from .backends import Connection, ParquetConnection, duckdb_in_utc
+from .backends import Connection, ParquetConnection, duckdb_in_utc, write_parquet
 from .kinds import period_expr
 
 FORMAT = 3  # bump when the file's columns or meaning change
@@ -272,26 +271,15 @@ def build(folder: Path, conn: Connection | None = None) -> Path:
         try:
             conn.backend.raw_sql("SET enable_progress_bar = false")
             if not target.exists():
-                _write(conn, cube_expr(conn), target)
+                write_parquet(conn, cube_expr(conn), target)
             cube = conn.backend.read_parquet(str(target))
             for make, path in zip(TOTALS.values(), totals, strict=True):
                 if not path.exists():
-                    _write(conn, make(conn, cube), path)
+                    write_parquet(conn, make(conn, cube), path)
         finally:
             if own:
                 conn.close()
     return target
-
-
-def _write(conn: Connection, expr: Table, target: Path) -> None:
-    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}"
-    try:
-        sql = ibis.to_sql(expr, dialect="duckdb")
-        quoted = str(partial).replace("'", "''")
-        conn.backend.raw_sql(f"COPY ({sql}) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE 122880)")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def derive(folder: Path, *, previous: Path | None = None, copied: list[str] | None = None) -> None:

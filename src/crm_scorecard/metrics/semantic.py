@@ -161,6 +161,10 @@ class Source:
     # Its core joins tables: worth computing once into a table of its own when many
     # metrics read it.
     materialise: bool = False
+    # The table a mirror version holds this source's core in, for the whole company (no
+    # period index), worked out once when the version is made (`derive_sources`): read
+    # instead of building the core where the scope is the whole company.
+    derived: str | None = None
 
     @property
     def offers(self) -> tuple[str, ...]:
@@ -295,6 +299,9 @@ SOURCES = (
         extends="interactions",
         same_rows="interactions",
         ahead_days=built.REPEAT_DAYS,
+        # Its window sorts every contact by customer and time: 1.2 s over ten million
+        # contacts, for the whole catalogue once, and 70 ms for each live month.
+        derived="derived_contacts",
     ),
     Source(
         name="feedback",
@@ -626,6 +633,7 @@ class Sources:
         materialise: bool = False,
         period: Callable[[Any, str], Any] | None = None,
         resident: bool = False,
+        derived: bool = True,
     ) -> None:
         self.conn = conn
         self.model = model
@@ -641,7 +649,10 @@ class Sources:
         # are computed once for every department, in period order, into tables that last
         # as long as the connection, and each request's scope filters them (see _resident).
         self.resident = resident and conn.snapshot is not None and conn.name == "duckdb"
+        # Whether the cores a mirror version holds worked out (`Source.derived`) are read.
+        self.derived = derived
         self._cache: dict[tuple[str, str | None], Table] = {}
+        self._derived_cores: dict[str, Table | None] = {}
 
     def _scoped(self, t: Table) -> Table:
         if self.departments is None:
@@ -664,7 +675,12 @@ class Sources:
         alone, which its rows in the periods need (DuckDB); the caller keeps those rows."""
         source = self.model.source(name)
         grain = grain if self.period is not None else None
-        if span is not None and source.ahead_days and self.conn.name == "duckdb":
+        if (
+            span is not None
+            and source.ahead_days
+            and self.conn.name == "duckdb"
+            and self._derived(source) is None
+        ):
             core = self._ahead(source, grain, span)
         else:
             core = self._core(source, grain)
@@ -681,6 +697,11 @@ class Sources:
         key = (source.name, grain)
         if key not in self._cache and self.resident and source.materialise and grain:
             self._cache[key] = self._scoped(self._resident(source, grain))
+        if key not in self._cache and (derived := self._derived(source)) is not None:
+            if grain is not None:
+                assert self.period is not None
+                derived = derived.mutate(p=self.period(derived.ts, grain))
+            self._cache[key] = derived
         if key not in self._cache:
             if source.extends is not None:
                 # Built on the (scoped, maybe materialised) source it extends, so a repeat
@@ -700,6 +721,19 @@ class Sources:
             label = f"source_{source.name}" + (f"_{grain}" if grain else "")
             self._cache[key] = self.keep(label, table) if source.materialise else table
         return self._cache[key]
+
+    def _derived(self, source: Source) -> Table | None:
+        """The core of `source` as the mirror version read holds it worked out for the
+        whole company (`Source.derived`), where the scope is the whole company; else None
+        (a department's repeat contacts are those within its scope: worked out here)."""
+        if source.name not in self._derived_cores:
+            name, folder = source.derived, self.conn.parquet
+            held = self.derived and self.departments is None
+            if held and name and folder is not None and (folder / f"{name}.parquet").exists():
+                self._derived_cores[source.name] = self.conn.table(name)
+            else:
+                self._derived_cores[source.name] = None
+        return self._derived_cores[source.name]
 
     def _ahead(self, source: Source, grain: str | None, span: tuple[Any, Any]) -> Table:
         """Source `source` built on the records of its base from the span's start to
