@@ -15,6 +15,9 @@ The database at URL must hold a seeded company (`crm-scorecard seed`); with
   the engines' ratios are taken against); and pandas reading the app database (load +
   compute), as a second line, its values checked equal to the first's;
 - the fixed cost of one query (compile + round trip) on an empty company;
+- what a mirror version works out when it is made (the company's contacts, each with the
+  customer's next one: `mirror.derive_sources`), timed apart: the default engine reads it
+  instead of working it out, so its ratio is also given counting that time;
 - each engine, whole catalogue, monthly, in a process of its own as `crm-scorecard compute`
   runs (connect, sources built, every metric computed, values not stored; the mirror already
   warm), with every value checked against pandas, where its time went (queries, compiling,
