@@ -730,28 +730,28 @@ class Retention(Metric):
             prev_p=active.p + 1,
             **({"prev_dim": active[request.by]} if request.by else {}),
         )
-        denominators = previous.group_by(
-            ["prev_p", *(["prev_dim"] if request.by else [])]
-        ).aggregate(total=previous.count())
-        predicates = [active[self.entity] == previous.prev_entity, active.p == previous.prev_p]
+        # Each entity active in a period, matched to itself active in the next (at most
+        # once: `active` is distinct), in one query: the month's distinct buyers were
+        # worked out twice when those there and those back were two (retention by region
+        # for a month at a million customers: two queries of 32-44 ms).
+        predicates = [previous.prev_entity == active[self.entity], previous.prev_p == active.p]
         if request.by:
-            predicates.append(active[request.by] == previous.prev_dim)
-        kept = active.join(previous, predicates, how="inner")
-        hits = kept.group_by(["p", *([request.by] if request.by else [])]).aggregate(
-            hits=kept.count()
+            predicates.append(previous.prev_dim == active[request.by])
+        matched = previous.left_join(active, predicates)
+        counted = matched.group_by(["prev_p", *(["prev_dim"] if request.by else [])]).aggregate(
+            total=matched.count(), hits=matched[self.entity].count()
         )
-        den = engine.execute(denominators, wide)
-        hit_values = _frame_to_values(engine.execute(hits, wide), request.by, "hits")
+        frame = engine.execute(counted, wide)
         parts: Parts = {}
         coverage = engine.coverage(self.source, request)
-        for row in den.itertuples(index=False):
+        for row in frame.itertuples(index=False):
             record = row._asdict()
             key = (int(record["prev_p"]), label(record["prev_dim"]) if request.by else None)
             if coverage and key[0] > coverage[1]:
                 continue  # the period after the data ends is not covered
             if request.span and not request.span[0] <= key[0] <= request.span[1]:
                 continue  # (the period after the span: its own period was not read)
-            parts[key] = (hit_values.get(key) or 0.0, float(record["total"]))
+            parts[key] = (float(record["hits"]), float(record["total"]))
         return parts, coverage
 
 
