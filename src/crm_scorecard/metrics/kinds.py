@@ -667,6 +667,12 @@ def _activity(
     engine: Runner, source: str, entity: str, request: Request, where: Where | None = None
 ) -> Table:
     """Distinct (entity, period[, dimension]) pairs: who was active when."""
+    if where is None and request.by is None and entity in engine.department_entities(source):
+        # Each entity is in one department: the company's are the department breakdown's
+        # (which the retention rate reads), its department left out. One table of who was
+        # active when, not two: the whole catalogue at 1,000,000 customers, 0.2 s less.
+        own = _activity(engine, source, entity, replace(request, by=OWN_DEPARTMENT))
+        return own.select(entity, "p")
 
     def build() -> Table:
         t = engine.table(source, request)
@@ -767,6 +773,10 @@ class History(Metric):
     # A period's value reads that period's records, and of the whole history only what each
     # entity did first (kept per mirror version on a live read: `_whole_history`).
     local: ClassVar[bool] = True
+    # Whether the rows `kept` gives hold each (entity, period[, dimension]) once already:
+    # each entity's own first period of something, or who was active when (distinct)
+    # matched to one such first period per entity.
+    distinct_rows: ClassVar[bool] = True
 
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
@@ -804,7 +814,10 @@ class History(Metric):
         if request.span is not None:
             # (What is read off the first purchases alone spans every period.)
             kept = kept.filter(kept.p.between(SPAN_FIRST, SPAN_LAST))
-        return kept.select(self.entity, "p", *dims).distinct()
+        kept = kept.select(self.entity, "p", *dims)
+        # DuckDB removes no duplicates a join of distinct rows cannot have: the repeat
+        # customers of the whole catalogue at 1,000,000 customers so 0.26 -> 0.14 s.
+        return kept if self.distinct_rows else kept.distinct()
 
     def _counted(self, engine: Runner, request: Request) -> Table:
         counted = self._rows(engine, request)
@@ -938,6 +951,8 @@ class Upsell(History):
 class CrossSell(History):
     """Entities that buy in some category for the first time in the period, after buying
     in others."""
+
+    distinct_rows: ClassVar[bool] = False  # a first purchase in two categories in one period
 
     def kept(self, h: _Histories) -> Table:
         base, firsts = h.base, h.firsts
