@@ -230,10 +230,13 @@ def test_a_whole_companys_new_customers_are_read_off_first_purchases_alone(compa
     # When the whole company's new customers are computed
     got = series(engine, "new_customers")
     # Then each customer counts in their first month, read off first purchases with no
-    # table of who bought when; a breakdown by department still reads one
+    # table of who bought when; so does a breakdown by department (each customer's first
+    # purchase with its own department); a breakdown by region still reads one
     assert got == EXPECTED["new_customers"]
     assert not [key for key in engine._shared if key[0] == "active"]
     engine.compute("new_customers", by="department")
+    assert not [key for key in engine._shared if key[0] == "active"]
+    engine.compute("new_customers", by="region")
     assert [key for key in engine._shared if key[0] == "active"]
 
 

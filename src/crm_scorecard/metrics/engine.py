@@ -27,7 +27,6 @@ from .kinds import (
     SPAN_START,
     UNKNOWN,
     Aggregate,
-    History,
     Metric,
     Parts,
     Request,
@@ -195,14 +194,10 @@ class Engine:
     def rolls_up(self, metric: Metric, request: Request) -> bool:
         """Whether `metric` is added up from its parts on each record's own department: by
         department, when it adds up and its source is broken down by department; for the
-        whole company too (the same parts answer both), except the histories, which read
-        the company's off first purchases alone, faster than per department."""
+        whole company too (the same parts answer both)."""
         if not self.roll_up or not metric.rolls_up(self):
             return False
-        if request.by is None:
-            if isinstance(metric, History):
-                return False
-        elif request.by != DEPARTMENT.name:
+        if request.by is not None and request.by != DEPARTMENT.name:
             return False
         source = metric.source_name(self.registry)
         return (

@@ -804,10 +804,17 @@ class History(Metric):
         # History is not narrowed by filters.
         whole = Request(grain=request.grain)
         base = _with_period(engine.table(self.source, whole), request.grain)
+        # With each entity's own department, where all its records are in one: what a
+        # breakdown by it (the parts the department tree adds up) is read off, as the whole
+        # company's is (see _Histories.own).
+        own = self.entity in engine.department_entities(self.source)
         firsts = _whole_history(
             engine,
             ("firsts", self.source, self.entity, request.grain),
-            lambda: base.group_by(first_entity=base[self.entity]).aggregate(first_p=base.p.min()),
+            lambda: base.group_by(first_entity=base[self.entity]).aggregate(
+                first_p=base.p.min(),
+                **({"first_dept": base[OWN_DEPARTMENT].min()} if own else {}),
+            ),
         )
         dims = [request.by] if request.by else []
         kept = self.kept(_Histories(engine, request, t, base, firsts, dims))
@@ -861,9 +868,11 @@ def _whole_history(
 
 def _after_first(firsts_of: Table, entity: str, p: str, firsts: Table) -> Table:
     """The rows of `firsts_of` (an entity's first period of something: column `p`) that
-    came after the entity's first period of all (`firsts`)."""
+    came after the entity's first period of all (`firsts`), with the entity's own
+    department where `firsts` has it."""
     joined = firsts_of.join(firsts, firsts_of[entity] == firsts.first_entity)
-    return joined.filter(joined.first_p < joined[p]).select(*firsts_of.columns)
+    own = ["first_dept"] if "first_dept" in firsts.columns else []
+    return joined.filter(joined.first_p < joined[p]).select(*firsts_of.columns, *own)
 
 
 @dataclass(frozen=True)
@@ -885,18 +894,38 @@ class _Histories:
         # faster on PostgreSQL; the same numbers, tested against the breakdown's sum).
         return not self.request.by and not self.request.filters
 
+    @property
+    def own(self) -> bool:
+        # Broken down by each entity's own department alone (the parts a department
+        # breakdown adds up), where each entity is in one: read off the first purchases
+        # too, each with its entity's department. Cross-selling by department at 1,000,000
+        # customers so 0.89 -> 0.16 s (each period's distinct buyers of each category were
+        # joined to the first purchases in a category).
+        return (
+            self.request.by == OWN_DEPARTMENT
+            and not self.request.filters
+            and "first_dept" in self.firsts.columns
+        )
+
+    def read_off(self, t: Table, entity: str, first: str, p: str) -> Table:
+        """The rows (entity, period[, own department]) of `t`, a table of first periods
+        (`first`: its entity column, `p` its period), where `whole` or `own`."""
+        own = {OWN_DEPARTMENT: t.first_dept} if self.own else {}
+        return t.select(**{entity: t[first], "p": t[p]}, **own)
+
 
 @dataclass(frozen=True, kw_only=True)
 class New(History):
     """Entities active for the first time ever in the period."""
 
     def kept(self, h: _Histories) -> Table:
-        if h.whole:
-            # Neither broken down nor filtered: each entity's first period is the one it is
-            # new in, read off the first periods alone (no join to who was active when: the
-            # whole catalogue at 1,000,000 customers, 0.3 s less).
+        if h.whole or h.own:
+            # Not filtered, nor broken down but by each entity's own department: each
+            # entity's first period is the one it is new in, read off the first periods
+            # alone (no join to who was active when: the whole catalogue at 1,000,000
+            # customers, 0.3 s less).
             f = h.firsts.filter(h.firsts.first_entity.notnull() & h.firsts.first_p.notnull())
-            return f.select(**{self.entity: f.first_entity, "p": f.first_p})
+            return h.read_off(f, self.entity, "first_entity", "first_p")
         active = _activity(h.engine, self.source, self.entity, h.request)
         joined = active.join(h.firsts, active[self.entity] == h.firsts.first_entity)
         return joined.filter(joined.p == joined.first_p)
@@ -935,10 +964,10 @@ class Upsell(History):
             lambda: _after_first(first_premium, "prem_entity", "prem_p", firsts),
             shared=False,
         )
-        if h.whole:
+        if h.whole or h.own:
             # Each first premium purchase is a purchase in its period: no need to find
             # it again among the period's purchases.
-            return upsells.select(**{self.entity: upsells.prem_entity, "p": upsells.prem_p})
+            return h.read_off(upsells, self.entity, "prem_entity", "prem_p")
         if h.request.span is not None:
             upsells = upsells.filter(upsells.prem_p.between(SPAN_FIRST, SPAN_LAST))
         t = h.t
@@ -973,11 +1002,9 @@ class CrossSell(History):
             lambda: _after_first(per_category, "cat_entity", "cat_p", firsts),
             shared=False,
         )
-        if h.whole:
+        if h.whole or h.own:
             # Likewise, each first purchase in a category is one of its period's purchases.
-            return cross_sells.select(
-                **{self.entity: cross_sells.cat_entity, "p": cross_sells.cat_p}
-            )
+            return h.read_off(cross_sells, self.entity, "cat_entity", "cat_p")
         if h.request.span is not None:
             cross_sells = cross_sells.filter(cross_sells.cat_p.between(SPAN_FIRST, SPAN_LAST))
         t = h.t
