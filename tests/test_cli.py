@@ -163,7 +163,9 @@ def test_serve_runs_gunicorn_workers(tmp_path):
                 time.sleep(0.1)
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=20)
+        # gunicorn lets a worker finish for up to its graceful timeout (30 s) before it
+        # kills it: a worker still booting on a busy machine held the stop past 20 s.
+        output, _ = server.communicate(timeout=60)
     assert answer is not None, f"the server did not answer: {output}"
     status, server_header, body = answer
     # Then gunicorn answers the sign-in page, from two worker processes
