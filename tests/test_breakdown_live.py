@@ -23,6 +23,7 @@ from crm_scorecard.metrics.live import live_connection, live_forget
 from crm_scorecard.metrics.mirror import mirror_sync, mirror_version
 from crm_scorecard.metrics.services import metric_series
 from crm_scorecard.metrics.sources import UnknownColumn
+from crm_scorecard.periods import period_index
 
 from . import metrics_data
 
@@ -122,6 +123,53 @@ def test_a_month_by_region_reads_one_compiled_query_for_every_month(mirrored):
     # And the same connection served them with the queries compiled for January
     assert live._idle[mirror_version(mirrored["folder"])] == [conn]
     assert {k for k in conn.snapshot if k[1] == "sql"} == compiled
+
+
+@pytest.mark.django_db
+def test_a_month_by_department_adds_up_that_months_parts_alone(mirrored):
+    # Given the live connection, and two metrics added up the department tree from each
+    # customer's own department: revenue, and repeat customers (c1 in February, c1 and
+    # c2 in March, all M-Sales'; M-Service's one customer, c3, bought once, in February)
+    live_forget()
+
+    def month(key: str, since: date, until: date) -> tuple[list, set]:
+        # (a request: an engine of its own on the connection kept for the version)
+        with live_connection() as conn:
+            engine = Engine(conn, registry(), narrow=True)
+            rows = engine.compute(key, by="department", since=since, until=until)
+            read = {request.span for k, request in engine._parts if k == key}
+        return [(r[0].month, r[1], r[2]) for r in rows], read
+
+    jan, feb, mar = (period_index(d, "month") for d in (JAN, FEB, MAR))
+    # When March's revenue is asked for first
+    rows, read = month("revenue", MAR, date(2026, 3, 31))
+    # Then M-Service has a real 0 in March: the departments are those of the whole
+    # history, worked out (from its parts) once for the version
+    assert rows == [(3, "M-Sales", 60), (3, "M-Service", 0)]
+    assert read == {(mar, mar), None}
+    # And a request for February adds up February's parts alone
+    rows, read = month("revenue", FEB, date(2026, 2, 28))
+    assert rows == [(2, "M-Sales", 300), (2, "M-Service", 70)]
+    assert read == {(feb, feb)}
+    # And so do the repeat customers: M-Service never has one, so it has no row, as in
+    # the whole history's breakdown
+    assert month("repeat_customers", JAN, date(2026, 1, 31)) == (
+        [(1, "M-Sales", 0)],
+        {(jan, jan), None},
+    )
+    assert month("repeat_customers", MAR, date(2026, 3, 31)) == (
+        [(3, "M-Sales", 2)],
+        {(mar, mar)},
+    )
+    whole = Engine(connect("auto"), registry())
+    assert [
+        (r[0].month, r[1], r[2]) for r in whole.compute("repeat_customers", by="department")
+    ] == [
+        (1, "M-Sales", 0),
+        (2, "M-Sales", 1),
+        (3, "M-Sales", 2),
+    ]
+    whole.close()
 
 
 @pytest.mark.django_db

@@ -359,20 +359,35 @@ class Engine:
         cache_key = (key, request)
         if cache_key not in self._series:
             metric = self.registry.get(key)
-            if request.span is not None and not self._narrows(metric, request):
+            if request.span is not None and not metric.local:
                 self._series[cache_key] = self.series(key, replace(request, span=None))
             elif self.rolls_up(metric, request):
-                parts = self.parts(metric, request)
-                self._series[cache_key] = _fill(metric, self.rolled_up(metric, request, *parts))
+                series = self.rolled_up(metric, request, *self.parts(metric, request))
+                if request.span is not None and request.by is not None:
+                    series.dimensions = self._rolled_dimensions(metric, request)
+                self._series[cache_key] = _fill(metric, series)
             else:
                 self._series[cache_key] = _fill(metric, metric.compute(self, request))
         return self._series[cache_key]
 
-    def _narrows(self, metric: Metric, request: Request) -> bool:
-        """Whether `metric` is computed for the periods `request` asks for alone: a local
-        kind, unless it is added up the department tree by department (the departments its
-        records are in over the whole history are not worked out)."""
-        return metric.local and (request.by is None or not self.rolls_up(metric, request))
+    def _rolled_dimensions(self, metric: Metric, request: Request) -> frozenset[str]:
+        """The departments a breakdown added up the tree has values for over the whole
+        history's covered periods: what a request for some periods (its parts those of
+        the periods alone) fills in as 0 or no data, as the whole history does. Worked out
+        once per mirror version on a live read, so a month's repeat customers by department
+        reads that month's parts alone (see the README)."""
+        whole = replace(request, span=None)
+
+        def find() -> frozenset[str]:
+            series = self.rolled_up(metric, whole, *self.parts(metric, whole))
+            if series.coverage is None:
+                return frozenset()
+            first, last = series.coverage
+            return frozenset(
+                dim for (p, dim) in series.values if dim is not None and first <= p <= last
+            )
+
+        return frozenset(self.kept(("rolled dimensions", metric, whole), find))
 
     def compute(
         self,

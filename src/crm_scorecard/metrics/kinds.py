@@ -285,8 +285,10 @@ def _framed(
     rows: Callable[[Request], Table],
 ) -> Series:
     """`series` of a local kind computed for some periods only, with the values its
-    breakdown takes over the whole coverage (`rows(request)`: its grouped rows)."""
-    if request.span is not None and request.by:
+    breakdown takes over the whole coverage (`rows(request)`: its grouped rows). Not by
+    each record's own department: those are the parts of a breakdown added up the tree,
+    whose departments the engine works out itself (Engine._rolled_dimensions)."""
+    if request.span is not None and request.by and request.by != OWN_DEPARTMENT:
         whole = replace(request, span=None)
         series.dimensions = engine.dimension_values(metric.key, source, whole, lambda: rows(whole))
     return series
