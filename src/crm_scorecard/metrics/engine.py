@@ -230,8 +230,8 @@ class Engine:
             for (p, _), part in parts.items():
                 grouped[(p, None)].append(part)
         else:
-            if self._names is None:
-                self._names = department_names(self.conn)
+            if self._names is None:  # (read once per mirror version on a live read)
+                self._names = self.kept(("department names",), lambda: department_names(self.conn))
             for (p, own), part in parts.items():
                 if own is None or own == UNKNOWN:
                     continue
