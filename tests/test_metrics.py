@@ -282,6 +282,23 @@ def test_breakdowns_fill_zero_and_name_unknowns(company, choice):
 
 
 @pytest.mark.parametrize("choice", ENGINES)
+def test_a_formula_by_region_counts_what_a_region_lacks_as_zero(company, choice):
+    # Given the net promoter score, (promoters - detractors) / answers * 100, by region:
+    # January, North (c1, c3) answered 10 and 8, South (c2) 6; February, c1 (North) 9.
+    # North never had a detractor, so it has no row of detractors at all
+    engine = Engine(connect(choice), registry())
+    rows = engine.compute("nps", by="region", since=JAN, until=date(2026, 2, 1))
+    # Then North's detractors count as 0, not as no data; a region that answered nothing
+    # in a month has no score (South in February: no data, not 0)
+    assert [(p.month, d, v) for p, d, v in rows] == [
+        (1, "North", pytest.approx(50.0)),  # (1 - 0) / 2
+        (1, "South", pytest.approx(-100.0)),  # (0 - 1) / 1
+        (2, "North", pytest.approx(100.0)),  # (1 - 0) / 1
+        (2, "South", None),  # no answers
+    ]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
 def test_a_period_range_gives_the_numbers_of_the_whole_history(company, choice):
     # Given one engine computing every metric over the whole history, and one asked for
     # February alone (what a page showing one month asks)

@@ -583,8 +583,14 @@ class Derived(Metric):
         coverage = coverages[0] if coverages else None
         for other in coverages[1:]:
             coverage = _overlap(coverage, other)
+        # A count or sum with no rows for a dimension value in a covered period is 0 (the
+        # net promoter score of a region without detractors), as a ratio's numerator is.
+        missing = {n: 0.0 if engine.registry.get(n).counts else None for n in inputs}
         return Series(
-            {k: _evaluate(tree, {n: s.values.get(k) for n, s in inputs.items()}) for k in keys},
+            {
+                k: _evaluate(tree, {n: s.values.get(k, missing[n]) for n, s in inputs.items()})
+                for k in keys
+            },
             coverage,
         )
 
