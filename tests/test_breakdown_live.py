@@ -173,6 +173,40 @@ def test_a_month_by_department_adds_up_that_months_parts_alone(mirrored):
 
 
 @pytest.mark.django_db
+def test_a_months_ratio_reads_its_aggregates_of_one_source_in_one_query(mirrored, monkeypatch):
+    # Given the live connection, warm (each metric asked for January once)
+    live_forget()
+    boss = mirrored["users"]["boss"]
+    for key in ("visits_per_customer", "nps"):
+        metric_series(key=key, user=boss, by="region", since=JAN, until=date(2026, 1, 31))
+    ran = []
+    execute = Engine.execute
+
+    def counted(self, expr, request=None):
+        ran.append(expr)
+        return execute(self, expr, request)
+
+    monkeypatch.setattr(Engine, "execute", counted)
+
+    def february(key: str) -> list:
+        ran.clear()
+        return _month(
+            metric_series(key=key, user=boss, by="region", since=FEB, until=date(2026, 2, 28))
+        )
+
+    # When February is asked for
+    # Then visits per customer is c1's two visits (North) over one visiting customer, from
+    # one query for both the visits and the visiting customers
+    assert february("visits_per_customer") == [(2, "North", 2.0)]
+    assert len(ran) == 1
+    # And the net promoter score is c1's one promoter (9) over one answer in North, South
+    # answered nothing in February (no data, not 0): promoters, detractors and answers in
+    # one query
+    assert february("nps") == [(2, "North", 100.0), (2, "South", None)]
+    assert len(ran) == 1
+
+
+@pytest.mark.django_db
 def test_what_is_kept_for_one_department_is_never_shown_to_another(mirrored):
     # Given the executive's breakdown computed first on the kept connection (the whole
     # company's periods, January to March, and regions, North and South)

@@ -356,7 +356,11 @@ class Aggregate(Metric):
         else:
             expr = t.group_by(keys).aggregate(value=self.value(t))
             values = _frame_to_values(engine.execute(expr, request), request.by)
-        series = Series(values, engine.coverage(self.source, request))
+        return self.framed(engine, request, Series(values, engine.coverage(self.source, request)))
+
+    def framed(self, engine: Runner, request: Request, series: Series) -> Series:
+        """`series`, computed for `request`, with the values its breakdown takes over the
+        whole coverage where the request names some periods (see `_framed`)."""
         return _framed(
             engine, self, self.source, request, series, lambda r: self._rows(engine, r)[0]
         )
@@ -455,6 +459,7 @@ class Aggregate(Metric):
         t = engine.table(source, request, metrics[0].reads)
         t = t.filter(t[period_column].notnull())
         t, keys = _group(t, request, period_column)
+        t = _narrowed(engine, t, request, period_column)
         filters = [metric.where for metric in metrics if metric.where is not None]
         if len(filters) == len(metrics):
             # Each keeps only its own rows: the rows none keeps need not be read (nor joined
@@ -475,7 +480,7 @@ class Aggregate(Metric):
             if where is not None:
                 # A group none of the metric's rows fall in is absent, as when run alone.
                 columns[f"n{i}"] = t.count(where=where)
-        frame = engine.execute(t.group_by(keys).aggregate(**columns))
+        frame = engine.execute(t.group_by(keys).aggregate(**columns), request)
         return frame, widths, engine.coverage(source, request)
 
     def _quantile_in_python(
