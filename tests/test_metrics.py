@@ -231,13 +231,55 @@ def test_a_whole_companys_new_customers_are_read_off_first_purchases_alone(compa
     got = series(engine, "new_customers")
     # Then each customer counts in their first month, read off first purchases with no
     # table of who bought when; so does a breakdown by department (each customer's first
-    # purchase with its own department); a breakdown by region still reads one
+    # purchase with its own department) and by region (the customer's region looked up:
+    # c1 and c2, North and South, in January; c3, North, in February)
     assert got == EXPECTED["new_customers"]
     assert not [key for key in engine._shared if key[0] == "active"]
     engine.compute("new_customers", by="department")
     assert not [key for key in engine._shared if key[0] == "active"]
-    engine.compute("new_customers", by="region")
+    rows = engine.compute("new_customers", by="region")
+    assert [(p.month, d, v) for p, d, v in rows] == [
+        (1, "North", 1),
+        (1, "South", 1),
+        (2, "North", 1),
+        (2, "South", 0),
+        (3, "North", 0),
+        (3, "South", 0),
+    ]
+    assert not [key for key in engine._shared if key[0] == "active"]
+    # And a breakdown by age bracket, the customer's age at the time, still reads one
+    engine.compute("new_customers", by="age_bracket")
     assert [key for key in engine._shared if key[0] == "active"]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+@pytest.mark.parametrize("span", [False, True])
+def test_histories_by_a_customers_own_value_band_are_read_off_first_purchases(
+    company, choice, span
+):
+    # Given the customers' value bands (c1 high, c2 at risk, c3 low), a value of the
+    # customer whenever the event happened, whether the whole history or some months are
+    # asked for
+    engine = Engine(connect(choice), registry(), narrow=span)
+
+    def by_band(key: str) -> dict[str, list[float | None]]:
+        rows = engine.compute(key, by="value_band", since=JAN, until=MAR)
+        return {
+            band: [v for _, d, v in rows if d == band] for band in sorted({d for _, d, _ in rows})
+        }
+
+    # When the new, up-sold and cross-sold customers are broken down by it
+    # Then each customer counts in its own band: c1 and c2 new in January, c3 in
+    # February; c1's first premium purchase in February; c1's first accessory in March
+    assert by_band("new_customers") == {
+        "at_risk": [1, 0, 0],
+        "high": [1, 0, 0],
+        "low": [0, 1, 0],
+    }
+    assert by_band("upsell_customers") == {"high": [0, 1, 0]}
+    assert by_band("cross_sell_customers") == {"high": [0, 0, 1]}
+    # And none of them read a table of who bought when, as by age bracket they must
+    assert not [key for key in engine._shared if key[0] == "active"]
 
 
 @pytest.mark.parametrize("choice", ENGINES)

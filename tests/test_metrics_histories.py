@@ -91,6 +91,14 @@ def test_histories_count_each_customer_once_a_month(shop, choice):
             got = {name: [v for _, d, v in rows if d == name] for name in ("Stores", "Phone sales")}
             want_phone = [0, 1, 0] if key == "new_customers" else []
             assert got == {"Stores": NORTH[key], "Phone sales": want_phone}, key
+        # When broken down by region (the customer's own: new, up- and cross-sold
+        # customers read off first purchases, each customer's region looked up)
+        # Then North has c1 and c2, South c3 alone, as by department
+        for key in HISTORIES:
+            rows = engine.compute(key, by="region", since=JAN, until=MAR)
+            got = {name: [v for _, d, v in rows if d == name] for name in ("North", "South")}
+            want_south = [0, 1, 0] if key == "new_customers" else []
+            assert got == {"North": NORTH[key], "South": want_south}, key
 
 
 @pytest.mark.parametrize("choice", ["app", "duckdb"])

@@ -188,6 +188,17 @@ class Engine:
             t = t.filter(t[dim] == value)
         return t
 
+    def of_customer(self, source: str, dimension: str) -> bool:
+        """Whether `source`'s `dimension` is its customer's own whenever (its region, not
+        its age at the time: Dimension.of_customer)."""
+        dim = self.registry.model.source(source).dimension(dimension)
+        return dim is not None and dim.of_customer
+
+    def customers_with(self, source: str, t: Table, dimension: str) -> Table:
+        """`t` (with `customer`) with each customer's `dimension`, as `source`'s rows get
+        it, where `of_customer`."""
+        return self._sources.customers_with(source, t, dimension)
+
     def department_entities(self, source: str) -> tuple[str, ...]:
         """The source's entities all of whose rows are in one department."""
         return self.registry.model.source(source).department_entities

@@ -43,6 +43,9 @@ class Dimension:
     meaning: str
     join: Join | None = None
     reads: tuple[str, ...] = ()  # other dimensions it is computed from (joined first)
+    # Its value is the customer's own whenever the event happened (the customer's region,
+    # not their age at the time): a history reads it off each customer's first purchases.
+    of_customer: bool = False
 
 
 # The built-in dimensions, in the order pages and commands list them.
@@ -52,29 +55,32 @@ DEPARTMENT = Dimension(
     "cover its whole subtree.",
     built.join_department_tree,
 )
-REGION = Dimension("region", "The customer's region.", built.join_customer)
-COUNTRY = Dimension("country", "The customer's country.", built.join_customer)
-CITY = Dimension("city", "The customer's city.", built.join_customer)
+REGION = Dimension("region", "The customer's region.", built.join_customer, of_customer=True)
+COUNTRY = Dimension("country", "The customer's country.", built.join_customer, of_customer=True)
+CITY = Dimension("city", "The customer's city.", built.join_customer, of_customer=True)
 AGE_BRACKET = Dimension(
     "age_bracket", "The customer's age at the time of the event, in brackets.", built.join_customer
 )
-SEGMENT = Dimension("segment", "The customer's segment.", built.join_customer)
+SEGMENT = Dimension("segment", "The customer's segment.", built.join_customer, of_customer=True)
 ACQUISITION_CHANNEL = Dimension(
     "acquisition_channel",
     "Where the customer came from (a campaign, a referral, the web...).",
     built.join_customer,
+    of_customer=True,
 )
 RFM_SEGMENT = Dimension(
     "rfm_segment",
     "The customer's named RFM segment (champions, at_risk...) in their latest stored scores "
     "(`crm-scorecard segments rfm`), whenever the event happened; `--filter rfm=...` for short.",
     built.join_rfm_segment,
+    of_customer=True,
 )
 VALUE_BAND = Dimension(
     "value_band",
     "The customer's value band in the current customer value fit (`crm-scorecard customers "
     "value`): high, medium, low or at_risk, whenever the event happened.",
     built.join_value_band,
+    of_customer=True,
 )
 PRODUCT_CATEGORY = Dimension("product_category", "The category of the product sold.")
 PRODUCT_TIER = Dimension("product_tier", "The tier (standard, premium) of the product sold.")
@@ -692,6 +698,17 @@ class Sources:
             customer = [d.name for d in joined if d.join is built.join_customer]
             core = built.customer_columns(self.conn, core, customer, source.table)
         return built.with_dimensions(self.conn, core, joined)
+
+    def customers_with(self, name: str, t: Table, dimension: str) -> Table:
+        """`t`, rows with a `customer` column, with source `name`'s `dimension` of each
+        customer added as the source's own rows get it: one whose value is the customer's
+        own whenever (Dimension.of_customer)."""
+        source = self.model.source(name)
+        dim = source.dimension(dimension)
+        assert dim is not None and dim.of_customer
+        if self.resident:
+            t = built.customer_columns(self.conn, t, [dimension], source.table)
+        return built.with_dimensions(self.conn, t, [dim])
 
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)
