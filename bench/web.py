@@ -224,11 +224,13 @@ def breakdown(args: argparse.Namespace, cookies: dict[str, str]) -> None:
             month = next(m for k, b, m in asks if (k, b) == (metric, by))
             firsts[(metric, by)] = get(breakdown_path(metric, by, month))
         timings: list[float] = []
+        each: dict[tuple[str, str], list[float]] = {}
         points = 0
         for i in range(args.breakdown):
             metric, by, month = asks[i % len(asks)] if args.vary else asks[0]
             elapsed, count = get(breakdown_path(metric, by, month))
             timings.append(elapsed)
+            each.setdefault((metric, by), []).append(elapsed)
             points += count
         conn.close()
         timings.sort()
@@ -249,6 +251,14 @@ def breakdown(args: argparse.Namespace, cookies: dict[str, str]) -> None:
             f"(first request {first}, not counted); target p95 < 100 ms; load average "
             f"{Path('/proc/loadavg').read_text().split()[0]}"
         )
+        if len(each) > 1:  # which of the metrics cycled through the slow requests are
+            slowest = sorted(each.items(), key=lambda kv: -statistics.median(kv[1]))
+            print(
+                "  per metric, p50 / max ms: "
+                + ", ".join(
+                    f"{k} by {b} {statistics.median(t):.0f} / {max(t):.0f}" for (k, b), t in slowest
+                )
+            )
 
 
 def _get(conn: http.client.HTTPConnection, cookie: str, path: str) -> tuple[float, int]:
