@@ -1084,17 +1084,13 @@ class Stock(Metric):
         starts = _with_period(starts, request.grain, self.start)
         ends = t.filter(t[self.end].notnull())
         ends = _with_period(ends, request.grain, self.end)
-        # What opened and what ended in each period, in one query (a page's overdue
-        # complaints by region at 1,000,000 customers: see the README).
-        both = (
-            starts.group_by(["p", *dims])
-            .aggregate(value=starts.count())
-            .mutate(opens=ibis.literal(1))
-            .union(ends.group_by(["p", *dims]).aggregate(value=ends.count()).mutate(opens=0))
+        opened = _frame_to_values(
+            engine.execute(starts.group_by(["p", *dims]).aggregate(value=starts.count())),
+            request.by,
         )
-        frame = engine.execute(both)
-        opened = _frame_to_values(frame[frame["opens"] == 1], request.by)
-        closed = _frame_to_values(frame[frame["opens"] == 0], request.by)
+        closed = _frame_to_values(
+            engine.execute(ends.group_by(["p", *dims]).aggregate(value=ends.count())), request.by
+        )
         coverage = engine.coverage(self.source, request)
         if coverage is None:
             return Series({}, None)
