@@ -173,11 +173,11 @@ def test_a_month_by_department_adds_up_that_months_parts_alone(mirrored):
 
 
 @pytest.mark.django_db
-def test_a_months_ratio_reads_its_aggregates_of_one_source_in_one_query(mirrored, monkeypatch):
+def test_a_months_ratio_or_stock_reads_one_source_in_one_query(mirrored, monkeypatch):
     # Given the live connection, warm (each metric asked for January once)
     live_forget()
     boss = mirrored["users"]["boss"]
-    for key in ("visits_per_customer", "nps"):
+    for key in ("visits_per_customer", "nps", "overdue_complaints"):
         metric_series(key=key, user=boss, by="region", since=JAN, until=date(2026, 1, 31))
     ran = []
     execute = Engine.execute
@@ -203,6 +203,10 @@ def test_a_months_ratio_reads_its_aggregates_of_one_source_in_one_query(mirrored
     # answered nothing in February (no data, not 0): promoters, detractors and answers in
     # one query
     assert february("nps") == [(2, "North", 100.0), (2, "South", None)]
+    assert len(ran) == 1
+    # And the overdue complaints at the end of February, none (c2's, South, was overdue
+    # at the end of January), read the openings and the endings in one query
+    assert february("overdue_complaints") == [(2, "North", 0), (2, "South", 0)]
     assert len(ran) == 1
 
 

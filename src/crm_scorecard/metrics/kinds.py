@@ -1084,13 +1084,20 @@ class Stock(Metric):
         starts = _with_period(starts, request.grain, self.start)
         ends = t.filter(t[self.end].notnull())
         ends = _with_period(ends, request.grain, self.end)
-        opened = _frame_to_values(
-            engine.execute(starts.group_by(["p", *dims]).aggregate(value=starts.count())),
-            request.by,
-        )
-        closed = _frame_to_values(
-            engine.execute(ends.group_by(["p", *dims]).aggregate(value=ends.count())), request.by
-        )
+        opened_q = starts.group_by(["p", *dims]).aggregate(value=starts.count())
+        closed_q = ends.group_by(["p", *dims]).aggregate(value=ends.count())
+        if engine.conn.name == "duckdb":
+            # Both in one query: a month's overdue complaints by region at 1,000,000
+            # customers 117-147 -> 84-105 ms. (Elsewhere two: on SQLite the union of the
+            # two, each with the age bracket's expression, overflowed its parser's stack.)
+            both = engine.execute(
+                opened_q.mutate(opens=ibis.literal(1)).union(closed_q.mutate(opens=0))
+            )
+            opened = _frame_to_values(both[both["opens"] == 1], request.by)
+            closed = _frame_to_values(both[both["opens"] == 0], request.by)
+        else:
+            opened = _frame_to_values(engine.execute(opened_q), request.by)
+            closed = _frame_to_values(engine.execute(closed_q), request.by)
         coverage = engine.coverage(self.source, request)
         if coverage is None:
             return Series({}, None)
