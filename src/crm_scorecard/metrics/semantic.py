@@ -694,10 +694,16 @@ class Sources:
         # A dimension computed from others (declared in a metrics file) has them joined first.
         needed = [source.dimension(r) for d in wanted for r in d.reads]
         joined = [d for d in needed if d is not None] + wanted
+        return self._with(source, core, joined)
+
+    def _with(self, source: Source, t: Table, dimensions: list[Dimension]) -> Table:
+        """`t` (rows of `source`, or with its `customer` column) with `dimensions` added:
+        the customer's text columns looked up on a live read (built.customer_columns), the
+        rest joined on."""
         if self.resident:
-            customer = [d.name for d in joined if d.join is built.join_customer]
-            core = built.customer_columns(self.conn, core, customer, source.table)
-        return built.with_dimensions(self.conn, core, joined)
+            customer = [d.name for d in dimensions if d.join is built.join_customer]
+            t = built.customer_columns(self.conn, t, customer, source.table)
+        return built.with_dimensions(self.conn, t, dimensions)
 
     def customers_with(self, name: str, t: Table, dimension: str) -> Table:
         """`t`, rows with a `customer` column, with source `name`'s `dimension` of each
@@ -706,9 +712,7 @@ class Sources:
         source = self.model.source(name)
         dim = source.dimension(dimension)
         assert dim is not None and dim.of_customer
-        if self.resident:
-            t = built.customer_columns(self.conn, t, [dimension], source.table)
-        return built.with_dimensions(self.conn, t, [dim])
+        return self._with(source, t, [dim])
 
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)
