@@ -974,9 +974,18 @@ class Returning(History):
     """Entities active in the period that were active in an earlier one."""
 
     def kept(self, h: _Histories) -> Table:
+        # Active in a period after their first is active and not new: each entity active
+        # in the period but those whose first period it is. For some periods, those are the
+        # first periods of those periods alone, so the month's buyers are matched to its
+        # new customers, not to every customer's first period.
         active = _activity(h.engine, self.source, self.entity, h.request)
-        joined = active.join(h.firsts, active[self.entity] == h.firsts.first_entity)
-        return joined.filter(joined.p > joined.first_p)
+        new = h.firsts
+        if h.request.span is not None:
+            new = new.filter(new.first_p.between(SPAN_FIRST, SPAN_LAST))
+        active = active.filter(active[self.entity].notnull() & active.p.notnull())
+        return active.anti_join(
+            new, [active[self.entity] == new.first_entity, active.p == new.first_p]
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
