@@ -1,8 +1,8 @@
-"""Live breakdowns by a customer's region or city read the customer's values from lookups
-kept with the mirror's connection (`sources.customer_columns`), not from a join to every
-customer: the numbers are the join's, gaps in the customer ids and customers with no
-region included, and a filter by a value no customer has finds nothing rather than
-failing. The age bracket (a join) is read beside them.
+"""Live breakdowns by a customer's region, city or age bracket read the customer's values
+(the birth date's for the age bracket) from lookups kept with the mirror's connection
+(`sources.customer_columns`), not from a join to every customer: the numbers are the
+join's, gaps in the customer ids and customers with no region or birth date included,
+and a filter by a value no customer has finds nothing rather than failing.
 
 The company (February 2026): L1 (North, Åre, born 1990-05-10) buys 100 on 5 February
 and 20 on 20 February; L2 (no region, no city, no birth date) buys 50; L3 (a region with
@@ -99,9 +99,9 @@ def test_a_live_breakdown_by_a_customer_column_reads_lookups_with_the_joins_numb
                 "revenue", by=by, since=FEB, until=FEB_END
             )
         )
-        # Then it read a text column from a lookup made on the connection (the age
-        # bracket, from a join)
-        assert (("lookup", by) in conn.snapshot) == (by != "age_bracket")
+        # Then it read the customer's column from a lookup made on the connection (the
+        # age bracket, the birth date's)
+        assert ("lookup", "birth_date" if by == "age_bracket" else by) in conn.snapshot
     # And the numbers are the join's, the customer with none of it included
     assert got == want
     assert sum(v for _, v in got) == 200
@@ -160,3 +160,21 @@ def test_a_source_with_fewer_rows_than_customers_keeps_the_join(live):
         assert ("lookup", "region") not in conn.snapshot
     assert got == want
     assert ("North", 1) in got
+
+
+@pytest.mark.django_db
+def test_birth_dates_outside_the_lists_days_are_joined(live, monkeypatch):
+    # Given a birth-date list that would start after L1's birth (1990-05-10)
+    monkeypatch.setattr(sources, "BIRTHS_FROM", "1995-01-01")
+    want = _feb(Engine(connect("app"), registry()).compute("revenue", by="age_bracket"))
+    # When the live connection breaks February's revenue down by age bracket
+    with live_connection() as conn:
+        got = _feb(
+            Engine(conn, registry(), narrow=True).compute(
+                "revenue", by="age_bracket", since=FEB, until=FEB_END
+            )
+        )
+        # Then no list of birth dates was made, and the join gave the same numbers
+        assert ("lookup", "birth_date") not in conn.snapshot
+    assert got == want
+    assert ("35-44", 120) in got and ("25-34", 30) in got
