@@ -659,6 +659,7 @@ class Sources:
         self.derived = derived
         self._cache: dict[tuple[str, str | None], Table] = {}
         self._derived_cores: dict[str, Table | None] = {}
+        self._got: dict[tuple[Any, ...], Table] = {}
 
     def _scoped(self, t: Table) -> Table:
         if self.departments is None:
@@ -679,6 +680,21 @@ class Sources:
         (query parameters), when it names some: a source that reads ahead of its rows
         (`Source.ahead_days`) is built from those periods' records and the days after
         alone, which its rows in the periods need (DuckDB); the caller keeps those rows."""
+        # The same arguments give the same expression: built once per Sources (kept per
+        # mirror version and scope on a live read), as building it again cost a month's
+        # cross-sell rate by age bracket 33 ms of Ibis a request at a million customers.
+        key = (name, tuple(dict.fromkeys(dimensions)), grain, span)
+        if key not in self._got:
+            self._got[key] = self._get(name, key[1], grain, span)
+        return self._got[key]
+
+    def _get(
+        self,
+        name: str,
+        dimensions: tuple[str, ...],
+        grain: str | None,
+        span: tuple[Any, Any] | None,
+    ) -> Table:
         source = self.model.source(name)
         grain = grain if self.period is not None else None
         if (
