@@ -131,33 +131,36 @@ def test_a_filter_by_a_value_no_customer_has_finds_nothing(live):
     assert [v for p, _, v in north if p == FEB] == [120]
 
 
+def _app_and_live(key: str, by: str, lookup: str) -> tuple[list, list, bool]:
+    """February's `key` by `by` from the app database (a join to the customers) and from
+    the live connection, and whether the live connection made the lookup of `lookup`."""
+    want = _feb(Engine(connect("app"), registry()).compute(key, by=by))
+    with live_connection() as conn:
+        engine = Engine(conn, registry(), narrow=True)
+        got = _feb(engine.compute(key, by=by, since=FEB, until=FEB_END))
+        made = ("lookup", lookup) in conn.snapshot
+    return want, got, made
+
+
 @pytest.mark.django_db
 def test_customer_ids_too_sparse_for_a_list_are_joined(live, monkeypatch):
     # Given lookups allowed only for ids no higher than the number of customers' 0 times
     monkeypatch.setattr(sources, "LOOKUP_SPREAD", 0)
     monkeypatch.setattr(sources, "LOOKUP_SHORT", 0)
-    want = _feb(Engine(connect("app"), registry()).compute("revenue", by="region"))
-    with live_connection() as conn:
-        got = _feb(
-            Engine(conn, registry(), narrow=True).compute(
-                "revenue", by="region", since=FEB, until=FEB_END
-            )
-        )
-        # Then no lookup was made, and the join gave the same numbers
-        assert ("lookup", "region") not in conn.snapshot
+    # When the live connection breaks February's revenue down by region
+    want, got, made = _app_and_live("revenue", "region", "region")
+    # Then no lookup was made, and the join gave the same numbers
+    assert not made
     assert got == want
 
 
 @pytest.mark.django_db
 def test_a_source_with_fewer_rows_than_customers_keeps_the_join(live):
     # Given the company's feedback: one answer (fewer rows than its three customers)
-    want = _feb(Engine(connect("app"), registry()).compute("rated_feedback", by="region"))
     # When the live connection breaks February's rated answers down by region
-    with live_connection() as conn:
-        engine = Engine(conn, registry(), narrow=True)
-        got = _feb(engine.compute("rated_feedback", by="region", since=FEB, until=FEB_END))
-        # Then the answers were joined to the customers, no lookup made
-        assert ("lookup", "region") not in conn.snapshot
+    want, got, made = _app_and_live("rated_feedback", "region", "region")
+    # Then the answers were joined to the customers, no lookup made
+    assert not made
     assert got == want
     assert ("North", 1) in got
 
@@ -166,15 +169,9 @@ def test_a_source_with_fewer_rows_than_customers_keeps_the_join(live):
 def test_birth_dates_outside_the_lists_days_are_joined(live, monkeypatch):
     # Given a birth-date list that would start after L1's birth (1990-05-10)
     monkeypatch.setattr(sources, "BIRTHS_FROM", "1995-01-01")
-    want = _feb(Engine(connect("app"), registry()).compute("revenue", by="age_bracket"))
     # When the live connection breaks February's revenue down by age bracket
-    with live_connection() as conn:
-        got = _feb(
-            Engine(conn, registry(), narrow=True).compute(
-                "revenue", by="age_bracket", since=FEB, until=FEB_END
-            )
-        )
-        # Then no list of birth dates was made, and the join gave the same numbers
-        assert ("lookup", "birth_date") not in conn.snapshot
+    want, got, made = _app_and_live("revenue", "age_bracket", "birth_date")
+    # Then no list of birth dates was made, and the join gave the same numbers
+    assert not made
     assert got == want
     assert ("35-44", 120) in got and ("25-34", 30) in got
