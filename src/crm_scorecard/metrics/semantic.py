@@ -710,15 +710,15 @@ class Sources:
         # A dimension computed from others (declared in a metrics file) has them joined first.
         needed = [source.dimension(r) for d in wanted for r in d.reads]
         joined = [d for d in needed if d is not None] + wanted
-        return self._with(source, core, joined)
+        return self._with(core, joined)
 
-    def _with(self, source: Source, t: Table, dimensions: list[Dimension]) -> Table:
-        """`t` (rows of `source`, or with its `customer` column) with `dimensions` added:
-        the customer's text columns looked up on a live read (built.customer_columns), the
-        rest joined on."""
+    def _with(self, t: Table, dimensions: list[Dimension]) -> Table:
+        """`t` (a source's rows, or rows with its `customer` column) with `dimensions`
+        added: the customer's columns looked up on a live read (built.customer_columns),
+        the rest joined on."""
         if self.resident:
             customer = [d.name for d in dimensions if d.join is built.join_customer]
-            t = built.customer_columns(self.conn, t, customer, source.table)
+            t = built.customer_columns(self.conn, t, customer)
         return built.with_dimensions(self.conn, t, dimensions)
 
     def customers_with(self, name: str, t: Table, dimension: str) -> Table:
@@ -728,7 +728,7 @@ class Sources:
         source = self.model.source(name)
         dim = source.dimension(dimension)
         assert dim is not None and dim.of_customer
-        return self._with(source, t, [dim])
+        return self._with(t, [dim])
 
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)

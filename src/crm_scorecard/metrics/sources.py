@@ -191,7 +191,7 @@ TEXT_LOOKUPS = ("region", "country", "city", "segment", "acquisition_channel")
 BIRTHS_FROM = "1900-01-01"
 
 
-def customer_columns(conn: Connection, t: Table, names: Iterable[str], table: str) -> Table:
+def customer_columns(conn: Connection, t: Table, names: Iterable[str]) -> Table:
     """`t` with the customer's columns among `names` (region, country, city, segment,
     acquisition channel, and the age bracket from the birth date) read from lookups by
     customer id rather than by a join, on a DuckDB connection kept open for a mirror
@@ -210,11 +210,11 @@ def customer_columns(conn: Connection, t: Table, names: Iterable[str], table: st
     inside the macro cost a month's orders by region 10 ms more: DuckDB copies the whole
     list through an aggregate to check that the subquery has one row; 18-22 ms against
     8-9 ms for a month's 108,000 orders grouped by region at a million customers.)
-    Reading a list costs about 8 ms a query at a million customers, so a source whose
-    `table` has fewer rows than there are customers (complaints) keeps the join, which
-    costs less over its few rows (overdue complaints 93 ms joined, 106-111 ms so). A month's
-    contacts by age bracket: 122 ms joined, 52 ms so (in DuckDB alone, with the bracket
-    worked out from YYYYMMDD numbers: see age_bracket)."""
+    A source with fewer rows than there are customers reads the lookups too: a join reads
+    every customer (open complaints by city at a million customers: 102-106 ms joined,
+    44-47 ms so, in DuckDB). A month's contacts by age bracket: 122 ms joined, 52 ms so
+    (in DuckDB alone, with the bracket worked out from YYYYMMDD numbers: see
+    age_bracket)."""
     lookups = (*TEXT_LOOKUPS, "age_bracket")
     names = [n for n in dict.fromkeys(names) if n in lookups and n not in t.columns]
     if not names or conn.snapshot is None or conn.name != "duckdb":
@@ -230,12 +230,6 @@ def customer_columns(conn: Connection, t: Table, names: Iterable[str], table: st
         conn.snapshot[("lookup", "ids")] = ids
     count, top, births_fit = ids
     if not count or top > max(LOOKUP_SPREAD * count, LOOKUP_SHORT):
-        return t
-    if ("lookup", "rows", table) not in conn.snapshot:
-        conn.table(table)  # its view
-        (rows,) = conn.backend.raw_sql(f'SELECT count(*) FROM "{table}"').fetchone()
-        conn.snapshot[("lookup", "rows", table)] = rows
-    if conn.snapshot[("lookup", "rows", table)] < count:
         return t
     for name in names:
         column = "birth_date" if name == "age_bracket" else name
