@@ -24,6 +24,7 @@ from crm_scorecard.accounts.models import Department
 from crm_scorecard.crm import models as m
 from crm_scorecard.metrics import profile, profile_cube, sources
 from crm_scorecard.metrics.api import customer_profile, engine_for
+from crm_scorecard.metrics.connect import connect
 
 from . import profile_data
 
@@ -300,3 +301,35 @@ def test_the_age_bracket_from_date_comparisons_is_the_engines_own():
 
 def bracket(day: date, birth: date) -> str:
     return str(ibis.duckdb.connect().execute(profile.age_bracket_on(day, ibis.literal(birth))))
+
+
+@pytest.mark.django_db
+def test_the_age_bracket_at_its_edges_on_the_app_database():
+    # Given events on and around birthdays that cross a bracket's limit, leap days, an
+    # event before the birth and an unknown birth date
+    cases = [
+        (datetime(2026, 5, 10, 12), date(2001, 5, 10), "25-34"),  # turns 25 that day
+        (datetime(2026, 5, 9, 23, 59), date(2001, 5, 10), "under 25"),  # the day before
+        (datetime(2028, 2, 29, 12), date(2003, 2, 28), "25-34"),
+        (datetime(2028, 2, 29, 12), date(2003, 3, 1), "under 25"),
+        (datetime(2029, 2, 28, 12), date(2004, 2, 29), "under 25"),  # no 29 Feb in 2029
+        (datetime(2029, 3, 1, 0, 0), date(2004, 2, 29), "25-34"),
+        (datetime(2026, 6, 30, 12), date(1961, 6, 30), "65+"),
+        (datetime(2026, 6, 30, 12), date(1961, 7, 1), "55-64"),
+        (datetime(2020, 1, 1, 12), date(2021, 6, 1), "under 25"),  # before the birth
+        (datetime(2026, 1, 1, 12), None, None),
+    ]
+    events = ibis.memtable(
+        {"n": list(range(len(cases))), "ts": [c[0] for c in cases], "birth": [c[1] for c in cases]},
+        schema={"n": "int64", "ts": "timestamp", "birth": "date"},
+    )
+    # When the app database's engine (SQLite or PostgreSQL) brackets them
+    conn = connect("app")
+    try:
+        got = conn.backend.execute(
+            events.select(events.n, b=sources.age_bracket(events.ts, events.birth)).order_by("n")
+        )
+    finally:
+        conn.close()
+    # Then each is in the bracket of its age that day
+    assert [None if b is None or b != b else b for b in got.b] == [c[2] for c in cases]
