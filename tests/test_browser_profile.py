@@ -69,7 +69,8 @@ def test_profile_heat_map_bars_and_csv(live_server, browser_page):
     page.fill("input[name=fval] >> nth=0", "no such value")
     page.select_option("select[name=fdim] >> nth=0", "country")
     page.click("#profile-form button[type=submit]")
-    assert page.locator("#profile-no-data").is_visible()
+    # (the click only starts the navigation: wait for the new page, not the old one)
+    page.wait_for_selector("#profile-no-data", state="visible")
     assert page.locator("#profile-chart").count() == 0
 
 
