@@ -94,7 +94,11 @@ def test_a_breakdown_of_some_months_has_the_numbers_of_the_whole_history(mirrore
                     got = narrow.compute(key, by=by, since=since, until=until)
                     # Then the periods, dimension values and numbers are the same
                     assert [r[:2] for r in got] == [r[:2] for r in want], (key, by, since)
-                    assert [r[2] for r in got] == pytest.approx([r[2] for r in want], abs=1e-9)
+                    assert [r[2] for r in got] == pytest.approx([r[2] for r in want], abs=1e-9), (
+                        key,
+                        by,
+                        since,
+                    )
                     compared += bool(want)
             narrowed_kinds = len({k for k, request in narrow._series if request.span})
     whole.close()

@@ -363,6 +363,31 @@ def test_a_period_range_gives_the_numbers_of_the_whole_history(company, choice):
 
 
 @pytest.mark.parametrize("choice", ENGINES)
+def test_what_is_open_at_the_end_of_some_months_is_read_from_what_was_open_then(company, choice):
+    # Given an engine reading only the months asked for (what a page or the API asks)
+    narrow = Engine(connect(choice), registry(), narrow=True)
+    OPEN.append(narrow)
+    feb = date(2026, 2, 1)
+    # When the open complaints of January and February are asked for together
+    rows = narrow.compute("open_complaints", by="region", since=JAN, until=date(2026, 2, 28))
+    # Then each month's end counts what stood open then: MK2 (South) at the end of January
+    # (resolved Feb 5), MK3 (North) at the end of February (opened Feb 25, never resolved);
+    # MK1 and MK4 were resolved in the month they opened; North is 0 in January, not missing
+    assert rows == [(JAN, "North", 0), (JAN, "South", 1), (feb, "North", 1), (feb, "South", 0)]
+    # And overdue: MK2 from its due time, Jan 23, until Feb 5; MK3, due in March, never
+    rows = narrow.compute("overdue_complaints", by="region", since=JAN, until=date(2026, 2, 28))
+    assert rows == [(JAN, "North", 0), (JAN, "South", 1), (feb, "North", 0), (feb, "South", 0)]
+    # And February alone, for the company and by department (M-Service's, all four)
+    assert narrow.compute("open_complaints", since=feb, until=feb) == [(feb, None, 1)]
+    assert narrow.compute("open_complaints", by="department", since=feb, until=feb) == [
+        (feb, "M-Service", 1)
+    ]
+    # (each read for those months alone, not the whole history's)
+    spans = {r.span for k, r in narrow._series if k in ("open_complaints", "overdue_complaints")}
+    assert None not in spans and len(spans) == 2
+
+
+@pytest.mark.parametrize("choice", ENGINES)
 def test_filters_and_grains(company, choice):
     engine = Engine(connect(choice), registry())
     # Given a filter on region North: c1 and c3
