@@ -164,8 +164,9 @@ class Source:
     # own (a contact knows whether the customer came back within 7 days): a request for
     # some periods reads those periods and this many days after (Sources.get's `span`).
     ahead_days: int = 0
-    # Its core joins tables: worth computing once into a table of its own when many
-    # metrics read it.
+    # Its core joins tables, or works much out for each row (a complaint's service level):
+    # worth computing once into a table of its own when many metrics read it, and on a
+    # live read once per mirror version (Sources._resident).
     materialise: bool = False
     # The table a mirror version holds this source's core in, for the whole company (no
     # period index), worked out once when the version is made (`derive_sources`): read
@@ -352,6 +353,10 @@ SOURCES = (
         },
         ends=("resolved_ts",),
         dimensions=(*CUSTOMER, COMPLAINT_CATEGORY, VOC_THEME),
+        # Each row's service level, due time and overdue span, read from the table where
+        # worked out once: a month's overdue complaints at 1,000,000 customers 57 -> 15 ms
+        # on a live read (see the README).
+        materialise=True,
     ),
     Source(
         name="leads",
