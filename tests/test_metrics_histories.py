@@ -28,9 +28,10 @@ def shop(transactional_db) -> None:
     accessory. c3 (South, Phone sales) buys an accessory in February, its first order."""
     stores = DepartmentFactory(name="Stores")
     phone = DepartmentFactory(name="Phone sales")
-    c1 = CustomerFactory(department=stores, region="North")
-    c2 = CustomerFactory(department=stores, region="North")
-    c3 = CustomerFactory(department=phone, region="South")
+    # (c1 is 35 all year; c2 turns 25 on 1 February; c3's birth date is not known)
+    c1 = CustomerFactory(department=stores, region="North", birth_date=date(1990, 3, 15))
+    c2 = CustomerFactory(department=stores, region="North", birth_date=date(2001, 2, 1))
+    c3 = CustomerFactory(department=phone, region="South", birth_date=None)
     device = ProductFactory(category="Devices", tier="standard")
     premium = ProductFactory(category="Devices", tier="premium")
     accessory = ProductFactory(category="Accessories", tier="standard")
@@ -48,7 +49,8 @@ def shop(transactional_db) -> None:
             external_id=f"H-{n}",
             customer=customer,
             ordered_at=datetime(2026, month, 10, tzinfo=UTC),
-            channel="online",
+            # c1's March order by phone, every other online
+            channel="phone" if (customer, month) == (c1, 3) else "online",
         )
         for line, product in enumerate(products, start=1):
             m.OrderLine.objects.create(
@@ -99,6 +101,30 @@ def test_histories_count_each_customer_once_a_month(shop, choice):
             got = {name: [v for _, d, v in rows if d == name] for name in ("North", "South")}
             want_south = [0, 1, 0] if key == "new_customers" else []
             assert got == {"North": NORTH[key], "South": want_south}, key
+
+
+@pytest.mark.parametrize("choice", ["app", "duckdb"])
+@pytest.mark.parametrize("narrow", [False, True])
+def test_up_and_cross_selling_by_what_the_purchase_says(shop, choice, narrow):
+    # Given an engine over the whole history, or one reading the months asked for alone
+    with Engine(connect(choice), registry(), narrow=narrow) as engine:
+
+        def by(key: str, dimension: str) -> dict[str, list[float | None]]:
+            rows = engine.compute(key, by=dimension, since=JAN, until=MAR)
+            return {d: [v for _, e, v in rows if e == d] for d in {d for _, d, _ in rows}}
+
+        # When up- and cross-selling are broken down by the age bracket at the purchase
+        # (a month's purchases matched to first purchases, then the bracket worked out)
+        # Then c2's premium device and accessory in March count at 25, not at the 24 of
+        # its first purchase; c1's two new categories once, at 35
+        assert by("upsell_customers", "age_bracket") == {"25-34": [0, 0, 1]}
+        assert by("cross_sell_customers", "age_bracket") == {
+            "25-34": [0, 0, 1],
+            "35-44": [0, 0, 1],
+        }
+        # When broken down by the order's channel, then c1's March order is a phone sale
+        assert by("upsell_customers", "channel") == {"online": [0, 0, 1]}
+        assert by("cross_sell_customers", "channel") == {"online": [0, 0, 1], "phone": [0, 0, 1]}
 
 
 @pytest.mark.parametrize("choice", ["app", "duckdb"])

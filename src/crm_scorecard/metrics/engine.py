@@ -199,6 +199,10 @@ class Engine:
         it, where `of_customer`."""
         return self._sources.customers_with(source, t, dimension)
 
+    def rows_with(self, source: str, t: Table, dimension: str) -> Table:
+        """`t`, some of `source`'s rows (as `table` gives them), with `dimension` added."""
+        return self._sources.rows_with(source, t, dimension)
+
     def department_entities(self, source: str) -> tuple[str, ...]:
         """The source's entities all of whose rows are in one department."""
         return self.registry.model.source(source).department_entities

@@ -626,6 +626,14 @@ def expression_dimension(source: Source, name: str, expression: str, meaning: st
     return Dimension(name, meaning or f"{expression}", parsed.join, reads)
 
 
+def _joined(source: Source, dimensions: Iterable[str]) -> list[Dimension]:
+    """Those of `dimensions` `source` offers, in the order to join them: a dimension
+    computed from others (declared in a metrics file) after them."""
+    wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
+    needed = [source.dimension(r) for d in wanted for r in d.reads]
+    return [d for d in needed if d is not None] + wanted
+
+
 class Sources:
     """Builds the per-event tables the metrics aggregate, scoped to departments, as the
     semantic model (`semantic.py`) declares them.
@@ -712,11 +720,7 @@ class Sources:
             core = self._ahead(source, grain, span)
         else:
             core = self._core(source, grain)
-        wanted = [d for d in map(source.dimension, dict.fromkeys(dimensions)) if d is not None]
-        # A dimension computed from others (declared in a metrics file) has them joined first.
-        needed = [source.dimension(r) for d in wanted for r in d.reads]
-        joined = [d for d in needed if d is not None] + wanted
-        return self._with(core, joined)
+        return self._with(core, _joined(source, dimensions))
 
     def _with(self, t: Table, dimensions: list[Dimension]) -> Table:
         """`t` (a source's rows, or rows with its `customer` column) with `dimensions`
@@ -735,6 +739,11 @@ class Sources:
         dim = source.dimension(dimension)
         assert dim is not None and dim.of_customer
         return self._with(t, [dim])
+
+    def rows_with(self, name: str, t: Table, dimension: str) -> Table:
+        """`t`, some of source `name`'s rows (with its columns), with `dimension` added as
+        `get` adds it: worked out for those rows alone."""
+        return self._with(t, _joined(self.model.source(name), (dimension,)))
 
     def _core(self, source: Source, grain: str | None) -> Table:
         key = (source.name, grain)
