@@ -810,10 +810,9 @@ class History(Metric):
 
     def _rows(self, engine: Runner, request: Request) -> Table:
         """The (entity, period[, dimension]) rows the history keeps, of the periods asked for."""
-        t = _with_period(engine.table(self.source, request), request.grain)
+        t = engine.table(self.source, request)
         if request.by and request.by not in t.columns:
             raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
-        t = _narrowed(engine, t, request, "ts")
         # History is not narrowed by filters.
         whole = Request(grain=request.grain)
         base = _with_period(engine.table(self.source, whole), request.grain)
@@ -830,7 +829,7 @@ class History(Metric):
             ),
         )
         dims = [request.by] if request.by else []
-        kept = self.kept(_Histories(engine, self.source, request, t, base, firsts, dims))
+        kept = self.kept(_Histories(engine, self.source, request, base, firsts, dims))
         if request.span is not None:
             # (What is read off the first purchases alone spans every period.)
             kept = kept.filter(kept.p.between(SPAN_FIRST, SPAN_LAST))
@@ -846,7 +845,8 @@ class History(Metric):
 
     def kept(self, h: _Histories) -> Table:
         """The (entity, period[, dimension]) rows this history counts: of the periods
-        `h.t` holds, or of any period where read off the first purchases alone."""
+        the request asks for (`h.matched`, `_activity`), or of any period where read off
+        the first purchases alone."""
         raise NotImplementedError
 
     def rolls_up(self, engine: Runner) -> bool:
@@ -890,13 +890,13 @@ def _after_first(firsts_of: Table, entity: str, p: str, firsts: Table) -> Table:
 
 @dataclass(frozen=True)
 class _Histories:
-    """What every kind of history reads: the period's rows `t` (broken down and filtered
-    as asked), the whole history `base`, each entity's first period `firsts`."""
+    """What every kind of history reads: the request (its periods' records broken down
+    and filtered as asked: `matched`), the whole history `base`, each entity's first
+    period `firsts`."""
 
     engine: Runner
     source: str
     request: Request
-    t: Table
     base: Table
     firsts: Table
     dims: list[str]
