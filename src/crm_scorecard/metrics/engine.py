@@ -194,13 +194,10 @@ class Engine:
         dim = self.registry.model.source(source).dimension(dimension)
         return dim is not None and dim.of_customer
 
-    def customers_with(self, source: str, t: Table, dimension: str) -> Table:
-        """`t` (with `customer`) with each customer's `dimension`, as `source`'s rows get
-        it, where `of_customer`."""
-        return self._sources.customers_with(source, t, dimension)
-
     def rows_with(self, source: str, t: Table, dimension: str) -> Table:
-        """`t`, some of `source`'s rows (as `table` gives them), with `dimension` added."""
+        """`t`, some of `source`'s rows (as `table` gives them) or rows with a `customer`
+        column where the dimension is the customer's own (`of_customer`), with `dimension`
+        added."""
         return self._sources.rows_with(source, t, dimension)
 
     def department_entities(self, source: str) -> tuple[str, ...]:

@@ -72,8 +72,6 @@ class Runner(Protocol):
 
     def of_customer(self, source: str, dimension: str) -> bool: ...
 
-    def customers_with(self, source: str, t: Table, dimension: str) -> Table: ...
-
     def rows_with(self, source: str, t: Table, dimension: str) -> Table: ...
 
     def dimension_values(
@@ -965,7 +963,7 @@ class _Histories:
             return rows
         by = self.request.by
         assert by is not None
-        return self.engine.customers_with(self.source, rows, by).select(entity, "p", by)
+        return self.engine.rows_with(self.source, rows, by).select(entity, "p", by)
 
 
 @dataclass(frozen=True, kw_only=True)

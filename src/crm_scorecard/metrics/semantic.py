@@ -731,18 +731,11 @@ class Sources:
             t = built.customer_columns(self.conn, t, customer)
         return built.with_dimensions(self.conn, t, dimensions)
 
-    def customers_with(self, name: str, t: Table, dimension: str) -> Table:
-        """`t`, rows with a `customer` column, with source `name`'s `dimension` of each
-        customer added as the source's own rows get it: one whose value is the customer's
-        own whenever (Dimension.of_customer)."""
-        source = self.model.source(name)
-        dim = source.dimension(dimension)
-        assert dim is not None and dim.of_customer
-        return self._with(t, [dim])
-
     def rows_with(self, name: str, t: Table, dimension: str) -> Table:
-        """`t`, some of source `name`'s rows (with its columns), with `dimension` added as
-        `get` adds it: worked out for those rows alone."""
+        """`t` with source `name`'s `dimension` added as `get` adds it, worked out for
+        those rows alone: `t` holds some of the source's rows (with its columns), or, for
+        a value of the customer's own whenever (Dimension.of_customer), rows with a
+        `customer` column."""
         return self._with(t, _joined(self.model.source(name), (dimension,)))
 
     def _core(self, source: Source, grain: str | None) -> Table:
