@@ -16,6 +16,7 @@ from contextlib import closing
 import ibis
 import pytest
 
+from crm_scorecard.crm.models import OrderLine
 from crm_scorecard.metrics.compiled import FILE, digest
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
@@ -130,6 +131,36 @@ def test_a_parquet_view_declared_then_opened_has_the_schema_duckdb_describes(mir
         assert orders.schema() == described(conn, orders).schema()
         assert lines.schema() == described(conn, lines).schema()
         assert str(orders.schema()["ordered_at"]) == "timestamp(6)"
+
+
+@pytest.mark.django_db
+def test_a_few_valued_text_is_written_as_an_enum_in_text_order_over_the_mirror(mirrored):
+    # Given a run over the mirror that keeps the order lines in a work table
+    with Engine(connect("auto"), registry(), materialise=True) as engine:
+        name = work_tables(engine)["order_lines"].op().name
+        run = engine.conn.backend.con.execute
+        # When DuckDB describes the work table, and its text is read back
+        types = {row[0]: row[1] for row in run(f'DESCRIBE "temp"."main"."{name}"').fetchall()}
+        read = run(
+            f"SELECT min(product_category), max(product_category), "
+            f"count(*) FILTER (WHERE product_tier = 'premium'), "
+            f"count(*) FILTER (WHERE product_category < 'B') "
+            f'FROM "temp"."main"."{name}"'
+        ).fetchone()
+        # Then the order's channel and the product's category and tier are ENUMs of the
+        # values the files hold, in text order, compared and ordered as text
+        assert types["channel"] == "ENUM('online')"
+        assert types["product_category"] == "ENUM('Accessories', 'Devices')"
+        assert types["product_tier"] == "ENUM('premium', 'standard')"
+        assert types["customer"] == "BIGINT"
+        lines = OrderLine.objects
+        assert read == (
+            "Accessories",
+            "Devices",
+            lines.filter(product__tier="premium").count(),
+            lines.filter(product__category="Accessories").count(),
+        )
+        assert read[2] > 0 and 0 < read[3] < lines.count()
 
 
 def catalogue(engine: Engine) -> dict[str, list]:

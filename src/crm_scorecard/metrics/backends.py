@@ -36,6 +36,15 @@ from .compiled import FILE, CompiledSql, digest
 
 WORK_PREFIX = "crm_metrics_work_"
 
+# Text columns with a handful of values, read from Parquet files (which never change under
+# a connection) as DuckDB ENUMs: one byte a row where a table of the rows is written.
+# The order lines' work table (each line with its order's channel and its product's
+# category and tier) at 1,000,000 customers: 0.86-0.88 s -> 0.62 s; each customer's
+# first purchase per category read off it 0.25-0.28 -> 0.15-0.17 s. The values are in
+# their text order, so comparing and sorting them is as for the text. (Not the contacts'
+# channel: a scan of ten million contacts casting each, 0.37 -> 0.50 s.)
+CATEGORICAL = {"crm_order": ("channel",), "crm_product": ("category", "tier")}
+
 
 def _drop_orphan_work_tables(backend: Any) -> None:
     """Drop the work tables of PostgreSQL sessions that no longer exist."""
@@ -249,11 +258,29 @@ class Connection:
         else:
             origin = f'{self.database}."{name}"'
         select, self._schemas[name] = naive_utc_view(self.backend, origin)
+        if self.parquet is not None and name in CATEGORICAL:
+            select = self._categorical(name, origin, select)
         if self.copy and self.database:
             # One scan of the app database per table; every metric then reads the
             # columnar copy instead of going back through the scanner.
             return f'CREATE OR REPLACE TABLE main."{name}" AS {select}'
         return f'CREATE OR REPLACE TEMP VIEW "{name}" AS {select}'
+
+    def _categorical(self, name: str, origin: str, select: str) -> str:
+        """`select` (every column of `origin`, table `name`'s file) with its CATEGORICAL
+        columns as ENUMs of the values the file holds, in text order."""
+        kinds = []
+        for column in CATEGORICAL[name]:
+            kind = f"crm_values_{name}_{column}"
+            values = f'SELECT DISTINCT "{column}" FROM {origin} WHERE "{column}" IS NOT NULL'
+            (count,) = self.backend.raw_sql(f"SELECT count(*) FROM ({values})").fetchone()
+            if not count:
+                continue  # an ENUM has one value at least
+            self.backend.raw_sql(f"CREATE TYPE IF NOT EXISTS {kind} AS ENUM ({values} ORDER BY 1)")
+            kinds.append(f'CAST("{column}" AS {kind}) AS "{column}"')
+        if not kinds:
+            return select
+        return f"SELECT * REPLACE ({', '.join(kinds)}) FROM ({select})"
 
 
 def naive_utc_select(backend: Any, origin: str) -> str:
