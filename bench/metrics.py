@@ -332,6 +332,7 @@ def run_fixed_cost(rounds: int) -> dict:
     import statistics
 
     from crm_scorecard.metrics.backends import connect_parquet, duckdb_in_utc
+    from crm_scorecard.metrics.columnar_copy import PARQUET
     from crm_scorecard.metrics.definitions import registry
     from crm_scorecard.metrics.engine import Engine
     from crm_scorecard.metrics.mirror import mirror_folder, mirror_pin
@@ -344,8 +345,7 @@ def run_fixed_cost(rounds: int) -> dict:
             quoted = str(source).replace("'", "''")
             target = str(folder / source.name).replace("'", "''")
             con.raw_sql(
-                f"COPY (SELECT * FROM read_parquet('{quoted}') LIMIT 0) TO '{target}' "
-                "(FORMAT parquet)"
+                f"COPY (SELECT * FROM read_parquet('{quoted}') LIMIT 0) TO '{target}' ({PARQUET})"
             )
         con.disconnect()
     finally:

@@ -189,6 +189,42 @@ def test_event_tables_are_written_in_time_order(tmp_path):
         pin.release()
 
 
+def test_every_file_is_written_in_parquets_second_format_with_lz4(tmp_path):
+    # Given calls and orders
+    customer = CustomerFactory(department=DepartmentFactory(name="Care"))
+    for day in (3, 1, 2):
+        InteractionFactory(customer=customer, started_at=WHEN.replace(day=day))
+        OrderFactory(customer=customer, ordered_at=WHEN.replace(day=day))
+
+    # When the mirror copies them (and works out the company's contacts)
+    mirror_sync(tmp_path)
+
+    # Then every column of every file is compressed with LZ4, and the ids and times of the
+    # tables and the contacts worked out are stored as differences (the second format's)
+    pin = mirror_pin(tmp_path)
+    try:
+        files = {path.stem: str(path) for path in pin.path.glob("*.parquet")}
+        assert {"crm_interaction", "crm_order", "derived_contacts"} <= set(files)
+        for name, path in files.items():
+            chunks = duckdb.sql(
+                f"SELECT path_in_schema, compression, encodings FROM parquet_metadata('{path}')"
+            ).fetchall()
+            assert {compression for _, compression, _ in chunks} <= {"LZ4_RAW"}, name
+        for name, column in [
+            ("crm_interaction", "started_at"),
+            ("crm_interaction", "id"),
+            ("crm_order", "ordered_at"),
+            ("derived_contacts", "ts"),
+        ]:
+            encodings = duckdb.sql(
+                f"SELECT encodings FROM parquet_metadata('{files[name]}') "
+                f"WHERE path_in_schema = '{column}'"
+            ).fetchall()
+            assert encodings == [("DELTA_BINARY_PACKED",)], (name, column)
+    finally:
+        pin.release()
+
+
 def _derived_contacts(folder) -> tuple[list, int]:
     """The contacts the mirror's version holds worked out: (id, next contact's time,
     repeat) in the file's order, and the file's inode (the same when linked)."""

@@ -24,6 +24,13 @@ from pathlib import Path
 
 ATTEMPTS = 3  # a reader may meet SQLITE_BUSY while another connection recovers the WAL
 
+# How DuckDB writes every Parquet file of the mirror: in Parquet's second format (sorted
+# timestamps and ids stored as differences), compressed with LZ4. Against its default
+# (the first format, Snappy), for the ten million contacts of 1,000,000 customers: 313 ->
+# 230 MB, written in 2.6 s rather than 3.5, the whole catalogue's two scans of them
+# 436-441 -> 374-389 ms, a month of them 11.1 -> 8.0 ms (in DuckDB alone, load ~1).
+PARQUET = "FORMAT parquet, PARQUET_VERSION V2, COMPRESSION lz4_raw, ROW_GROUP_SIZE 122880"
+
 
 def extension_path(package: str) -> Path:
     """The DuckDB extension file shipped in a Python package (no download at run time)."""
@@ -53,8 +60,7 @@ def copy_tables(
             # as plain UTC ones), so every column is copied as it is.
             ordered = f' ORDER BY "{order[table]}"' if table in order else ""
             con.execute(
-                f"COPY (SELECT * FROM app.\"{table}\"{ordered}) TO '{_quote(target)}' "
-                "(FORMAT parquet)"
+                f"COPY (SELECT * FROM app.\"{table}\"{ordered}) TO '{_quote(target)}' ({PARQUET})"
             )
             yield table
         con.execute("DETACH app")

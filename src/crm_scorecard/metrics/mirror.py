@@ -47,7 +47,7 @@ from .backends import (
     naive_utc_select,
     write_parquet,
 )
-from .columnar_copy import sqlite_to_parquet
+from .columnar_copy import PARQUET, sqlite_to_parquet
 from .profile_cube import derive
 from .semantic import MODEL, Sources, event_order
 from .sources import TABLES
@@ -227,7 +227,7 @@ def _copy(tables: list[str], target: Path, progress: Callable[[str], None] | Non
             if table in order:
                 select = f'SELECT * FROM ({select}) ORDER BY "{order[table]}"'
             quoted = str(path).replace("'", "''")
-            conn.backend.raw_sql(f"COPY ({select}) TO '{quoted}' (FORMAT parquet)")
+            conn.backend.raw_sql(f"COPY ({select}) TO '{quoted}' ({PARQUET})")
             if progress:
                 progress(table)
     finally:
