@@ -19,6 +19,7 @@ from crm_scorecard.metrics import live
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
+from crm_scorecard.metrics.kinds import Aggregate, History, Retention, Stock
 from crm_scorecard.metrics.live import live_connection, live_forget
 from crm_scorecard.metrics.mirror import mirror_sync, mirror_version
 from crm_scorecard.metrics.services import metric_series
@@ -215,6 +216,56 @@ def test_a_months_ratio_or_stock_reads_one_source_in_one_query(mirrored, monkeyp
     # (from the complaints with their service level worked out once for the mirror version)
     [conn] = live._idle[mirror_version(mirrored["folder"])]
     assert ("resident", "complaints", "month") in conn.snapshot
+
+
+@pytest.mark.django_db
+def test_a_months_query_is_built_once_for_every_month(mirrored, monkeypatch):
+    # Given the live connection, warm: each metric by region asked for January once
+    live_forget()
+    boss = mirrored["users"]["boss"]
+    keys = ("revenue", "nps", "cross_sell_rate", "retention_rate", "overdue_complaints")
+    for key in keys:
+        metric_series(key=key, user=boss, by="region", since=JAN, until=date(2026, 1, 31))
+    built = []
+    for kind, name in [
+        (Aggregate, "_rows"),
+        (Aggregate, "_batch"),
+        (History, "_counted"),
+        (Retention, "_counted"),
+        (Stock, "_open_rows"),
+    ]:
+        original = getattr(kind, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            built.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(kind, name, staticmethod(spy) if name == "_batch" else spy)
+
+    def month(key: str, since: date, until: date) -> list:
+        return _month(metric_series(key=key, user=boss, by="region", since=since, until=until))
+
+    # When February and March are asked for
+    got = {
+        (key, since.month): month(key, since, until)
+        for key in keys
+        for since, until in [(FEB, date(2026, 2, 28)), (MAR, date(2026, 3, 31))]
+    }
+    # Then no query was built again: each month ran January's with its own months
+    assert built == []
+    # And each month has its own numbers: revenue (South sold nothing in February), the
+    # net promoter score (South answered nothing then: no data), no complaint overdue at
+    # the end of February; the rates as the whole history has them
+    assert got[("revenue", 2)] == [(2, "North", 370), (2, "South", 0)]
+    assert got[("revenue", 3)] == [(3, "North", 20), (3, "South", 40)]
+    assert got[("nps", 2)] == [(2, "North", 100.0), (2, "South", None)]
+    assert got[("overdue_complaints", 2)] == [(2, "North", 0), (2, "South", 0)]
+    with closing(connect("auto")) as conn:
+        whole = Engine(conn, registry())
+        for key in ("cross_sell_rate", "retention_rate"):
+            rows = whole.compute(key, by="region")
+            for m in (2, 3):
+                assert got[(key, m)] == [(p.month, d, v) for p, d, v in rows if p.month == m], key
 
 
 @pytest.mark.django_db
