@@ -4,11 +4,12 @@ breakdown's or a filter's purchases, on every engine."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from crm_scorecard.accounts.models import Department
 from crm_scorecard.crm import models as m
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
@@ -142,3 +143,35 @@ def test_repeat_customers_and_retention_share_who_was_active_when(shop, choice):
         assert [key[3].by for key in active] == ["department_id"]
         assert retention == [None, 0.5, 0.5]
         assert repeat == WHOLE["repeat_customers"]
+
+
+@pytest.mark.parametrize("choice", ["app", "duckdb"])
+@pytest.mark.parametrize(("narrow", "roll_up"), [(False, True), (True, True), (False, False)])
+def test_repeat_customers_are_those_active_less_those_new_in_each_group(
+    shop, choice, narrow, roll_up
+):
+    # Given c4 (Stores), who orders twice in January, its first month, and once in February
+    stores = Department.objects.get(name="Stores")
+    c4 = CustomerFactory(department=stores, region="North")
+    device = m.Product.objects.get(tier="standard", category="Devices")
+    for n, day in enumerate((5, 20, 41)):
+        order = m.Order.objects.create(
+            external_id=f"N-{n}",
+            customer=c4,
+            ordered_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day),
+            channel="online",
+        )
+        m.OrderLine.objects.create(order=order, line_no=1, product=device, amount=Decimal(10))
+    # When the repeat customers are counted for the company (a group's active customers
+    # less its new ones: the whole company's, or each own department's added up) and by
+    # department
+    with Engine(connect(choice), registry(), narrow=narrow, roll_up=roll_up) as engine:
+        company = months(engine, "repeat_customers")
+        rows = engine.compute("repeat_customers", by="department", since=JAN, until=MAR)
+    # Then January has none back (c4's second order is in its first month, counted once
+    # among the active); February c2 and c4; March c1 and c2
+    assert company == [0, 2, 2]
+    # And by department Stores has them all; Phone sales (c3, new in February, never
+    # back) has no value at all, not a 0
+    got = {name: [v for _, d, v in rows if d == name] for name in ("Stores", "Phone sales")}
+    assert got == {"Stores": [0, 2, 2], "Phone sales": []}

@@ -855,6 +855,18 @@ class History(Metric):
 
     def _rows(self, engine: Runner, request: Request) -> Table:
         """The (entity, period[, dimension]) rows the history keeps, of the periods asked for."""
+        kept = self.kept(self._histories(engine, request))
+        if request.span is not None:
+            # (What is read off the first purchases alone spans every period.)
+            kept = kept.filter(kept.p.between(SPAN_FIRST, SPAN_LAST))
+        kept = kept.select(self.entity, "p", *([request.by] if request.by else []))
+        # DuckDB removes no duplicates a join of distinct rows cannot have: the repeat
+        # customers of the whole catalogue at 1,000,000 customers so 0.25 -> 0.15-0.18 s.
+        return kept if self.distinct_rows else kept.distinct()
+
+    def _histories(self, engine: Runner, request: Request) -> _Histories:
+        """What every kind reads for `request`: its records, the whole history, and each
+        entity's first period (with its own department, where all its records are in one)."""
         t = engine.table(self.source, request)
         if request.by and request.by not in t.columns:
             raise UnknownColumn(f"this metric cannot be broken down by {request.by}")
@@ -874,14 +886,7 @@ class History(Metric):
             ),
         )
         dims = [request.by] if request.by else []
-        kept = self.kept(_Histories(engine, self.source, request, base, firsts, dims))
-        if request.span is not None:
-            # (What is read off the first purchases alone spans every period.)
-            kept = kept.filter(kept.p.between(SPAN_FIRST, SPAN_LAST))
-        kept = kept.select(self.entity, "p", *dims)
-        # DuckDB removes no duplicates a join of distinct rows cannot have: the repeat
-        # customers of the whole catalogue at 1,000,000 customers so 0.25 -> 0.15-0.18 s.
-        return kept if self.distinct_rows else kept.distinct()
+        return _Histories(engine, self.source, request, base, firsts, dims)
 
     def _counted(self, engine: Runner, request: Request) -> Table:
         counted = self._rows(engine, request)
@@ -1048,6 +1053,32 @@ class Returning(History):
         return active.anti_join(
             new, [active[self.entity] == new.first_entity, active.p == new.first_p]
         )
+
+    def _counted(self, engine: Runner, request: Request) -> Table:
+        h = self._histories(engine, request)
+        if not (h.whole or h.own):
+            return super()._counted(engine, request)
+        # Where each entity falls in one group a period (the whole company, or its own
+        # department, where all its records are in one), those active after their first
+        # period are those active less those new: each group's count of the one less the
+        # other's, not each active entity matched to its first period (the whole
+        # catalogue at 1,000,000 customers: 0.46 s of anti-join -> see the README). A
+        # group with none back is absent, as when counted.
+        active = _activity(engine, self.source, self.entity, request)
+        active = active.filter(active[self.entity].notnull() & active.p.notnull())
+        there = active.group_by(["p", *h.dims]).aggregate(active=active.count())
+        new = h.firsts.filter(h.firsts.first_entity.notnull() & h.firsts.first_p.notnull())
+        if request.span is not None:
+            new = new.filter(new.first_p.between(SPAN_FIRST, SPAN_LAST))
+        own = {"new_dim": new.first_dept} if h.own else {}
+        came = new.group_by(new_p=new.first_p, **own).aggregate(new=new.count())
+        on = [there.p == came.new_p]
+        if h.own:
+            # (Entities in no department are a group of their own: null matches null.)
+            on.append(there[OWN_DEPARTMENT].identical_to(came.new_dim))
+        joined = there.left_join(came, on)
+        back = joined.select("p", *h.dims, value=joined.active - joined.new.fill_null(0))
+        return back.filter(back.value > 0)
 
 
 @dataclass(frozen=True, kw_only=True)
