@@ -175,3 +175,32 @@ def test_repeat_customers_are_those_active_less_those_new_in_each_group(
     # back) has no value at all, not a 0
     got = {name: [v for _, d, v in rows if d == name] for name in ("Stores", "Phone sales")}
     assert got == {"Stores": [0, 2, 2], "Phone sales": []}
+
+
+@pytest.mark.parametrize("choice", ["app", "duckdb"])
+def test_active_customers_are_counted_off_who_was_active_when(shop, choice):
+    # Given c1's second order in January (c1 active twice that month)
+    c1_order = m.Order.objects.filter(ordered_at__month=1).order_by("id").first()
+    assert c1_order is not None
+    m.Order.objects.create(
+        external_id="H-again",
+        customer=c1_order.customer,
+        ordered_at=datetime(2026, 1, 20, tzinfo=UTC),
+        channel="online",
+    )
+    # When an engine working out the whole company's figures counts the active customers,
+    # for the company and by department
+    with Engine(connect(choice), registry(), materialise=True) as engine:
+        company = months(engine, "active_customers")
+        rows = engine.compute("active_customers", by="department", since=JAN, until=MAR)
+        # Then they are read off one table of who was active when, by each customer's own
+        # department (the one retention reads), not counted from the orders again
+        active = [key for key in engine._shared if key[0] == "active"]
+        assert [(key[1], key[2], key[3].by) for key in active] == [
+            ("orders", "customer", "department_id")
+        ]
+    # And each customer counts once a month: January c1 and c2 (c1's two orders once);
+    # February c2 and c3; March c1 and c2
+    assert company == [2, 2, 2]
+    got = {name: [v for _, d, v in rows if d == name] for name in ("Stores", "Phone sales")}
+    assert got == {"Stores": [2, 1, 2], "Phone sales": [0, 1, 0]}

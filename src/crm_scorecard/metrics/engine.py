@@ -353,7 +353,7 @@ class Engine:
                         metric, request, self.rolled_up(metric, request, *known), rolled
                     )
                     continue
-                batch = metric.batches(self)
+                batch = metric.batches(self, rolled)
                 if batch is not None:
                     batches[(rolled, *batch)].append(metric)
         for (rolled, *_), metrics in batches.items():

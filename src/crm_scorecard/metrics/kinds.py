@@ -398,6 +398,16 @@ class Aggregate(Metric):
 
     def parts(self, engine: Runner, request: Request) -> tuple[Parts, tuple[int, int] | None]:
         def build() -> tuple[Any, list[str]]:
+            if self.counts_active(engine):
+                # Who was active when, by each one's own department: the table retention
+                # and the repeat customers read, each group's entities counted off it (the
+                # active customers of the whole catalogue at 1,000,000 customers: a
+                # distinct count of 3M orders, 0.19-0.20 s -> a few ms; see the README).
+                assert self.column is not None
+                active = _activity(engine, self.source, self.column, request)
+                active = active.filter(active[self.column].notnull() & active.p.notnull())
+                keys = ["p", *([request.by] if request.by else [])]
+                return active.group_by(keys).aggregate(v0=active.count()), ["v0"]
             t, keys = self._rows(engine, request)
             columns = {f"v{j}": e for j, e in enumerate(self.part_values(t))}
             return t.group_by(keys).aggregate(**columns), list(columns)
@@ -432,9 +442,24 @@ class Aggregate(Metric):
             return t[self.column].quantile(self.quantile, where=where)
         return AGGREGATIONS[self.agg](t, self.column, where)
 
-    def batches(self, engine: Runner) -> tuple[str, ...] | None:
+    def counts_active(self, engine: Runner) -> bool:
+        """Whether this counts the distinct entities of its source that are each in one
+        department, all of its rows: what its parts by own department read off who was
+        active when (`_activity`)."""
+        return (
+            self.agg == "count_distinct"
+            and self.where is None
+            and not self.reads
+            and self.period_column == "ts"
+            and self.column in engine.department_entities(self.source)
+        )
+
+    def batches(self, engine: Runner, rolled: bool = False) -> tuple[str, ...] | None:
         """What a query computing this aggregate together with others must share (its
-        source and period column), or None when it has to run on its own."""
+        source and period column), or None when it has to run on its own. `rolled`: its
+        parts by own department are asked for (see `counts_active`)."""
+        if rolled and self.counts_active(engine):
+            return None
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
             return None
         if (
