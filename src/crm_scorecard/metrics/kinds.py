@@ -878,9 +878,10 @@ class History(Metric):
             lambda r: self._rows(engine, r).select("p", *([r.by] if r.by else [])),
         )
 
-    def _rows(self, engine: Runner, request: Request) -> Table:
-        """The (entity, period[, dimension]) rows the history keeps, of the periods asked for."""
-        kept = self.kept(self._histories(engine, request))
+    def _rows(self, engine: Runner, request: Request, h: _Histories | None = None) -> Table:
+        """The (entity, period[, dimension]) rows the history keeps, of the periods asked for
+        (`h`: what `_histories` gave for `request`, if worked out already)."""
+        kept = self.kept(self._histories(engine, request) if h is None else h)
         if request.span is not None:
             # (What is read off the first purchases alone spans every period.)
             kept = kept.filter(kept.p.between(SPAN_FIRST, SPAN_LAST))
@@ -913,8 +914,8 @@ class History(Metric):
         dims = [request.by] if request.by else []
         return _Histories(engine, self.source, request, base, firsts, dims)
 
-    def _counted(self, engine: Runner, request: Request) -> Table:
-        counted = self._rows(engine, request)
+    def _counted(self, engine: Runner, request: Request, h: _Histories | None = None) -> Table:
+        counted = self._rows(engine, request, h)
         dims = [request.by] if request.by else []
         return counted.group_by(["p", *dims]).aggregate(value=counted.count())
 
@@ -1079,10 +1080,10 @@ class Returning(History):
             new, [active[self.entity] == new.first_entity, active.p == new.first_p]
         )
 
-    def _counted(self, engine: Runner, request: Request) -> Table:
-        h = self._histories(engine, request)
+    def _counted(self, engine: Runner, request: Request, h: _Histories | None = None) -> Table:
+        h = self._histories(engine, request) if h is None else h
         if not (h.whole or h.own):
-            return super()._counted(engine, request)
+            return super()._counted(engine, request, h)
         # Where each entity falls in one group a period (the whole company, or its own
         # department, where all its records are in one), those active after their first
         # period are those active less those new: each group's count of the one less the
