@@ -24,7 +24,7 @@ from crm_scorecard.crm import models as m
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
-from crm_scorecard.metrics.kinds import Request
+from crm_scorecard.metrics.kinds import Aggregate, Request
 
 pytestmark = pytest.mark.django_db
 JAN, FEB, MAR = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
@@ -307,3 +307,61 @@ def test_every_metric_by_department_is_the_same_as_the_tree_join(tree, choice):
                     )
                 compared += bool(want)
         assert compared >= 60
+
+
+# The contacts' aggregates by department, January and February (contacts end in February),
+# by hand from the six contacts above: e1's two calls in January (waits 60, 30; resolved
+# once) and w1's e-mail (resolved), R-East's and R-Service's visits to e1 in February (the
+# second not resolved), v1's call in February (wait 90, resolved).
+CONTACTS_BY_DEPARTMENT: dict[str, dict[str, list[float | None]]] = {
+    "interactions": {
+        "R-East": [2, 1],
+        "R-West": [1, 0],
+        "R-Sales": [3, 1],
+        "R-Service": [0, 2],
+        "R-Group": [3, 3],
+    },
+    # (R-West, which never called nor visited, has no series of them)
+    "calls": {"R-East": [2, 0], "R-Sales": [2, 0], "R-Service": [0, 1], "R-Group": [2, 1]},
+    "visits": {"R-East": [0, 1], "R-Service": [0, 1], "R-Group": [0, 2]},
+    # A mean over calls alone: no call in a month is no data, not 0
+    "average_wait_time": {
+        "R-East": [45, None],
+        "R-Sales": [45, None],
+        "R-Service": [None, 90],
+        "R-Group": [45, 90],
+    },
+    # A mean over every contact, unfiltered: R-Sales in January (1 + 0 + 1) / 3
+    "first_contact_resolution_rate": {
+        "R-East": [0.5, 1],
+        "R-West": [1, None],
+        "R-Sales": [2 / 3, 1],
+        "R-Service": [None, 0.5],
+        "R-Group": [2 / 3, 2 / 3],
+    },
+}
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_contacts_batch_is_grouped_by_channel_and_added_up_where_each_filter_holds(tree, choice):
+    # Given the contacts' aggregates computed together, as `compute` does: calls and visits
+    # filtered by channel, the others not
+    keys = list(CONTACTS_BY_DEPARTMENT)
+    with Engine(connect(choice), registry(), materialise=True) as engine:
+        metrics = [registry().get(key) for key in keys]
+        t = engine.table("interactions", Request(by="department_id"))
+        # Then the batch is grouped by the one column its filters read, the channel
+        assert Aggregate._split_by(engine, metrics, t, ["p", "department_id"]) == "channel"
+        # (and not where a distinct count is among them: a customer called and visited
+        # is one visited customer, not one per channel)
+        mixed = [*metrics, registry().get("visiting_customers")]
+        assert Aggregate._split_by(engine, mixed, t, ["p", "department_id"]) is None
+        # When broken down by department
+        engine.prefetch(keys, by="department")
+        for key, departments in CONTACTS_BY_DEPARTMENT.items():
+            rows = engine.compute(key, by="department", since=JAN, until=FEB)
+            # Then each department's subtree has the hand-computed values, no data kept
+            for dept, expected in departments.items():
+                assert _by_department(rows, dept) == pytest.approx(expected, abs=1e-9), (key, dept)
+            if key in ("calls", "visits", "average_wait_time"):
+                assert not _by_department(rows, "R-West"), key

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 import ibis
+import ibis.expr.operations as ops
 from ibis.expr.types import Table
 
 from crm_scorecard.periods import GRAINS, period_start
@@ -529,6 +530,9 @@ class Aggregate(Metric):
             # Each keeps only its own rows: the rows none keeps need not be read (nor joined
             # to each department above their own, for a department breakdown).
             t = t.filter(functools.reduce(operator.or_, [where(t) for where in filters]))
+        split = Aggregate._split_by(engine, metrics, t, keys) if parts else None
+        if split is not None:
+            return Aggregate._split_batch(metrics, t, keys, split)
         columns: dict[str, Any] = {}
         widths = []
         for i, metric in enumerate(metrics):
@@ -545,6 +549,64 @@ class Aggregate(Metric):
                 # A group none of the metric's rows fall in is absent, as when run alone.
                 columns[f"n{i}"] = t.count(where=where)
         return t.group_by(keys).aggregate(**columns), widths
+
+    @staticmethod
+    def _split_by(
+        engine: Runner, metrics: list[Aggregate], t: Table, keys: list[Any]
+    ) -> str | None:
+        """The one column every filter of the batch reads, where it is one of the source's
+        own breakdowns (a contact's channel: few values) and every aggregate's parts add up
+        over its values (sums and counts, the sum and count of a mean, the smallest and the
+        largest; not a distinct count, which would count an entity once per value); else
+        None. See `_split_batch`."""
+        if any(m.agg not in ("count", "sum", "mean", "min", "max") for m in metrics):
+            return None
+        read: set[str] = set()
+        for metric in metrics:
+            if metric.where is not None:
+                fields = metric.where(t).op().find(ops.Field)
+                read |= {field.name for field in fields if field.rel == t.op()}
+        if len(read) != 1:
+            return None
+        column = read.pop()
+        dimension = engine.registry.model.source(metrics[0].source).dimension(column)
+        if dimension is None or dimension.join is not None or column in keys:
+            return None
+        return column
+
+    @staticmethod
+    def _split_batch(
+        metrics: list[Aggregate], t: Table, keys: list[Any], split: str
+    ) -> tuple[Any, list[int]]:
+        """`_batch`'s parts grouped by the column the filters read (`split`) as well, no
+        filter on the rows, then added up over its values where each metric's filter holds:
+        the same parts as filtering every row once per filtered aggregate. At 1,000,000
+        customers the contacts' batch by own department (calls and visits filtered by
+        channel) 315-409 -> 206-251 ms in DuckDB alone (see the README)."""
+        inner: dict[str, Any] = {"rows": t.count()}
+        widths = []
+        for i, metric in enumerate(metrics):
+            values = metric.part_values(t)
+            widths.append(len(values))
+            inner.update({f"v{i}_{j}": value for j, value in enumerate(values)})
+        g = t.group_by([*keys, split]).aggregate(**inner)
+        columns: dict[str, Any] = {}
+        for i, metric in enumerate(metrics):
+            where = metric.where(g) if metric.where is not None else None
+            for j in range(widths[i]):
+                part = g[f"v{i}_{j}"]
+                add = (
+                    part.min
+                    if metric.agg == "min"
+                    else part.max
+                    if metric.agg == "max"
+                    else part.sum
+                )
+                columns[f"v{i}_{j}"] = add(where=where)
+            if where is not None:
+                # A group none of the metric's rows fall in is absent, as when run alone.
+                columns[f"n{i}"] = g.rows.sum(where=where)
+        return g.group_by(keys).aggregate(**columns), widths
 
     def _quantile_in_python(
         self, engine: Runner, t: Table, keys: list[Any], request: Request
