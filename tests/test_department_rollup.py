@@ -365,3 +365,38 @@ def test_contacts_batch_is_grouped_by_channel_and_added_up_where_each_filter_hol
                 assert _by_department(rows, dept) == pytest.approx(expected, abs=1e-9), (key, dept)
             if key in ("calls", "visits", "average_wait_time"):
                 assert not _by_department(rows, "R-West"), key
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_a_filtered_distinct_count_or_percentile_is_batched_with_its_own_rows_on_duckdb(
+    tree, choice
+):
+    # Given a batch of the contacts' aggregates: two filtered by channel that are neither
+    # sums nor counts (the visited customers, the 90th-percentile wait)
+    keys = ["interactions", "calls", "visits", "visiting_customers", "wait_time_p90"]
+    with Engine(connect(choice), registry(), materialise=True) as engine:
+        metrics = [registry().get(key) for key in keys]
+        # Then on DuckDB each runs with the aggregates filtered the same way alone, the
+        # rest in a query of their own; elsewhere they are one batch
+        groups = [[m.key for m in group] for group in Aggregate.apart(engine, metrics)]
+        if engine.conn.name == "duckdb":
+            assert groups == [
+                ["visits", "visiting_customers"],
+                ["calls", "wait_time_p90"],
+                ["interactions"],
+            ]
+        else:
+            assert groups == [keys]
+        # And the company's values are the hand-computed ones, January and February: the
+        # waits 60 and 30 (30 + 0.9 * 30 = 57), then 90; e1 visited twice in February
+        engine.prefetch(keys)
+        expected = {
+            "interactions": [3, 3],
+            "calls": [2, 1],
+            "visits": [0, 2],
+            "visiting_customers": [0, 1],
+            "wait_time_p90": [57, 90],
+        }
+        for key, values in expected.items():
+            got = [v for *_, v in engine.compute(key, since=JAN, until=FEB)]
+            assert got == pytest.approx(values, abs=1e-9), key

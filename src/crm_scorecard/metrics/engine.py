@@ -356,23 +356,29 @@ class Engine:
                 batch = metric.batches(self, rolled)
                 if batch is not None:
                     batches[(rolled, *batch)].append(metric)
-        for (rolled, *_), metrics in batches.items():
-            if len(metrics) < 2:
-                continue
-            try:
-                if rolled:
-                    own = replace(request, by=OWN_DEPARTMENT)
-                    parts = Aggregate.parts_together(self, metrics, own)
-                    self._parts.update({(m.key, own): parts[m.key] for m in metrics})
-                    results = {m.key: self.rolled_up(m, request, *parts[m.key]) for m in metrics}
-                else:
-                    results = Aggregate.compute_together(self, metrics, request)
-            except UnknownColumn:
-                continue  # the source has no such breakdown: each metric says so when asked
-            for metric in metrics:
-                self._series[(metric.key, request)] = self._finished(
-                    metric, request, results[metric.key], rolled
-                )
+        for (rolled, *_), together in batches.items():
+            for metrics in Aggregate.apart(self, together):
+                self._together(metrics, request, rolled)
+
+    def _together(self, metrics: list[Aggregate], request: Request, rolled: bool) -> None:
+        """`_batched`'s query for one batch of `metrics`, its series kept (a batch of one
+        is left to `series`)."""
+        if len(metrics) < 2:
+            return
+        try:
+            if rolled:
+                own = replace(request, by=OWN_DEPARTMENT)
+                parts = Aggregate.parts_together(self, metrics, own)
+                self._parts.update({(m.key, own): parts[m.key] for m in metrics})
+                results = {m.key: self.rolled_up(m, request, *parts[m.key]) for m in metrics}
+            else:
+                results = Aggregate.compute_together(self, metrics, request)
+        except UnknownColumn:
+            return  # the source has no such breakdown: each metric says so when asked
+        for metric in metrics:
+            self._series[(metric.key, request)] = self._finished(
+                metric, request, results[metric.key], rolled
+            )
 
     def _finished(self, metric: Metric, request: Request, series: Series, rolled: bool) -> Series:
         """`series` of `metric` computed for `request` (added up the tree if `rolled`),
