@@ -400,3 +400,93 @@ def test_a_filtered_distinct_count_or_percentile_is_batched_with_its_own_rows_on
         for key, values in expected.items():
             got = [v for *_, v in engine.compute(key, since=JAN, until=FEB)]
             assert got == pytest.approx(values, abs=1e-9), key
+
+
+WIDE = ("order", "channel", "salesperson_id", "line", "quantity")
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_a_run_leaves_out_of_the_order_lines_the_columns_no_metric_reads(tree, choice):
+    # Given a run of the built-in metrics (materialising its sources): none reads the order
+    # lines' own ids, quantity, channel or salesperson
+    with Engine(connect(choice), registry(), materialise=True) as engine:
+        assert engine.unread("order_lines") == WIDE
+        # When the revenue is computed by department
+        rows = engine.compute("revenue", by="department", since=JAN, until=MAR)
+        # Then it is the hand-computed one, read off a table without those columns (where
+        # the engine materialises: DuckDB and PostgreSQL)
+        for dept, expected in EXPECTED["revenue"].items():
+            assert _by_department(rows, dept) == pytest.approx(expected), dept
+        columns = engine.table("order_lines", Request()).columns
+        materialised = engine.conn.name in ("duckdb", "postgres")
+        assert not set(WIDE) & set(columns) if materialised else set(WIDE) <= set(columns)
+        # And a breakdown by salesperson and a filter by channel still read them: every
+        # order was R Seller's, online (January 200, February 750, March 60)
+        by_seller = engine.compute("revenue", by="salesperson", since=JAN, until=MAR)
+        assert [(d, v) for _, d, v in by_seller] == [
+            ("R Seller", 200),
+            ("R Seller", 750),
+            ("R Seller", 60),
+        ]
+        online = engine.compute("revenue", filters={"channel": "online"}, since=JAN, until=MAR)
+        assert [v for *_, v in online] == [200, 750, 60]
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_a_metric_reading_a_wide_column_keeps_it_in_the_run(tree, choice):
+    # Given the built-in metrics and two of a metrics file's: the units sold (the lines'
+    # quantity, 1 each) and the revenue of orders online (a filter on the order's channel)
+    from crm_scorecard.metrics.engine import Registry
+
+    units = Aggregate(
+        key="units_sold", name="Units", meaning="Units sold.", source="order_lines", agg="sum",
+        column="quantity",
+    )  # fmt: skip
+    online = Aggregate(
+        key="online_revenue", name="Online revenue", meaning="Revenue online.",
+        source="order_lines", agg="sum", column="amount", where=lambda t: t.channel == "online",
+    )  # fmt: skip
+    with Engine(
+        connect(choice), Registry([*registry(), units, online]), materialise=True
+    ) as engine:
+        # Then the run keeps the quantity and the channel, leaves out the rest
+        assert engine.unread("order_lines") == ("order", "salesperson_id", "line")
+        # And both are the hand-computed ones: January 4 lines, 200; February 4, 750;
+        # March 1, 60
+        engine.prefetch(["units_sold", "online_revenue", "revenue"])
+        got = [v for *_, v in engine.compute("units_sold", since=JAN, until=MAR)]
+        assert got == pytest.approx([4, 4, 1])
+        got = [v for *_, v in engine.compute("online_revenue", since=JAN, until=MAR)]
+        assert got == pytest.approx([200, 750, 60])
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_a_run_gives_each_order_lines_metric_by_each_dimension_as_one_metric_alone(tree, choice):
+    # Given a run (its order lines' table without the columns no metric reads) and an
+    # engine computing one metric at a time (every column)
+    reg = registry()
+    keys = [m.key for m in reg if m.source_name(reg) == "order_lines"]
+    dims = [d.name for d in reg.model.source("order_lines").dimensions]
+    assert {"revenue", "cross_sell_customers", "upsell_rate"} <= set(keys)
+    with (
+        Engine(connect(choice), reg) as alone,
+        Engine(connect(choice), reg, materialise=True) as run,
+    ):
+        run.prefetch(keys)
+        # Then the cross-sold customers by salesperson are e1's accessories in February
+        # and e2's in March, both R Seller's (a history matched to the lines by
+        # salesperson: the lines keep the salesperson's id)
+        got = run.compute("cross_sell_customers", by="salesperson", since=JAN, until=MAR)
+        assert [(d, v) for _, d, v in got] == [("R Seller", 0), ("R Seller", 1), ("R Seller", 1)]
+        # And every metric of the order lines by every dimension is the same in both
+        for key in keys:
+            for by in [None, *dims]:
+                try:
+                    want = alone.compute(key, by=by)
+                except Exception as exc:  # a breakdown the source has no data for
+                    with pytest.raises(type(exc)):
+                        run.compute(key, by=by)
+                    continue
+                got = run.compute(key, by=by)
+                assert [(p, d) for p, d, _ in got] == [(p, d) for p, d, _ in want], (key, by)
+                assert [v for *_, v in got] == pytest.approx([v for *_, v in want]), (key, by)

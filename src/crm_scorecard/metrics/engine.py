@@ -119,6 +119,7 @@ class Engine:
         default_factory=dict, init=False
     )
     _kept: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False)
+    _unread: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         def build() -> Sources:
@@ -129,6 +130,7 @@ class Engine:
                 materialise=self.materialise,
                 period=period_expr,
                 resident=self.narrow and self.registry.model is MODEL,
+                unread=self.unread,
             )
 
         # The sources' expressions are the same for every request of one scope: built once
@@ -169,9 +171,13 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def table(self, source: str, request: Request, reads: Iterable[str] = ()) -> Table:
+    def table(
+        self, source: str, request: Request, reads: Iterable[str] = (), later: Iterable[str] = ()
+    ) -> Table:
         """The source's rows for `request`, with the dimensions it breaks down and filters
-        by, and those in `reads`, joined on; filtered."""
+        by, and those in `reads`, joined on; filtered. `later`: dimensions the caller adds
+        to some of the rows itself (`rows_with`), so the rows carry what they are worked
+        out from."""
         dimensions = [request.by] if request.by else []
         # The span's instants, where the request names some periods (a narrowed read: the
         # metric keeps the span's rows, see kinds._narrowed) and they have any.
@@ -181,6 +187,7 @@ class Engine:
             [*dimensions, *(d for d, _ in request.filters), *reads],
             request.grain,
             span=(SPAN_START, SPAN_END) if instants else None,
+            later=tuple(later),
         )
         for dim, value in request.filters:
             if dim not in t.columns:
@@ -199,6 +206,29 @@ class Engine:
         column where the dimension is the customer's own (`of_customer`), with `dimension`
         added."""
         return self._sources.rows_with(source, t, dimension)
+
+    def plain(self, source: str) -> Table:
+        """The source's core as an expression, nothing computed (Sources.plain)."""
+        return self._sources.plain(source)
+
+    def unread(self, source: str) -> tuple[str, ...]:
+        """The `wide` columns of `source` (Source.wide) that no metric of the registry
+        reads: what a run materialising the sources leaves out of its table (the metrics
+        that read them and a breakdown or filter by them get a table with every column).
+        None of them where some metric of the source cannot say what it reads."""
+        if source not in self._unread:
+            wide = self.registry.model.source(source).wide
+            read: set[str] = set()
+            for metric in self.registry:
+                columns = metric.columns_read(self)
+                if columns is None:
+                    if metric.source_name(self.registry) in (source, None):
+                        read = set(wide)
+                        break
+                    continue
+                read |= columns.get(source, frozenset())
+            self._unread[source] = tuple(c for c in wide if c not in read)
+        return self._unread[source]
 
     def department_entities(self, source: str) -> tuple[str, ...]:
         """The source's entities all of whose rows are in one department."""

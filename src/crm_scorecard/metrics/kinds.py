@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 import ibis
 import ibis.expr.operations as ops
+from ibis.common.exceptions import IbisError
 from ibis.expr.types import Table
 
 from crm_scorecard.periods import GRAINS, period_start
@@ -59,7 +60,9 @@ class Runner(Protocol):
 
     def execute(self, expr: Any, request: Request | None = None) -> Any: ...
 
-    def table(self, source: str, request: Request, reads: Iterable[str] = ()) -> Table: ...
+    def table(
+        self, source: str, request: Request, reads: Iterable[str] = (), later: Iterable[str] = ()
+    ) -> Table: ...
 
     def shared(self, key: tuple[Any, ...], build: Callable[[], Table]) -> Table: ...
 
@@ -70,6 +73,8 @@ class Runner(Protocol):
     def series(self, key: str, request: Request) -> Series: ...
 
     def department_entities(self, source: str) -> tuple[str, ...]: ...
+
+    def plain(self, source: str) -> Table: ...
 
     def of_customer(self, source: str, dimension: str) -> bool: ...
 
@@ -162,6 +167,12 @@ class Metric:
         return ()
 
     def source_name(self, registry: Lookup) -> str | None:
+        return None
+
+    def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
+        """The columns of each source it reads itself (not through its inputs), where it
+        can say: what a run leaves out of a source's table when no metric reads them
+        (Engine.unread). None: not known, every column of its source."""
         return None
 
     def compute(self, engine: Runner, request: Request) -> Series:
@@ -356,6 +367,17 @@ class Aggregate(Metric):
 
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
+
+    def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
+        read = {c for c in (self.column, self.period_column) if c is not None} | set(self.reads)
+        if self.where is not None:
+            t = engine.plain(self.source)
+            try:
+                fields = self.where(t).op().find(ops.Field)
+            except (AttributeError, IbisError):
+                return None  # its filter reads a dimension joined on, or what is not known
+            read |= {field.name for field in fields if field.rel == t.op()}
+        return {self.source: frozenset(read)}
 
     def _rows(self, engine: Runner, request: Request) -> tuple[Table, list[Any]]:
         t = engine.table(self.source, request, self.reads)
@@ -664,6 +686,9 @@ class Ratio(Metric):
     def source_name(self, registry: Lookup) -> str | None:
         return registry.get(self.numerator).source_name(registry)
 
+    def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
+        return {}  # its inputs' values alone
+
     def compute(self, engine: Runner, request: Request) -> Series:
         num = engine.series(self.numerator, request)
         den = engine.series(self.denominator, request)
@@ -693,6 +718,9 @@ class Derived(Metric):
     expression: str
     kind: ClassVar[str] = "derived"
     local: ClassVar[bool] = True
+
+    def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
+        return {}  # its inputs' values alone
 
     def _tree(self) -> ast.expr:
         try:
@@ -933,9 +961,14 @@ class History(Metric):
     # each entity's own first period of something, or who was active when (distinct)
     # matched to one such first period per entity.
     distinct_rows: ClassVar[bool] = True
+    # The columns of its source it reads beyond the entity and the time (`columns_read`).
+    reads_columns: ClassVar[tuple[str, ...]] = ()
 
     def source_name(self, registry: Lookup) -> str | None:
         return self.source
+
+    def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
+        return {self.source: frozenset({self.entity, "ts", *self.reads_columns})}
 
     def compute(self, engine: Runner, request: Request) -> Series:
         series = Series(
@@ -1098,7 +1131,8 @@ class _Histories:
         month's cross-sold customers by age bracket at 1,000,000 customers 47-67 -> 33-39
         ms in DuckDB."""
         request = replace(self.request, by=None)
-        records = _with_period(self.engine.table(self.source, request), request.grain)
+        later = [self.request.by] if self.request.by else []
+        records = _with_period(self.engine.table(self.source, request, later=later), request.grain)
         records = t(_narrowed(self.engine, records, request, "ts"))
         rows = records.semi_join(firsts, on(records, firsts))
         if self.request.by:
@@ -1192,6 +1226,8 @@ class Returning(History):
 class Upsell(History):
     """Entities whose first premium purchase is in the period, after standard ones."""
 
+    reads_columns: ClassVar[tuple[str, ...]] = ("product_tier",)
+
     def kept(self, h: _Histories) -> Table:
         base, firsts = h.base, h.firsts
         premium = base.filter(base.product_tier == "premium")
@@ -1231,6 +1267,7 @@ class CrossSell(History):
     in others."""
 
     distinct_rows: ClassVar[bool] = False  # a first purchase in two categories in one period
+    reads_columns: ClassVar[tuple[str, ...]] = ("product_category",)
 
     def kept(self, h: _Histories) -> Table:
         base, firsts = h.base, h.firsts
@@ -1412,6 +1449,9 @@ class Manual(Metric):
     """Values entered by people or pushed by another system; nothing to compute."""
 
     kind: ClassVar[str] = "manual"
+
+    def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
+        return {}
 
     def compute(self, engine: Runner, request: Request) -> Series:
         return Series({}, None)
