@@ -220,12 +220,12 @@ class Engine:
             wide = self.registry.model.source(source).wide
             read: set[str] = set()
             for metric in self.registry:
+                if metric.source_name(self.registry) not in (source, None):
+                    continue  # (a kind reads its own source alone)
                 columns = metric.columns_read(self)
                 if columns is None:
-                    if metric.source_name(self.registry) in (source, None):
-                        read = set(wide)
-                        break
-                    continue
+                    read = set(wide)
+                    break
                 read |= columns.get(source, frozenset())
             self._unread[source] = tuple(c for c in wide if c not in read)
         return self._unread[source]

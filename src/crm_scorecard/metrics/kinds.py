@@ -346,6 +346,11 @@ AGGREGATIONS: dict[str, Callable[[Table, str | None, Any], Any]] = {
 Where = Callable[[Table], Any]
 
 
+def _fields_read(where: Where, t: Table) -> set[str]:
+    """The columns of `t` the filter `where` reads."""
+    return {field.name for field in where(t).op().find(ops.Field) if field.rel == t.op()}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Aggregate(Metric):
     """count, count distinct, sum, mean, median, percentile (continuous, `quantile` 0-1),
@@ -371,12 +376,10 @@ class Aggregate(Metric):
     def columns_read(self, engine: Runner) -> Mapping[str, frozenset[str]] | None:
         read = {c for c in (self.column, self.period_column) if c is not None} | set(self.reads)
         if self.where is not None:
-            t = engine.plain(self.source)
             try:
-                fields = self.where(t).op().find(ops.Field)
+                read |= _fields_read(self.where, engine.plain(self.source))
             except (AttributeError, IbisError):
                 return None  # its filter reads a dimension joined on, or what is not known
-            read |= {field.name for field in fields if field.rel == t.op()}
         return {self.source: frozenset(read)}
 
     def _rows(self, engine: Runner, request: Request) -> tuple[Table, list[Any]]:
@@ -605,8 +608,7 @@ class Aggregate(Metric):
         read: set[str] = set()
         for metric in metrics:
             if metric.where is not None:
-                fields = metric.where(t).op().find(ops.Field)
-                read |= {field.name for field in fields if field.rel == t.op()}
+                read |= _fields_read(metric.where, t)
         if len(read) != 1:
             return None
         column = read.pop()
@@ -636,13 +638,7 @@ class Aggregate(Metric):
             where = metric.where(g) if metric.where is not None else None
             for j in range(widths[i]):
                 part = g[f"v{i}_{j}"]
-                add = (
-                    part.min
-                    if metric.agg == "min"
-                    else part.max
-                    if metric.agg == "max"
-                    else part.sum
-                )
+                add = {"min": part.min, "max": part.max}.get(metric.agg, part.sum)
                 columns[f"v{i}_{j}"] = add(where=where)
             if where is not None:
                 # A group none of the metric's rows fall in is absent, as when run alone.
