@@ -402,6 +402,74 @@ def test_a_filtered_distinct_count_or_percentile_is_batched_with_its_own_rows_on
             assert got == pytest.approx(values, abs=1e-9), key
 
 
+# The 90th percentile and the median of the contacts' handle seconds, by department:
+# January R-East 200, 300 and R-West 100 (R-Sales and R-Group: 100, 200, 300); February
+# R-East 1800 (a visit), R-Service 400 (R-Group: 400, 1800; the other visit has none).
+# The value at rank (n - 1) * q, between the two ranks around it: R-East in January
+# 200 + 0.9 * 100 = 290; R-Sales 0.9 * 2 = 1.8, 200 + 0.8 * 100 = 280; R-Group in February
+# 400 + 0.9 * 1400 = 1660; the medians 250, 200 and 1100.
+HANDLE_BY_DEPARTMENT = {
+    0.9: {
+        "R-East": [290, 1800],
+        "R-West": [100, None],
+        "R-Sales": [280, 1800],
+        "R-Service": [None, 400],
+        "R-Group": [280, 1660],
+    },
+    0.5: {
+        "R-East": [250, 1800],
+        "R-West": [100, None],
+        "R-Sales": [200, 1800],
+        "R-Service": [None, 400],
+        "R-Group": [200, 1100],
+    },
+}
+
+
+@pytest.mark.parametrize("choice", ENGINES)
+def test_a_percentile_of_whole_numbers_by_department_is_the_subtree_s(tree, choice, monkeypatch):
+    # Given the 90th percentile and the median of the contacts' handle seconds (whole
+    # numbers)
+    reg = registry()
+    for key, agg, q in [("handle_p90", "percentile", 0.9), ("handle_median", "median", None)]:
+        reg.add(
+            Aggregate(
+                key=key,
+                name=key,
+                meaning="test",
+                unit="seconds",
+                source="interactions",
+                agg=agg,
+                quantile=q,
+                column="handle_seconds",
+            )
+        )
+    counted = []
+    original = Aggregate._counted_quantile
+
+    def spy(self, engine, request):
+        counted.append((self.key, request.by))
+        return original(self, engine, request)
+
+    monkeypatch.setattr(Aggregate, "_counted_quantile", spy)
+    with Engine(connect(choice), reg, materialise=True) as engine:
+        for key, q in [("handle_p90", 0.9), ("handle_median", 0.5)]:
+            # When broken down by department, and for the company
+            rows = engine.compute(key, by="department", since=JAN, until=FEB)
+            company = [v for *_, v in engine.compute(key, since=JAN, until=FEB)]
+            # Then each department's is its subtree's, interpolated between the ranks
+            for dept, expected in HANDLE_BY_DEPARTMENT[q].items():
+                assert _by_department(rows, dept) == pytest.approx(expected, abs=1e-9), (key, dept)
+            assert company == pytest.approx(HANDLE_BY_DEPARTMENT[q]["R-Group"], abs=1e-9), key
+    # And on DuckDB it was read off the rows counted by value (elsewhere the database's own)
+    if engine.conn.name == "duckdb":
+        assert set(counted) == {
+            (key, by) for key in ("handle_p90", "handle_median") for by in ("department", None)
+        }
+    else:
+        assert counted == []
+
+
 WIDE = ("order", "channel", "salesperson_id", "line", "quantity")
 
 

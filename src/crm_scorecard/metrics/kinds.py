@@ -25,7 +25,7 @@ from crm_scorecard.periods import GRAINS, period_start
 
 from .backends import Connection, within
 from .compiled import digest
-from .semantic import MODEL, MetricError, Model
+from .semantic import DEPARTMENT, MODEL, MetricError, Model
 from .sources import UnknownColumn
 
 Key = tuple[int, str | None]
@@ -396,6 +396,11 @@ class Aggregate(Metric):
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
             t, keys = self._rows(engine, request)
             values = self._quantile_in_python(engine, t, keys, request)
+        elif request.by in (None, DEPARTMENT.name) and self._quantile_of_counts(engine):
+            expr = _query(
+                engine, ("counted", self), request, lambda: self._counted_quantile(engine, request)
+            )
+            values = _frame_to_values(engine.execute(expr, request), request.by)
         else:
 
             def build() -> Any:
@@ -405,6 +410,52 @@ class Aggregate(Metric):
             expr = _query(engine, ("value", self), request, build)
             values = _frame_to_values(engine.execute(expr, request), request.by)
         return self.framed(engine, request, Series(values, engine.coverage(self.source, request)))
+
+    def _quantile_of_counts(self, engine: Runner) -> bool:
+        """Whether this median or percentile is read off how many rows hold each value
+        (`_counted_quantile`): on DuckDB, of a column of whole numbers (the waits, in
+        seconds), where a month of ten million contacts holds a few hundred values; for
+        the company and by department (by region it took as long as the percentile of
+        every row: each contact is joined to its customer before it is counted)."""
+        if self.agg not in ("median", "percentile") or engine.conn.name != "duckdb":
+            return False
+        assert self.column is not None
+        plain = engine.plain(self.source)
+        return self.column in plain.columns and plain[self.column].type().is_integer()
+
+    def _counted_quantile(self, engine: Runner, request: Request) -> Table:
+        """The median or percentile per group, as DuckDB's QUANTILE_CONT interpolates it
+        (the value at rank (n - 1) * q, between the two ranks around it), read off each
+        group's rows counted by value. By department, the counts by each row's own
+        department are joined to the tree, not every row: each department's subtree adds
+        up its departments' counts. At 1,000,000 customers the 90th-percentile wait by
+        department took 0.30 s with every contact joined to the tree (see the README)."""
+        assert self.column is not None
+        column = self.column
+        q = 0.5 if self.agg == "median" else self.quantile
+        assert q is not None
+        tree = request.by == DEPARTMENT.name
+        t, keys = self._rows(engine, replace(request, by=OWN_DEPARTMENT) if tree else request)
+        t = t.filter(t[column].notnull())
+        counted = t.group_by([*keys, column]).aggregate(n=t.count())
+        if tree:
+            counted = engine.rows_with(self.source, counted, DEPARTMENT.name)
+            keys = ["p", DEPARTMENT.name]
+            counted = counted.group_by([*keys, column]).aggregate(n=counted.n.sum())
+        upto = ibis.cumulative_window(group_by=keys, order_by=counted[column])
+        ranked = counted.mutate(
+            upto=counted.n.sum().over(upto), rank=(counted.n.sum().over(group_by=keys) - 1)
+        )
+        # (n - 1) * q in floating point, as DuckDB works it out
+        ranked = ranked.mutate(at=ranked["rank"].cast("float64") * q)
+        ranked = ranked.mutate(below=ranked.at.floor(), above=ranked.at.ceil())
+        ends = ranked.group_by(keys).aggregate(
+            low=ranked[column].min(where=ranked.upto > ranked.below),
+            high=ranked[column].min(where=ranked.upto > ranked.above),
+            step=(ranked.at - ranked.below).max(),
+        )
+        low, high = ends.low.cast("float64"), ends.high.cast("float64")
+        return ends.select(*keys, value=low + ends.step * (high - low))
 
     def framed(self, engine: Runner, request: Request, series: Series) -> Series:
         """`series`, computed for `request`, with the values its breakdown takes over the
