@@ -274,6 +274,37 @@ def test_what_does_not_add_up_is_worked_out_on_the_subtree_records(tree, choice)
 
 
 @pytest.mark.parametrize("choice", ENGINES)
+def test_distinct_salespeople_by_department_count_each_once_per_subtree(tree, choice, monkeypatch):
+    # Given the one salesperson, who sold to customers of R-East, R-West, R-Sales itself
+    # and R-Service (R-Sales' four orders in January are one salesperson, not four)
+    asked = []
+    original = Aggregate._tree_distinct
+
+    def spy(self, engine, request):
+        asked.append(self.key)
+        return original(self, engine, request)
+
+    monkeypatch.setattr(Aggregate, "_tree_distinct", spy)
+    with Engine(connect(choice), registry()) as engine:
+        assert not engine.rolls_up(registry().get("active_salespeople"), Request(by="department"))
+        # When the active salespeople are broken down by department
+        rows = engine.compute("active_salespeople", by="department", since=JAN, until=MAR)
+        # Then each subtree counts them once a month
+        expected = {
+            "R-East": [1, 1, 1],
+            "R-West": [1, 1, 0],
+            "R-Sales": [1, 1, 1],
+            "R-Service": [0, 1, 0],
+            "R-Group": [1, 1, 1],
+        }
+        for dept, values in expected.items():
+            assert _by_department(rows, dept) == values, dept
+    # And on DuckDB off the distinct salespeople of each department's own orders, joined
+    # to the tree (elsewhere every order is)
+    assert asked == (["active_salespeople"] if engine.conn.name == "duckdb" else [])
+
+
+@pytest.mark.parametrize("choice", ENGINES)
 def test_every_metric_by_department_is_the_same_as_the_tree_join(tree, choice):
     # Given one engine joining every record to each department above its own, one adding
     # each department's own numbers up the tree metric by metric, and one doing so for

@@ -401,6 +401,11 @@ class Aggregate(Metric):
                 engine, ("counted", self), request, lambda: self._counted_quantile(engine, request)
             )
             values = _frame_to_values(engine.execute(expr, request), request.by)
+        elif self._distinct_over_tree(engine, request):
+            expr = _query(
+                engine, ("distinct", self), request, lambda: self._tree_distinct(engine, request)
+            )
+            values = _frame_to_values(engine.execute(expr, request), request.by)
         else:
 
             def build() -> Any:
@@ -456,6 +461,27 @@ class Aggregate(Metric):
         )
         low, high = ends.low.cast("float64"), ends.high.cast("float64")
         return ends.select(*keys, value=low + ends.step * (high - low))
+
+    def _distinct_over_tree(self, engine: Runner, request: Request) -> bool:
+        """Whether this distinct count by department is counted off the distinct values of
+        each department's own rows joined to the tree (`_tree_distinct`): on DuckDB."""
+        return (
+            self.agg == "count_distinct"
+            and request.by == DEPARTMENT.name
+            and engine.conn.name == "duckdb"
+        )
+
+    def _tree_distinct(self, engine: Runner, request: Request) -> Table:
+        """The distinct count per period and department subtree, of the distinct (period,
+        own department, value) of the rows joined to the tree rather than every row: the
+        distinct salespeople by department of 2,200,000 orders, each order joined to every
+        department above its own, took 95 ms at 1,000,000 customers (see the README)."""
+        assert self.column is not None
+        column = self.column
+        t, keys = self._rows(engine, replace(request, by=OWN_DEPARTMENT))
+        # (nulls kept: a group whose rows all lack the value counts 0, as before)
+        seen = engine.rows_with(self.source, t.select(*keys, column).distinct(), DEPARTMENT.name)
+        return seen.group_by(["p", DEPARTMENT.name]).aggregate(value=seen[column].nunique())
 
     def framed(self, engine: Runner, request: Request, series: Series) -> Series:
         """`series`, computed for `request`, with the values its breakdown takes over the
