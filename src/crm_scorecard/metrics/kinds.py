@@ -233,11 +233,8 @@ def _frame_to_values(frame: Any, by: str | None, column: str = "value") -> Value
 
 def _frame_to_parts(frame: Any, by: str | None, columns: list[str]) -> Parts:
     keys = _keys(frame, by)
-    rows = list(zip(*(frame[c].tolist() for c in columns), strict=True)) if columns else []
-    return {
-        key: tuple(_number(raw) for raw in row)
-        for key, row in zip(keys, rows or [()] * len(keys), strict=True)
-    }
+    rows = zip(*(frame[c].tolist() for c in columns), strict=True) if columns else [()] * len(keys)
+    return {key: tuple(_number(raw) for raw in row) for key, row in zip(keys, rows, strict=True)}
 
 
 def _with_period(t: Table, grain: str, ts: str = "ts") -> Table:
@@ -398,33 +395,35 @@ class Aggregate(Metric):
         if self.agg in ("median", "percentile") and engine.conn.name == "sqlite":
             t, keys = self._rows(engine, request)
             values = self._quantile_in_python(engine, t, keys, request)
-        elif request.by in (None, DEPARTMENT.name) and self._quantile_of_counts(engine):
-            expr = _query(
-                engine, ("counted", self), request, lambda: self._counted_quantile(engine, request)
-            )
-            values = _frame_to_values(engine.execute(expr, request), request.by)
-        elif self._distinct_over_tree(engine, request):
-            expr = _query(
-                engine, ("distinct", self), request, lambda: self._tree_distinct(engine, request)
-            )
-            values = _frame_to_values(engine.execute(expr, request), request.by)
         else:
-
-            def build() -> Any:
-                t, keys = self._rows(engine, request)
-                return t.group_by(keys).aggregate(value=self.value(t))
-
-            expr = _query(engine, ("value", self), request, build)
+            expr = _query(
+                engine, ("value", self), request, lambda: self._value_query(engine, request)
+            )
             values = _frame_to_values(engine.execute(expr, request), request.by)
         return self.framed(engine, request, Series(values, engine.coverage(self.source, request)))
 
-    def _quantile_of_counts(self, engine: Runner) -> bool:
+    def _value_query(self, engine: Runner, request: Request) -> Table:
+        """The query of the value per group: on DuckDB, a percentile of whole numbers off
+        the rows counted by value, a distinct count by department off each department's
+        distinct values; else the aggregate over the rows."""
+        if self._quantile_of_counts(engine, request):
+            return self._counted_quantile(engine, request)
+        if self._distinct_over_tree(engine, request):
+            return self._tree_distinct(engine, request)
+        t, keys = self._rows(engine, request)
+        return t.group_by(keys).aggregate(value=self.value(t))
+
+    def _quantile_of_counts(self, engine: Runner, request: Request) -> bool:
         """Whether this median or percentile is read off how many rows hold each value
         (`_counted_quantile`): on DuckDB, of a column of whole numbers (the waits, in
         seconds), where a month of ten million contacts holds a few hundred values; for
         the company and by department (by region it took as long as the percentile of
         every row: each contact is joined to its customer before it is counted)."""
-        if self.agg not in ("median", "percentile") or engine.conn.name != "duckdb":
+        if (
+            self.agg not in ("median", "percentile")
+            or engine.conn.name != "duckdb"
+            or request.by not in (None, DEPARTMENT.name)
+        ):
             return False
         assert self.column is not None
         plain = engine.plain(self.source)
