@@ -12,12 +12,14 @@ import os
 import subprocess
 import sys
 from contextlib import closing
+from datetime import datetime
 
 import ibis
 import pytest
 
 from crm_scorecard.crm.models import OrderLine
-from crm_scorecard.metrics.compiled import FILE, digest
+from crm_scorecard.metrics.backends import Connection, duckdb_in_utc
+from crm_scorecard.metrics.compiled import FILE, CompiledSql, digest
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
 from crm_scorecard.metrics.engine import Engine
@@ -257,3 +259,53 @@ def test_a_parameter_or_data_in_memory_has_no_digest():
     assert digest(with_param) is None
     assert digest(in_memory) is None
     assert digest(t.count()) is not None
+
+
+def opened_product(folder) -> tuple[Connection, list[str]]:
+    """A connection over the version in `folder` (its texts kept there) that opened the
+    products' table, and the statements it ran to open it."""
+    conn = Connection(duckdb_in_utc(), parquet=folder, compiled=CompiledSql(folder / FILE))
+    statements: list[str] = []
+    run = conn.backend.raw_sql
+    conn.backend.raw_sql = lambda sql, *a, **k: statements.append(str(sql)) or run(sql, *a, **k)
+    conn.table("crm_product")
+    return conn, statements
+
+
+def test_a_versions_table_opens_in_one_statement_once_a_connection_opened_it(tmp_path):
+    # Given a mirror version's products' file: a category typed with a quote in it, a tier
+    # left empty, and a time with a zone; and a first connection that opened it
+    quoted = str(tmp_path / "crm_product.parquet").replace("'", "''")
+    duckdb_in_utc().raw_sql(
+        "COPY (SELECT * FROM (VALUES (1, 'Kids'' toys', 'premium', TIMESTAMPTZ '2026-01-31 "
+        "23:30:00+00'), (2, 'Devices', NULL, TIMESTAMPTZ '2026-02-01 00:10:00+00')) "
+        f"AS t(id, category, tier, created_at)) TO '{quoted}' (FORMAT parquet)"
+    )
+    first, statements = opened_product(tmp_path)
+    made = list(statements)
+    query = "SELECT id, category, tier, created_at, category < 'Kids' FROM crm_product ORDER BY id"
+    rows = first.backend.raw_sql(query).fetchall()
+    kinds = first.backend.raw_sql("DESCRIBE crm_product").fetchall()
+    assert first.compiled is not None
+    first.compiled.save()
+    first.close()
+    # When a second connection over the version opens it
+    second, statements = opened_product(tmp_path)
+    # Then it runs one statement for it (the first described the file and read the
+    # values of its ENUMs), and reads the same types, schema and rows: the quoted
+    # category whole, the time a plain UTC one
+    assert len(statements) == 1 and len(made) == 4
+    assert [s.split()[0] for s in made] == ["DESCRIBE", "SELECT", "SELECT", "CREATE"]
+    assert "DESCRIBE" not in statements[0] and "DISTINCT" not in statements[0]
+    assert second.backend.raw_sql("DESCRIBE crm_product").fetchall() == kinds
+    assert {row[0]: row[1] for row in kinds}["category"] == "ENUM('Devices', 'Kids'' toys')"
+    assert second.backend.raw_sql(query).fetchall() == rows
+    assert [r[1:4] for r in rows] == [
+        ("Kids' toys", "premium", datetime(2026, 1, 31, 23, 30)),
+        ("Devices", None, datetime(2026, 2, 1, 0, 10)),
+    ]
+    assert [r[4] for r in rows] == [False, True]
+    product = second.table("crm_product")
+    assert product.schema() == described(second, product).schema()
+    assert str(product.schema()["created_at"]) == "timestamp(6)"
+    second.close()
