@@ -15,10 +15,11 @@ from contextlib import closing
 from datetime import datetime
 
 import ibis
+import pandas as pd
 import pytest
 
 from crm_scorecard.crm.models import OrderLine
-from crm_scorecard.metrics.backends import Connection, duckdb_in_utc
+from crm_scorecard.metrics.backends import Connection, Template, duckdb_in_utc, duckdb_run
 from crm_scorecard.metrics.compiled import FILE, CompiledSql, digest
 from crm_scorecard.metrics.connect import connect
 from crm_scorecard.metrics.definitions import registry
@@ -309,3 +310,39 @@ def test_a_versions_table_opens_in_one_statement_once_a_connection_opened_it(tmp
     assert product.schema() == described(second, product).schema()
     assert str(product.schema()["created_at"]) == "timestamp(6)"
     second.close()
+
+
+def test_a_query_run_from_its_sql_gives_what_ibis_execute_gives():
+    # Given a DuckDB table of whole numbers, fractions, text (some missing), times and
+    # flags, and queries over it: the rows, grouped rows, one column, one value, none
+    backend = duckdb_in_utc()
+    backend.raw_sql(
+        "CREATE TABLE t AS SELECT * FROM (VALUES "
+        "(1, 2.5, 'North', TIMESTAMP '2026-01-31 23:30:00', DATE '2026-01-31', TRUE, 7), "
+        "(2, NULL, NULL, TIMESTAMP '2026-02-01 00:10:00', NULL, FALSE, NULL), "
+        "(3, 4.0, 'Kids'' toys', NULL, DATE '2026-03-01', NULL, 9)) "
+        "AS v(id, amount, region, ts, day, flag, n)"
+    )
+    t = backend.table("t")
+    queries = [
+        t,
+        t.group_by("region").aggregate(total=t.amount.sum(), rows=t.count(), most=t.n.max()),
+        t.filter(t.id > 5),
+        t.region,
+        t.amount.mean(),
+        t.filter(t.id > 5).n.max(),
+    ]
+    for expr in queries:
+        template = Template(str(ibis.to_sql(expr, dialect="duckdb")), {})
+        # When each runs from its SQL, and through Ibis
+        ours, ibis_own = duckdb_run(backend, template, expr, {}), backend.execute(expr)
+        # Then the results are the same, to the types and the missing values
+        if isinstance(ibis_own, pd.DataFrame):
+            pd.testing.assert_frame_equal(ours.sort_index(axis=1), ibis_own.sort_index(axis=1))
+            assert list(ours.columns) == list(ibis_own.columns)
+        elif isinstance(ibis_own, pd.Series):
+            pd.testing.assert_series_equal(ours, ibis_own)
+        else:
+            assert type(ours) is type(ibis_own)
+            assert ours == ibis_own or (pd.isna(ours) and pd.isna(ibis_own))
+    backend.disconnect()
